@@ -1,0 +1,1 @@
+"""Prefect flows: wiring only; the logic lives in src/gitops_ml."""

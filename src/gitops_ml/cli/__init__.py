@@ -1,0 +1,76 @@
+"""The one CLI entry point, `gitops-ml`. Each command group lives in its own `*_cmd.py` module.
+
+`main(argv) -> int` never raises for a user error: GitopsMLError becomes a message on stderr and
+its exit code (2 = bad input, 1 = gates failed), so tests and workflows can rely on exit codes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from gitops_ml.errors import GitopsMLError
+
+# Modules that define commands; each exposes `register(app: typer.Typer) -> None`.
+# Imported lazily by main() so `import gitops_ml.cli` stays cheap and side-effect free.
+COMMAND_MODULES = (
+    "config_cmd",
+    "data_cmd",
+    "contract_cmd",
+    "validate_cmd",
+    "pr_check_cmd",
+    "registry_cmd",
+    "serve_cmd",
+    "labels_cmd",
+    "monitor_cmd",
+    "simulate_cmd",
+)
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="gitops-ml",
+        help="GitOps training repository for tabular ML: validate, pr-check, promote, serve, monitor.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"gitops_ml.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"gitops_ml.cli.{name}":
+                continue  # command group not built yet
+            raise
+        module.register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    app = build_app()
+    try:
+        app(args=argv, prog_name="gitops-ml", standalone_mode=False)
+    except GitopsMLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # click raises this for --help in some paths
+        return int(exc.code or 0)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            return 130
+        raise
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""`gitops-ml config show|schema`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+import yaml
+
+from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings, settings_json_schema
+
+ConfigDirOption = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Show the resolved config or its JSON schema.", no_args_is_help=True)
+
+    @group.command("show")
+    def show(config_dir: Path = ConfigDirOption) -> None:
+        """Print the resolved config (defaults filled in) as YAML, and its hash."""
+        settings = load_settings(config_dir)
+        typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip())
+        typer.echo(f"# config hash: {settings.config_hash()}")
+
+    @group.command("schema")
+    def schema() -> None:
+        """Print the JSON schema of the config (for editors and review)."""
+        typer.echo(json.dumps(settings_json_schema(), indent=2))
+
+    app.add_typer(group, name="config")

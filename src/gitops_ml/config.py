@@ -1,0 +1,279 @@
+"""Pipeline config: `config/*.yaml` loaded into frozen, strict pydantic models.
+
+Each YAML file in the config folder is one top-level section, named by its file stem
+(`config/gates.yaml` -> `Settings.gates`). Unknown files, unknown keys and wrong types are
+errors that name the file and the key path, so a typo in a pull request never becomes a
+silent default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from gitops_ml.errors import ConfigError
+
+DEFAULT_CONFIG_DIR = Path("config")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Task = Literal["binary", "multiclass", "regression"]
+
+
+class DatasetConfig(StrictModel):
+    """What the data is and where it comes from."""
+
+    name: str
+    contract: Path = Field(description="ODCS v3.1 data contract (the single source of truth for the schema)")
+    manifest: Path = Field(description="manifest of data batches with sha256")
+    target: str
+    id_column: str
+    time_column: str | None = Field(None, description="snapshot/event time; needed for a time-based split")
+    task: Task = "binary"
+    positive_label: int | str | None = Field(1, description="binary only: the class scored as positive")
+
+
+class FeaturesConfig(StrictModel):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    categorical_encoding: Literal["onehot", "ordinal"] = "onehot"
+    numeric_imputation: Literal["median", "mean", "constant"] = "median"
+    scale_numeric: bool = True
+    max_categories: int | None = Field(None, ge=2, description="rare categories beyond this are grouped")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> FeaturesConfig:
+        both = sorted(set(self.numeric) & set(self.categorical))
+        if both:
+            raise ValueError(f"columns listed as both numeric and categorical: {both}")
+        if not self.numeric and not self.categorical:
+            raise ValueError("no features: list at least one numeric or categorical column")
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class SplitConfig(StrictModel):
+    strategy: Literal["time", "stratified", "random"] = "time"
+    holdout_periods: int = Field(1, ge=1, description="time split: newest N distinct periods are held out")
+    period: Literal["D", "W", "M", "Q", "Y"] = "M"
+    test_size: float = Field(0.2, gt=0, lt=1, description="stratified/random split: holdout fraction")
+    seed: int = 42
+
+
+class SearchConfig(StrictModel):
+    method: Literal["grid", "random"] = "random"
+    param_grid: dict[str, list[Any]]
+    n_iter: int = Field(10, ge=1)
+    cv: int = Field(3, ge=2)
+    scoring: str | None = None
+    seed: int = 0
+    parallel: Literal["none", "dask"] = "none"
+    dask_address: str | None = Field(None, description="existing Dask scheduler; None = LocalCluster")
+    n_workers: int = Field(2, ge=1)
+
+
+class EstimatorConfig(StrictModel):
+    class_path: str = Field(description="import path, e.g. sklearn.ensemble.HistGradientBoostingClassifier")
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchConfig | None = None
+
+
+class BootstrapConfig(StrictModel):
+    n_resamples: int = Field(1000, ge=50)
+    confidence: float = Field(0.95, gt=0.5, lt=1)
+    seed: int = 0
+
+
+class CheckSpec(StrictModel):
+    """One deepchecks check, chosen deliberately (the default suites are too slow on big data)."""
+
+    check: str = Field(description="deepchecks check class name, e.g. FeatureDrift")
+    params: dict[str, Any] = Field(default_factory=dict)
+    conditions: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="condition method name -> kwargs; empty uses the check's defaults"
+    )
+    blocking: bool = Field(False, description="a failed condition fails the gates")
+
+
+class SuiteConfig(StrictModel):
+    enabled: bool = True
+    checks: list[CheckSpec] = Field(default_factory=list)
+
+
+class DeepchecksConfig(StrictModel):
+    enabled: bool = True
+    sample_size: int = Field(10_000, ge=100, description="rows per dataset passed to deepchecks (seeded sample)")
+    random_state: int = 0
+    data_integrity: SuiteConfig = SuiteConfig()
+    train_test_validation: SuiteConfig = SuiteConfig()
+    model_evaluation: SuiteConfig = SuiteConfig()
+
+
+class EvaluationConfig(StrictModel):
+    primary_metric: str = "roc_auc"
+    metrics: list[str] | None = Field(None, description="None = every metric of the task")
+    segments: list[str] = Field(default_factory=list, description="categorical columns for per-segment metrics")
+    min_segment_size: int = Field(50, ge=1)
+    bootstrap: BootstrapConfig = BootstrapConfig()
+    deepchecks: DeepchecksConfig = DeepchecksConfig()
+
+
+class GatesConfig(StrictModel):
+    """Policy as code: what a candidate must satisfy to be promoted."""
+
+    minimums: dict[str, float] = Field(default_factory=dict, description="metric -> lowest acceptable value")
+    maximums: dict[str, float] = Field(default_factory=dict, description="metric -> highest acceptable (losses)")
+    max_regression: dict[str, float] = Field(
+        default_factory=dict, description="metric -> largest allowed worsening vs production (point estimate)"
+    )
+    required_improvement: dict[str, float] = Field(
+        default_factory=dict, description="metric -> improvement vs production the CI lower bound must exceed"
+    )
+    max_segment_regression: float | None = Field(None, ge=0, description="primary metric, per segment")
+    fail_on_contract_violation: bool = True
+    fail_on_blocking_deepchecks: bool = True
+
+
+class RegistryConfig(StrictModel):
+    pointer: Path = Path("deploy/production.yaml")
+    history: Path = Path("deploy/history.yaml")
+    store_url: str = Field(".model-store", description="any fsspec URL, a local folder, or github-release://")
+    lock_timeout_s: float = 60.0
+
+
+class ServingConfig(StrictModel):
+    prediction_store_url: str = "sqlite:///predictions.db"
+    max_body_bytes: int = Field(1_000_000, ge=1024)
+    max_batch_rows: int = Field(10_000, ge=1)
+    log_batch_size: int = Field(256, ge=1)
+    log_flush_interval_s: float = Field(0.2, gt=0)
+    reload_interval_s: float = Field(5.0, gt=0)
+
+
+class DriftThresholds(StrictModel):
+    psi: float = 0.2
+    ks_pvalue: float = 0.01
+    chi2_pvalue: float = 0.01
+    prediction_psi: float = 0.2
+
+
+class MonitoringConfig(StrictModel):
+    window: str = Field("7D", description="pandas offset alias of one monitoring window")
+    min_window_rows: int = Field(500, ge=1)
+    min_labelled_rows: int = Field(200, ge=1)
+    thresholds: DriftThresholds = DriftThresholds()
+    max_drifted_features: int = Field(2, ge=0, description="more drifted features than this = a bad window")
+    performance_metric: str = "roc_auc"
+    max_performance_drop: float = Field(0.05, ge=0, description="CI upper bound of (baseline - window) above this = decayed")
+    consecutive_bad_windows: int = Field(2, ge=1)
+    cooldown_days: float = Field(7.0, ge=0)
+    psi_bins: int = Field(10, ge=2)
+    retrain_branch_prefix: str = "retrain/"
+    retrain_label: str = "retraining"
+
+
+class ForgeConfig(StrictModel):
+    repository: str | None = Field(None, description="owner/name; None = from the git remote")
+    api_url: str = Field("https://api.github.com", description="GitHub Enterprise: https://HOST/api/v3")
+    token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
+    base_branch: str = "main"
+
+
+class Settings(StrictModel):
+    dataset: DatasetConfig
+    features: FeaturesConfig
+    split: SplitConfig = SplitConfig()
+    estimator: EstimatorConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+    gates: GatesConfig = GatesConfig()
+    registry: RegistryConfig = RegistryConfig()
+    serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    forge: ForgeConfig = ForgeConfig()
+
+    def config_hash(self) -> str:
+        """sha256 of the resolved config, stable across key order; recorded with every model."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _format_error(error: dict[str, Any], section: str) -> tuple[str, str]:
+    path = ".".join(str(part) for part in (section, *error["loc"]))
+    return path, error["msg"]
+
+
+def load_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> Settings:
+    """Read every `*.yaml` in `config_dir` into Settings; raise ConfigError naming file and key path."""
+    config_dir = Path(config_dir)
+    if not config_dir.is_dir():
+        raise ConfigError(f"{config_dir}: config folder not found")
+    sections: dict[str, Any] = {}
+    files: dict[str, Path] = {}
+    for path in sorted(config_dir.glob("*.y*ml")):
+        section = path.stem
+        if section not in Settings.model_fields:
+            known = ", ".join(Settings.model_fields)
+            raise ConfigError(f"{path}: unknown config file '{path.name}' (known sections: {known})")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+        sections[section] = data
+        files[section] = path
+    try:
+        settings = Settings.model_validate(sections)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            section = str(error["loc"][0]) if error["loc"] else ""
+            file = files.get(section, config_dir / f"{section}.yaml")
+            inner = dict(error, loc=error["loc"][1:])
+            key_path, message = _format_error(inner, section)
+            lines.append(f"{file}: {key_path}: {message}")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from exc
+    _check_cross_references(settings, files, config_dir)
+    return settings
+
+
+def _check_cross_references(settings: Settings, files: dict[str, Path], config_dir: Path) -> None:
+    """Rules spanning sections that a single model cannot see."""
+    problems = []
+    features = settings.features
+    for name in settings.evaluation.segments:
+        if name not in features.categorical:
+            problems.append(
+                f"{files.get('evaluation', config_dir / 'evaluation.yaml')}: evaluation.segments: "
+                f"'{name}' is not a categorical feature"
+            )
+    if settings.dataset.target in features.all:
+        problems.append(
+            f"{files.get('features', config_dir / 'features.yaml')}: features: target "
+            f"'{settings.dataset.target}' must not be a feature"
+        )
+    if settings.split.strategy == "time" and not settings.dataset.time_column:
+        problems.append(
+            f"{files.get('split', config_dir / 'split.yaml')}: split.strategy: 'time' needs dataset.time_column"
+        )
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def settings_json_schema() -> dict[str, Any]:
+    return Settings.model_json_schema()
