@@ -1,0 +1,1 @@
+"""Markdown/JSON reports built from structured results (pure: no Prefect, no GitHub)."""
