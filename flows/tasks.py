@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gitops_ml.config import Settings
@@ -46,3 +46,107 @@ def integrity_task(settings: Settings, frame, html_path: Path | None):
         cfg=settings.evaluation.deepchecks,
         html_path=html_path,
     )
+
+
+@task(name="split", cache_policy=NO_CACHE)
+def split_task(settings: Settings, frame):
+    from gitops_ml.data.split import split_frame
+
+    return split_frame(frame, settings)
+
+
+@task(name="train", cache_policy=NO_CACHE)
+def train_task(settings: Settings, train_frame):
+    from gitops_ml.training.pipeline import train_model
+
+    logger = get_run_logger()
+    return train_model(train_frame, settings, progress=logger.info)
+
+
+@task(name="score-candidate", cache_policy=NO_CACHE)
+def score_task(settings: Settings, pipeline, holdout):
+    from gitops_ml.evaluation.metrics import predict
+    from gitops_ml.training.pipeline import prepare_features, training_target
+
+    return predict(pipeline, prepare_features(holdout, settings), training_target(holdout, settings),
+                   settings.dataset.task, settings.dataset.positive_label)
+
+
+@task(name="score-production", cache_policy=NO_CACHE)
+def score_production_task(settings: Settings, holdout, cache_dir: Path):
+    """The current production model on the SAME holdout; None when there is none yet."""
+    from gitops_ml.registry.production import load_production, score_with_production
+
+    production = load_production(settings.registry, cache_dir)
+    if production is None:
+        return None, None
+    return production, score_with_production(production, holdout, settings)
+
+
+@task(name="compare", cache_policy=NO_CACHE)
+def compare_task(settings: Settings, candidate, production):
+    from gitops_ml.evaluation.compare import compare_models
+
+    return compare_models(candidate, production, settings.evaluation.metrics, settings.evaluation.bootstrap)
+
+
+@task(name="segments", cache_policy=NO_CACHE)
+def segments_task(settings: Settings, candidate, production, holdout):
+    from gitops_ml.evaluation.segments import segment_comparison, segment_metrics
+
+    ev = settings.evaluation
+    if not ev.segments:
+        return None
+    if production is None:
+        return segment_metrics(candidate, holdout, ev.segments, min_size=ev.min_segment_size,
+                               metric=ev.primary_metric)
+    return segment_comparison(candidate, production, holdout, ev.segments, min_size=ev.min_segment_size,
+                              metric=ev.primary_metric, max_regression=settings.gates.max_segment_regression)
+
+
+@task(name="deepchecks-train-test", cache_policy=NO_CACHE)
+def train_test_task(settings: Settings, train, holdout, html_path: Path | None):
+    from gitops_ml.quality.deepchecks_suites import run_train_test_validation
+
+    f = settings.features
+    return run_train_test_validation(train, holdout, label=settings.dataset.target, features=f.all,
+                                     cat_features=f.categorical, cfg=settings.evaluation.deepchecks,
+                                     html_path=html_path, task=settings.dataset.task)
+
+
+@task(name="deepchecks-model-evaluation", cache_policy=NO_CACHE)
+def model_evaluation_task(settings: Settings, train, holdout, pipeline, html_path: Path | None):
+    from gitops_ml.quality.deepchecks_suites import run_model_evaluation
+    from gitops_ml.training.pipeline import prepare_features
+
+    f = settings.features
+    target = settings.dataset.target
+    # deepchecks hands the raw feature columns to the pipeline: give it the canonical dtypes.
+    train_x = prepare_features(train, settings).assign(**{target: train[target].to_numpy()})
+    test_x = prepare_features(holdout, settings).assign(**{target: holdout[target].to_numpy()})
+    return run_model_evaluation(train_x, test_x, pipeline, label=target, features=f.all,
+                                cat_features=f.categorical, cfg=settings.evaluation.deepchecks,
+                                html_path=html_path, task=settings.dataset.task)
+
+
+@task(name="gates", cache_policy=NO_CACHE)
+def gates_task(settings: Settings, comparison, segments, contract_report, blocking: list[str]):
+    from gitops_ml.evaluation.gates import evaluate_gates
+
+    failures = [f"{r.column}: {r.rule}" for r in contract_report.rules if not r.passed]
+    return evaluate_gates(comparison, settings.gates, primary_metric=settings.evaluation.primary_metric,
+                          segment_rows=segments if segments is not None and "delta" in segments else None,
+                          contract_passed=contract_report.passed, contract_failures=failures,
+                          blocking_deepchecks=blocking)
+
+
+@task(name="plots", cache_policy=NO_CACHE)
+def plots_task(settings: Settings, candidate, production, pipeline, holdout, out_dir: Path):
+    from gitops_ml.evaluation.plots import permutation_importance_series, write_plots
+    from gitops_ml.training.pipeline import prepare_features, training_target
+
+    scoring = {"binary": "roc_auc", "multiclass": "f1_macro"}.get(settings.dataset.task, "r2")
+    importance = permutation_importance_series(pipeline, prepare_features(holdout, settings),
+                                               training_target(holdout, settings), scoring=scoring,
+                                               seed=settings.split.seed)
+    return write_plots(candidate, production, out_dir, feature_importance=importance)

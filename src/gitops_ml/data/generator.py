@@ -81,7 +81,7 @@ MAX_ID = 9_999_999  # `^CUST-[0-9]{7}$`
 LABEL_NOISE = 0.05
 PAYMENT_NULL_RATE = 0.02
 USAGE_NULL_RATE = 0.03
-_INTERCEPT = -3.6
+_INTERCEPT = -4.5
 _DAYS_PER_MONTH = 30.436875
 
 _MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -244,16 +244,16 @@ def _simulate(snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, s
 
     logit = (
         _INTERCEPT
-        + np.array([1.0, -0.3, -1.5])[contract]
-        + 1.4 * np.exp(-tenure / 8.0) * (1 - 2 * np.clip(s_con, 0, 1))
-        + 0.012 * tenure * np.clip(s_con, 0, 1)  # reversed: long-standing customers start leaving
-        + 0.30 * support_calls * (1 - np.clip(s_con, 0, 1))
-        + 0.35 * late_payments
-        + 2.5 * (monthly / list_price - 1)
-        - 0.7 * np.log(np.maximum(usage, 1.0) / typical_usage)
-        + 0.5 * (payment == 2)
+        + np.array([1.3, -0.5, -2.2])[contract]
+        + 2.0 * np.exp(-tenure / 8.0) * (1 - 2 * np.clip(s_con, 0, 1))
+        + 0.015 * tenure * np.clip(s_con, 0, 1)  # reversed: long-standing customers start leaving
+        + 0.45 * support_calls * (1 - np.clip(s_con, 0, 1))
+        + 0.50 * late_payments
+        + 3.0 * (monthly / list_price - 1)
+        - 0.9 * np.log(np.maximum(usage, 1.0) / typical_usage)
+        + 0.6 * (payment == 2)
         + scenario.south_churn_boost * s_con * (region == 1)
-        + 0.6 * dissatisfaction
+        + 0.3 * dissatisfaction
     )
     churned = (u_label < _sigmoid(logit)).astype(np.int64)
     churned = np.where(u_flip < LABEL_NOISE, 1 - churned, churned)

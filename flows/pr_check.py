@@ -1,0 +1,114 @@
+"""`pr-check` flow: acquire -> validate -> train -> evaluate -> compare -> report, as ONE flow run.
+
+Wiring only: each step is a src/ function wrapped as a task in flows/tasks.py. The report is
+written whatever happens (gates failing, bad input), because a reviewer must see why.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+
+from flows.tasks import (
+    acquire_task,
+    compare_task,
+    contract_task,
+    gates_task,
+    integrity_task,
+    model_evaluation_task,
+    plots_task,
+    score_production_task,
+    score_task,
+    segments_task,
+    split_task,
+    train_task,
+    train_test_task,
+)
+from gitops_ml.config import load_settings
+from gitops_ml.errors import GitopsMLError
+from gitops_ml.reporting.pr_check import (
+    PrCheckRun,
+    bad_input_result,
+    contract_diff_for,
+    result_from_run,
+    save_candidate,
+    write_pr_outputs,
+)
+from gitops_ml.reporting.pr_report import PrCheckResult
+from gitops_ml.runinfo import StageTimer, git_commit
+
+
+def _finish(result: PrCheckResult, run: PrCheckRun) -> PrCheckResult:
+    """Write report.md + summary.json, and the same report as a Prefect markdown artifact."""
+    from prefect.artifacts import create_markdown_artifact
+
+    markdown = write_pr_outputs(result, run)
+    create_markdown_artifact(key="pr-check-report", markdown=markdown,
+                             description=f"PR check: {result.status}")
+    return result
+
+
+@flow(name="pr-check")
+def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_ref: str | None = None,
+                  repo_dir: str = ".", started_at: float | None = None,
+                  run_deepchecks: bool = True) -> PrCheckResult:
+    logger = get_run_logger()
+    timer = StageTimer()
+    if started_at is not None:
+        timer.seconds["prefect start"] = max(0.0, time.time() - started_at)
+    out = Path(out_dir)
+    run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir))
+    try:
+        with timer.stage("config"):
+            run.settings = settings = load_settings(config_dir)
+        with timer.stage("data"):
+            logger.info("[1/7] acquire %s", settings.dataset.manifest)
+            run.acquired = acquire_task(settings)
+            logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(run.acquired.frame))
+            run.contract, typed = contract_task(settings, run.acquired.frame, str(settings.dataset.manifest))
+        run.contract_diff, run.contract_diff_note = contract_diff_for(settings, repo_dir, base_ref)
+        if typed is None:
+            result = bad_input_result(run, "the data broke hard contract rules (table below)", timer.seconds)
+            return _finish(result, run)
+        with timer.stage("data"):
+            run.split = split_task(settings, typed)
+        deepchecks_on = run_deepchecks and settings.evaluation.deepchecks.enabled
+        if deepchecks_on:
+            with timer.stage("deepchecks"):
+                logger.info("[3/7] deepchecks: data integrity, train-test validation")
+                run.deepchecks["data_integrity"] = integrity_task(settings, typed, out / "deepchecks" / "data_integrity.html")
+                run.deepchecks["train_test_validation"] = train_test_task(
+                    settings, run.split.train, run.split.holdout, out / "deepchecks" / "train_test_validation.html")
+        with timer.stage("training"):
+            logger.info("[4/7] train %s on %d rows", settings.estimator.class_path, len(run.split.train))
+            run.trained = train_task(settings, run.split.train)
+        with timer.stage("evaluation"):
+            logger.info("[5/7] score candidate and production on the same %d-row holdout", len(run.split.holdout))
+            run.candidate = score_task(settings, run.trained.pipeline, run.split.holdout)
+            run.production_model, run.production = score_production_task(
+                settings, run.split.holdout, Path(settings.registry.store_url) / ".cache"
+                if "://" not in settings.registry.store_url else out / ".cache")
+            run.comparison = compare_task(settings, run.candidate, run.production)
+            run.segments = segments_task(settings, run.candidate, run.production, run.split.holdout)
+            run.plots = plots_task(settings, run.candidate, run.production, run.trained.pipeline,
+                                   run.split.holdout, out / "plots")
+        if deepchecks_on:
+            with timer.stage("deepchecks"):
+                logger.info("[6/7] deepchecks: model evaluation")
+                run.deepchecks["model_evaluation"] = model_evaluation_task(
+                    settings, run.split.train, run.split.holdout, run.trained.pipeline,
+                    out / "deepchecks" / "model_evaluation.html")
+        with timer.stage("report"):
+            logger.info("[7/7] gates, candidate artifact, report")
+            blocking = [f"{name}/{c.check}" for name, s in run.deepchecks.items() for c in s.blocking_failures]
+            run.verdict = gates_task(settings, run.comparison, run.segments, run.contract, blocking)
+            run.candidate_artifact = save_candidate(run)
+            result = result_from_run(run, timer.seconds)
+            return _finish(result, run)
+    except GitopsMLError as exc:
+        if exc.exit_code != 2:
+            raise
+        logger.error("bad input: %s", exc)
+        return _finish(bad_input_result(run, str(exc), timer.seconds), run)

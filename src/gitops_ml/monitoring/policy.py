@@ -1,0 +1,303 @@
+"""Retraining policy: turn one window's drift and performance into a decision, with trigger hygiene.
+
+Rules, in order:
+1. A window with fewer than `min_window_rows` rows is "insufficient data": not bad, no action.
+2. A window is bad when more than `max_drifted_features` features drifted, or the prediction scores
+   drifted, or performance decayed (see `performance.py`).
+3. Retrain when the current window and the windows just before it make `consecutive_bad_windows` bad
+   windows in a row, and we are not in the cool-down after the last retraining PR.
+   Counting the streak, past windows with insufficient data are skipped (they neither count nor break
+   it), and a window scored for a different model version breaks it: a newly promoted model starts
+   with a clean slate.
+
+`WindowRecord` is the JSON-able summary of one monitor run, stored by the caller (the `monitor_runs`
+table) and passed back as `history` next time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.monitoring.drift import DriftResult, ReferenceProfile, compute_drift
+from gitops_ml.monitoring.performance import PerformanceResult, window_performance
+
+Action = Literal["none", "retrain"]
+Status = Literal["ok", "bad", "insufficient data"]
+
+
+def _utc(value: datetime | str) -> datetime:
+    """Aware UTC datetime; naive values are taken as UTC."""
+    dt = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """Everything measured on one monitoring window."""
+
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    drift: DriftResult
+    performance: PerformanceResult | None  # None when no labels were looked up at all
+    model_version: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_start": _utc(self.window_start).isoformat(),
+            "window_end": _utc(self.window_end).isoformat(),
+            "rows": self.rows,
+            "model_version": self.model_version,
+            "drift": self.drift.to_dict(),
+            "performance": self.performance.to_dict() if self.performance is not None else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:
+        perf = data.get("performance")
+        return cls(
+            window_start=_utc(data["window_start"]),
+            window_end=_utc(data["window_end"]),
+            rows=int(data["rows"]),
+            drift=DriftResult.from_dict(data["drift"]),
+            performance=PerformanceResult.from_dict(perf) if perf is not None else None,
+            model_version=str(data.get("model_version", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reasons: list[str]
+    bad_window: bool
+    consecutive_bad: int
+    in_cooldown: bool
+    status: Status = "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action, "reasons": list(self.reasons), "bad_window": self.bad_window,
+            "consecutive_bad": self.consecutive_bad, "in_cooldown": self.in_cooldown, "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class WindowRecord:
+    """One row of the `monitor_runs` table (`to_dict()` is its JSON shape; times are ISO-8601 UTC)."""
+
+    window_start: datetime
+    window_end: datetime
+    rows: int
+    labelled: int
+    drifted_features: list[str]
+    max_psi: float | None
+    prediction_psi: float | None
+    metric: str
+    metric_value: float | None
+    metric_ci_low: float | None
+    metric_ci_high: float | None
+    decayed: bool
+    status: Status
+    bad: bool
+    action: Action
+    created_at: datetime
+    model_version: str = ""
+    reasons: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "window_start": _utc(self.window_start).isoformat(),
+            "window_end": _utc(self.window_end).isoformat(),
+            "rows": self.rows,
+            "labelled": self.labelled,
+            "drifted_features": list(self.drifted_features),
+            "max_psi": _num(self.max_psi),
+            "prediction_psi": _num(self.prediction_psi),
+            "metric": self.metric,
+            "metric_value": _num(self.metric_value),
+            "metric_ci_low": _num(self.metric_ci_low),
+            "metric_ci_high": _num(self.metric_ci_high),
+            "decayed": self.decayed,
+            "status": self.status,
+            "bad": self.bad,
+            "action": self.action,
+            "created_at": _utc(self.created_at).isoformat(),
+            "model_version": self.model_version,
+            "reasons": list(self.reasons),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WindowRecord:
+        def opt(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        return cls(
+            window_start=_utc(data["window_start"]),
+            window_end=_utc(data["window_end"]),
+            rows=int(data["rows"]),
+            labelled=int(data.get("labelled", 0)),
+            drifted_features=[str(f) for f in data.get("drifted_features", [])],
+            max_psi=opt("max_psi"),
+            prediction_psi=opt("prediction_psi"),
+            metric=str(data.get("metric", "")),
+            metric_value=opt("metric_value"),
+            metric_ci_low=opt("metric_ci_low"),
+            metric_ci_high=opt("metric_ci_high"),
+            decayed=bool(data.get("decayed", False)),
+            status=data.get("status", "bad" if data.get("bad") else "ok"),
+            bad=bool(data["bad"]),
+            action=data.get("action", "none"),
+            created_at=_utc(data["created_at"]),
+            model_version=str(data.get("model_version", "")),
+            reasons=[str(r) for r in data.get("reasons", [])],
+        )
+
+
+def _window_problems(current: WindowResult, max_drifted: int) -> list[str]:
+    problems = []
+    drifted = current.drift.drifted_features
+    if len(drifted) > max_drifted:
+        problems.append(f"{len(drifted)} drifted features > max_drifted_features {max_drifted}: {', '.join(drifted)}")
+    if current.drift.prediction_drifted and current.drift.prediction is not None:
+        problems.append(f"prediction drift: {current.drift.prediction.reason}")
+    perf = current.performance
+    if perf is not None and perf.decayed:
+        problems.append(f"performance decayed: {perf.reason}")
+    return problems
+
+
+def decide(
+    history: Sequence[WindowRecord],
+    current: WindowResult,
+    cfg: Any,
+    now: datetime,
+    last_retrain_pr_at: datetime | None,
+) -> Decision:
+    """Apply the policy (module docstring) to the current window given past windows' records.
+
+    `cfg` is a `config.MonitoringConfig`. `last_retrain_pr_at` is when the last retraining PR was opened
+    or updated (from the forge); retrain actions in `history` count as well, whichever is later.
+    """
+    now = _utc(now)
+    start, end = _utc(current.window_start), _utc(current.window_end)
+    reasons: list[str] = []
+
+    # cool-down: since the later of the forge's last PR and the last retrain this monitor decided
+    last = _utc(last_retrain_pr_at) if last_retrain_pr_at is not None else None
+    for rec in history:
+        if rec.action == "retrain" and (last is None or _utc(rec.created_at) > last):
+            last = _utc(rec.created_at)
+    in_cooldown = last is not None and now - last < timedelta(days=cfg.cooldown_days)
+
+    if current.rows < cfg.min_window_rows:
+        return Decision("none", [f"insufficient data: {current.rows} rows < min_window_rows {cfg.min_window_rows}"],
+                        bad_window=False, consecutive_bad=0, in_cooldown=in_cooldown, status="insufficient data")
+
+    problems = _window_problems(current, cfg.max_drifted_features)
+    bad = bool(problems)
+    perf = current.performance
+    if perf is not None and perf.status == "insufficient labels":
+        reasons.append(f"performance not assessed: {perf.reason}")
+    if not bad:
+        n_drifted = len(current.drift.drifted_features)
+        reasons.insert(0, f"window ok: {n_drifted} drifted features <= {cfg.max_drifted_features}, "
+                          "no prediction drift, no performance decay")
+        return Decision("none", reasons, bad_window=False, consecutive_bad=0, in_cooldown=in_cooldown, status="ok")
+
+    # streak of bad windows ending with the current one (the current window's own record, if already
+    # stored by an earlier run, is not counted twice)
+    earlier = sorted(
+        (r for r in history
+         if _utc(r.window_end) <= end and (_utc(r.window_start), _utc(r.window_end)) != (start, end)),
+        key=lambda r: _utc(r.window_end),
+        reverse=True,
+    )
+    streak = 1
+    for rec in earlier:
+        if current.model_version and rec.model_version and rec.model_version != current.model_version:
+            break
+        if rec.status == "insufficient data":
+            continue
+        if not rec.bad:
+            break
+        streak += 1
+
+    reasons = problems + reasons
+    needed = cfg.consecutive_bad_windows
+    if streak < needed:
+        reasons.append(f"bad window {streak} of {needed} consecutive needed: no retrain yet")
+        return Decision("none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=in_cooldown,
+                        status="bad")
+    if in_cooldown:
+        assert last is not None
+        until = last + timedelta(days=cfg.cooldown_days)
+        reasons.append(f"{streak} consecutive bad windows, but in cool-down until {until.isoformat()} "
+                       f"(last retraining PR {last.isoformat()}, cooldown_days {cfg.cooldown_days:g})")
+        return Decision("none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=True, status="bad")
+    reasons.append(f"{streak} consecutive bad windows >= consecutive_bad_windows {needed}: retrain")
+    return Decision("retrain", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=False, status="bad")
+
+
+def make_record(current: WindowResult, decision: Decision, *, created_at: datetime) -> WindowRecord:
+    """The `monitor_runs` row for this run."""
+    perf = current.performance
+    prediction = current.drift.prediction
+    return WindowRecord(
+        window_start=_utc(current.window_start),
+        window_end=_utc(current.window_end),
+        rows=current.rows,
+        labelled=perf.labelled if perf is not None else 0,
+        drifted_features=current.drift.drifted_features,
+        max_psi=_num(current.drift.max_psi),
+        prediction_psi=_num(prediction.psi) if prediction is not None else None,
+        metric=perf.metric if perf is not None else "",
+        metric_value=_num(perf.value) if perf is not None else None,
+        metric_ci_low=_num(perf.ci_low) if perf is not None else None,
+        metric_ci_high=_num(perf.ci_high) if perf is not None else None,
+        decayed=bool(perf is not None and perf.decayed),
+        status=decision.status,
+        bad=decision.bad_window,
+        action=decision.action,
+        created_at=_utc(created_at),
+        model_version=current.model_version,
+        reasons=list(decision.reasons),
+    )
+
+
+def assess_window(
+    reference: ReferenceProfile,
+    window_df: pd.DataFrame,
+    cfg: Any,
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    y_true: Sequence[float] | np.ndarray | None = None,
+    y_score: Sequence[float] | np.ndarray | None = None,
+    baseline_value: float | None = None,
+    model_version: str = "",
+    n_resamples: int = 500,
+    seed: int = 0,
+) -> WindowResult:
+    """Drift (features + scores) and performance of one window, with the thresholds of `cfg`
+    (a `config.MonitoringConfig`). `y_true` is one entry per row, NaN where no label arrived yet."""
+    drift = compute_drift(reference, window_df, cfg.thresholds, prediction_scores=y_score)
+    perf = None
+    if y_true is not None and y_score is not None:
+        perf = window_performance(
+            y_true, y_score, cfg.performance_metric, baseline_value, n_resamples=n_resamples, seed=seed,
+            max_drop=cfg.max_performance_drop, min_labelled=cfg.min_labelled_rows,
+        )
+    return WindowResult(window_start=window_start, window_end=window_end, rows=len(window_df), drift=drift,
+                        performance=perf, model_version=model_version)

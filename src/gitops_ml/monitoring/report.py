@@ -1,0 +1,234 @@
+"""Monitor report: markdown that reads well with no images (Mermaid charts render on GitHub), plus
+optional PNG plots. Pure text building; the only I/O is `write_monitor_plots`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gitops_ml.monitoring.drift import FeatureDrift
+from gitops_ml.monitoring.performance import metric_spec
+from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
+
+MAX_CHARS = 65_536  # GitHub comment limit
+MAX_FEATURE_ROWS = 60
+MAX_CHART_WINDOWS = 20
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:.{digits}f}"
+
+
+def _p(value: float) -> str:
+    if not math.isfinite(value):
+        return "–"
+    return f"{value:.3g}" if value >= 1e-4 else f"{value:.1e}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _day(dt: datetime) -> str:
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def verdict(decision: Decision) -> str:
+    if decision.action == "retrain":
+        return "RETRAIN"
+    if decision.status == "insufficient data":
+        return "INSUFFICIENT DATA"
+    if decision.bad_window:
+        return "BAD WINDOW (no retrain yet)"
+    return "OK"
+
+
+def _feature_row(f: FeatureDrift) -> str:
+    test = "KS" if f.test == "ks" else "chi²"
+    nulls = f"{f.null_rate_reference:.1%} → {f.null_rate_window:.1%}" if math.isfinite(f.null_rate_window) else "–"
+    mark = "**yes**" if f.drifted else "no"
+    return (f"| {_cell(f.feature)} | {f.kind} | {_f(f.psi)} | {test} {_p(f.pvalue)} | {_f(f.effect)} | {nulls} "
+            f"| {mark} | {_cell(f.reason)} |")
+
+
+def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[float]], *,
+                  from_zero: bool) -> list[str]:
+    values = [v for line in lines for v in line]
+    lo = 0.0 if from_zero else math.floor(min(values) * 20) / 20
+    hi = max(math.ceil(max(values) * 1.1 * 20) / 20, lo + 0.05)
+    quoted = ", ".join(f'"{label}"' for label in labels)
+    out = ["```mermaid", "xychart-beta", f'    title "{title}"', f"    x-axis [{quoted}]",
+           f'    y-axis "{y_label}" {lo:g} --> {hi:g}']
+    out += ["    line [" + ", ".join(f"{v:.4f}" for v in line) + "]" for line in lines]
+    out.append("```")
+    return out
+
+
+def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:
+    current_end = result.window_end if result.window_end.tzinfo else result.window_end.replace(tzinfo=UTC)
+    past = sorted((r for r in history if r.window_end < current_end), key=lambda r: r.window_end)
+    points: list[tuple[str, float | None, float | None]] = [
+        (_day(r.window_end), r.max_psi, r.metric_value) for r in past
+    ]
+    perf = result.performance
+    points.append((_day(result.window_end), result.drift.max_psi,
+                   perf.value if perf is not None and math.isfinite(perf.value) else None))
+    points = points[-MAX_CHART_WINDOWS:]
+    out: list[str] = []
+    psi_pts = [(d, v) for d, v, _ in points if v is not None and math.isfinite(v)]
+    if len(psi_pts) >= 2:
+        threshold = float(result.drift.thresholds.get("psi", 0.2))
+        out += ["", f"Max feature PSI per window (second line: threshold {threshold:g}):", ""]
+        out += _series_chart("Max feature PSI", [d for d, _ in psi_pts], "PSI",
+                             [[v for _, v in psi_pts], [threshold] * len(psi_pts)], from_zero=True)
+    metric_pts = [(d, v) for d, _, v in points if v is not None and math.isfinite(v)]
+    if len(metric_pts) >= 2 and perf is not None:
+        lines = [[v for _, v in metric_pts]]
+        note = ""
+        if perf.baseline is not None:
+            lines.append([perf.baseline] * len(metric_pts))
+            note = f" (second line: baseline {perf.baseline:.3f})"
+        out += ["", f"{perf.metric} per window{note}:", ""]
+        out += _series_chart(perf.metric, [d for d, _ in metric_pts], perf.metric, lines, from_zero=False)
+    return out
+
+
+def render_monitor_report(
+    result: WindowResult,
+    decision: Decision,
+    history: Sequence[WindowRecord],
+    *,
+    model_version: str,
+) -> str:
+    """Markdown report of one monitor run: verdict and reasons first, then drift, performance, trend."""
+    drift = result.drift
+    lines = [
+        f"## Model monitor: {verdict(decision)}",
+        "",
+        f"Model `{model_version}` · window {_day(result.window_start)} → {_day(result.window_end)} · "
+        f"{result.rows:,} rows · {len(drift.drifted_features)} of {len(drift.features)} features drifted · "
+        f"{decision.consecutive_bad} consecutive bad window(s)" + (" · in cool-down" if decision.in_cooldown else ""),
+        "",
+    ]
+    lines += [f"- {_cell(reason)}" for reason in decision.reasons]
+
+    perf = result.performance
+    lines += ["", "### Performance vs baseline", ""]
+    if perf is None:
+        lines.append("No labels were looked up for this window.")
+    else:
+        pct = round(perf.confidence * 100)
+        lines += [
+            f"| metric | window | {pct}% CI | baseline | drop (positive = worse) | drop {pct}% CI | max drop "
+            "| labelled | label coverage | decayed |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| {perf.metric} | {_f(perf.value, 4)} | [{_f(perf.ci_low, 4)}, {_f(perf.ci_high, 4)}] "
+            f"| {_f(perf.baseline, 4)} | {_f(perf.drop, 4)} | [{_f(perf.drop_ci_low, 4)}, {_f(perf.drop_ci_high, 4)}] "
+            f"| {perf.max_drop:g} | {perf.labelled:,} | {perf.label_coverage:.1%} | "
+            f"{'**yes**' if perf.decayed else 'no'} |",
+            "",
+            f"{perf.status}: {_cell(perf.reason)}. Decayed means the whole CI of the drop is above the max drop.",
+        ]
+
+    t = drift.thresholds
+    lines += [
+        "", "### Feature drift", "",
+        f"Rule: drifted when PSI > {t.get('psi', '?')}, or when the KS / chi² p-value < "
+        f"{t.get('ks_pvalue', '?')} / {t.get('chi2_pvalue', '?')} with an effect (KS D / total variation) >= "
+        f"{t.get('min_effect', '?')}.",
+        "",
+        "| feature | type | PSI | test p-value | effect | null rate ref → window | drifted | why |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    ranked = sorted(drift.features, key=lambda f: (not f.drifted, -(f.psi if math.isfinite(f.psi) else -1)))
+    lines += [_feature_row(f) for f in ranked[:MAX_FEATURE_ROWS]]
+    if len(ranked) > MAX_FEATURE_ROWS:
+        lines.append(f"\n… {len(ranked) - MAX_FEATURE_ROWS} more features without drift not shown.")
+    if drift.prediction is not None:
+        p = drift.prediction
+        lines += ["", f"Prediction drift: PSI {_f(p.psi)} (threshold {t.get('prediction_psi', '?')}), "
+                      f"KS D {_f(p.statistic)} → {'**drifted**' if p.drifted else 'not drifted'}."]
+
+    charts = _charts(result, history)
+    if charts:
+        lines += ["", "### Trend over recent windows", *charts]
+    text = "\n".join(lines) + "\n"
+    if len(text) > MAX_CHARS:  # never exceed the comment limit, whatever the feature count
+        text = text[: MAX_CHARS - 100] + "\n\n… report truncated to fit the 65,536-character limit.\n"
+    return text
+
+
+def _save_atomic(fig: object, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)  # type: ignore[arg-type]  # Agg canvas: no display, no global pyplot state
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=100)  # type: ignore[attr-defined]
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], out_dir: Path | str) -> dict[str, Path]:
+    """PNG plots: PSI per feature (`drift_psi.png`) and the metric over windows (`metric_history.png`,
+    only when at least one window has a metric value). Returns name -> path."""
+    from matplotlib.figure import Figure
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+
+    features = sorted(result.drift.features, key=lambda f: f.psi if math.isfinite(f.psi) else 0.0)
+    fig = Figure(figsize=(7, max(2.5, 0.3 * len(features) + 1)))
+    ax = fig.add_subplot()
+    values = [f.psi if math.isfinite(f.psi) else 0.0 for f in features]
+    colors = ["tab:red" if f.drifted else "tab:blue" for f in features]
+    ax.barh([f.feature for f in features], values, color=colors)
+    threshold = float(result.drift.thresholds.get("psi", 0.2))
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"PSI threshold {threshold:g}")
+    ax.set_xlabel("PSI (red = drifted)")
+    ax.set_title(f"Feature drift, window ending {_day(result.window_end)}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    paths["psi"] = out / "drift_psi.png"
+    _save_atomic(fig, paths["psi"])
+
+    perf = result.performance
+    end = result.window_end if result.window_end.tzinfo else result.window_end.replace(tzinfo=UTC)
+    points = [(r.window_end, r.metric_value, r.metric_ci_low, r.metric_ci_high)
+              for r in sorted(history, key=lambda r: r.window_end) if r.window_end < end]
+    if perf is not None:
+        points.append((end, perf.value, perf.ci_low, perf.ci_high))
+    points = [p for p in points if p[1] is not None and math.isfinite(p[1])]
+    if points:
+        fig = Figure(figsize=(7, 3.5))
+        ax = fig.add_subplot()
+        xs = [p[0] for p in points]
+        ax.plot(xs, [p[1] for p in points], marker="o", label="window")
+        lows = [p[2] if p[2] is not None and math.isfinite(p[2]) else p[1] for p in points]
+        highs = [p[3] if p[3] is not None and math.isfinite(p[3]) else p[1] for p in points]
+        ax.fill_between(xs, lows, highs, alpha=0.2, label="CI")
+        if perf is not None and perf.baseline is not None:
+            ax.axhline(perf.baseline, color="black", linewidth=1, label="baseline")
+            _, higher_is_better = metric_spec(perf.metric)
+            limit = perf.baseline - perf.max_drop if higher_is_better else perf.baseline + perf.max_drop
+            ax.axhline(limit, color="tab:red", linestyle="--", linewidth=1, label="baseline - max drop")
+        ax.set_ylabel(perf.metric if perf is not None else "metric")
+        ax.set_title("Performance over monitoring windows")
+        ax.legend(loc="best")
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        paths["metric"] = out / "metric_history.png"
+        _save_atomic(fig, paths["metric"])
+    return paths

@@ -1,0 +1,97 @@
+"""The production pointer (`deploy/production.yaml`) and its append-only history.
+
+The pointer is the GitOps source of truth: whatever it names is production. It is always replaced
+atomically (temp file + rename), so a reader sees the old pointer or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gitops_ml.errors import GitopsMLError
+from gitops_ml.io_utils import atomic_write_text
+
+
+class PointerError(GitopsMLError):
+    """The pointer or history file is unreadable or malformed."""
+
+
+class ProductionPointer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str
+    artifact_uri: str = Field(description="model.skops in the model store")
+    sha256: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    commit: str | None = None
+    data_hash: str | None = None
+    config_hash: str | None = None
+    promoted_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    metadata_uri: str | None = Field(None, description="metadata.json next to the artifact")
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: Literal["promote", "rollback"]
+    version: str
+    previous_version: str | None
+    at: str
+    reason: str = ""
+    pointer: ProductionPointer
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read_pointer(path: Path) -> ProductionPointer | None:
+    """None means "no production model yet" (a valid state with its own verdict)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PointerError(f"{path}: not valid YAML: {exc}") from exc
+    if data is None:
+        return None
+    try:
+        return ProductionPointer.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise PointerError(f"{path}: invalid production pointer: {problems}") from exc
+
+
+def write_pointer(path: Path, pointer: ProductionPointer) -> None:
+    header = "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    atomic_write_text(Path(path), header + yaml.safe_dump(pointer.model_dump(mode="json"), sort_keys=False))
+
+
+def read_history(path: Path) -> list[HistoryEntry]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise PointerError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, list):
+        raise PointerError(f"{path}: expected a list of history entries")
+    try:
+        return [HistoryEntry.model_validate(item) for item in data]
+    except ValidationError as exc:
+        raise PointerError(f"{path}: invalid history entry: {exc.errors()[0]['msg']}") from exc
+
+
+def append_history(path: Path, entry: HistoryEntry) -> None:
+    """Append-only: earlier entries are copied through unchanged, the file is replaced atomically."""
+    entries = read_history(path)
+    payload: list[dict[str, Any]] = [e.model_dump(mode="json") for e in [*entries, entry]]
+    header = "# Append-only history of production pointer changes (oldest first).\n"
+    atomic_write_text(Path(path), header + yaml.safe_dump(payload, sort_keys=False))

@@ -1,0 +1,133 @@
+"""Moving the production pointer: promote a candidate, roll back to an earlier version.
+
+Order of writes is what makes a killed promotion safe: (1) the artifact is published under its
+version (the old pointer stays valid meanwhile), (2) the history entry is appended, (3) the pointer
+is replaced atomically. The pointer write is the commit point; a re-run after a crash at (2)
+does not append the entry twice.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from gitops_ml.config import RegistryConfig
+from gitops_ml.errors import ArtifactError, GitopsMLError
+from gitops_ml.registry.lock import exclusive_lock
+from gitops_ml.registry.pointer import (
+    HistoryEntry,
+    ProductionPointer,
+    append_history,
+    read_history,
+    read_pointer,
+    utc_now,
+    write_pointer,
+)
+from gitops_ml.registry.store import open_store, sha256_file
+
+
+@dataclass(frozen=True)
+class PointerChange:
+    action: Literal["promoted", "rolled-back", "noop"]
+    version: str
+    previous_version: str | None
+    artifact_uri: str
+    pointer_path: Path
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "noop"
+
+
+def _lock_path(registry: RegistryConfig) -> Path:
+    return Path(registry.pointer).parent / ".promote.lock"
+
+
+def read_candidate_metadata(candidate_dir: Path) -> dict:
+    path = Path(candidate_dir) / "metadata.json"
+    if not path.exists():
+        raise ArtifactError(f"{path}: candidate metadata not found")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    actual = sha256_file(Path(candidate_dir) / "model.skops")
+    if actual != meta.get("sha256"):
+        raise ArtifactError(f"{candidate_dir}/model.skops: sha256 {actual[:12]} != metadata {str(meta.get('sha256'))[:12]}")
+    return meta
+
+
+def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: str = "") -> PointerChange:
+    """Publish the candidate to the store and point production at it (idempotent, serialized)."""
+    meta = read_candidate_metadata(candidate_dir)
+    version, sha256 = meta["version"], meta["sha256"]
+    with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
+        current = read_pointer(registry.pointer)
+        if current is not None and current.version == version and current.sha256 == sha256:
+            return PointerChange("noop", version, current.version, current.artifact_uri, Path(registry.pointer))
+        artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
+        pointer = ProductionPointer(
+            version=version,
+            artifact_uri=artifact_uri,
+            sha256=sha256,
+            metrics={k: float(v) for k, v in (meta.get("metrics") or {}).items() if _is_number(v)},
+            commit=meta.get("git_commit"),
+            data_hash=meta.get("data_hash"),
+            config_hash=meta.get("config_hash"),
+            metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/metadata.json",
+        )
+        _append_once(registry, "promote", pointer, current, reason)
+        write_pointer(registry.pointer, pointer)
+        return PointerChange("promoted", version, current.version if current else None, artifact_uri,
+                             Path(registry.pointer))
+
+
+def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason: str = "") -> PointerChange:
+    """Point production back at an earlier version from the history (default: the one before)."""
+    with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
+        current = read_pointer(registry.pointer)
+        history = read_history(registry.history)
+        target = _rollback_target(history, current, to_version)
+        if current is not None and current.version == target.version:
+            return PointerChange("noop", target.version, current.version, current.artifact_uri, Path(registry.pointer))
+        path = open_store(registry.store_url).fetch(target.artifact_uri, Path(".model-store") / ".cache")
+        if sha256_file(path) != target.sha256:
+            raise ArtifactError(f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back")
+        pointer = target.model_copy(update={"promoted_at": utc_now()})
+        _append_once(registry, "rollback", pointer, current, reason)
+        write_pointer(registry.pointer, pointer)
+        return PointerChange("rolled-back", target.version, current.version if current else None,
+                             target.artifact_uri, Path(registry.pointer))
+
+
+def _rollback_target(history: list[HistoryEntry], current: ProductionPointer | None,
+                     to_version: str | None) -> ProductionPointer:
+    if not history:
+        raise GitopsMLError(f"no history: nothing to roll back to{f' (asked for {to_version})' if to_version else ''}")
+    if to_version is not None:
+        for entry in reversed(history):
+            if entry.version == to_version:
+                return entry.pointer
+        known = ", ".join(dict.fromkeys(e.version for e in history))
+        raise GitopsMLError(f"version {to_version} is not in the history (known: {known})")
+    current_version = current.version if current else None
+    for entry in reversed(history):
+        if entry.version != current_version:
+            return entry.pointer
+    raise GitopsMLError(f"history holds no version other than the current one ({current_version})")
+
+
+def _append_once(registry: RegistryConfig, action: str, pointer: ProductionPointer,
+                 current: ProductionPointer | None, reason: str) -> None:
+    history = read_history(registry.history)
+    last = history[-1] if history else None
+    previous = current.version if current else None
+    if last is not None and last.action == action and last.version == pointer.version \
+            and last.previous_version == previous:
+        return  # written by a run that died before moving the pointer
+    append_history(registry.history, HistoryEntry(action=action, version=pointer.version,
+                                                  previous_version=previous, at=utc_now(),
+                                                  reason=reason, pointer=pointer))
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,0 +1,139 @@
+"""Model stores: where promoted artifacts live. Any fsspec URL; a local folder by default.
+
+Publishing is crash-safe: files go to a temporary name, their sha256 is verified by reading them
+back, and only then are they renamed into place. A store never holds a half-written version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from pathlib import Path
+from typing import Protocol
+
+import fsspec
+
+from gitops_ml.errors import ArtifactError
+
+ARTIFACT_FILES = ("model.skops", "metadata.json")
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelStore(Protocol):
+    def publish(self, local_dir: Path, version: str, sha256: str) -> str:
+        """Copy model.skops + metadata.json of `local_dir` into the store; return the model's URI."""
+
+    def fetch(self, artifact_uri: str, cache_dir: Path) -> Path:
+        """A local path to the artifact named by `artifact_uri` (downloaded if remote)."""
+
+
+def _is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def _local_path(url: str) -> Path:
+    return Path(url[len("file://"):] if url.startswith("file://") else url)
+
+
+class FsspecStore:
+    """A folder (local path or any fsspec URL: s3://, gs://, memory://, ...) of `<version>/model.skops`."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+
+    def _uri(self, version: str, name: str = "model.skops") -> str:
+        return f"{self.url}/{version}/{name}"
+
+    def publish(self, local_dir: Path, version: str, sha256: str) -> str:
+        local_dir = Path(local_dir)
+        if sha256_file(local_dir / "model.skops") != sha256:
+            raise ArtifactError(f"{local_dir / 'model.skops'}: sha256 does not match the candidate's metadata")
+        if _is_local(self.url):
+            return self._publish_local(local_dir, version, sha256)
+        fs, root = fsspec.core.url_to_fs(self.url)
+        final = f"{root}/{version}"
+        if fs.exists(f"{final}/model.skops"):
+            self._verify_remote(fs, f"{final}/model.skops", sha256)
+            return self._uri(version)
+        tmp = f"{root}/.tmp-{version}-{uuid.uuid4().hex[:8]}"
+        for name in ARTIFACT_FILES:
+            fs.put_file(str(local_dir / name), f"{tmp}/{name}")
+        self._verify_remote(fs, f"{tmp}/model.skops", sha256)
+        fs.mv(tmp, final, recursive=True)
+        return self._uri(version)
+
+    def _publish_local(self, local_dir: Path, version: str, sha256: str) -> str:
+        root = _local_path(self.url)
+        final = root / version
+        if (final / "model.skops").exists():
+            if sha256_file(final / "model.skops") != sha256:
+                raise ArtifactError(f"{final}: already holds a different artifact for version {version}")
+            return str(final / "model.skops")
+        tmp = root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir(parents=True)
+        try:
+            for name in ARTIFACT_FILES:
+                shutil.copyfile(local_dir / name, tmp / name)
+            if sha256_file(tmp / "model.skops") != sha256:
+                raise ArtifactError(f"{tmp}: copy does not match sha256 {sha256[:12]}")
+            tmp.rename(final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return str(final / "model.skops")
+
+    @staticmethod
+    def _verify_remote(fs: fsspec.AbstractFileSystem, path: str, sha256: str) -> None:
+        digest = hashlib.sha256()
+        with fs.open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != sha256:
+            raise ArtifactError(f"{path}: sha256 {digest.hexdigest()[:12]} != expected {sha256[:12]}")
+
+    def fetch(self, artifact_uri: str, cache_dir: Path) -> Path:
+        return fetch_artifact(artifact_uri, cache_dir)
+
+
+def fetch_artifact(artifact_uri: str, cache_dir: Path) -> Path:
+    """Local path of an artifact; remote ones are downloaded once into `cache_dir` (temp + rename).
+
+    The caller verifies sha256 on load (registry.artifacts.load_model), every time.
+    """
+    if _is_local(artifact_uri):
+        path = _local_path(artifact_uri)
+        if not path.exists():
+            raise ArtifactError(f"{artifact_uri}: artifact not found in the model store")
+        return path
+    fs, path = fsspec.core.url_to_fs(artifact_uri)
+    folder = Path(cache_dir) / hashlib.sha256(artifact_uri.encode()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / Path(path).name
+    if not target.exists():
+        tmp = folder / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            fs.get_file(path, str(tmp))
+        except FileNotFoundError as exc:
+            raise ArtifactError(f"{artifact_uri}: artifact not found in the model store") from exc
+        tmp.rename(target)
+        meta = path.rsplit("/", 1)[0] + "/metadata.json"
+        if fs.exists(meta):
+            fs.get_file(meta, str(folder / "metadata.json"))
+    return target
+
+
+def open_store(url: str) -> ModelStore:
+    """Pick the backend for a store URL from config (`registry.store_url`)."""
+    if url.startswith("github-release://"):
+        from gitops_ml.registry.github_release import GitHubReleaseStore
+
+        return GitHubReleaseStore.from_url(url)
+    return FsspecStore(url)

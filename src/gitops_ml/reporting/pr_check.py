@@ -1,0 +1,203 @@
+"""Assembling the PR check's pieces into the report, summary.json and the candidate artifact."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitops_ml.config import Settings
+from gitops_ml.io_utils import atomic_write_json, atomic_write_text
+from gitops_ml.reporting.pr_report import PrCheckResult, render_pr_report
+from gitops_ml.runinfo import default_base_ref, library_versions
+
+
+@dataclass
+class PrCheckRun:
+    """Everything a PR check produced so far; fields stay None for stages that did not run."""
+
+    out_dir: Path
+    commit: str
+    settings: Settings | None = None
+    acquired: Any = None
+    contract: Any = None
+    contract_diff: Any = None
+    contract_diff_note: str | None = None
+    split: Any = None
+    trained: Any = None
+    candidate: Any = None
+    production: Any = None
+    production_model: Any = None
+    comparison: Any = None
+    segments: Any = None
+    plots: dict[str, Path] = field(default_factory=dict)
+    deepchecks: dict[str, Any] = field(default_factory=dict)
+    verdict: Any = None
+    candidate_artifact: Any = None
+
+
+def contract_diff_for(settings: Settings, repo_dir: str | Path, base_ref: str | None) -> tuple[Any, str | None]:
+    """(diff, None) or (None, why there is no diff) for the contract vs the base ref."""
+    from gitops_ml.contracts.diff import diff_contracts, load_contract_at_ref
+    from gitops_ml.contracts.model import load_contract
+
+    ref = base_ref or default_base_ref(repo_dir, settings.forge.base_branch)
+    if ref is None:
+        return None, "No base ref found (not a git repository, or no main branch): diff not computed."
+    repo_root = Path(repo_dir).resolve()
+    contract_path = Path(settings.dataset.contract)
+    rel = contract_path.resolve().relative_to(repo_root) if contract_path.is_absolute() else contract_path
+    old = load_contract_at_ref(str(rel), ref, repo_root)
+    if old is None:
+        return None, f"`{rel}` does not exist at `{ref[:12]}`: the contract is new in this change."
+    return diff_contracts(old, load_contract(contract_path)), None
+
+
+def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
+    info: dict[str, Any] = {"commit": run.commit}
+    if run.acquired is not None:
+        info["data hash"] = run.acquired.manifest_hash
+    if run.settings is not None:
+        info["config hash"] = run.settings.config_hash()
+        info["estimator"] = run.settings.estimator.class_path
+    if run.candidate_artifact is not None:
+        info["model version"] = run.candidate_artifact.version
+        info["model sha256"] = run.candidate_artifact.sha256
+    if run.trained is not None:
+        info["fit seconds"] = f"{run.trained.fit_seconds:.1f}"
+        if run.trained.best_params:
+            info["best params"] = run.trained.best_params
+    info["flow run"] = _flow_run_id()
+    info["libraries"] = library_versions()
+    return info
+
+
+def _flow_run_id() -> str:
+    try:
+        from prefect.runtime import flow_run
+
+        return str(flow_run.id or "none")
+    except Exception:
+        return "none"
+
+
+def _data_facts(run: PrCheckRun) -> dict[str, Any]:
+    if run.acquired is None:
+        return {}
+    facts = {"rows": len(run.acquired.frame), "batches": len(run.acquired.batches),
+             "manifest_hash": run.acquired.manifest_hash}
+    if run.split is not None:
+        facts["split"] = run.split.description
+    return facts
+
+
+def _relative_plots(run: PrCheckRun) -> dict[str, str]:
+    return {name: os.path.relpath(path, run.out_dir) for name, path in run.plots.items()}
+
+
+def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult:
+    settings = run.settings
+    assert settings is not None and run.verdict is not None
+    return PrCheckResult(
+        status="pass" if run.verdict.passed else "fail",
+        verdict=run.verdict,
+        comparison=run.comparison,
+        primary_metric=settings.evaluation.primary_metric,
+        candidate_version=run.candidate_artifact.version if run.candidate_artifact else None,
+        production_version=run.production_model.version if run.production_model else None,
+        segments=run.segments,
+        contract=run.contract,
+        contract_diff=run.contract_diff,
+        contract_diff_note=run.contract_diff_note,
+        data=_data_facts(run),
+        deepchecks=dict(run.deepchecks),
+        plots=_relative_plots(run),
+        reproducibility=_reproducibility(run),
+        timings=dict(timings),
+    )
+
+
+def bad_input_result(run: PrCheckRun, message: str, timings: dict[str, float]) -> PrCheckResult:
+    return PrCheckResult(
+        status="error",
+        error=message,
+        contract=run.contract,
+        contract_diff=run.contract_diff,
+        contract_diff_note=run.contract_diff_note,
+        data=_data_facts(run),
+        reproducibility=_reproducibility(run),
+        timings=dict(timings),
+    )
+
+
+def save_candidate(run: PrCheckRun):
+    """The candidate artifact (model.skops + metadata.json) under reports/pr/candidate/."""
+    from gitops_ml.registry.artifacts import model_version, save_model
+
+    settings = run.settings
+    assert settings is not None
+    config_hash = settings.config_hash()
+    data_hash = run.acquired.manifest_hash
+    metrics = {m.metric: m.candidate for m in run.comparison} if run.comparison is not None else {}
+    metadata = {
+        "version": model_version(run.commit, config_hash, data_hash),
+        "git_commit": run.commit,
+        "config_hash": config_hash,
+        "data_hash": data_hash,
+        "dataset": settings.dataset.name,
+        "task": settings.dataset.task,
+        "target": settings.dataset.target,
+        "numeric_features": list(settings.features.numeric),
+        "categorical_features": list(settings.features.categorical),
+        "features": list(settings.features.all),
+        "estimator": settings.estimator.class_path,
+        "best_params": run.trained.best_params,
+        "metrics": metrics,
+        "holdout_rows": len(run.split.holdout),
+        "split": run.split.description,
+        "training_seconds": run.trained.fit_seconds,
+        "sample_record": _sample_record(run),
+    }
+    return save_model(run.trained.pipeline, run.out_dir / "candidate", metadata)
+
+
+def _sample_record(run: PrCheckRun) -> dict[str, Any]:
+    """One holdout row: the serving app's smoke prediction before it swaps a model in."""
+    import json
+
+    settings = run.settings
+    row = run.split.holdout[settings.features.all].head(1)
+    return json.loads(row.to_json(orient="records", date_format="iso"))[0]
+
+
+def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
+    verdict = result.verdict
+    return {
+        "status": result.status,
+        "exit_code": result.exit_code,
+        "error": result.error,
+        "candidate_version": result.candidate_version,
+        "production_version": result.production_version,
+        "primary_metric": result.primary_metric,
+        "gates": [vars(g) for g in verdict.gates] if verdict is not None else [],
+        "comparison": result.comparison.to_dict() if result.comparison is not None else None,
+        "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
+        "contract": result.contract.to_dict() if result.contract is not None else None,
+        "contract_diff": (result.contract_diff.to_dict() if hasattr(result.contract_diff, "to_dict")
+                          else None),
+        "deepchecks": {k: v.to_dict() for k, v in result.deepchecks.items()},
+        "plots": result.plots,
+        "data": result.data,
+        "reproducibility": result.reproducibility,
+        "timings": result.timings,
+        "candidate_dir": str(run.out_dir / "candidate") if run.candidate_artifact is not None else None,
+    }
+
+
+def write_pr_outputs(result: PrCheckResult, run: PrCheckRun) -> str:
+    """report.md and summary.json (each written atomically); returns the markdown."""
+    markdown = render_pr_report(result)
+    atomic_write_text(run.out_dir / "report.md", markdown)
+    atomic_write_json(run.out_dir / "summary.json", summary_dict(result, run))
+    return markdown

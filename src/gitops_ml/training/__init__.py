@@ -1,0 +1,1 @@
+"""Modelling: the config-built scikit-learn pipeline, its training and optional search."""

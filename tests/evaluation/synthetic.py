@@ -1,0 +1,37 @@
+"""Synthetic predictions for the evaluation tests: small, seeded, with ties where it matters."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gitops_ml.evaluation.metrics import Predictions
+
+
+def binary_pair(n: int = 2000, seed: int = 0, shift: float = 0.0, noise: float = 0.05, decimals: int = 2):
+    """Two correlated binary models on the same rows; `shift` makes the candidate worse (>0)."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    latent = y * 1.2 + rng.normal(0, 1, n)
+    prod_score = 1 / (1 + np.exp(-(latent - 0.5)))
+    cand_latent = latent + rng.normal(0, noise, n) + shift * rng.normal(0, 1, n)
+    cand_score = 1 / (1 + np.exp(-(cand_latent - 0.5)))
+    prod_score, cand_score = np.round(prod_score, decimals), np.round(cand_score, decimals)  # ties
+    make = lambda s: Predictions(y, (s >= 0.5).astype(int), s, "binary", classes=np.array([0, 1]), positive_label=1)  # noqa: E731
+    return make(cand_score), make(prod_score)
+
+
+def multiclass_preds(n: int = 600, seed: int = 0, classes=("a", "b", "c")) -> Predictions:
+    rng = np.random.default_rng(seed)
+    classes = np.array(classes)
+    y = rng.integers(0, len(classes), n)
+    logits = rng.normal(0, 1, (n, len(classes)))
+    logits[np.arange(n), y] += 1.0
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    proba = np.round(proba, 3)
+    return Predictions(classes[y], classes[proba.argmax(axis=1)], proba, "multiclass", classes=classes)
+
+
+def regression_preds(n: int = 500, seed: int = 0, noise: float = 1.0) -> Predictions:
+    rng = np.random.default_rng(seed)
+    y = 100 + rng.normal(0, 5, n)
+    return Predictions(y, y + rng.normal(0, noise, n), None, "regression")
