@@ -39,5 +39,7 @@ def fitted_pipeline(churn_frame):
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     frame, y = churn_frame
-    pre = ColumnTransformer([("num", StandardScaler(), ["tenure", "charges"]), ("cat", OneHotEncoder(), ["plan"])])
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), ["tenure", "charges"]), ("cat", OneHotEncoder(), ["plan"])]
+    )
     return Pipeline([("pre", pre), ("model", LogisticRegression(max_iter=500))]).fit(frame, y)

@@ -16,7 +16,12 @@ def binary_pair(n: int = 2000, seed: int = 0, shift: float = 0.0, noise: float =
     cand_latent = latent + rng.normal(0, noise, n) + shift * rng.normal(0, 1, n)
     cand_score = 1 / (1 + np.exp(-(cand_latent - 0.5)))
     prod_score, cand_score = np.round(prod_score, decimals), np.round(cand_score, decimals)  # ties
-    make = lambda s: Predictions(y, (s >= 0.5).astype(int), s, "binary", classes=np.array([0, 1]), positive_label=1)  # noqa: E731
+
+    def make(score: np.ndarray) -> Predictions:
+        return Predictions(
+            y, (score >= 0.5).astype(int), score, "binary", classes=np.array([0, 1]), positive_label=1
+        )
+
     return make(cand_score), make(prod_score)
 
 
@@ -27,7 +32,6 @@ def multiclass_preds(n: int = 600, seed: int = 0, classes=("a", "b", "c")) -> Pr
     logits = rng.normal(0, 1, (n, len(classes)))
     logits[np.arange(n), y] += 1.0
     proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    proba = np.round(proba, 3)
     return Predictions(classes[y], classes[proba.argmax(axis=1)], proba, "multiclass", classes=classes)
 
 

@@ -19,8 +19,12 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "preds",
-    [binary_pair(n=300, seed=2, decimals=1)[0], binary_pair(n=300, seed=3, decimals=3)[1], multiclass_preds(n=300),
-     regression_preds(n=300)],
+    [
+        binary_pair(n=300, seed=2, decimals=1)[0],
+        binary_pair(n=300, seed=3, decimals=3)[1],
+        multiclass_preds(n=300),
+        regression_preds(n=300),
+    ],
     ids=["binary-heavy-ties", "binary-few-ties", "multiclass", "regression"],
 )
 def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_rows(preds):
@@ -66,14 +70,16 @@ def test_a_clearly_worse_candidate_is_flagged_worse_on_every_ranking_metric():
 
 
 def test_paired_interval_covers_the_true_delta():
-    # population of 200k rows; the true delta is the population value; 40 holdouts drawn from it
-    cand, prod = binary_pair(n=200_000, seed=5, shift=0.3, noise=0.2, decimals=4)
+    # population of 50k rows; the true delta is the population value; 40 holdouts drawn from it
+    cand, prod = binary_pair(n=50_000, seed=5, shift=0.3, noise=0.2, decimals=4)
     truth = compute_metrics(cand, ["roc_auc"])["roc_auc"] - compute_metrics(prod, ["roc_auc"])["roc_auc"]
     rng = np.random.default_rng(0)
     covered = 0
     for i in range(40):
         rows = rng.choice(len(cand), size=1500, replace=False)
-        m = compare_models(cand.subset(rows), prod.subset(rows), ["roc_auc"], BootstrapConfig(n_resamples=200, seed=i))
+        m = compare_models(
+            cand.subset(rows), prod.subset(rows), ["roc_auc"], BootstrapConfig(n_resamples=200, seed=i)
+        )
         covered += m["roc_auc"].ci_low <= truth <= m["roc_auc"].ci_high
     assert truth < -0.005  # the synthetic candidate really is worse
     assert covered >= 34  # nominal 95%: 38/40; well below would mean a biased or too narrow interval

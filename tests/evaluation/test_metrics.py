@@ -44,7 +44,9 @@ def test_binary_positive_label_that_sorts_first():
     # "churn" < "stay": the positive class is the smaller label, so sklearn defaults would be wrong
     y = np.array(["churn", "stay", "stay", "churn", "stay", "stay"])
     p_churn = np.array([0.9, 0.2, 0.4, 0.6, 0.1, 0.7])
-    preds = Predictions(y, np.where(p_churn >= 0.5, "churn", "stay"), p_churn, "binary", positive_label="churn")
+    preds = Predictions(
+        y, np.where(p_churn >= 0.5, "churn", "stay"), p_churn, "binary", positive_label="churn"
+    )
     got = compute_metrics(preds, ["roc_auc", "log_loss", "recall"])
     truth = (y == "churn").astype(int)
     assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(truth, p_churn))
@@ -94,7 +96,9 @@ def test_predict_takes_the_positive_class_column(fitted_pipeline, churn_frame):
     assert preds.positive_label == "yes"
     no = predict(fitted_pipeline, frame, y, "binary", positive_label="no")
     np.testing.assert_allclose(no.y_score, 1 - preds.y_score)
-    assert compute_metrics(no, ["roc_auc"])["roc_auc"] == pytest.approx(compute_metrics(preds, ["roc_auc"])["roc_auc"])
+    assert compute_metrics(no, ["roc_auc"])["roc_auc"] == pytest.approx(
+        compute_metrics(preds, ["roc_auc"])["roc_auc"]
+    )
 
 
 def test_predict_rejects_a_positive_label_the_model_never_saw(fitted_pipeline, churn_frame):
@@ -105,7 +109,14 @@ def test_predict_rejects_a_positive_label_the_model_never_saw(fitted_pipeline, c
 
 def test_predictions_validate_shapes():
     with pytest.raises(ValueError, match="binary y_score"):
-        Predictions(np.array([0, 1]), np.array([0, 1]), np.array([[0.1, 0.9], [0.3, 0.7]]), "binary", positive_label=1)
+        Predictions(
+            np.array([0, 1]), np.array([0, 1]), np.array([[0.1, 0.9], [0.3, 0.7]]), "binary", positive_label=1
+        )
     with pytest.raises(ValueError, match="never saw"):
-        Predictions(np.array(["a", "z"]), np.array(["a", "b"]), np.full((2, 2), 0.5), "multiclass",
-                    classes=np.array(["a", "b"]))
+        Predictions(
+            np.array(["a", "z"]),
+            np.array(["a", "b"]),
+            np.full((2, 2), 0.5),
+            "multiclass",
+            classes=np.array(["a", "b"]),
+        )

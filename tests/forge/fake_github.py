@@ -44,7 +44,10 @@ ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", "/repos/{owner}/{repo}/releases/{id}"),
     ("GET", "/repos/{owner}/{repo}/releases/tags/{tag}"),
     ("GET", "/repos/{owner}/{repo}/releases/{id}/assets"),
-    ("GET", "/repos/{owner}/{repo}/releases/assets/{id}  (JSON, or the bytes with Accept: application/octet-stream)"),
+    (
+        "GET",
+        "/repos/{owner}/{repo}/releases/assets/{id}  (JSON, or the bytes with Accept: application/octet-stream)",
+    ),
     ("DELETE", "/repos/{owner}/{repo}/releases/assets/{id}"),
     ("POST", "{upload prefix}/repos/{owner}/{repo}/releases/{id}/assets?name=  (the release's upload_url)"),
     ("GET", "/{owner}/{repo}/releases/download/{tag}/{name}  (browser_download_url, at the host root)"),
@@ -131,7 +134,9 @@ class FakeGitHub:
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-github", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="fake-github", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -180,7 +185,9 @@ class FakeGitHub:
         after=True performs the request first and then fails the response: the case of a server
         that did the work but whose answer was lost (the cause of duplicate PRs).
         """
-        rule = _FailRule(method.upper(), re.compile(path_regex), status, times, body, dict(headers or {}), after)
+        rule = _FailRule(
+            method.upper(), re.compile(path_regex), status, times, body, dict(headers or {}), after
+        )
         with self._lock:
             self._rules.append(rule)
 
@@ -458,14 +465,20 @@ class FakeGitHub:
                 if method in ("GET", "POST"):
                     return _json(200, [self._label_json(repo, repo.labels[k]) for k in issue["labels"]])
         if rest == "/labels" and method == "GET":
-            return self._paginated(repo, "/labels", query, [self._label_json(repo, v) for v in repo.labels.values()])
+            return self._paginated(
+                repo, "/labels", query, [self._label_json(repo, v) for v in repo.labels.values()]
+            )
         if rest == "/labels" and method == "POST":
             name = (data or {}).get("name")
             if not name:
-                raise _HTTPError(422, "Validation Failed", [{"resource": "Label", "field": "name", "code": "missing"}])
+                raise _HTTPError(
+                    422, "Validation Failed", [{"resource": "Label", "field": "name", "code": "missing"}]
+                )
             if name.lower() in repo.labels:
                 raise _HTTPError(
-                    422, "Validation Failed", [{"resource": "Label", "code": "already_exists", "field": "name"}]
+                    422,
+                    "Validation Failed",
+                    [{"resource": "Label", "code": "already_exists", "field": "name"}],
                 )
             key = self._ensure_label(repo, name, data.get("color", "ededed"), data.get("description"))
             return _json(201, self._label_json(repo, repo.labels[key]))
@@ -495,7 +508,9 @@ class FakeGitHub:
                 raise _HTTPError(422, "Validation Failed", [{"field": "tag_name", "code": "missing"}])
             if any(r["tag_name"] == tag for r in repo.releases.values()):
                 raise _HTTPError(
-                    422, "Validation Failed", [{"resource": "Release", "code": "already_exists", "field": "tag_name"}]
+                    422,
+                    "Validation Failed",
+                    [{"resource": "Release", "code": "already_exists", "field": "tag_name"}],
                 )
             release = {
                 "id": self._new_id(),
@@ -557,7 +572,9 @@ class FakeGitHub:
             raise _HTTPError(422, "Validation Failed", [{"field": "name", "code": "missing"}])
         if any(repo.assets[a]["name"] == name for a in release["assets"]):
             raise _HTTPError(
-                422, "Validation Failed", [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}]
+                422,
+                "Validation Failed",
+                [{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}],
             )
         asset = {
             "id": self._new_id(),
@@ -571,7 +588,9 @@ class FakeGitHub:
         release["assets"].append(asset["id"])
         return _json(201, self._asset_json(repo, asset))
 
-    def _browser_download(self, owner: str, name: str, tag: str, filename: str) -> tuple[int, dict[str, str], bytes]:
+    def _browser_download(
+        self, owner: str, name: str, tag: str, filename: str
+    ) -> tuple[int, dict[str, str], bytes]:
         repo = self._repo_or_none(f"{owner}/{name}")
         if repo is not None:
             for release in repo.releases.values():
@@ -586,18 +605,34 @@ class FakeGitHub:
         head, base, title = data.get("head"), data.get("base"), data.get("title")
         missing = [k for k, v in (("head", head), ("base", base), ("title", title)) if not v]
         if missing:
-            raise _HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "field": f, "code": "missing_field"} for f in missing])
+            raise _HTTPError(
+                422,
+                "Validation Failed",
+                [{"resource": "PullRequest", "field": f, "code": "missing_field"} for f in missing],
+            )
         head_ref = head.rpartition(":")[2]
         sha = self._branch_sha(repo, head_ref)
         if sha is None:
-            raise _HTTPError(422, "Validation Failed", [{"resource": "PullRequest", "field": "head", "code": "invalid"}])
+            raise _HTTPError(
+                422, "Validation Failed", [{"resource": "PullRequest", "field": "head", "code": "invalid"}]
+            )
         for issue in repo.issues.values():
-            if issue["is_pull"] and issue["state"] == "open" and issue["head"] == head_ref and issue["base"] == base:
+            if (
+                issue["is_pull"]
+                and issue["state"] == "open"
+                and issue["head"] == head_ref
+                and issue["base"] == base
+            ):
                 raise _HTTPError(
                     422,
                     "Validation Failed",
-                    [{"resource": "PullRequest", "code": "custom",
-                      "message": f"A pull request already exists for {repo.owner}:{head_ref}."}],
+                    [
+                        {
+                            "resource": "PullRequest",
+                            "code": "custom",
+                            "message": f"A pull request already exists for {repo.owner}:{head_ref}.",
+                        }
+                    ],
                 )
         number = len(repo.issues) + 1
         issue = {
@@ -615,10 +650,17 @@ class FakeGitHub:
         repo.issues[number] = issue
         return _json(201, self._pull_json(repo, issue))
 
-    def _ensure_label(self, repo: _Repo, name: str, color: str = "ededed", description: str | None = None) -> str:
+    def _ensure_label(
+        self, repo: _Repo, name: str, color: str = "ededed", description: str | None = None
+    ) -> str:
         key = name.lower()
         if key not in repo.labels:
-            repo.labels[key] = {"id": self._new_id(), "name": name, "color": color, "description": description}
+            repo.labels[key] = {
+                "id": self._new_id(),
+                "name": name,
+                "color": color,
+                "description": description,
+            }
         return key
 
     def _paginated(
@@ -631,7 +673,9 @@ class FakeGitHub:
         if page * per_page < len(items):
             params = {k: v[0] for k, v in query.items()}
             params.update(page=str(page + 1), per_page=str(per_page))
-            headers["Link"] = f'<{self._api(f"/repos/{repo.full_name}{rest}")}?{urlencode(params)}>; rel="next"'
+            headers["Link"] = (
+                f'<{self._api(f"/repos/{repo.full_name}{rest}")}?{urlencode(params)}>; rel="next"'
+            )
         status, base_headers, body = _json(200, chunk)
         base_headers.update(headers)
         return status, base_headers, body
@@ -644,6 +688,7 @@ def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGitHub  # set on the per-server subclass
     protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's session expects
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
         pass
@@ -656,7 +701,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         rel_path = path[len(fake.prefix) :] if fake.prefix and path.startswith(fake.prefix) else path
         try:
-            logged_body: Any = json.loads(body) if body and "json" in (self.headers.get("Content-Type") or "") else None
+            logged_body: Any = (
+                json.loads(body) if body and "json" in (self.headers.get("Content-Type") or "") else None
+            )
         except ValueError:
             logged_body = None
         entry = LoggedRequest(self.command, rel_path, query, 0, logged_body)
@@ -665,7 +712,9 @@ class _Handler(BaseHTTPRequestHandler):
 
         if fake.token is not None and not self._authorized(fake.token, path):
             entry.status = 401
-            self._send(401, {"Content-Type": "application/json"}, json.dumps({"message": "Bad credentials"}).encode())
+            self._send(
+                401, {"Content-Type": "application/json"}, json.dumps({"message": "Bad credentials"}).encode()
+            )
             return
         rule = fake._take_rule(self.command, rel_path)
         if rule is not None and not rule.after:
@@ -702,7 +751,11 @@ class _Handler(BaseHTTPRequestHandler):
                 pass
             return
         payload = rule.body or {"message": "Server Error (injected by fake)"}
-        self._send(int(rule.status), {"Content-Type": "application/json", **rule.headers}, json.dumps(payload).encode())
+        self._send(
+            int(rule.status),
+            {"Content-Type": "application/json", **rule.headers},
+            json.dumps(payload).encode(),
+        )
 
     def _send(self, status: int, headers: Mapping[str, str], payload: bytes) -> None:
         self.send_response(status)

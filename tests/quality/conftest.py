@@ -57,6 +57,17 @@ def make_pipeline_model(boosting: type = HistGradientBoostingClassifier) -> Pipe
 
 
 @pytest.fixture(scope="session")
+def columns() -> dict[str, object]:
+    """Keyword arguments naming the label and features, as the runners take them."""
+    return {"label": LABEL, "features": FEATURES, "cat_features": CATEGORICAL}
+
+
+@pytest.fixture(scope="session")
+def frame_factory() -> object:
+    return make_frame
+
+
+@pytest.fixture(scope="session")
 def train_df() -> pd.DataFrame:
     return make_frame(300, seed=1)
 

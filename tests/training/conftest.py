@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from gitops_ml.config import Settings
 
@@ -96,3 +97,11 @@ def churn_frame():
 def make_settings():
     """`make_settings(**sections)`: churn Settings with sections deep-merged over the defaults."""
     return _make_settings
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    # Tiny fits gain nothing from OpenMP threads, and on a busy 2-core machine HGB's thread
+    # pool oversubscribes badly (a 600-row fit took 40 s instead of 1 s).
+    with threadpool_limits(limits=1):
+        yield

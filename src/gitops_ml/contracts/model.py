@@ -295,7 +295,9 @@ class _Parser:
             table=table or "",
             columns=columns,
             quality=quality,
-            additional_columns=self.additional_columns(obj.get("customProperties"), f"{where}.customProperties"),
+            additional_columns=self.additional_columns(
+                obj.get("customProperties"), f"{where}.customProperties"
+            ),
             description=description,
         )
 
@@ -309,7 +311,9 @@ class _Parser:
             item = self.mapping(item, f"{where}[{i}]")
             if item.get("property") == "additionalColumns":
                 if item.get("value") not in ("forbid", "allow"):
-                    raise self.fail(f"{where}[{i}].value", f"expected forbid or allow, got {item.get('value')!r}")
+                    raise self.fail(
+                        f"{where}[{i}].value", f"expected forbid or allow, got {item.get('value')!r}"
+                    )
                 policy = item["value"]
         return policy
 
@@ -319,9 +323,13 @@ class _Parser:
         where = f"{where.rsplit('[', 1)[0]}[{name}]"
         ltype = self.string(prop, "logicalType", where)
         if ltype in UNSUPPORTED_LOGICAL_TYPES:
-            raise self.fail(f"{where}.logicalType", f"{ltype!r} is valid ODCS but not supported for table columns")
+            raise self.fail(
+                f"{where}.logicalType", f"{ltype!r} is valid ODCS but not supported for table columns"
+            )
         if ltype not in LOGICAL_TYPES:
-            raise self.fail(f"{where}.logicalType", f"unknown logicalType {ltype!r}; expected one of {LOGICAL_TYPES}")
+            raise self.fail(
+                f"{where}.logicalType", f"unknown logicalType {ltype!r}; expected one of {LOGICAL_TYPES}"
+            )
         options = prop.get("logicalTypeOptions") or {}
         options = self.mapping(options, f"{where}.logicalTypeOptions")
         unknown = sorted(set(options) - _TYPE_OPTIONS[ltype])
@@ -331,8 +339,10 @@ class _Parser:
                 f"{unknown} not allowed for logicalType {ltype!r} (allowed: {sorted(_TYPE_OPTIONS[ltype])}); "
                 "write allowed values as a quality rule invalidValues with arguments.validValues",
             )
-        bounds = {k: self.bound(options.get(k), ltype, f"{where}.logicalTypeOptions.{k}") for k in
-                  ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")}
+        bounds = {
+            k: self.bound(options.get(k), ltype, f"{where}.logicalTypeOptions.{k}")
+            for k in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+        }
         lo, hi = bounds["minimum"], bounds["maximum"]
         if lo is not None and hi is not None and lo > hi:  # type: ignore[operator]
             raise self.fail(f"{where}.logicalTypeOptions", f"minimum {lo} is greater than maximum {hi}")
@@ -381,7 +391,9 @@ class _Parser:
         except re.error as exc:
             raise self.fail(where, f"invalid regular expression {pattern!r}: {exc}") from exc
 
-    def quality(self, raw: Any, where: str, *, column: str | None, ltype: str | None = None) -> tuple[QualityRule, ...]:
+    def quality(
+        self, raw: Any, where: str, *, column: str | None, ltype: str | None = None
+    ) -> tuple[QualityRule, ...]:
         if raw is None:
             return ()
         if not isinstance(raw, list):
@@ -393,7 +405,9 @@ class _Parser:
                 rules.append(rule)
         return tuple(rules)
 
-    def rule(self, item: dict[str, Any], where: str, *, column: str | None, ltype: str | None) -> QualityRule | None:
+    def rule(
+        self, item: dict[str, Any], where: str, *, column: str | None, ltype: str | None
+    ) -> QualityRule | None:
         rtype = item.get("type", "library")
         if rtype == "text":
             return None  # human-readable only
@@ -407,10 +421,14 @@ class _Parser:
         if column is None and metric in ("nullValues", "missingValues", "invalidValues"):
             raise self.fail(f"{where}.metric", f"{metric} is a property-level metric (put it under a column)")
         if column is not None and metric == "rowCount":
-            raise self.fail(f"{where}.metric", "rowCount is a schema-level metric (put it on the schema object)")
+            raise self.fail(
+                f"{where}.metric", "rowCount is a schema-level metric (put it on the schema object)"
+            )
         ops = [k for k in OPERATORS if k in item]
         if len(ops) != 1:
-            raise self.fail(where, f"a library rule needs exactly one operator of {OPERATORS}, got {ops or 'none'}")
+            raise self.fail(
+                where, f"a library rule needs exactly one operator of {OPERATORS}, got {ops or 'none'}"
+            )
         op = ops[0]
         if op in ("mustBeBetween", "mustNotBeBetween"):
             pair = item[op]
@@ -433,16 +451,22 @@ class _Parser:
         if metric == "invalidValues":
             if "validValues" not in args and "pattern" not in args:
                 raise self.fail(f"{where}.arguments", "invalidValues needs validValues or pattern")
-            if "validValues" in args and (not isinstance(args["validValues"], list) or not args["validValues"]):
+            if "validValues" in args and (
+                not isinstance(args["validValues"], list) or not args["validValues"]
+            ):
                 raise self.fail(f"{where}.arguments.validValues", "expected a non-empty list")
             if "pattern" in args:
                 self.regex(args["pattern"], f"{where}.arguments.pattern")
         if metric == "missingValues" and not isinstance(args.get("missingValues"), list):
-            raise self.fail(f"{where}.arguments.missingValues", "expected a list of values counted as missing")
+            raise self.fail(
+                f"{where}.arguments.missingValues", "expected a list of values counted as missing"
+            )
         if metric == "duplicateValues" and column is None:
             props = args.get("properties")
             if not isinstance(props, list) or not props or not all(isinstance(p, str) for p in props):
-                raise self.fail(f"{where}.arguments.properties", "schema-level duplicateValues needs a list of columns")
+                raise self.fail(
+                    f"{where}.arguments.properties", "schema-level duplicateValues needs a list of columns"
+                )
         return QualityRule(
             metric=metric,
             operator=op,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -87,11 +87,15 @@ class ValidationReport:
         if not failed:
             return f"{head}: all passed"
         rows = [("severity", "column", "rule", "failing", "examples")]
-        rows += [(r.severity, r.column or "-", r.rule, str(r.failing_count), _examples_text(r)) for r in failed]
+        rows += [
+            (r.severity, r.column or "-", r.rule, str(r.failing_count), _examples_text(r)) for r in failed
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [head + f": {len(failed)} failed"]
         for i, row in enumerate(rows):
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+            lines.append(
+                "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4]
+            )
             if i == 0:
                 lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 8)
         return "\n".join(lines)
@@ -99,7 +103,9 @@ class ValidationReport:
     def to_markdown(self) -> str:
         """Markdown section for the PR report: verdict line, then a table of failed rules."""
         verdict = "passed" if self.passed else "FAILED"
-        out = [f"**Contract {self.contract}**: {verdict} on `{self.source}` ({self.rows} rows, {len(self.rules)} rules)"]
+        out = [
+            f"**Contract {self.contract}**: {verdict} on `{self.source}` ({self.rows} rows, {len(self.rules)} rules)"
+        ]
         failed = self.failures()
         if failed:
             out += ["", "| severity | column | rule | failing rows | examples |", "|---|---|---|---:|---|"]
@@ -125,7 +131,9 @@ def ensure_valid(report: ValidationReport) -> ValidationReport:
 def validate_frame(df: pd.DataFrame, contract: Contract, *, source: str = "<frame>") -> ValidationReport:
     """Check every contract rule on `df` and return the structured report (never raises for bad data)."""
     rules = [result for result, _ in _evaluate(df, contract)]
-    return ValidationReport(source=source, rows=len(df), rules=rules, contract=f"{contract.name} {contract.version}")
+    return ValidationReport(
+        source=source, rows=len(df), rules=rules, contract=f"{contract.name} {contract.version}"
+    )
 
 
 def invalid_row_mask(df: pd.DataFrame, contract: Contract) -> pd.Series:
@@ -161,8 +169,8 @@ def coerce_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
             value = value.astype("int64") if not value.isna().any() else value.astype("Int64")
         elif col.logical_type == "boolean":
             value = value.astype(bool) if not value.isna().any() else value.astype("boolean")
-        elif col.logical_type == "string" and isinstance(s.dtype, pd.CategoricalDtype) and parsed.type_bad.any() == 0:
-            value = s
+        elif isinstance(s.dtype, pd.CategoricalDtype) and not parsed.type_bad.any():
+            value = s  # keep the memory-cheap category dtype when it holds only strings
         out[col.name] = value.rename(col.name)
     for name in df.columns:
         if name not in out:
@@ -175,98 +183,152 @@ def coerce_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
 
 @dataclass
 class _Parsed:
+    """One column parsed as its logical type.
+
+    Text-like input (object, string, category dtype) is factorized once: every rule then works on the
+    distinct values (a few for a category, a few thousand for dates) and maps back to rows through
+    `codes`, which is what keeps a 1M-row object column cheap.
+    """
+
     values: pd.Series  # float64 for numbers, datetime64 for dates, object for strings, boolean
     nulls: np.ndarray  # null in the input
     type_bad: np.ndarray  # not null in the input, but not a value of the logical type
-    raw_strings: pd.Series | None = field(default=None)  # for pattern checks on dates given as text
+    codes: np.ndarray | None = None  # factorize codes of the input, -1 = null
+    raw_uniques: pd.Series | None = None  # distinct input values (object)
+    parsed_uniques: pd.Series | None = None  # the same, parsed
+    bad_uniques: np.ndarray | None = None  # distinct values that do not parse
 
     @property
     def valid(self) -> np.ndarray:
         return ~self.nulls & ~self.type_bad
 
+    def per_row(self, unique_mask: np.ndarray) -> np.ndarray:
+        """Broadcast a mask over distinct values to rows (null rows -> False)."""
+        assert self.codes is not None
+        return np.append(np.asarray(unique_mask, dtype=bool), False)[self.codes]
+
 
 def _parse(s: pd.Series, col: Column) -> _Parsed:
-    nulls = s.isna().to_numpy()
+    if ptypes.is_object_dtype(s.dtype) or isinstance(s.dtype, pd.StringDtype | pd.CategoricalDtype):
+        return _parse_text(s, col)
+    n = len(s)
     lt = col.logical_type
-    if lt in ("integer", "number"):
-        return _parse_number(s, nulls, integer=lt == "integer")
-    if lt in ("date", "timestamp", "time"):
-        return _parse_datetime(s, nulls, col)
-    if lt == "boolean":
-        return _parse_boolean(s, nulls)
-    return _parse_string(s, nulls)
-
-
-def _parse_number(s: pd.Series, nulls: np.ndarray, *, integer: bool) -> _Parsed:
-    if ptypes.is_bool_dtype(s.dtype):
-        values = pd.Series(np.nan, index=s.index)
-    elif ptypes.is_numeric_dtype(s.dtype):
+    nulls = s.isna().to_numpy()
+    none_bad = np.zeros(n, dtype=bool)
+    if lt in ("integer", "number") and ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype):
         values = pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index)
-    else:
-        values = pd.to_numeric(s, errors="coerce")
-        if not ptypes.is_float_dtype(values.dtype):
-            values = values.astype("float64")
-    arr = values.to_numpy()
-    type_bad = np.isnan(arr) & ~nulls
-    if integer:
-        with np.errstate(invalid="ignore"):
-            frac = np.isfinite(arr) & (arr != np.floor(arr))
-        type_bad |= frac
-    if type_bad.any():
-        values = values.where(~type_bad)
-    return _Parsed(values, nulls, type_bad)
+        bad = _not_a_value(values.to_numpy(), integer=lt == "integer")
+        return _Parsed(values.where(~bad) if bad.any() else values, nulls, bad)
+    if lt in ("date", "timestamp") and ptypes.is_datetime64_any_dtype(s.dtype):
+        return _Parsed(s, nulls, none_bad)
+    if lt == "boolean" and ptypes.is_bool_dtype(s.dtype):
+        return _Parsed(s.astype("boolean"), nulls, none_bad)
+    # e.g. numbers where dates or text were expected: every non-null value has the wrong type
+    empty = _parse_values(pd.Series([], dtype=object), col)[0]
+    values = pd.Series(np.full(n, None, dtype=object), index=s.index).astype(empty.dtype)
+    return _Parsed(values, nulls, ~nulls)
 
 
-def _parse_datetime(s: pd.Series, nulls: np.ndarray, col: Column) -> _Parsed:
-    raw = None
-    if ptypes.is_datetime64_any_dtype(s.dtype):
-        values = s
-    elif ptypes.is_numeric_dtype(s.dtype) or ptypes.is_bool_dtype(s.dtype):
-        values = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns]")
+def _parse_text(s: pd.Series, col: Column) -> _Parsed:
+    try:
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    except TypeError:  # unhashable cells (lists, dicts): stand-ins that no logical type accepts
+        codes, uniques = pd.factorize(s.map(_hashable, na_action="ignore"), use_na_sentinel=True)
+    raw = pd.Series(np.asarray(uniques, dtype=object))
+    parsed_u, bad_u = _parse_values(raw, col)
+    nulls = codes < 0
+    p = _Parsed(s, nulls, np.zeros(len(s), dtype=bool), codes, raw, parsed_u, bad_u)
+    if bad_u.any():
+        p.type_bad = p.per_row(bad_u)
+    if col.logical_type == "string":
+        p.values = s.astype(object).where(~p.type_bad) if p.type_bad.any() or s.dtype != object else s
     else:
+        taken = parsed_u.array.take(codes, allow_fill=True)
+        p.values = pd.Series(taken, index=s.index)
+    return p
+
+
+def _parse_values(u: pd.Series, col: Column) -> tuple[pd.Series, np.ndarray]:
+    """Parse a (small) Series of distinct input values; returns (parsed, does-not-parse mask)."""
+    lt = col.logical_type
+    if lt == "string":
+        if ptypes.infer_dtype(u, skipna=True) in ("string", "empty"):  # C fast path, the common case
+            return u, np.zeros(len(u), dtype=bool)
+        is_str = u.map(_is_str).to_numpy(dtype=bool)
+        return u.where(is_str), ~is_str
+    if lt in ("integer", "number"):
+        is_bool = u.map(_is_bool).to_numpy(dtype=bool) if len(u) else np.zeros(0, dtype=bool)
+        values = pd.to_numeric(u.where(~is_bool), errors="coerce").astype("float64")
+        arr = values.to_numpy()
+        bad = np.isnan(arr) | _not_a_value(arr, integer=lt == "integer")
+        return values.where(~bad), bad
+    if lt in ("date", "timestamp", "time"):
         if col.format:
             fmt = java_to_strftime(col.format)
         else:
-            fmt = "%H:%M:%S" if col.logical_type == "time" else "ISO8601"
-        values = pd.to_datetime(s, format=fmt, errors="coerce")
-        raw = s
-    type_bad = values.isna().to_numpy() & ~nulls
-    return _Parsed(values, nulls, type_bad, raw_strings=raw)
+            fmt = "%H:%M:%S" if lt == "time" else "ISO8601"
+        is_num = u.map(_is_number).to_numpy(dtype=bool) if len(u) else np.zeros(0, dtype=bool)
+        values = pd.to_datetime(u.where(~is_num), format=fmt, errors="coerce")
+        if getattr(values.dtype, "tz", None) is not None:
+            values = values.dt.tz_convert(None)
+        return values, values.isna().to_numpy()
+    # boolean
+    text = u.astype(str).str.lower()
+    is_true, is_false = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
+    known = is_true | is_false
+    return pd.Series(pd.array(is_true, dtype="boolean")).where(known), ~known
 
 
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
 
-def _parse_boolean(s: pd.Series, nulls: np.ndarray) -> _Parsed:
-    if ptypes.is_bool_dtype(s.dtype):
-        return _Parsed(s.astype("boolean"), nulls, np.zeros(len(s), dtype=bool))
-    text = s.astype(str).str.lower()
-    is_true, is_false = text.isin(_TRUE).to_numpy(), text.isin(_FALSE).to_numpy()
-    values = pd.Series(pd.array(np.where(is_true, True, False), dtype="boolean"), index=s.index)
-    values[~(is_true | is_false)] = pd.NA
-    return _Parsed(values, nulls, ~(is_true | is_false) & ~nulls)
+class _Unhashable:
+    """Stands in for an unhashable cell so factorize works; parses as no logical type."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: Any):
+        self.text = repr(value)
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Unhashable) and other.text == self.text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
-def _parse_string(s: pd.Series, nulls: np.ndarray) -> _Parsed:
-    dtype = s.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        cats = dtype.categories
-        if ptypes.infer_dtype(cats, skipna=True) in ("string", "empty"):
-            return _Parsed(s.astype(object), nulls, np.zeros(len(s), dtype=bool))
-        s = s.astype(object)
-        dtype = s.dtype
-    if isinstance(dtype, pd.StringDtype):
-        return _Parsed(s.astype(object), nulls, np.zeros(len(s), dtype=bool))
-    if dtype == object:
-        if ptypes.infer_dtype(s, skipna=True) in ("string", "empty"):  # C fast path, the common case
-            return _Parsed(s, nulls, np.zeros(len(s), dtype=bool))
-        # mixed: find the non-strings (slow path, only reached with bad data)
-        is_str = s.map(type, na_action="ignore").to_numpy() == str
-        type_bad = ~is_str & ~nulls
-        return _Parsed(s.where(~type_bad), nulls, type_bad)
-    # a numeric/bool/datetime column where text was expected: every value is the wrong type
-    return _Parsed(pd.Series(None, index=s.index, dtype=object), nulls, ~nulls)
+def _hashable(v: Any) -> Any:
+    try:
+        hash(v)
+    except TypeError:
+        return _Unhashable(v)
+    return v
+
+
+def _not_a_value(arr: np.ndarray, *, integer: bool) -> np.ndarray:
+    """Non-null floats that are no value of the type: infinities; for integers also fractions and
+    magnitudes beyond int64 (NaN is null, handled by the caller)."""
+    with np.errstate(invalid="ignore"):
+        bad = np.isinf(arr)
+        if integer:
+            bad |= np.isfinite(arr) & ((arr != np.floor(arr)) | (np.abs(arr) >= 2.0**63))
+    return bad
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool | np.bool_)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool)
 
 
 # --------------------------------------------------------------------------- rules
@@ -277,35 +339,47 @@ def _evaluate(df: pd.DataFrame, contract: Contract) -> Iterator[tuple[RuleResult
     declared = set(contract.column_names)
     for col in contract.columns:
         if col.name not in df.columns:
-            yield RuleResult(col.name, "missing_column", False, n, [], f"column {col.name!r} is missing"), None
+            yield (
+                RuleResult(col.name, "missing_column", False, n, [], f"column {col.name!r} is missing"),
+                None,
+            )
     if contract.additional_columns == "forbid":
         for name in df.columns:
             if name not in declared:
                 s = df[name]
                 examples = _examples(s, np.ones(n, dtype=bool)) if n else []
                 msg = f"column {name!r} is not in the contract (additionalColumns: forbid)"
+                if examples:
+                    msg += f" (e.g. {_values_text(examples)})"
                 yield RuleResult(str(name), "unexpected_column", False, n, examples, msg), None
 
     parsed: dict[str, _Parsed] = {}
+    # columns proven unique and complete: any multi-column key containing one is unique too
+    known_unique: set[str] = set()
     for col in contract.columns:
         if col.name in df.columns:
             p = _parse(df[col.name], col)
             parsed[col.name] = p
-            yield from _column_rules(df[col.name], col, p, n)
+            for result, mask in _column_rules(df[col.name], col, p, n):
+                if result.rule == "unique" and result.passed and p.valid.all():
+                    known_unique.add(col.name)
+                yield result, mask
 
-    # unique-and-complete columns make any multi-column key containing them unique: skip the work
-    known_unique = {
-        c.name for c in contract.columns
-        if c.name in parsed and c.must_be_unique and not parsed[c.name].nulls.any()
-    }
     for rule in contract.quality:
         yield from _schema_rule(df, rule, parsed, known_unique, n)
 
 
-def _column_rules(s: pd.Series, col: Column, p: _Parsed, n: int) -> Iterator[tuple[RuleResult, np.ndarray | None]]:
+def _column_rules(
+    s: pd.Series, col: Column, p: _Parsed, n: int
+) -> Iterator[tuple[RuleResult, np.ndarray | None]]:
     name = col.name
     yield _rows_result(
-        s, name, "type", p.type_bad, f"do not parse as {col.logical_type}", passed_msg=f"all parse as {col.logical_type}"
+        s,
+        name,
+        "type",
+        p.type_bad,
+        f"do not parse as {col.logical_type}",
+        passed_msg=f"all parse as {col.logical_type}",
     )
     if not col.nullable:
         yield _rows_result(s, name, "required", p.nulls, "are null in a required column")
@@ -329,17 +403,14 @@ def _column_rules(s: pd.Series, col: Column, p: _Parsed, n: int) -> Iterator[tup
         yield _rows_result(s, name, rule, valid & out, f"{text} {_fmt(bound)}")
 
     if col.pattern is not None:
-        bad = valid & ~_matches(_text_values(p), col.pattern, valid)
+        bad = valid & _pattern_misses(p, col.pattern)
         yield _rows_result(s, name, "pattern", bad, f"do not match the pattern {col.pattern!r}")
 
     if col.must_be_unique:
-        dup_later = valid & p.values.duplicated(keep="first").to_numpy()
-        mask = None
-        if dup_later.any():
-            mask = valid & p.values.duplicated(keep=False).to_numpy()
+        later, involved = _duplicates(p)
         what = "primary key" if col.primary_key else "unique column"
-        res, _ = _rows_result(s, name, "unique", dup_later, f"repeat an earlier value in a {what}")
-        yield res, mask
+        res, _ = _rows_result(s, name, "unique", later, f"repeat an earlier value in a {what}")
+        yield res, (involved if not res.passed else None)
 
     for rule in col.quality:
         yield from _quality_rule(s, col, p, rule, n)
@@ -354,7 +425,7 @@ def _quality_rule(
         yield _metric_result(s, name, "null_values", rule, p.nulls, n, "null values"), None
     elif rule.metric == "missingValues":
         listed = rule.arguments.get("missingValues") or []
-        missing = s.isin([v for v in listed if v is not None]).to_numpy()
+        missing = s.isin([v for v in listed if v is not None]).to_numpy()  # rare rule: plain isin
         if any(v is None for v in listed):
             missing = missing | p.nulls
         yield _metric_result(s, name, "missing_values", rule, missing, n, "missing values"), None
@@ -364,17 +435,19 @@ def _quality_rule(
         if rule.valid_values is not None:
             allowed = list(rule.valid_values)
             if col.logical_type in ("integer", "number"):
-                allowed = [float(v) for v in allowed if isinstance(v, int | float) and not isinstance(v, bool)]
-            bad |= valid & ~p.values.isin(allowed).to_numpy()
+                allowed = [
+                    float(v) for v in allowed if isinstance(v, int | float) and not isinstance(v, bool)
+                ]
+            bad |= valid & _not_in(p, allowed)
             parts.append(f"not in {list(rule.valid_values)}")
         if rule.pattern is not None:
-            bad |= valid & ~_matches(_text_values(p), rule.pattern, valid)
+            bad |= valid & _pattern_misses(p, rule.pattern)
             parts.append(f"not matching {rule.pattern!r}")
         label = "valid_values" if rule.valid_values is not None else "pattern"
         yield _metric_result(s, name, label, rule, bad, n, "values " + " and ".join(parts)), bad
     elif rule.metric == "duplicateValues":
-        dup = valid & p.values.duplicated(keep="first").to_numpy()
-        yield _metric_result(s, name, "duplicate_values", rule, dup, n, "duplicate values"), None
+        later, _ = _duplicates(p)
+        yield _metric_result(s, name, "duplicate_values", rule, later, n, "duplicate values"), None
 
 
 def _schema_rule(
@@ -386,22 +459,20 @@ def _schema_rule(
         yield RuleResult(None, "row_count", ok, 0 if ok else n, [], msg, rule.severity), None
     elif rule.metric == "duplicateValues":
         props = list(rule.properties)
-        label = ",".join(props)
         if any(c not in parsed for c in props):
             return  # the missing column is already reported
+        label = ",".join(props)
         if known_unique & set(props):
             dup = np.zeros(n, dtype=bool)
         else:
-            # parsed values so that "2026-01-01" and a datetime compare equal
-            frame = pd.DataFrame({c: parsed[c].values for c in props}, index=df.index)
+            frame = pd.DataFrame({c: _codes(parsed[c]) for c in props})  # small ints: fast grouping
             dup = frame.duplicated(keep="first").to_numpy()
-        combos = pd.Series(list(zip(*(df[c].to_numpy()[dup][:MAX_EXAMPLES] for c in props), strict=True)))
-        res = _metric_result(combos, label, "duplicate_values", rule, dup, n, f"duplicate ({label}) combinations",
-                             positions_source=df.index)
+        res = _metric_result(None, label, "duplicate_values", rule, dup, n, f"duplicate ({label}) rows")
         if dup.any():
             pos = np.flatnonzero(dup)[:MAX_EXAMPLES]
-            examples = [(int(i), tuple(_py(v) for v in c)) for i, c in zip(pos, combos, strict=True)]
-            res = RuleResult(res.column, res.rule, res.passed, res.failing_count, examples, res.message, res.severity)
+            examples = [(int(i), tuple(_py(df[c].iloc[i]) for c in props)) for i in pos]
+            msg = res.message + (f" (e.g. {_values_text(examples)})" if not res.passed else "")
+            res = RuleResult(label, res.rule, res.passed, res.failing_count, examples, msg, res.severity)
         yield res, None
 
 
@@ -420,8 +491,7 @@ def _rows_result(
 
 
 def _metric_result(
-    s: pd.Series, column: str, rule: str, q: QualityRule, bad: np.ndarray, n: int, what: str,
-    positions_source: Any = None,
+    s: pd.Series | None, column: str, rule: str, q: QualityRule, bad: np.ndarray, n: int, what: str
 ) -> RuleResult:
     count = int(bad.sum())
     measured = (100.0 * count / n if n else 0.0) if q.unit == "percent" else float(count)
@@ -429,7 +499,7 @@ def _metric_result(
     shown = f"{measured:.2f}%" if q.unit == "percent" else f"{count}"
     msg = f"{shown} {what}; expected {q.describe_threshold()}"
     examples: list[tuple[int, Any]] = []
-    if count and positions_source is None:
+    if count and s is not None:
         examples = _examples(s, bad)
         if not ok and rule != "null_values":
             msg += f" (e.g. {_values_text(examples)})"
@@ -466,8 +536,7 @@ def _values_text(examples: list[tuple[int, Any]]) -> str:
 def _examples_text(r: RuleResult) -> str:
     if not r.examples:
         return r.message
-    shown = ", ".join(f"row {i}: {v!r}" for i, v in r.examples)
-    return shown if r.rule in ("unexpected_column",) else shown
+    return ", ".join(f"row {i}: {v!r}" for i, v in r.examples)
 
 
 def _fmt(bound: Any) -> str:
@@ -485,38 +554,66 @@ def _comparable(values: pd.Series, bound: Any) -> tuple[np.ndarray, Any]:
     return values.to_numpy(dtype="float64", na_value=np.nan), float(bound)
 
 
-def _text_values(p: _Parsed) -> pd.Series:
-    """The textual form a pattern is matched against (dates: their ISO text)."""
-    if p.raw_strings is not None:
-        return p.raw_strings
-    if ptypes.is_datetime64_any_dtype(p.values.dtype):
-        # format the distinct values only: a month of snapshots has a handful of dates, not 1M
-        codes, uniques = pd.factorize(p.values)
-        text = np.asarray(pd.DatetimeIndex(uniques).strftime("%Y-%m-%d"), dtype=object)
-        out = np.full(len(codes), None, dtype=object)
-        ok = codes >= 0
-        out[ok] = text[codes[ok]]
-        return pd.Series(out, index=p.values.index)
-    return p.values
+def _codes(p: _Parsed) -> np.ndarray:
+    return p.codes if p.codes is not None else pd.factorize(p.values, use_na_sentinel=True)[0]
 
 
-def _matches(text: pd.Series, pattern: str, valid: np.ndarray) -> np.ndarray:
-    """Regex search (JSON-schema semantics: unanchored unless the pattern anchors itself).
+def _duplicates(p: _Parsed) -> tuple[np.ndarray, np.ndarray]:
+    """(rows repeating an earlier valid value, every row whose valid value occurs more than once)."""
+    codes = np.where(p.valid, _codes(p), -1)
+    if not len(codes):
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
+    # factorize numbers distinct values in order of first appearance, so a row is a first occurrence
+    # exactly when its code exceeds every earlier code: one cumulative max instead of a hash lookup
+    seen_max = np.concatenate(([-1], np.maximum.accumulate(codes)[:-1]))
+    present = codes >= 0
+    later = present & (codes <= seen_max)
+    if not later.any():
+        return later, later
+    counts = np.append(np.bincount(codes[present]), 0)
+    return later, present & (counts[codes] > 1)
+
+
+def _not_in(p: _Parsed, allowed: list[Any]) -> np.ndarray:
+    if p.codes is not None:
+        assert p.parsed_uniques is not None and p.bad_uniques is not None
+        return p.per_row(~p.parsed_uniques.isin(allowed).to_numpy() & ~p.bad_uniques)
+    return ~p.values.isin(allowed).to_numpy()
+
+
+def _pattern_misses(p: _Parsed, pattern: str) -> np.ndarray:
+    """Rows whose text does not match `pattern`, computed on distinct values only.
+
+    Dates are matched in their input text, or in ISO form (YYYY-MM-DD) when they arrived typed.
+    """
+    if p.codes is not None:
+        assert p.raw_uniques is not None and p.bad_uniques is not None
+        text = p.raw_uniques if not p.bad_uniques.any() else p.raw_uniques.astype(str)
+        return p.per_row(~_search(text.to_numpy(), pattern) & ~p.bad_uniques)
+    codes, uniques = pd.factorize(p.values, use_na_sentinel=True)
+    if isinstance(uniques, pd.DatetimeIndex):
+        all_midnight = bool((uniques.normalize() == uniques).all())
+        text = uniques.strftime("%Y-%m-%d" if all_midnight else "%Y-%m-%dT%H:%M:%S")
+    else:
+        text = pd.Index(uniques).astype(str)
+    miss = np.append(~_search(np.asarray(text, dtype=object), pattern), False)
+    return miss[codes]
+
+
+def _search(values: np.ndarray, pattern: str) -> np.ndarray:
+    """Regex search over strings (JSON-schema semantics: unanchored unless the pattern anchors itself).
 
     pyarrow's RE2 is ~3x faster than Python's re on 1M strings; patterns RE2 cannot compile
-    (backreferences, lookaround) fall back to pandas.
+    (backreferences, lookaround) fall back to pandas/re.
     """
-    result = np.ones(len(text), dtype=bool)
-    if not valid.any():
-        return result
-    values = text.to_numpy()[valid] if not valid.all() else text.to_numpy()
-    try:
-        import pyarrow as pa
-        import pyarrow.compute as pc
+    import pyarrow as pa  # lazy: only needed when a pattern is checked
+    import pyarrow.compute as pc
 
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    try:
         arr = pa.array(values, type=pa.string(), from_pandas=True)
         hit = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
-    except (ImportError, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         hit = pd.Series(values, dtype=object).astype(str).str.contains(pattern, regex=True).to_numpy()
-    result[valid] = np.asarray(hit, dtype=bool)
-    return result
+    return np.asarray(hit, dtype=bool)

@@ -244,16 +244,17 @@ def _simulate(snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, s
 
     logit = (
         _INTERCEPT
-        + np.array([1.3, -0.5, -2.2])[contract]
-        + 2.0 * np.exp(-tenure / 8.0) * (1 - 2 * np.clip(s_con, 0, 1))
+        + np.array([1.4, -0.6, -2.4])[contract]
+        + 2.2 * np.exp(-tenure / 8.0) * (1 - 2 * np.clip(s_con, 0, 1))
         + 0.015 * tenure * np.clip(s_con, 0, 1)  # reversed: long-standing customers start leaving
-        + 0.45 * support_calls * (1 - np.clip(s_con, 0, 1))
-        + 0.50 * late_payments
-        + 3.0 * (monthly / list_price - 1)
-        - 0.9 * np.log(np.maximum(usage, 1.0) / typical_usage)
+        + 0.55 * support_calls * (1 - np.clip(s_con, 0, 1))
+        + 0.60 * late_payments
+        + 3.5 * (monthly / list_price - 1)
+        - 1.1 * np.log(np.maximum(usage, 1.0) / typical_usage)
         + 0.6 * (payment == 2)
         + scenario.south_churn_boost * s_con * (region == 1)
-        + 0.3 * dissatisfaction
+        + 0.7 * np.clip(s_con, 0, 1)  # keeps the overall churn rate roughly level
+        + 0.2 * dissatisfaction
     )
     churned = (u_label < _sigmoid(logit)).astype(np.int64)
     churned = np.where(u_flip < LABEL_NOISE, 1 - churned, churned)

@@ -176,7 +176,9 @@ def bootstrap_distribution(
     return _paired_draws([preds], names, n_resamples, seed)[0]
 
 
-def resampled_metrics(preds: Predictions, counts: np.ndarray, metrics: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+def resampled_metrics(
+    preds: Predictions, counts: np.ndarray, metrics: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
     """Metrics on rows drawn `counts[b, i]` times in resample b; counts has shape (B, n_rows).
 
     Exposed so tests can check it against scikit-learn on explicitly resampled rows.
@@ -294,7 +296,9 @@ class _Kernel:
                 values = {
                     "rmse": lambda: np.sqrt(s["se"] / total),
                     "mae": lambda: s["ae"] / total,
-                    "r2": lambda: np.where(ss_tot > 1e-12 * np.maximum(s["y2"], 1e-300), 1 - s["se"] / ss_tot, np.nan),
+                    "r2": lambda: np.where(
+                        ss_tot > 1e-12 * np.maximum(s["y2"], 1e-300), 1 - s["se"] / ss_tot, np.nan
+                    ),
                 }
                 out = {name: values[name]() for name in self.names}
         return {name: out[name] for name in self.names}

@@ -113,12 +113,19 @@ def _bound(m: MetricComparison, limit: float, section: str) -> GateResult:
     lower = section == "minimums"
     word = "minimum" if lower else "maximum"
     if math.isnan(m.candidate):
-        return _fail(name, f"{m.metric} could not be computed ({m.note or 'undefined'}); {word} is {limit:g}",
-                     m.metric, limit, None)
+        return _fail(
+            name,
+            f"{m.metric} could not be computed ({m.note or 'undefined'}); {word} is {limit:g}",
+            m.metric,
+            limit,
+            None,
+        )
     ok = m.candidate >= limit - _TOL if lower else m.candidate <= limit + _TOL
     ci = _ci(m.candidate_ci, "candidate")
     if ok:
-        return _pass(name, f"{m.metric} {m.candidate:.4f} within {word} {limit:g} {ci}", m.metric, limit, m.candidate)
+        return _pass(
+            name, f"{m.metric} {m.candidate:.4f} within {word} {limit:g} {ci}", m.metric, limit, m.candidate
+        )
     side = "below the minimum" if lower else "above the maximum"
     return _fail(name, f"{m.metric} {m.candidate:.4f} is {side} {limit:g} {ci}", m.metric, limit, m.candidate)
 
@@ -128,14 +135,27 @@ def _max_regression(comparison: Comparison, m: MetricComparison, allowed: float)
     if not comparison.has_production:
         return _skip(name, NO_PRODUCTION, m.metric, allowed)
     if m.delta is None or math.isnan(m.delta):
-        return _fail(name, f"{m.metric} change vs production could not be computed ({m.note or 'undefined'})",
-                     m.metric, allowed, None)
+        return _fail(
+            name,
+            f"{m.metric} change vs production could not be computed ({m.note or 'undefined'})",
+            m.metric,
+            allowed,
+            None,
+        )
     worsening = -direction_sign(m.metric) * m.delta  # > 0 means the candidate is worse
-    change = (f"{m.metric} {m.production:.4f} -> {m.candidate:.4f}, delta {m.delta:+.4f}, "
-              f"{_pct(comparison)} CI of the delta [{m.ci_low:+.4f}, {m.ci_high:+.4f}]")
+    change = (
+        f"{m.metric} {m.production:.4f} -> {m.candidate:.4f}, delta {m.delta:+.4f}, "
+        f"{_pct(comparison)} CI of the delta [{m.ci_low:+.4f}, {m.ci_high:+.4f}]"
+    )
     if worsening > allowed + _TOL:
-        return _fail(name, f"{m.metric} worse than production by {worsening:.4f} ({change}); "
-                     f"allowed worsening is {allowed:g}", m.metric, allowed, m.delta)
+        return _fail(
+            name,
+            f"{m.metric} worse than production by {worsening:.4f} ({change}); "
+            f"allowed worsening is {allowed:g}",
+            m.metric,
+            allowed,
+            m.delta,
+        )
     return _pass(name, f"{change}; allowed worsening {allowed:g}", m.metric, allowed, m.delta)
 
 
@@ -144,13 +164,20 @@ def _required_improvement(comparison: Comparison, m: MetricComparison, amount: f
     if not comparison.has_production:
         return _skip(name, NO_PRODUCTION, m.metric, amount)
     if m.ci_low is None or math.isnan(m.ci_low) or m.ci_high is None or math.isnan(m.ci_high):
-        return _fail(name, f"{m.metric} improvement could not be computed ({m.note or 'undefined'})",
-                     m.metric, amount, None)
+        return _fail(
+            name,
+            f"{m.metric} improvement could not be computed ({m.note or 'undefined'})",
+            m.metric,
+            amount,
+            None,
+        )
     sign = direction_sign(m.metric)
     # lower confidence bound of the improvement (sign-adjusted delta)
     lower_bound = m.ci_low if sign > 0 else -m.ci_high
-    text = (f"{m.metric} improvement {sign * m.delta:+.4f}, {_pct(comparison)} CI lower bound {lower_bound:+.4f}; "
-            f"required more than {amount:g}")
+    text = (
+        f"{m.metric} improvement {sign * m.delta:+.4f}, {_pct(comparison)} CI lower bound {lower_bound:+.4f}; "
+        f"required more than {amount:g}"
+    )
     if lower_bound > amount:
         return _pass(name, text, m.metric, amount, lower_bound)
     return _fail(name, f"improvement not shown: {text}", m.metric, amount, lower_bound)
@@ -164,12 +191,16 @@ def _segments(comparison: Comparison, rows: pd.DataFrame | None, allowed: float,
         return _skip(name, "skipped: no segment metrics (evaluation.segments is empty)", metric, allowed)
     used = rows[rows["metric"] == metric]
     if len(used) == 0:
-        raise ValueError(f"segment rows were computed for {sorted(set(rows['metric']))}, not the primary metric {metric}")
+        raise ValueError(
+            f"segment rows were computed for {sorted(set(rows['metric']))}, not the primary metric {metric}"
+        )
     evaluated = used[used["delta"].notna()]
     n_skipped = len(used) - len(evaluated)
     skipped_text = f"; {n_skipped} segment(s) too small or undefined, not judged" if n_skipped else ""
     if len(evaluated) == 0:
-        return _skip(name, f"skipped: every segment was too small or undefined{skipped_text}", metric, allowed)
+        return _skip(
+            name, f"skipped: every segment was too small or undefined{skipped_text}", metric, allowed
+        )
     worsening = -direction_sign(metric) * evaluated["delta"].astype(float)
     bad = evaluated[worsening > allowed + _TOL]
     worst = float(worsening.max())
@@ -179,10 +210,22 @@ def _segments(comparison: Comparison, rows: pd.DataFrame | None, allowed: float,
             for r in bad.assign(w=worsening[bad.index]).sort_values("w", ascending=False).head(5).itertuples()
         )
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        return _fail(name, f"{metric} worse than production by more than {allowed:g} in {len(bad)} segment(s): "
-                     f"{shown}{more}{skipped_text}", metric, allowed, worst)
-    return _pass(name, f"{len(evaluated)} segment(s) within {allowed:g} of production on {metric} "
-                 f"(largest worsening {max(worst, 0.0):.4f}){skipped_text}", metric, allowed, worst)
+        return _fail(
+            name,
+            f"{metric} worse than production by more than {allowed:g} in {len(bad)} segment(s): "
+            f"{shown}{more}{skipped_text}",
+            metric,
+            allowed,
+            worst,
+        )
+    return _pass(
+        name,
+        f"{len(evaluated)} segment(s) within {allowed:g} of production on {metric} "
+        f"(largest worsening {max(worst, 0.0):.4f}){skipped_text}",
+        metric,
+        allowed,
+        worst,
+    )
 
 
 def _contract(enforced: bool, passed: bool, failures: list[str]) -> GateResult:
@@ -190,8 +233,11 @@ def _contract(enforced: bool, passed: bool, failures: list[str]) -> GateResult:
     if passed:
         return _pass("contract", "data contract validation passed")
     if not enforced:
-        return _skip("contract", f"skipped: contract violations not enforced (gates.fail_on_contract_violation "
-                     f"is false): {shown or 'violations reported'}")
+        return _skip(
+            "contract",
+            f"skipped: contract violations not enforced (gates.fail_on_contract_violation "
+            f"is false): {shown or 'violations reported'}",
+        )
     return _fail("contract", f"data contract violated: {shown or 'see the contract section'}")
 
 
@@ -200,8 +246,10 @@ def _deepchecks(enforced: bool, failures: list[str]) -> GateResult:
         return _pass("deepchecks", "no blocking deepchecks condition failed")
     shown = ", ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")
     if not enforced:
-        return _skip("deepchecks", f"skipped: blocking checks not enforced (gates.fail_on_blocking_deepchecks "
-                     f"is false): {shown}")
+        return _skip(
+            "deepchecks",
+            f"skipped: blocking checks not enforced (gates.fail_on_blocking_deepchecks is false): {shown}",
+        )
     return _fail("deepchecks", f"blocking deepchecks condition(s) failed: {shown}")
 
 
@@ -210,9 +258,11 @@ def _verdict(gates: list[GateResult]) -> Verdict:
     skipped = [g for g in gates if g.status == "skipped"]
     skipped_text = f" ({len(skipped)} skipped)" if skipped else ""
     if failed:
-        headline = (f"FAIL: {len(failed)} of {len(gates)} gates failed{skipped_text}: "
-                    + "; ".join(f"{g.name}: {g.reason}" for g in failed[:3])
-                    + (f"; and {len(failed) - 3} more" if len(failed) > 3 else ""))
+        headline = (
+            f"FAIL: {len(failed)} of {len(gates)} gates failed{skipped_text}: "
+            + "; ".join(f"{g.name}: {g.reason}" for g in failed[:3])
+            + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+        )
     else:
         headline = f"PASS: {len(gates) - len(skipped)} of {len(gates)} gates passed{skipped_text}"
         if any(g.reason == NO_PRODUCTION for g in skipped):
@@ -230,13 +280,23 @@ def _ci(pair: tuple[float, float], who: str) -> str:
     return f"({who} CI [{pair[0]:.4f}, {pair[1]:.4f}])"
 
 
-def _pass(name: str, reason: str, metric: str | None = None, threshold: float | None = None,
-          observed: float | None = None) -> GateResult:
+def _pass(
+    name: str,
+    reason: str,
+    metric: str | None = None,
+    threshold: float | None = None,
+    observed: float | None = None,
+) -> GateResult:
     return GateResult(name, True, reason, metric, threshold, observed, "pass")
 
 
-def _fail(name: str, reason: str, metric: str | None = None, threshold: float | None = None,
-          observed: float | None = None) -> GateResult:
+def _fail(
+    name: str,
+    reason: str,
+    metric: str | None = None,
+    threshold: float | None = None,
+    observed: float | None = None,
+) -> GateResult:
     return GateResult(name, False, reason, metric, threshold, observed, "fail")
 
 

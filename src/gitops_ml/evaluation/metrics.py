@@ -72,7 +72,9 @@ class Predictions:
         object.__setattr__(self, "y_pred", y_pred)
         n = len(y_true)
         if y_true.ndim != 1 or y_pred.shape != (n,):
-            raise ValueError(f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}")
+            raise ValueError(
+                f"y_true and y_pred must be 1-D of equal length, got {y_true.shape} and {y_pred.shape}"
+            )
         if self.task == "regression":
             if self.y_score is not None:
                 raise ValueError("regression predictions carry no y_score")
@@ -123,7 +125,9 @@ class Predictions:
         )
 
 
-def predict(pipeline: Any, X: pd.DataFrame, y_true: Any, task: Task, positive_label: Any = None) -> Predictions:
+def predict(
+    pipeline: Any, X: pd.DataFrame, y_true: Any, task: Task, positive_label: Any = None
+) -> Predictions:
     """Score a fitted pipeline on X; for binary, take the probability column of `positive_label`.
 
     `positive_label=None` on a binary task means the second entry of `pipeline.classes_`
@@ -158,7 +162,9 @@ def predict(pipeline: Any, X: pd.DataFrame, y_true: Any, task: Task, positive_la
     )
 
 
-def resolve_metrics(task: Task, metrics: Sequence[str] | None, *, field: str = "evaluation.metrics") -> list[str]:
+def resolve_metrics(
+    task: Task, metrics: Sequence[str] | None, *, field: str = "evaluation.metrics"
+) -> list[str]:
     """The metric names to compute; unknown names are a ConfigError naming `field`."""
     available = TASK_METRICS[task]
     if metrics is None:

@@ -73,7 +73,9 @@ def permutation_importance_series(
         rows = np.random.default_rng(seed).choice(len(X), size=max_rows, replace=False)
         X, y = X.iloc[np.sort(rows)], y[np.sort(rows)]
     result = permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
-    return pd.Series(result.importances_mean, index=list(X.columns), name="importance").sort_values(ascending=False)
+    return pd.Series(result.importances_mean, index=list(X.columns), name="importance").sort_values(
+        ascending=False
+    )
 
 
 def _save(draw: Any, path: Path) -> Path:

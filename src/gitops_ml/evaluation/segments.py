@@ -45,7 +45,14 @@ def segment_metrics(
             continue
         sub = preds.subset(mask)
         rows.append(
-            _row(column, value, n, metric, candidate=_value(sub, metric), note=metric_notes(sub, [metric]).get(metric))
+            _row(
+                column,
+                value,
+                n,
+                metric,
+                candidate=_value(sub, metric),
+                note=metric_notes(sub, [metric]).get(metric),
+            )
         )
     return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
 
@@ -69,18 +76,42 @@ def segment_comparison(
     for column, value, mask, n in _groups(candidate, segments_frame, columns, metric):
         skip = _skip_note(n, min_size)
         if skip:
-            rows.append(_row(column, value, n, metric, production=math.nan, candidate=math.nan,
-                             delta=math.nan, flagged=False, note=skip))
+            rows.append(
+                _row(
+                    column,
+                    value,
+                    n,
+                    metric,
+                    production=math.nan,
+                    candidate=math.nan,
+                    delta=math.nan,
+                    flagged=False,
+                    note=skip,
+                )
+            )
             continue
         cand_sub, prod_sub = candidate.subset(mask), production.subset(mask)
         cand, prod = _value(cand_sub, metric), _value(prod_sub, metric)
         delta = cand - prod
-        flagged = max_regression is not None and not math.isnan(delta) and -sign * delta > max_regression + 1e-12
+        flagged = (
+            max_regression is not None and not math.isnan(delta) and -sign * delta > max_regression + 1e-12
+        )
         note = metric_notes(cand_sub, [metric]).get(metric)
         if flagged:
             note = f"{metric} worse by {abs(delta):.4f} (allowed {max_regression:g})"
-        rows.append(_row(column, value, n, metric, production=prod, candidate=cand, delta=delta,
-                         flagged=bool(flagged), note=note))
+        rows.append(
+            _row(
+                column,
+                value,
+                n,
+                metric,
+                production=prod,
+                candidate=cand,
+                delta=delta,
+                flagged=bool(flagged),
+                note=note,
+            )
+        )
     return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 

@@ -124,7 +124,9 @@ class GitHubForge:
     def find_open_pr_by_head(self, branch: str) -> PullRequestInfo | None:
         prs = self._call(
             f"list open PRs with head {branch}",
-            lambda: [self._info(p) for p in self._repo.get_pulls(state="open", head=f"{self.owner}:{branch}")],
+            lambda: [
+                self._info(p) for p in self._repo.get_pulls(state="open", head=f"{self.owner}:{branch}")
+            ],
         )
         prs = [p for p in prs if p.head_branch == branch]
         return min(prs, key=lambda p: p.number) if prs else None
@@ -134,8 +136,8 @@ class GitHubForge:
             out = []
             for pr in self._repo.get_pulls(state="open"):
                 head_repo = pr.head.repo
-                # a fork's branch of the same name is not ours to push to
-                if head_repo is not None and head_repo.full_name.lower() != self.repository.lower():
+                # a fork's branch (or a deleted fork's) is not ours to push to
+                if head_repo is None or head_repo.full_name.lower() != self.repository.lower():
                     continue
                 out.append(self._info(pr))
             return out
@@ -165,8 +167,13 @@ class GitHubForge:
                 lambda: None,
             )
             info = PullRequestInfo(
-                info.number, info.url, info.head_branch, info.base_branch, info.title,
-                (*info.labels, *missing), info.state,
+                info.number,
+                info.url,
+                info.head_branch,
+                info.base_branch,
+                info.title,
+                (*info.labels, *missing),
+                info.state,
             )
         return info
 
@@ -189,7 +196,9 @@ class GitHubForge:
 
     def update_pr_body(self, pr_number: int, body: str) -> None:
         body = truncate_body(body)
-        self._call(f"update the body of PR #{pr_number}", lambda: self._repo.get_pull(pr_number).edit(body=body))
+        self._call(
+            f"update the body of PR #{pr_number}", lambda: self._repo.get_pull(pr_number).edit(body=body)
+        )
 
     def ensure_label(self, name: str, color: str = "fbca04", description: str = "") -> None:
         """Create the label unless it exists (either way the end state is the same)."""
@@ -197,7 +206,7 @@ class GitHubForge:
 
         def run() -> None:
             try:
-                self._repo.get_label(name).name  # noqa: B018 - lazy object: touching it fetches
+                self._repo.get_label(name).color  # noqa: B018 - lazy object: an unset attribute fetches it
                 return
             except GithubException as exc:
                 if exc.status != 404:
@@ -280,4 +289,3 @@ def _describe(exc: BaseException) -> str:
             detail += " (repository not found, or the token cannot see it)"
         return detail
     return f"{type(exc).__name__}: {exc}"
-

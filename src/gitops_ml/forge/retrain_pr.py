@@ -72,6 +72,8 @@ def open_or_update_retraining_pr(
     rel_paths = [_relative(repo, p) for p in paths_to_commit]
     if not rel_paths:
         raise GitError("open_or_update_retraining_pr: no paths to commit")
+    if prepare is None:
+        _require_files(repo, rel_paths)
     _refuse_unrelated_changes(repo, rel_paths)
     snapshot = None if prepare else _snapshot(repo, rel_paths)
     original = repo.current_branch() or repo.head_commit()
@@ -106,7 +108,11 @@ def open_or_update_retraining_pr(
     try:
         if forge is None:
             return RetrainPrOutcome(
-                "local-only", branch, None, None, head,
+                "local-only",
+                branch,
+                None,
+                None,
+                head,
                 f"No GitHub token or repository configured: {what} on local branch '{branch}'. "
                 f"Push it and open a pull request labelled '{label}' by hand, or set GITHUB_TOKEN.",
             )
@@ -116,12 +122,20 @@ def open_or_update_retraining_pr(
                 forge.open_pr(branch, base, title, body, labels=[label])  # adopts it, adds the label
             forge.comment(existing.number, comment_body or body)
             return RetrainPrOutcome(
-                "updated", branch, existing.number, existing.url, head,
+                "updated",
+                branch,
+                existing.number,
+                existing.url,
+                head,
                 f"Updated retraining PR #{existing.number} ({what}, pushed '{branch}', commented).",
             )
         pr = forge.open_pr(branch, base, title, body, labels=[label])
         return RetrainPrOutcome(
-            "opened", branch, pr.number, pr.url, head,
+            "opened",
+            branch,
+            pr.number,
+            pr.url,
+            head,
             f"Opened retraining PR #{pr.number} from '{branch}' ({what}).",
         )
     finally:
@@ -139,6 +153,13 @@ def _relative(repo: GitRepo, path: str | Path) -> str:
     if (repo.path / p).is_dir():
         raise GitError(f"{p}: a directory; list the files to commit")
     return p.as_posix()
+
+
+def _require_files(repo: GitRepo, rel_paths: list[str]) -> None:
+    # a missing file would be committed as a deletion: never what a retraining run means
+    missing = [p for p in rel_paths if not (repo.path / p).is_file()]
+    if missing:
+        raise GitError(f"{repo.path}: files to commit not found: {', '.join(missing[:5])}")
 
 
 def _refuse_unrelated_changes(repo: GitRepo, rel_paths: list[str]) -> None:
@@ -182,7 +203,9 @@ def _reset_paths(repo: GitRepo, rel_paths: list[str]) -> None:
             (repo.path / rel).unlink(missing_ok=True)
 
 
-def _switch_to(repo: GitRepo, branch: str, *, base: str, remote: str, token: str | None, online: bool) -> None:
+def _switch_to(
+    repo: GitRepo, branch: str, *, base: str, remote: str, token: str | None, online: bool
+) -> None:
     remote_ref = f"refs/remotes/{remote}/{branch}"
     if online:
         repo.fetch(remote, f"+refs/heads/{base}:refs/remotes/{remote}/{base}", token=token)

@@ -212,8 +212,8 @@ def build_reference(
 ) -> ReferenceProfile:
     """Profile the training data for later drift checks (store `profile.to_dict()` next to the model).
 
-    `prediction_scores` are the model's scores on the same reference data (or its holdout) and enable
-    prediction drift. Levels beyond the `max_categories` most frequent are kept as one OTHER bucket, so
+    `prediction_scores` enable prediction drift: the model's scores on data it was not fitted on (its
+    holdout) are the fairest reference, so they need not be the rows of `train_df`. Levels beyond the `max_categories` most frequent are kept as one OTHER bucket, so
     an id-like column cannot blow up the profile.
     """
     if bins < 2:
@@ -238,10 +238,8 @@ def build_reference(
         cat[name] = CategoricalProfile(counts=dict(sorted(counts.items())), null_count=nulls, n=len(train_df))
     prediction = None
     if prediction_scores is not None:
-        scores = _as_scores(prediction_scores, "reference prediction scores")
-        if scores.size != len(train_df):
-            raise DataError(f"reference prediction scores: {scores.size} scores for {len(train_df)} rows")
-        prediction = _numeric_profile(scores, bins, sample_size)
+        prediction = _numeric_profile(_as_scores(prediction_scores, "reference prediction scores"), bins,
+                                      sample_size)
     return ReferenceProfile(numeric=num, categorical=cat, prediction=prediction, bins=bins, rows=len(train_df))
 
 

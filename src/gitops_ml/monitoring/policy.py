@@ -169,7 +169,8 @@ def _window_problems(current: WindowResult, max_drifted: int) -> list[str]:
     problems = []
     drifted = current.drift.drifted_features
     if len(drifted) > max_drifted:
-        problems.append(f"{len(drifted)} drifted features > max_drifted_features {max_drifted}: {', '.join(drifted)}")
+        names = ", ".join(drifted[:10]) + (f" and {len(drifted) - 10} more" if len(drifted) > 10 else "")
+        problems.append(f"{len(drifted)} drifted features > max_drifted_features {max_drifted}: {names}")
     if current.drift.prediction_drifted and current.drift.prediction is not None:
         problems.append(f"prediction drift: {current.drift.prediction.reason}")
     perf = current.performance

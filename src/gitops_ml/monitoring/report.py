@@ -62,8 +62,9 @@ def _feature_row(f: FeatureDrift) -> str:
 def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[float]], *,
                   from_zero: bool) -> list[str]:
     values = [v for line in lines for v in line]
-    lo = 0.0 if from_zero else math.floor(min(values) * 20) / 20
-    hi = max(math.ceil(max(values) * 1.1 * 20) / 20, lo + 0.05)
+    pad = max(0.01, 0.1 * (max(values) - min(values)))
+    lo = 0.0 if from_zero else math.floor((min(values) - pad) * 100) / 100
+    hi = math.ceil((max(values) + pad) * 100) / 100
     quoted = ", ".join(f'"{label}"' for label in labels)
     out = ["```mermaid", "xychart-beta", f'    title "{title}"', f"    x-axis [{quoted}]",
            f'    y-axis "{y_label}" {lo:g} --> {hi:g}']
@@ -75,11 +76,12 @@ def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[
 def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:
     current_end = result.window_end if result.window_end.tzinfo else result.window_end.replace(tzinfo=UTC)
     past = sorted((r for r in history if r.window_end < current_end), key=lambda r: r.window_end)
+    # windows are labelled by their start day, as in the report header
     points: list[tuple[str, float | None, float | None]] = [
-        (_day(r.window_end), r.max_psi, r.metric_value) for r in past
+        (_day(r.window_start), r.max_psi, r.metric_value) for r in past
     ]
     perf = result.performance
-    points.append((_day(result.window_end), result.drift.max_psi,
+    points.append((_day(result.window_start), result.drift.max_psi,
                    perf.value if perf is not None and math.isfinite(perf.value) else None))
     points = points[-MAX_CHART_WINDOWS:]
     out: list[str] = []
@@ -94,8 +96,11 @@ def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:
         lines = [[v for _, v in metric_pts]]
         note = ""
         if perf.baseline is not None:
-            lines.append([perf.baseline] * len(metric_pts))
-            note = f" (second line: baseline {perf.baseline:.3f})"
+            _, higher_is_better = metric_spec(perf.metric)
+            limit = perf.baseline - perf.max_drop if higher_is_better else perf.baseline + perf.max_drop
+            lines += [[perf.baseline] * len(metric_pts), [limit] * len(metric_pts)]
+            sign = "-" if higher_is_better else "+"
+            note = f" (other lines: baseline {perf.baseline:.3f}, baseline {sign} max drop = {limit:.3f})"
         out += ["", f"{perf.metric} per window{note}:", ""]
         out += _series_chart(perf.metric, [d for d, _ in metric_pts], perf.metric, lines, from_zero=False)
     return out
@@ -151,7 +156,8 @@ def render_monitor_report(
     ranked = sorted(drift.features, key=lambda f: (not f.drifted, -(f.psi if math.isfinite(f.psi) else -1)))
     lines += [_feature_row(f) for f in ranked[:MAX_FEATURE_ROWS]]
     if len(ranked) > MAX_FEATURE_ROWS:
-        lines.append(f"\n… {len(ranked) - MAX_FEATURE_ROWS} more features without drift not shown.")
+        hidden = ranked[MAX_FEATURE_ROWS:]
+        lines.append(f"\n… {len(hidden)} more features not shown ({sum(f.drifted for f in hidden)} of them drifted).")
     if drift.prediction is not None:
         p = drift.prediction
         lines += ["", f"Prediction drift: PSI {_f(p.psi)} (threshold {t.get('prediction_psi', '?')}), "

@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 Status = Literal["passed", "warned", "failed", "error", "not_run", "info"]
 # Worst first: a check run on train and test gets the worst status of its results.
 STATUSES: tuple[Status, ...] = ("failed", "error", "not_run", "warned", "passed", "info")
-# Statuses of a blocking check that fail the gates: a check that could not be evaluated
-# must not let a candidate through (fail closed).
-BLOCKING_STATUSES: frozenset[str] = frozenset({"failed", "error", "not_run"})
+# Statuses of a blocking check that fail the gates. "warned" is included because deepchecks
+# hard-codes WARN as the only failing category of many conditions (DataDuplicates,
+# StringMismatch, ...): a condition the config chose and marked blocking did not hold. A check
+# that could not be evaluated must not let a candidate through either (fail closed).
+BLOCKING_STATUSES: frozenset[str] = frozenset({"failed", "warned", "error", "not_run"})
 
 SuiteName = Literal["data_integrity", "train_test_validation", "model_evaluation"]
 SUITES: tuple[SuiteName, ...] = ("data_integrity", "train_test_validation", "model_evaluation")
@@ -75,7 +77,10 @@ DEFAULT_CONDITIONS: dict[str, tuple[str, ...]] = {
     "DateTrainTestLeakageOverlap": ("add_condition_leakage_ratio_less_or_equal",),
     "IndexTrainTestLeakage": ("add_condition_ratio_less_or_equal",),
     "TrainTestSamplesMix": ("add_condition_duplicates_ratio_less_or_equal",),
-    "FeatureLabelCorrelationChange": ("add_condition_feature_pps_difference_less_than",),
+    "FeatureLabelCorrelationChange": (
+        "add_condition_feature_pps_difference_less_than",
+        "add_condition_feature_pps_in_train_less_than",
+    ),
     "FeatureDrift": ("add_condition_drift_score_less_than",),
     "LabelDrift": ("add_condition_drift_score_less_than",),
     "MultivariateDrift": ("add_condition_overall_drift_value_less_than",),
@@ -238,8 +243,11 @@ def _param_names_problem(cls: type, params: dict[str, Any]) -> str | None:
 
 
 def _suite_kind_problem(cls: type, suite: str) -> str | None:
+    from deepchecks.tabular import Suite
     from deepchecks.tabular.base_checks import ModelOnlyCheck, TrainTestCheck
 
+    if not issubclass(cls, Suite.supported_checks()):
+        return "cannot run in a suite (e.g. it compares several models)"
     needs_model = issubclass(cls, ModelOnlyCheck) or ".model_evaluation." in cls.__module__
     if suite != "model_evaluation" and needs_model:
         return "needs a model; list it under model_evaluation"
@@ -465,6 +473,10 @@ def _run_suite(
             check = _instantiate(cls, params, methods)
         except Exception as exc:  # bad param values are a failed check, not a crash of the run
             outcomes.append(CheckOutcome(spec.check, "error", spec.blocking, error=_describe(exc)))
+            continue
+        if not isinstance(check, Suite.supported_checks()):
+            error = f"{spec.check} cannot run in a deepchecks Suite (it compares several models)"
+            outcomes.append(CheckOutcome(spec.check, "error", spec.blocking, error=error))
             continue
         outcomes.append(None)
         runnable.append((position, check))

@@ -1,0 +1,72 @@
+"""`gitops-ml promote`, `gitops-ml rollback`, `gitops-ml production`: the production pointer."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+import yaml
+
+from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings
+
+ConfigDir = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("promote")
+    def promote(
+        config_dir: Path = ConfigDir,
+        out_dir: Path = typer.Option(Path("reports/promote"), "--out", help="re-evaluation report folder"),
+        commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
+        reason: str = typer.Option("merge to main", "--reason", help="recorded in deploy/history.yaml"),
+        deepchecks: bool = typer.Option(False, "--deepchecks/--no-deepchecks",
+                                        help="also run deepchecks (the PR check already did)"),
+    ) -> None:
+        """Re-evaluate HEAD's candidate vs the CURRENT production; publish and move the pointer if gates pass."""
+        started = time.time()
+        from flows.promote import promote_flow
+
+        outcome = promote_flow(config_dir=str(config_dir), out_dir=str(out_dir), commit=commit, reason=reason,
+                               started_at=started, run_deepchecks=deepchecks)
+        if outcome["action"] == "noop":
+            typer.echo(f"production is already {outcome['version']}: nothing to do")
+        else:
+            typer.echo(f"promoted {outcome['version']} (previous: {outcome['previous_version'] or 'none'})")
+            typer.echo(f"artifact: {outcome['artifact_uri']}")
+        if outcome.get("commit"):
+            typer.echo(f"commit: {outcome['commit']}")
+
+    @app.command("rollback")
+    def rollback_cmd(
+        config_dir: Path = ConfigDir,
+        to: str = typer.Option(None, "--to", help="version to restore (default: the previous one in history)"),
+        commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
+        reason: str = typer.Option("rollback", "--reason", help="recorded in deploy/history.yaml"),
+    ) -> None:
+        """Move the production pointer back to an earlier version (a commit: in GitHub, a normal PR)."""
+        from gitops_ml.forge.git import GitRepo
+        from gitops_ml.registry.promote import rollback
+
+        settings = load_settings(config_dir)
+        change = rollback(settings.registry, to_version=to, reason=reason)
+        if not change.changed:
+            typer.echo(f"production is already {change.version}: nothing to do")
+            return
+        typer.echo(f"rolled back to {change.version} (was {change.previous_version})")
+        if commit:
+            message = f"Roll back production to {change.version}\n\nWas {change.previous_version}. Reason: {reason}"
+            commit_id = GitRepo(".").commit_paths([settings.registry.pointer, settings.registry.history], message)
+            typer.echo(f"commit: {commit_id}")
+
+    @app.command("production")
+    def production(config_dir: Path = ConfigDir) -> None:
+        """Show the production pointer (or that there is none yet)."""
+        from gitops_ml.registry.pointer import read_pointer
+
+        settings = load_settings(config_dir)
+        pointer = read_pointer(settings.registry.pointer)
+        if pointer is None:
+            typer.echo(f"no production model yet ({settings.registry.pointer} does not exist)")
+            return
+        typer.echo(yaml.safe_dump(pointer.model_dump(mode="json"), sort_keys=False).rstrip())
