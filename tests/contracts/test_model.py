@@ -12,7 +12,6 @@ import yaml
 
 from gitops_ml.contracts.model import load_contract
 from gitops_ml.errors import ContractError
-
 from tests.contracts.conftest import prop
 
 SCHEMA_ORDER = [

@@ -188,3 +188,10 @@ def test_bad_window_input_is_a_clear_error(reference):
         compute_drift(reference, window, DriftThresholds())
     with pytest.raises(DataError, match="3 scores for 100 rows"):
         compute_drift(reference, _frame(rng, 100), DriftThresholds(), prediction_scores=[0.1, 0.2, 0.3])
+
+
+def test_infinite_values_count_as_nulls_and_the_profile_stays_valid_json(tmp_path):
+    df = pd.DataFrame({"x": [1.0, 2.0, np.inf, -np.inf, np.nan, 3.0] * 50})
+    profile = build_reference(df, ["x"], [])
+    assert profile.numeric["x"].null_count == 150
+    assert read_reference(write_reference(profile, tmp_path / "ref.json")) == profile

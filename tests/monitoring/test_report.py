@@ -70,3 +70,15 @@ def test_plots_are_pngs(make_window, cfg, tmp_path):
     for path in paths.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["drift_psi.png", "metric_history.png"]
+
+
+def test_naive_window_times_are_taken_as_utc(make_window, cfg, tmp_path):
+    history = _history(make_window, cfg)
+    current = make_window(5)
+    naive = replace(current, window_start=current.window_start.replace(tzinfo=None),
+                    window_end=current.window_end.replace(tzinfo=None))
+    decision = decide(history, naive, cfg, now=naive.window_end, last_retrain_pr_at=None)
+    assert render_monitor_report(naive, decision, history, model_version="v1") == render_monitor_report(
+        current, decide(history, current, cfg, now=current.window_end, last_retrain_pr_at=None), history,
+        model_version="v1")
+    assert set(write_monitor_plots(naive, history, tmp_path)) == {"psi", "metric"}

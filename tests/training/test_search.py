@@ -91,10 +91,29 @@ def test_sequential_backend_is_a_no_op(make_settings) -> None:
     assert isinstance(search_backend(make_settings()), contextlib.nullcontext)
 
 
-def test_dask_local_cluster_finds_the_same_winner(frame: pd.DataFrame, make_settings) -> None:
+@pytest.fixture(scope="module")
+def dask_cluster(make_settings):
+    """One LocalCluster of 2 worker processes for the module (start-up is the slow part),
+    created through search_backend itself so that path is exercised."""
     pytest.importorskip("distributed")
+    import joblib
+
+    with search_backend(_search_settings(make_settings, parallel="dask", n_workers=2)) as client:
+        assert len(client.scheduler_info()["workers"]) == 2
+        backend, _ = joblib.parallel.get_active_backend()
+        assert type(backend).__name__ == "DaskDistributedBackend"
+        yield client
+    assert client.status == "closed"
+
+
+def test_dask_cluster_finds_the_same_winner(frame: pd.DataFrame, make_settings, dask_cluster) -> None:
+    from distributed import get_task_stream
+
     sequential = train_model(frame, _search_settings(make_settings, method="grid"))
-    on_dask = train_model(frame, _search_settings(make_settings, method="grid", parallel="dask", n_workers=2))
+    address = dask_cluster.scheduler.address
+    with get_task_stream(dask_cluster) as stream:
+        on_dask = train_model(frame, _search_settings(make_settings, method="grid", parallel="dask", dask_address=address))
+    assert len(stream.data) >= 4 * 3  # the CV fits really ran on the cluster
     assert on_dask.best_params == sequential.best_params
     np.testing.assert_allclose(
         on_dask.search_results["mean_test_score"], sequential.search_results["mean_test_score"], rtol=0, atol=1e-12
@@ -103,21 +122,12 @@ def test_dask_local_cluster_finds_the_same_winner(frame: pd.DataFrame, make_sett
     assert np.array_equal(on_dask.pipeline.predict_proba(X), sequential.pipeline.predict_proba(X))
 
 
-def test_dask_backend_really_uses_the_cluster(make_settings) -> None:
-    pytest.importorskip("distributed")
-    import joblib
-
-    settings = _search_settings(make_settings, parallel="dask", n_workers=2)
-    with search_backend(settings) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
-        backend, _ = joblib.parallel.get_active_backend()
-        assert type(backend).__name__ == "DaskDistributedBackend"
-    assert client.status == "closed"
-
-
 def test_unreachable_dask_address_is_a_config_error(make_settings) -> None:
     pytest.importorskip("distributed")
+    import dask
+
     settings = _search_settings(make_settings, parallel="dask", dask_address="tcp://127.0.0.1:9")
-    with pytest.raises(ConfigError, match=r"estimator\.search\.dask_address"):
-        with search_backend(settings):
-            pass
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ConfigError, match=r"estimator\.search\.dask_address"):
+            with search_backend(settings):
+                pass

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from gitops_ml.errors import DataError
+from gitops_ml.errors import DataError, GatesFailed
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +42,8 @@ def register(app: typer.Typer) -> None:
         rendered = {"text": result.to_text, "markdown": result.to_markdown, "json": result.to_json}[fmt]()
         typer.echo(rendered)
         if fail_on_breaking and result.has_breaking:
-            raise typer.Exit(1)
+            # a verdict, not bad input: exit 1 like failed gates (typer.Exit's code is lost by main())
+            raise GatesFailed(f"{len(result.breaking)} breaking contract change(s) from {old} to {new}")
 
     @group.command("check")
     def check(

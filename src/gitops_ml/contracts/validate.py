@@ -465,8 +465,11 @@ def _schema_rule(
         if known_unique & set(props):
             dup = np.zeros(n, dtype=bool)
         else:
-            frame = pd.DataFrame({c: _codes(parsed[c]) for c in props})  # small ints: fast grouping
-            dup = frame.duplicated(keep="first").to_numpy()
+            # as in SQL, a key with a null (or unparseable) part equals nothing: give it a unique code
+            complete = np.logical_and.reduce([parsed[c].valid for c in props])
+            distinct = -1 - np.arange(n)
+            frame = pd.DataFrame({c: np.where(complete, _codes(parsed[c]), distinct) for c in props})
+            dup = frame.duplicated(keep="first").to_numpy()  # small ints: fast grouping
         res = _metric_result(None, label, "duplicate_values", rule, dup, n, f"duplicate ({label}) rows")
         if dup.any():
             pos = np.flatnonzero(dup)[:MAX_EXAMPLES]
@@ -588,16 +591,30 @@ def _pattern_misses(p: _Parsed, pattern: str) -> np.ndarray:
     """
     if p.codes is not None:
         assert p.raw_uniques is not None and p.bad_uniques is not None
-        text = p.raw_uniques if not p.bad_uniques.any() else p.raw_uniques.astype(str)
+        text = p.raw_uniques
+        if isinstance(
+            p.parsed_uniques.dtype, pd.DatetimeTZDtype | np.dtype
+        ) and ptypes.is_datetime64_any_dtype(p.parsed_uniques.dtype):
+            # dates that arrived as datetime objects: match their ISO text, as for typed columns
+            not_text = ~text.map(_is_str).to_numpy(dtype=bool) & ~p.bad_uniques
+            if not_text.any():
+                text = text.copy()
+                text[not_text] = _iso_text(pd.DatetimeIndex(p.parsed_uniques[not_text]))
+        if p.bad_uniques.any():
+            text = text.where(~p.bad_uniques, "")
         return p.per_row(~_search(text.to_numpy(), pattern) & ~p.bad_uniques)
     codes, uniques = pd.factorize(p.values, use_na_sentinel=True)
     if isinstance(uniques, pd.DatetimeIndex):
-        all_midnight = bool((uniques.normalize() == uniques).all())
-        text = uniques.strftime("%Y-%m-%d" if all_midnight else "%Y-%m-%dT%H:%M:%S")
+        text = _iso_text(uniques)
     else:
         text = pd.Index(uniques).astype(str)
     miss = np.append(~_search(np.asarray(text, dtype=object), pattern), False)
     return miss[codes]
+
+
+def _iso_text(index: pd.DatetimeIndex) -> pd.Index:
+    all_midnight = bool((index.normalize() == index).all())
+    return index.strftime("%Y-%m-%d" if all_midnight else "%Y-%m-%dT%H:%M:%S")
 
 
 def _search(values: np.ndarray, pattern: str) -> np.ndarray:

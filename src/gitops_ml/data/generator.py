@@ -81,7 +81,7 @@ MAX_ID = 9_999_999  # `^CUST-[0-9]{7}$`
 LABEL_NOISE = 0.05
 PAYMENT_NULL_RATE = 0.02
 USAGE_NULL_RATE = 0.03
-_INTERCEPT = -4.5
+_INTERCEPT = -4.9
 _DAYS_PER_MONTH = 30.436875
 
 _MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -102,9 +102,9 @@ class Scenario:
     concept_shift: float = 0.0
     onset_month: str | None = None
     ramp_months: float = 0.0
-    price_increase: float = 0.25
+    price_increase: float = 0.2
     plan_mix_shift: float = 0.5
-    usage_drop: float = 0.4
+    usage_drop: float = 0.3
     south_churn_boost: float = 1.8
 
     def __post_init__(self) -> None:

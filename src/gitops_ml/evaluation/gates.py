@@ -124,7 +124,11 @@ def _bound(m: MetricComparison, limit: float, section: str) -> GateResult:
     ci = _ci(m.candidate_ci, "candidate")
     if ok:
         return _pass(
-            name, f"{m.metric} {m.candidate:.4f} within {word} {limit:g} {ci}", m.metric, limit, m.candidate
+            name,
+            f"{m.metric} {m.candidate:.4f} {'meets' if lower else 'is within'} the {word} {limit:g} {ci}",
+            m.metric,
+            limit,
+            m.candidate,
         )
     side = "below the minimum" if lower else "above the maximum"
     return _fail(name, f"{m.metric} {m.candidate:.4f} is {side} {limit:g} {ci}", m.metric, limit, m.candidate)
@@ -189,6 +193,8 @@ def _segments(comparison: Comparison, rows: pd.DataFrame | None, allowed: float,
         return _skip(name, NO_PRODUCTION, metric, allowed)
     if rows is None or len(rows) == 0:
         return _skip(name, "skipped: no segment metrics (evaluation.segments is empty)", metric, allowed)
+    if "delta" not in rows.columns:
+        raise ValueError("segment_rows must come from segment_comparison (it has no 'delta' column)")
     used = rows[rows["metric"] == metric]
     if len(used) == 0:
         raise ValueError(
@@ -258,10 +264,9 @@ def _verdict(gates: list[GateResult]) -> Verdict:
     skipped = [g for g in gates if g.status == "skipped"]
     skipped_text = f" ({len(skipped)} skipped)" if skipped else ""
     if failed:
-        headline = (
-            f"FAIL: {len(failed)} of {len(gates)} gates failed{skipped_text}: "
-            + "; ".join(f"{g.name}: {g.reason}" for g in failed[:3])
-            + (f"; and {len(failed) - 3} more" if len(failed) > 3 else "")
+        # names only: the reasons follow in the gate table, and a headline must stay one line
+        headline = f"FAIL: {len(failed)} of {len(gates)} gates failed{skipped_text}: " + ", ".join(
+            g.name for g in failed
         )
     else:
         headline = f"PASS: {len(gates) - len(skipped)} of {len(gates)} gates passed{skipped_text}"

@@ -4,8 +4,8 @@ compare a monitoring window against it.
 The monitor never needs the training data: `build_reference` keeps, per numeric feature, quantile bin
 edges with counts (for PSI) and up to `sample_size` evenly spaced order statistics (for KS); per
 categorical feature, level counts (for PSI and chi-squared); and the same numeric profile for the
-model's scores (prediction drift). Nulls are their own bucket everywhere, so a rising null rate shows
-up as drift instead of being silently dropped.
+model's scores (prediction drift). Nulls are their own bucket everywhere (for numeric columns ±inf
+counts as null too), so a rising null rate shows up as drift instead of being silently dropped.
 
 Drift rule (one per feature, explainable in config terms):
 
@@ -168,7 +168,7 @@ def _as_scores(values: Sequence[float] | np.ndarray | pd.Series, what: str) -> n
 
 
 def _numeric_profile(values: np.ndarray, bins: int, sample_size: int) -> NumericProfile:
-    finite = values[~np.isnan(values)]
+    finite = values[np.isfinite(values)]
     ordered = np.sort(finite)
     n_valid = ordered.size
     if n_valid == 0:
@@ -411,7 +411,7 @@ def _rule(psi_value: float, pvalue: float, effect: float, psi_max: float, p_max:
 
 def _numeric_drift(name: str, kind: Kind, ref: NumericProfile, values: np.ndarray, psi_max: float,
                    p_max: float, min_effect: float, use_test: bool) -> FeatureDrift:
-    valid = np.sort(values[~np.isnan(values)])
+    valid = np.sort(values[np.isfinite(values)])
     edges = np.asarray(ref.edges, dtype="float64")
     window_counts = np.diff(np.concatenate(([0], np.searchsorted(valid, edges, side="left"), [valid.size])))
     # the null bucket is one more PSI bucket, so a rising null rate is drift too

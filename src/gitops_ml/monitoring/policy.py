@@ -32,7 +32,7 @@ Action = Literal["none", "retrain"]
 Status = Literal["ok", "bad", "insufficient data"]
 
 
-def _utc(value: datetime | str) -> datetime:
+def as_utc(value: datetime | str) -> datetime:
     """Aware UTC datetime; naive values are taken as UTC."""
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
@@ -55,8 +55,8 @@ class WindowResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "window_start": _utc(self.window_start).isoformat(),
-            "window_end": _utc(self.window_end).isoformat(),
+            "window_start": as_utc(self.window_start).isoformat(),
+            "window_end": as_utc(self.window_end).isoformat(),
             "rows": self.rows,
             "model_version": self.model_version,
             "drift": self.drift.to_dict(),
@@ -67,8 +67,8 @@ class WindowResult:
     def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:
         perf = data.get("performance")
         return cls(
-            window_start=_utc(data["window_start"]),
-            window_end=_utc(data["window_end"]),
+            window_start=as_utc(data["window_start"]),
+            window_end=as_utc(data["window_end"]),
             rows=int(data["rows"]),
             drift=DriftResult.from_dict(data["drift"]),
             performance=PerformanceResult.from_dict(perf) if perf is not None else None,
@@ -117,8 +117,8 @@ class WindowRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "window_start": _utc(self.window_start).isoformat(),
-            "window_end": _utc(self.window_end).isoformat(),
+            "window_start": as_utc(self.window_start).isoformat(),
+            "window_end": as_utc(self.window_end).isoformat(),
             "rows": self.rows,
             "labelled": self.labelled,
             "drifted_features": list(self.drifted_features),
@@ -132,7 +132,7 @@ class WindowRecord:
             "status": self.status,
             "bad": self.bad,
             "action": self.action,
-            "created_at": _utc(self.created_at).isoformat(),
+            "created_at": as_utc(self.created_at).isoformat(),
             "model_version": self.model_version,
             "reasons": list(self.reasons),
         }
@@ -144,8 +144,8 @@ class WindowRecord:
             return None if value is None else float(value)
 
         return cls(
-            window_start=_utc(data["window_start"]),
-            window_end=_utc(data["window_end"]),
+            window_start=as_utc(data["window_start"]),
+            window_end=as_utc(data["window_end"]),
             rows=int(data["rows"]),
             labelled=int(data.get("labelled", 0)),
             drifted_features=[str(f) for f in data.get("drifted_features", [])],
@@ -159,7 +159,7 @@ class WindowRecord:
             status=data.get("status", "bad" if data.get("bad") else "ok"),
             bad=bool(data["bad"]),
             action=data.get("action", "none"),
-            created_at=_utc(data["created_at"]),
+            created_at=as_utc(data["created_at"]),
             model_version=str(data.get("model_version", "")),
             reasons=[str(r) for r in data.get("reasons", [])],
         )
@@ -191,15 +191,15 @@ def decide(
     `cfg` is a `config.MonitoringConfig`. `last_retrain_pr_at` is when the last retraining PR was opened
     or updated (from the forge); retrain actions in `history` count as well, whichever is later.
     """
-    now = _utc(now)
-    start, end = _utc(current.window_start), _utc(current.window_end)
+    now = as_utc(now)
+    start, end = as_utc(current.window_start), as_utc(current.window_end)
     reasons: list[str] = []
 
     # cool-down: since the later of the forge's last PR and the last retrain this monitor decided
-    last = _utc(last_retrain_pr_at) if last_retrain_pr_at is not None else None
+    last = as_utc(last_retrain_pr_at) if last_retrain_pr_at is not None else None
     for rec in history:
-        if rec.action == "retrain" and (last is None or _utc(rec.created_at) > last):
-            last = _utc(rec.created_at)
+        if rec.action == "retrain" and (last is None or as_utc(rec.created_at) > last):
+            last = as_utc(rec.created_at)
     in_cooldown = last is not None and now - last < timedelta(days=cfg.cooldown_days)
 
     if current.rows < cfg.min_window_rows:
@@ -221,8 +221,8 @@ def decide(
     # stored by an earlier run, is not counted twice)
     earlier = sorted(
         (r for r in history
-         if _utc(r.window_end) <= end and (_utc(r.window_start), _utc(r.window_end)) != (start, end)),
-        key=lambda r: _utc(r.window_end),
+         if as_utc(r.window_end) <= end and (as_utc(r.window_start), as_utc(r.window_end)) != (start, end)),
+        key=lambda r: as_utc(r.window_end),
         reverse=True,
     )
     streak = 1
@@ -256,8 +256,8 @@ def make_record(current: WindowResult, decision: Decision, *, created_at: dateti
     perf = current.performance
     prediction = current.drift.prediction
     return WindowRecord(
-        window_start=_utc(current.window_start),
-        window_end=_utc(current.window_end),
+        window_start=as_utc(current.window_start),
+        window_end=as_utc(current.window_end),
         rows=current.rows,
         labelled=perf.labelled if perf is not None else 0,
         drifted_features=current.drift.drifted_features,
@@ -271,7 +271,7 @@ def make_record(current: WindowResult, decision: Decision, *, created_at: dateti
         status=decision.status,
         bad=decision.bad_window,
         action=decision.action,
-        created_at=_utc(created_at),
+        created_at=as_utc(created_at),
         model_version=current.model_version,
         reasons=list(decision.reasons),
     )

@@ -8,12 +8,12 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from gitops_ml.monitoring.drift import FeatureDrift
 from gitops_ml.monitoring.performance import metric_spec
-from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
+from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult, as_utc
 
 MAX_CHARS = 65_536  # GitHub comment limit
 MAX_FEATURE_ROWS = 60
@@ -37,8 +37,7 @@ def _cell(text: str) -> str:
 
 
 def _day(dt: datetime) -> str:
-    dt = dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC).strftime("%Y-%m-%d")
+    return as_utc(dt).strftime("%Y-%m-%d")
 
 
 def verdict(decision: Decision) -> str:
@@ -74,8 +73,8 @@ def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[
 
 
 def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:
-    current_end = result.window_end if result.window_end.tzinfo else result.window_end.replace(tzinfo=UTC)
-    past = sorted((r for r in history if r.window_end < current_end), key=lambda r: r.window_end)
+    current_end = as_utc(result.window_end)
+    past = sorted((r for r in history if as_utc(r.window_end) < current_end), key=lambda r: as_utc(r.window_end))
     # windows are labelled by their start day, as in the report header
     points: list[tuple[str, float | None, float | None]] = [
         (_day(r.window_start), r.max_psi, r.metric_value) for r in past
@@ -204,18 +203,18 @@ def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], o
     threshold = float(result.drift.thresholds.get("psi", 0.2))
     ax.axvline(threshold, color="black", linestyle="--", linewidth=1, label=f"PSI threshold {threshold:g}")
     ax.set_xlabel("PSI (red = drifted)")
-    ax.set_title(f"Feature drift, window ending {_day(result.window_end)}")
+    ax.set_title(f"Feature drift, window {_day(result.window_start)} to {_day(result.window_end)}")
     ax.legend(loc="lower right")
     fig.tight_layout()
     paths["psi"] = out / "drift_psi.png"
     _save_atomic(fig, paths["psi"])
 
     perf = result.performance
-    end = result.window_end if result.window_end.tzinfo else result.window_end.replace(tzinfo=UTC)
-    points = [(r.window_end, r.metric_value, r.metric_ci_low, r.metric_ci_high)
-              for r in sorted(history, key=lambda r: r.window_end) if r.window_end < end]
+    end = as_utc(result.window_end)
+    points = [(as_utc(r.window_start), r.metric_value, r.metric_ci_low, r.metric_ci_high)
+              for r in sorted(history, key=lambda r: as_utc(r.window_end)) if as_utc(r.window_end) < end]
     if perf is not None:
-        points.append((end, perf.value, perf.ci_low, perf.ci_high))
+        points.append((as_utc(result.window_start), perf.value, perf.ci_low, perf.ci_high))
     points = [p for p in points if p[1] is not None and math.isfinite(p[1])]
     if points:
         fig = Figure(figsize=(7, 3.5))
@@ -231,7 +230,7 @@ def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], o
             limit = perf.baseline - perf.max_drop if higher_is_better else perf.baseline + perf.max_drop
             ax.axhline(limit, color="tab:red", linestyle="--", linewidth=1, label="baseline - max drop")
         ax.set_ylabel(perf.metric if perf is not None else "metric")
-        ax.set_title("Performance over monitoring windows")
+        ax.set_title("Performance over monitoring windows (by window start)")
         ax.legend(loc="best")
         fig.autofmt_xdate()
         fig.tight_layout()

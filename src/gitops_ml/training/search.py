@@ -84,7 +84,7 @@ def _dask_backend(cfg: SearchConfig) -> Iterator[Any]:
     cluster = None
     try:
         if cfg.dask_address:
-            client = Client(cfg.dask_address, timeout="10s")
+            client = Client(cfg.dask_address)  # timeout: distributed.comm.timeouts.connect
         else:
             cluster = LocalCluster(
                 n_workers=cfg.n_workers, threads_per_worker=1, processes=True, dashboard_address=None

@@ -1,0 +1,43 @@
+"""`gitops-ml labels import FILE`: late-arriving labels joined to logged predictions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings
+
+ConfigDirOption = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
+StoreUrlOption = typer.Option(
+    None, "--store-url", help="prediction store URL (default: serving.prediction_store_url)"
+)
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Import late-arriving labels into the prediction store.", no_args_is_help=True)
+
+    @group.command("import")
+    def import_labels(
+        file: Path = typer.Argument(..., help="CSV with columns request_id,label"),
+        config_dir: Path = ConfigDirOption,
+        store_url: str | None = StoreUrlOption,
+    ) -> None:
+        """Store labels for known request ids (all in one transaction); print matched/unknown counts.
+
+        A bad file (missing column, empty id, invalid label) exits 2 naming the row and column,
+        and nothing is written.
+        """
+        from gitops_ml.store.labels import read_labels_csv
+        from gitops_ml.store.predictions import PredictionStore
+
+        settings = load_settings(config_dir)
+        pairs = read_labels_csv(file, settings.dataset.task)
+        store = PredictionStore(store_url or settings.serving.prediction_store_url)
+        try:
+            matched, unknown = store.add_labels(pairs)
+        finally:
+            store.dispose()
+        typer.echo(f"{file}: {len(pairs)} label rows: {matched} matched a logged prediction, {unknown} unknown")
+
+    app.add_typer(group, name="labels")

@@ -1,0 +1,1 @@
+"""The serving app (FastAPI) and the hot-reloaded production model it serves."""
