@@ -17,6 +17,8 @@ import fsspec
 from gitops_ml.errors import ArtifactError
 
 ARTIFACT_FILES = ("model.skops", "metadata.json")
+# Published when present: the monitor's training reference profile.
+OPTIONAL_FILES = ("reference.json",)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -64,7 +66,7 @@ class FsspecStore:
             self._verify_remote(fs, f"{final}/model.skops", sha256)
             return self._uri(version)
         tmp = f"{root}/.tmp-{version}-{uuid.uuid4().hex[:8]}"
-        for name in ARTIFACT_FILES:
+        for name in _files_to_publish(local_dir):
             fs.put_file(str(local_dir / name), f"{tmp}/{name}")
         self._verify_remote(fs, f"{tmp}/model.skops", sha256)
         fs.mv(tmp, final, recursive=True)
@@ -80,7 +82,7 @@ class FsspecStore:
         tmp = root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
-            for name in ARTIFACT_FILES:
+            for name in _files_to_publish(local_dir):
                 shutil.copyfile(local_dir / name, tmp / name)
             if sha256_file(tmp / "model.skops") != sha256:
                 raise ArtifactError(f"{tmp}: copy does not match sha256 {sha256[:12]}")
@@ -103,11 +105,19 @@ class FsspecStore:
         return fetch_artifact(artifact_uri, cache_dir)
 
 
+def _files_to_publish(local_dir: Path) -> list[str]:
+    return [*ARTIFACT_FILES, *(name for name in OPTIONAL_FILES if (local_dir / name).exists())]
+
+
 def fetch_artifact(artifact_uri: str, cache_dir: Path) -> Path:
     """Local path of an artifact; remote ones are downloaded once into `cache_dir` (temp + rename).
 
     The caller verifies sha256 on load (registry.artifacts.load_model), every time.
     """
+    if artifact_uri.startswith("github-release://"):
+        from gitops_ml.registry.github_release import GitHubReleaseStore
+
+        return GitHubReleaseStore.from_url(artifact_uri).fetch(artifact_uri, cache_dir)
     if _is_local(artifact_uri):
         path = _local_path(artifact_uri)
         if not path.exists():
@@ -124,9 +134,10 @@ def fetch_artifact(artifact_uri: str, cache_dir: Path) -> Path:
         except FileNotFoundError as exc:
             raise ArtifactError(f"{artifact_uri}: artifact not found in the model store") from exc
         tmp.rename(target)
-        meta = path.rsplit("/", 1)[0] + "/metadata.json"
-        if fs.exists(meta):
-            fs.get_file(meta, str(folder / "metadata.json"))
+        for name in ("metadata.json", *OPTIONAL_FILES):
+            sibling = path.rsplit("/", 1)[0] + "/" + name
+            if fs.exists(sibling):
+                fs.get_file(sibling, str(folder / name))
     return target
 
 

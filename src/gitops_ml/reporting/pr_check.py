@@ -159,7 +159,28 @@ def save_candidate(run: PrCheckRun):
         "training_seconds": run.trained.fit_seconds,
         "sample_record": _sample_record(run),
     }
-    return save_model(run.trained.pipeline, run.out_dir / "candidate", metadata)
+    artifact = save_model(run.trained.pipeline, run.out_dir / "candidate", metadata)
+    write_reference(_reference_profile(run), run.out_dir / "candidate" / "reference.json")
+    return artifact
+
+
+def write_reference(profile: Any, path: Path) -> Path:
+    from gitops_ml.monitoring.drift import write_reference as write
+
+    return write(profile, path)
+
+
+def _reference_profile(run: PrCheckRun) -> Any:
+    """What the monitor compares production traffic with: training features + holdout scores."""
+    from gitops_ml.monitoring.drift import build_reference
+    from gitops_ml.training.pipeline import prepare_features
+
+    settings = run.settings
+    features = prepare_features(run.split.train, settings)
+    scores = run.candidate.y_score if run.candidate.y_score is not None and run.candidate.y_score.ndim == 1 \
+        else run.candidate.y_pred
+    return build_reference(features, settings.features.numeric, settings.features.categorical,
+                           bins=settings.monitoring.psi_bins, prediction_scores=scores)
 
 
 def _sample_record(run: PrCheckRun) -> dict[str, Any]:

@@ -1,0 +1,37 @@
+"""`gitops-ml monitor`: one monitoring window; a retraining PR when the policy says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from gitops_ml.config import DEFAULT_CONFIG_DIR
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("monitor")
+    def monitor(
+        config_dir: Path = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml"),
+        out_dir: Path = typer.Option(Path("reports/monitor"), "--out", help="report.md, summary.json, plots"),
+        store_url: str = typer.Option(None, "--store-url", help="prediction store (default: serving config)"),
+        window: str = typer.Option(None, "--window", help="window length, e.g. 7D or 30min (default: config)"),
+        now: str = typer.Option(None, "--now", help="window end, ISO time (default: now)"),
+        open_pr: bool = typer.Option(True, "--open-pr/--no-open-pr", help="open/update the retraining PR"),
+    ) -> None:
+        """Drift and late-label performance of production; opens a retraining PR when decayed."""
+        from flows.monitor import monitor_flow
+
+        outcome = monitor_flow(config_dir=str(config_dir), out_dir=str(out_dir), store_url=store_url,
+                               window=window, now=now, open_pr=open_pr)
+        typer.echo(f"decision: {outcome['action']} ({outcome['status']}), {outcome['rows']} rows")
+        for reason in outcome["reasons"]:
+            typer.echo(f"  - {reason}")
+        typer.echo(f"report: {outcome['report']}")
+        pr = outcome.get("pr")
+        if pr:
+            where = pr["pr_url"] or f"local branch {pr['branch']}"
+            typer.echo(f"retraining PR: {pr['action']} -> {where}")
+            typer.echo(f"  {pr['export']}")
+            if pr["action"] == "local-only":
+                typer.echo(f"  {pr['message']}")

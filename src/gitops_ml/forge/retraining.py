@@ -1,0 +1,86 @@
+"""The retraining pull request: newly labelled window -> data batch + manifest entry -> PR.
+
+With no token, it still does everything locally (branch + commit + the report file) and says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gitops_ml.config import Settings
+from gitops_ml.errors import GitopsMLError
+
+logger = logging.getLogger(__name__)
+
+
+def repository_from_remote(url: str | None) -> str | None:
+    """owner/name from an https or ssh GitHub remote URL."""
+    if not url:
+        return None
+    match = re.search(r"[:/]([^/:]+)/([^/]+?)(?:\.git)?/?$", url)
+    return f"{match.group(1)}/{match.group(2)}" if match else None
+
+
+def _existing_ids(settings: Settings) -> set[str]:
+    from gitops_ml.data.acquire import acquire
+
+    frame = acquire(settings.dataset.manifest, time_column=settings.dataset.time_column).frame
+    return set(frame[settings.dataset.id_column].astype(str))
+
+
+def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *, repo_dir: Path,
+                       window_end: Any, store_url: str) -> dict[str, Any]:
+    from gitops_ml.data.export import labelled_window_batch, write_batch_csv
+    from gitops_ml.data.manifest import add_batch
+    from gitops_ml.forge.git import GitRepo
+    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
+    from gitops_ml.forge.tokens import resolve_token
+    from gitops_ml.store.predictions import PredictionStore
+
+    repo = GitRepo(repo_dir)
+    manifest = Path(settings.dataset.manifest)
+    stamp = pd.Timestamp(window_end).strftime("%Y%m%dT%H%M")
+    batch_path = manifest.parent / "batches" / f"{settings.dataset.name}-retrain-{stamp}.csv"
+    summary: dict[str, str] = {}
+
+    def prepare(_branch: str) -> None:
+        # Runs on the retraining branch: its manifest may already list batches an open PR added.
+        batch = labelled_window_batch(window, settings, existing_ids=_existing_ids(settings))
+        summary["export"] = batch.summary()
+        if batch.rows == 0:
+            raise GitopsMLError(f"retraining export: no usable labelled rows ({batch.summary()})")
+        write_batch_csv(batch, batch_path)
+        add_batch(manifest, batch_path)
+
+    token = resolve_token(settings.forge.token_secret_block)
+    repository = settings.forge.repository or repository_from_remote(repo.remote_url("origin"))
+    forge = GitHubForge(repository, token, settings.forge.api_url) if token and repository else None
+    if forge is None:
+        why = "no token (GITHUB_TOKEN / GH_TOKEN / forge.token_secret_block)" if not token else \
+            "no repository (forge.repository or an origin remote)"
+        logger.warning("retraining PR in local mode: %s; branch and commit only", why)
+    date = pd.Timestamp(window_end).date()
+    outcome = open_or_update_retraining_pr(
+        forge, repo, branch_prefix=settings.monitoring.retrain_branch_prefix,
+        label=settings.monitoring.retrain_label, base=settings.forge.base_branch,
+        title=f"Retrain: production model decayed ({date.isoformat()})", body=report,
+        paths_to_commit=[batch_path, manifest],
+        commit_message=f"Add labelled production window {stamp} for retraining",
+        date=date, token=token, prepare=prepare,
+        comment_body="The monitor found the model still decayed; new labelled data pushed.\n\n" + report,
+    )
+    store = PredictionStore(store_url)
+    try:
+        store.add_retrain_pr(branch=outcome.branch, pr_number=outcome.pr_number, url=outcome.pr_url,
+                             action=outcome.action)
+    finally:
+        store.dispose()
+    return {"action": outcome.action, "branch": outcome.branch, "pr_number": outcome.pr_number,
+            "pr_url": outcome.pr_url, "commit": outcome.commit, "message": outcome.message,
+            "export": summary.get("export", ""), "batch": str(batch_path)}
