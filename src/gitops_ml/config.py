@@ -166,6 +166,10 @@ class DriftThresholds(StrictModel):
     ks_pvalue: float = 0.01
     chi2_pvalue: float = 0.01
     prediction_psi: float = 0.2
+    min_effect: float = Field(
+        0.1, ge=0, le=1,
+        description="KS D / total variation distance a significant KS/chi2 test must reach to count as drift",
+    )
 
 
 class MonitoringConfig(StrictModel):
@@ -175,7 +179,7 @@ class MonitoringConfig(StrictModel):
     thresholds: DriftThresholds = DriftThresholds()
     max_drifted_features: int = Field(2, ge=0, description="more drifted features than this = a bad window")
     performance_metric: str = "roc_auc"
-    max_performance_drop: float = Field(0.05, ge=0, description="CI upper bound of (baseline - window) above this = decayed")
+    max_performance_drop: float = Field(0.05, ge=0, description="lower CI bound of (baseline - window) above this = decayed")
     consecutive_bad_windows: int = Field(2, ge=1)
     cooldown_days: float = Field(7.0, ge=0)
     psi_bins: int = Field(10, ge=2)

@@ -261,3 +261,30 @@ def test_larger_frame_with_mixed_problems(contract):
     report, failed = failures(df, contract)
     assert list(failed) == [("plan", "valid_values")]
     assert failed[("plan", "valid_values")].examples == [(1_500, "gold")]
+
+
+def test_duplicate_column_label(valid_frame, contract):
+    df = pd.concat([valid_frame, valid_frame[["plan"]]], axis=1)
+    report, failed = failures(df, contract)
+    assert not report.passed
+    assert ("plan", "duplicate_column") in failed
+    assert list(failed) == [("plan", "duplicate_column")]
+    assert coerce_frame(df, contract).columns.tolist() == valid_frame.columns.tolist()
+
+
+def test_zero_tolerance_quality_rules_mark_rows(valid_frame, edited):
+    """nullValues mustBe 0 is row-level (every null row is bad); a percent threshold is not."""
+    from tests.contracts.conftest import prop
+
+    def strict_nulls(d):
+        prop(d, "usage_minutes")["quality"] = [{"metric": "nullValues", "mustBe": 0}]
+
+    df = valid_frame.copy()
+    df.loc[[2, 5], "usage_minutes"] = np.nan
+    strict = edited(strict_nulls)
+    report, failed = failures(df, strict)
+    assert failed[("usage_minutes", "null_values")].failing_count == 2
+    mask = invalid_row_mask(df, strict)
+    assert mask[mask].index.tolist() == [2, 5]
+    tolerant = edited(lambda d: None)  # the committed rule: < 10% nulls, a warning
+    assert not invalid_row_mask(df, tolerant).any()

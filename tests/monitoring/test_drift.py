@@ -195,3 +195,29 @@ def test_infinite_values_count_as_nulls_and_the_profile_stays_valid_json(tmp_pat
     profile = build_reference(df, ["x"], [])
     assert profile.numeric["x"].null_count == 150
     assert read_reference(write_reference(profile, tmp_path / "ref.json")) == profile
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1_000])
+def test_sorted_quantiles_match_numpy(n):
+    from gitops_ml.monitoring.drift import _sorted_quantiles
+
+    a = np.sort(np.round(np.random.default_rng(n).normal(size=n), 1))
+    q = np.linspace(0, 1, 11)[1:-1]
+    assert np.allclose(_sorted_quantiles(a, q), np.quantile(a, q))
+
+
+def test_integer_coded_categories_match_when_nulls_turn_them_float():
+    ref = pd.DataFrame({"code": [1, 2, 3] * 200})
+    window = pd.DataFrame({"code": [1.0, 2.0, 3.0] * 100 + [np.nan] * 3})
+    profile = build_reference(ref, [], ["code"])
+    assert set(profile.categorical["code"].counts) == {"1", "2", "3"}
+    code = compute_drift(profile, window, DriftThresholds()).feature("code")
+    assert code.unseen_rate == 0 and code.null_rate_window == pytest.approx(0.01, abs=1e-3)
+    assert not code.drifted
+
+
+def test_empty_window_without_columns_is_no_data_not_an_error(reference):
+    result = compute_drift(reference, pd.DataFrame(), DriftThresholds())
+    assert result.window_rows == 0 and result.drifted_features == []
+    assert {f.reason for f in result.features} == {"no data in window"}
+    assert math.isnan(result.max_psi)

@@ -97,3 +97,20 @@ def test_record_shape_round_trips_as_json(make_window, cfg):
     assert data["window_start"].endswith("+00:00")
     assert WindowRecord.from_dict(data) == record
     assert WindowResult.from_dict(json.loads(json.dumps(w.to_dict(), allow_nan=False))) == w
+
+
+def test_empty_window_end_to_end_is_insufficient_data(cfg):
+    import numpy as np
+    import pandas as pd
+
+    from gitops_ml.monitoring import assess_window, build_reference, render_monitor_report
+    from tests.monitoring.conftest import T0
+
+    ref = pd.DataFrame({"x": np.arange(100.0), "plan": ["a", "b"] * 50})
+    result = assess_window(build_reference(ref, ["x"], ["plan"]), pd.DataFrame(), cfg, window_start=T0,
+                           window_end=T0 + timedelta(days=7))
+    decision = decide([], result, cfg, now=result.window_end, last_retrain_pr_at=None)
+    assert decision.status == "insufficient data" and result.performance is None
+    text = render_monitor_report(result, decision, [], model_version="v1")
+    assert text.startswith("## Model monitor: INSUFFICIENT DATA") and "No labels were looked up" in text
+    assert json.loads(json.dumps(make_record(result, decision, created_at=T0).to_dict(), allow_nan=False))

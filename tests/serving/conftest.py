@@ -81,11 +81,36 @@ def trained(settings: Settings, churn_rows: pd.DataFrame) -> dict[str, Any]:
     """Two fitted pipelines: v1 and v2 (different learning rate, so their scores differ)."""
     from gitops_ml.training.pipeline import train_model
 
-    v1 = train_model(churn_rows, settings).pipeline
     other = settings.model_copy(update={"estimator": settings.estimator.model_copy(
         update={"params": {"max_iter": 15, "learning_rate": 0.3, "random_state": 0}})})
-    v2 = train_model(churn_rows, other).pipeline
-    return {"v1": v1, "v2": v2}
+    fewer = settings.model_copy(update={"features": settings.features.model_copy(
+        update={"categorical": ["plan", "contract_type", "payment_method"]})})
+    with one_thread():
+        return {
+            "v1": train_model(churn_rows, settings).pipeline,
+            "v2": train_model(churn_rows, other).pipeline,
+            "no_region": train_model(churn_rows, fewer).pipeline,
+        }
+
+
+def one_thread() -> Any:
+    """OpenMP spin-waiting on a busy 2-core machine makes small fits many times slower."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def artifact_metadata(version: str, features: list[str] | None = None) -> dict[str, Any]:
+    """What a PR check records with a candidate (registry.artifacts.REQUIRED_METADATA and more)."""
+    features = features or FEATURES
+    numeric = [f for f in features if f in FEATURES[:6]]
+    return {
+        "version": version, "git_commit": "0" * 40, "config_hash": "c" * 64, "data_hash": "d" * 64,
+        "features": features, "numeric_features": numeric,
+        "categorical_features": [f for f in features if f not in numeric],
+        "target": "churned", "task": "binary",
+        "sample_record": records_of(synth_churn(1, seed=99))[0],
+    }
 
 
 def sha256_of(path: Path) -> str:
@@ -105,7 +130,7 @@ class ModelStoreFixture:
 
         folder = self.root / version
         if not (folder / "model.skops").exists():
-            save_model(self.pipelines[pipeline_key or version], folder, {"version": version})
+            save_model(self.pipelines[pipeline_key or version], folder, artifact_metadata(version))
         path = folder / "model.skops"
         return {"version": version, "artifact_uri": str(path), "sha256": sha256_of(path)}
 
@@ -192,43 +217,3 @@ def server(model_store: ModelStoreFixture, start_server: Callable[..., RunningSe
     model_store.point_to("v1")
     return start_server()
 
-
-def _install_artifacts_stand_in() -> None:
-    """TEMPORARY: gitops_ml.registry.artifacts is being written by another engineer; until it exists,
-    a minimal stand-in with the agreed signatures (sha256 check + skops load) is registered."""
-    import importlib.util
-    import json
-    import sys
-    import types
-
-    if importlib.util.find_spec("gitops_ml.registry.artifacts") is not None:
-        return
-    import skops.io as sio
-
-    from gitops_ml.errors import ArtifactError
-
-    module = types.ModuleType("gitops_ml.registry.artifacts")
-
-    def save_model(pipeline: Any, out_dir: Path, metadata: dict[str, Any]) -> Path:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        sio.dump(pipeline, out_dir / "model.skops")
-        meta = {**metadata, "sha256": sha256_of(out_dir / "model.skops")}
-        (out_dir / "metadata.json").write_text(json.dumps(meta))
-        return out_dir
-
-    def load_model(path: Path, *, expected_sha256: str | None) -> Any:
-        actual = sha256_of(Path(path))
-        if expected_sha256 is not None and actual != expected_sha256:
-            raise ArtifactError(f"{path}: sha256 {actual[:12]} != expected {expected_sha256[:12]}")
-        try:
-            return sio.load(path, trusted=sio.get_untrusted_types(file=path))
-        except Exception as exc:
-            raise ArtifactError(f"{path}: cannot load: {exc}") from exc
-
-    module.save_model = save_model  # type: ignore[attr-defined]
-    module.load_model = load_model  # type: ignore[attr-defined]
-    sys.modules[module.__name__] = module
-
-
-_install_artifacts_stand_in()

@@ -240,3 +240,13 @@ def test_repository_config_trains(frame: pd.DataFrame, churn_frame) -> None:
     settings = load_settings(REPO_CONFIG)
     model = train_model(churn_frame(n=300, seed=1), settings)
     assert model.pipeline.predict_proba(prepare_features(frame.head(4), settings)).shape == (4, 2)
+
+
+def test_threads_cap_applies_during_the_fit(frame: pd.DataFrame, make_settings) -> None:
+    from threadpoolctl import threadpool_info
+
+    seen: list[set[int]] = []
+    record = lambda _message: seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"})  # noqa: E731
+    # the autouse fixture caps at 1, so ask for 2 to see the argument take effect
+    train_model(frame, make_settings(), progress=record, threads=2)
+    assert seen == [{2}]

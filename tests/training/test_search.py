@@ -106,6 +106,7 @@ def dask_cluster(make_settings):
     assert client.status == "closed"
 
 
+@pytest.mark.slow  # starts 2 worker processes: ~5 s idle, far more on a loaded machine
 def test_dask_cluster_finds_the_same_winner(frame: pd.DataFrame, make_settings, dask_cluster) -> None:
     from distributed import get_task_stream
 

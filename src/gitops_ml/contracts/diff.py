@@ -109,24 +109,20 @@ def diff_contracts(old: Contract, new: Contract) -> ContractDiff:
         if name not in new_cols:
             add(ContractChange(BREAKING, name, "column", f"column {name!r} was removed"))
     for name, col in new_cols.items():
-        if name not in old_cols:
-            if col.nullable:
-                add(
-                    ContractChange(
-                        NON_BREAKING,
-                        name,
-                        "column",
-                        f"nullable column {name!r} ({col.logical_type}) was added",
-                    )
-                )
-            else:
-                add(
-                    ContractChange(
-                        BREAKING, name, "column", f"required column {name!r} ({col.logical_type}) was added"
-                    )
-                )
-        else:
+        if name in old_cols:
             changes.extend(_column_changes(old_cols[name], col))
+        elif col.nullable:
+            add(
+                ContractChange(
+                    NON_BREAKING, name, "column", f"nullable column {name!r} ({col.logical_type}) was added"
+                )
+            )
+        else:
+            add(
+                ContractChange(
+                    BREAKING, name, "column", f"required column {name!r} ({col.logical_type}) was added"
+                )
+            )
     if list(old_cols) != list(new_cols) and set(old_cols) == set(new_cols):
         add(ContractChange(NON_BREAKING, None, "columnOrder", "column order changed"))
 
@@ -150,8 +146,8 @@ def _column_changes(a: Column, b: Column) -> list[ContractChange]:
         )
     if a.format != b.format:
         add(BREAKING, "format", f"date format changed from {a.format!r} to {b.format!r}")
-    if a.required != b.required:
-        if b.required:
+    if a.nullable != b.nullable:
+        if not b.nullable:
             add(BREAKING, "required", "became required (nulls are now rejected)")
         else:
             add(NON_BREAKING, "required", "became nullable")

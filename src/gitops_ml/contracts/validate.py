@@ -6,7 +6,7 @@ column is first parsed as its logical type; values that do not parse are reporte
 and every other rule (range, pattern, allowed values, uniqueness) runs on the parseable values only.
 
 Rule names in RuleResult.rule (stable: reports, tests and flows key on them):
-    missing_column, unexpected_column, type, required, minimum, maximum, pattern, valid_values,
+    missing_column, unexpected_column, duplicate_column, type, required, minimum, maximum, pattern, valid_values,
     unique, null_values, missing_values, duplicate_values, row_count
 """
 
@@ -26,8 +26,6 @@ from gitops_ml.contracts.model import Column, Contract, QualityRule, java_to_str
 from gitops_ml.errors import ValidationFailed
 
 MAX_EXAMPLES = 5
-# Rules whose failing rows are bad rows (invalid_row_mask); aggregate metrics are not.
-ROW_LEVEL_RULES = ("type", "required", "minimum", "maximum", "pattern", "valid_values", "unique")
 
 
 @dataclass(frozen=True)
@@ -137,15 +135,16 @@ def validate_frame(df: pd.DataFrame, contract: Contract, *, source: str = "<fram
 
 
 def invalid_row_mask(df: pd.DataFrame, contract: Contract) -> pd.Series:
-    """Rows breaking any row-level rule (type, required, range, pattern, allowed values, uniqueness).
+    """Rows breaking any row-level rule (type, required, range, pattern, allowed values, uniqueness,
+    and nullValues/duplicateValues rules that tolerate no row at all).
 
     Duplicate keys mark every occurrence (we cannot know which copy is right). Table-level problems
-    (missing column, unexpected column, row count, percent thresholds) are not row-level: check
-    `validate_frame` for those first.
+    (missing column, unexpected column, row count, tolerant thresholds such as "< 10% nulls") are not
+    row-level: check `validate_frame` for those first.
     """
     bad = np.zeros(len(df), dtype=bool)
-    for result, mask in _evaluate(df, contract):
-        if mask is not None and result.rule in ROW_LEVEL_RULES:
+    for _, mask in _evaluate(df, contract):
+        if mask is not None:  # only row-level rules carry a mask
             bad |= mask
     return pd.Series(bad, index=df.index, name="invalid")
 
@@ -158,6 +157,7 @@ def coerce_frame(df: pd.DataFrame, contract: Contract) -> pd.DataFrame:
     Columns not in the contract are kept unchanged after the contract columns.
     """
     out: dict[str, pd.Series] = {}
+    df = df.loc[:, ~df.columns.duplicated()]
     for col in contract.columns:
         if col.name not in df.columns:
             continue
@@ -337,6 +337,12 @@ def _is_number(v: Any) -> bool:
 def _evaluate(df: pd.DataFrame, contract: Contract) -> Iterator[tuple[RuleResult, np.ndarray | None]]:
     n = len(df)
     declared = set(contract.column_names)
+    if not df.columns.is_unique:  # df[name] would be a frame: report, then judge the first copy
+        repeated = df.columns.duplicated()
+        for name in df.columns[repeated].unique():
+            msg = f"column {name!r} appears more than once"
+            yield RuleResult(str(name), "duplicate_column", False, n, [], msg), None
+        df = df.loc[:, ~repeated]
     for col in contract.columns:
         if col.name not in df.columns:
             yield (
@@ -422,7 +428,8 @@ def _quality_rule(
     name = col.name
     valid = p.valid
     if rule.metric == "nullValues":
-        yield _metric_result(s, name, "null_values", rule, p.nulls, n, "null values"), None
+        result = _metric_result(s, name, "null_values", rule, p.nulls, n, "null values")
+        yield result, (p.nulls if _zero_tolerance(rule) and not result.passed else None)
     elif rule.metric == "missingValues":
         listed = rule.arguments.get("missingValues") or []
         missing = s.isin([v for v in listed if v is not None]).to_numpy()  # rare rule: plain isin
@@ -446,8 +453,9 @@ def _quality_rule(
         label = "valid_values" if rule.valid_values is not None else "pattern"
         yield _metric_result(s, name, label, rule, bad, n, "values " + " and ".join(parts)), bad
     elif rule.metric == "duplicateValues":
-        later, _ = _duplicates(p)
-        yield _metric_result(s, name, "duplicate_values", rule, later, n, "duplicate values"), None
+        later, involved = _duplicates(p)
+        result = _metric_result(s, name, "duplicate_values", rule, later, n, "duplicate values")
+        yield result, (involved if _zero_tolerance(rule) and not result.passed else None)
 
 
 def _schema_rule(
@@ -555,6 +563,16 @@ def _comparable(values: pd.Series, bound: Any) -> tuple[np.ndarray, Any]:
             arr = values.dt.tz_localize(None).to_numpy()
         return arr, np.datetime64(bound, "ns")
     return values.to_numpy(dtype="float64", na_value=np.nan), float(bound)
+
+
+def _zero_tolerance(rule: QualityRule) -> bool:
+    """A rule that no single row may break (e.g. nullValues mustBe 0): its failing rows are bad rows."""
+    t = rule.threshold
+    if isinstance(t, tuple):
+        return rule.operator == "mustBeBetween" and t[1] == 0
+    if rule.operator in ("mustBe", "mustBeLessOrEqualTo"):
+        return t == 0
+    return rule.operator == "mustBeLessThan" and rule.unit == "rows" and t <= 1
 
 
 def _codes(p: _Parsed) -> np.ndarray:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from gitops_ml.config import DriftThresholds
 from gitops_ml.errors import DataError
 
 PROFILE_VERSION = 1
@@ -167,6 +168,14 @@ def _as_scores(values: Sequence[float] | np.ndarray | pd.Series, what: str) -> n
     return arr
 
 
+def _sorted_quantiles(ordered: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """np.quantile's default (linear) on an already sorted array, without partitioning it again."""
+    pos = q * (ordered.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, ordered.size - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
 def _numeric_profile(values: np.ndarray, bins: int, sample_size: int) -> NumericProfile:
     finite = values[np.isfinite(values)]
     ordered = np.sort(finite)
@@ -174,7 +183,7 @@ def _numeric_profile(values: np.ndarray, bins: int, sample_size: int) -> Numeric
     if n_valid == 0:
         return NumericProfile(edges=[], counts=[0], null_count=int(values.size), sample=[], n=int(values.size))
     # quantile cuts on the sorted array; duplicate cuts (ties, discrete features) collapse into one bin
-    edges = np.unique(np.quantile(ordered, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    edges = np.unique(_sorted_quantiles(ordered, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
     counts = np.diff(np.concatenate(([0], np.searchsorted(ordered, edges, side="left"), [n_valid])))
     if n_valid > sample_size:
         # evenly spaced order statistics: a deterministic ECDF sketch with no sampling noise
@@ -192,12 +201,18 @@ def _numeric_profile(values: np.ndarray, bins: int, sample_size: int) -> Numeric
 
 
 def _level_counts(series: pd.Series) -> tuple[dict[str, int], int]:
-    counts = series.value_counts(dropna=True, sort=False)
+    # one hash pass with nulls included (a separate isna() costs as much again on object columns)
+    counts = series.value_counts(dropna=False, sort=False)
     out: dict[str, int] = {}
+    nulls = 0
     for level, count in counts.items():
-        key = str(level)
-        out[key] = out.get(key, 0) + int(count)  # 1 and "1" are one level once stringified
-    return out, int(series.isna().sum())
+        if pd.isna(level):
+            nulls += int(count)
+            continue
+        # 1, 1.0 (an int column with nulls turns float) and "1" are one level once stringified
+        key = str(int(level)) if isinstance(level, float) and level.is_integer() else str(level)
+        out[key] = out.get(key, 0) + int(count)
+    return out, nulls
 
 
 def build_reference(
@@ -455,7 +470,7 @@ def _categorical_drift(name: str, ref: CategoricalProfile, series: pd.Series, ps
     )
 
 
-def _threshold(thresholds: Any, name: str, default: float) -> float:
+def _threshold(thresholds: DriftThresholds | Mapping[str, float], name: str, default: float) -> float:
     if isinstance(thresholds, Mapping):
         return float(thresholds.get(name, default))
     return float(getattr(thresholds, name, default))
@@ -464,7 +479,7 @@ def _threshold(thresholds: Any, name: str, default: float) -> float:
 def compute_drift(
     reference: ReferenceProfile,
     window_df: pd.DataFrame,
-    thresholds: Any,
+    thresholds: DriftThresholds | Mapping[str, float],
     prediction_scores: Sequence[float] | np.ndarray | pd.Series | None = None,
     *,
     min_effect: float | None = None,
@@ -480,6 +495,9 @@ def compute_drift(
     floor = float(min_effect) if min_effect is not None else _threshold(thresholds, "min_effect",
                                                                        DEFAULT_MIN_EFFECT)
     what = "monitoring window"
+    if len(window_df) == 0:
+        # an empty window (no traffic) may come without columns at all: report "no data", not an error
+        window_df = pd.DataFrame({name: pd.Series([], dtype="float64") for name in reference.features})
     results: list[FeatureDrift] = []
     for name, profile in reference.numeric.items():
         values = _numeric_values(_column(window_df, name, what), name, what)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from gitops_ml.config import MonitoringConfig
 from gitops_ml.monitoring.drift import DriftResult, ReferenceProfile, compute_drift
 from gitops_ml.monitoring.performance import PerformanceResult, window_performance
 
@@ -182,7 +183,7 @@ def _window_problems(current: WindowResult, max_drifted: int) -> list[str]:
 def decide(
     history: Sequence[WindowRecord],
     current: WindowResult,
-    cfg: Any,
+    cfg: MonitoringConfig,
     now: datetime,
     last_retrain_pr_at: datetime | None,
 ) -> Decision:
@@ -241,8 +242,7 @@ def decide(
         reasons.append(f"bad window {streak} of {needed} consecutive needed: no retrain yet")
         return Decision("none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=in_cooldown,
                         status="bad")
-    if in_cooldown:
-        assert last is not None
+    if in_cooldown and last is not None:
         until = last + timedelta(days=cfg.cooldown_days)
         reasons.append(f"{streak} consecutive bad windows, but in cool-down until {until.isoformat()} "
                        f"(last retraining PR {last.isoformat()}, cooldown_days {cfg.cooldown_days:g})")
@@ -280,7 +280,7 @@ def make_record(current: WindowResult, decision: Decision, *, created_at: dateti
 def assess_window(
     reference: ReferenceProfile,
     window_df: pd.DataFrame,
-    cfg: Any,
+    cfg: MonitoringConfig,
     *,
     window_start: datetime,
     window_end: datetime,

@@ -482,26 +482,31 @@ def _run_suite(
         runnable.append((position, check))
 
     samples = {kind: _sample(df, cfg.sample_size, cfg.random_state) for kind, df in frames.items()}
+    if model is not None:
+        samples = _distinct_indexes(samples)
     datasets = {
         kind: _dataset(df, label=label, features=features, cat_features=cat_features, task=task, name=kind)
         for kind, df in samples.items()
     }
     suite_result = None
     if runnable:
-        deepchecks_suite = Suite(f"{_TITLES[suite]} (gitops-ml)", *(check for _, check in runnable))
-        with _quiet_deepchecks():
-            suite_result = deepchecks_suite.run(
-                train_dataset=datasets.get("train", datasets.get("data")),
-                test_dataset=datasets.get("test"),
-                model=model,
-                # Displays are only needed for the HTML report and cost most of the time.
-                with_display=html_path is not None,
-            )
+        title = f"{_TITLES[suite]} (gitops-ml)"
+        run_kwargs = {
+            "train_dataset": datasets.get("train", datasets.get("data")),
+            "test_dataset": datasets.get("test"),
+            # Displays are only needed for the HTML report and cost most of the time.
+            "with_display": html_path is not None,
+        }
+        suite_result, failed = _run_checks(title, [check for _, check in runnable], model, run_kwargs)
         by_check: dict[int, list[Any]] = {id(check): [] for _, check in runnable}
-        for result in suite_result.results:
+        for result in suite_result.results if suite_result else ():
             by_check.setdefault(id(result.check), []).append(result)
         for position, check in runnable:
-            outcomes[position] = _outcome_from_results(resolved[position][0], by_check[id(check)])
+            spec = resolved[position][0]
+            if failed:
+                outcomes[position] = CheckOutcome(spec.check, "error", spec.blocking, error=failed)
+            else:
+                outcomes[position] = _outcome_from_results(spec, by_check[id(check)])
 
     written = _write_html(suite_result, html_path) if html_path is not None and suite_result else None
     return SuiteSummary(
@@ -512,6 +517,71 @@ def _run_suite(
         html_path=written,
         seconds=time.perf_counter() - started,
     )
+
+
+# Checks that need the model object itself, not only its predictions (they refit, time,
+# permute or inspect it). All other checks get predictions computed once: deepchecks does not
+# cache them and predicts again in every check (19 HistGradientBoosting predict calls for the
+# churn model_evaluation suite, ~90% of its time).
+MODEL_OBJECT_CHECKS = frozenset(
+    {"BoostingOverfit", "ModelInferenceTime", "UnusedFeatures", "ModelInfo", "SegmentPerformance"}
+)
+
+
+def _distinct_indexes(samples: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Static predictions are matched to rows by index, so train and test must not share one."""
+    train, test = samples.get("train"), samples.get("test")
+    if train is None or test is None or not train.index.intersection(test.index).size:
+        return samples
+    import pandas as pd
+
+    offset = len(train)
+    return {
+        "train": train.set_axis(pd.RangeIndex(offset)),
+        "test": test.set_axis(pd.RangeIndex(offset, offset + len(test))),
+    }
+
+
+def _predictions(model: Any, run_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Predict once per dataset, in deepchecks' documented format for static predictions."""
+    out: dict[str, Any] = {}
+    for kind, key in (("train", "train_dataset"), ("test", "test_dataset")):
+        dataset = run_kwargs.get(key)
+        if dataset is None:
+            continue
+        features = dataset.features_columns
+        out[f"y_pred_{kind}"] = model.predict(features)
+        if hasattr(model, "predict_proba"):
+            out[f"y_proba_{kind}"] = model.predict_proba(features)
+    classes = getattr(model, "classes_", None)
+    if classes is not None:
+        out["model_classes"] = sorted(classes.tolist())
+    return out
+
+
+def _run_checks(
+    title: str, checks: list[Any], model: Any, run_kwargs: dict[str, Any]
+) -> tuple[Any, str | None]:
+    """Run checks as one or two deepchecks suites; returns (SuiteResult, error for all or None)."""
+    from deepchecks.core.suite import SuiteResult
+    from deepchecks.tabular import Suite
+
+    needs_model = [model is not None and type(c).__name__ in MODEL_OBJECT_CHECKS for c in checks]
+    with_model = [c for c, needs in zip(checks, needs_model, strict=True) if needs]
+    with_predictions = [c for c, needs in zip(checks, needs_model, strict=True) if not needs]
+    results: list[Any] = []
+    with _quiet_deepchecks():
+        if with_predictions:
+            static: dict[str, Any] = {}
+            if model is not None:
+                try:
+                    static = _predictions(model, run_kwargs)
+                except Exception as exc:  # the model cannot score this data: every check is affected
+                    return None, f"model could not predict on the data: {_describe(exc)}"
+            results += Suite(title, *with_predictions).run(**run_kwargs, **static).results
+        if with_model:
+            results += Suite(title, *with_model).run(**run_kwargs, model=model).results
+    return SuiteResult(title, results), None
 
 
 def run_data_integrity(

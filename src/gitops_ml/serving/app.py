@@ -28,7 +28,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from gitops_ml.config import Settings
 from gitops_ml.serving.model_holder import DEFAULT_CACHE_DIR, LoadedModel, ModelHolder, build_request_model
@@ -70,7 +70,8 @@ class BatchPredictionOut(BaseModel):
 
 class FeedbackIn(BaseModel):
     request_id: StrictStr = Field(min_length=1, max_length=REQUEST_ID_MAX_LENGTH)
-    label: StrictInt | StrictFloat | StrictStr
+    # Checked by coerce_label for the task ("1" and 1 are the same class), so one clear error, not three.
+    label: Any = Field(description="the true outcome: a class (int or string) or a number (regression)")
 
 
 class FeedbackOut(BaseModel):
@@ -134,9 +135,10 @@ def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, A
             record = loc.pop(0)
         field_name = ".".join(str(p) for p in loc) or None
         body_loc: list[str | int] = ["body", "records", record, *loc] if batch else ["body", *loc]
+        missing = error["type"] == "missing"  # its "input" is the whole record: noise in the answer
         items.append({
             "loc": body_loc, "record": record, "field": field_name, "msg": error["msg"],
-            "type": error["type"], "input": _jsonable_input(error.get("input")),
+            "type": error["type"], "input": None if missing else _jsonable_input(error.get("input")),
         })
     return items
 
@@ -456,6 +458,8 @@ def create_app(
         raw = await request.body()
         model = _model_or_503(request)
         records, is_batch = _parse_body(raw, serving.max_batch_rows)
+        if model.ignored_inputs:
+            records = [model.without_ignored(r) for r in records]
         try:
             if is_batch:
                 validated = model.batch_adapter.validate_python(records)

@@ -52,11 +52,19 @@ class LoadedModel:
     settings: Settings  # feature lists are the model's own (metadata), not necessarily HEAD's config
     request_model: type[BaseModel]
     artifact_path: Path
+    # Configured features this model does not use (a promotion that dropped one): accepted in
+    # requests and ignored, so clients still sending them keep working.
+    ignored_inputs: frozenset[str] = frozenset()
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def feature_columns(self) -> list[str]:
         return list(self.settings.features.all)
+
+    def without_ignored(self, record: Any) -> Any:
+        if self.ignored_inputs and isinstance(record, dict) and not self.ignored_inputs.isdisjoint(record):
+            return {k: v for k, v in record.items() if k not in self.ignored_inputs}
+        return record
 
     @property
     def batch_adapter(self) -> TypeAdapter[list[Any]]:
@@ -214,6 +222,7 @@ def load_served_model(
         settings=model_settings,
         request_model=build_request_model(model_settings),
         artifact_path=path,
+        ignored_inputs=frozenset(settings.features.all) - frozenset(model_settings.features.all),
     )
     smoke_test(model)
     return model

@@ -139,6 +139,8 @@ def coerce_label(value: Any, task: str = "binary") -> int | float | str:
         value = value.item()
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         raise ValueError("label is empty or not a finite number")
+    if not isinstance(value, int | float | str):
+        raise ValueError(f"label must be a number or a string, got {type(value).__name__}")
     if task == "regression":
         try:
             number = float(value)

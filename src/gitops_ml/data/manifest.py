@@ -1,0 +1,362 @@
+"""`data/manifest.yaml`: the list of data batches a model is trained on, with their checksums.
+
+A batch is a file (`csv` or `parquet`, at a path relative to the manifest's folder or at any
+fsspec URL) with its sha256, or a SQL source (`sql: {url, table | query}`, no sha256). The
+manifest hash (sha256 of the parsed content) goes into every model's lineage, so a change of
+data is a reviewable diff of this file.
+
+    version: 1
+    description: bundled churn example
+    batches:
+      - name: churn-2026-01
+        uri: batches/churn-2026-01.csv
+        format: csv
+        sha256: 3f5a...
+        rows: 5000
+        time_range: {start: 2026-01-01, end: 2026-01-01}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from gitops_ml.errors import DataError
+
+Format = Literal["csv", "parquet", "sql"]
+FORMAT_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+_CHUNK = 1 << 20
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimeRange(_Strict):
+    """Inclusive range of the batch's time column (ISO dates)."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimeRange:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class SqlSource(_Strict):
+    """A SQLAlchemy URL and either a table or a query."""
+
+    url: str
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
+        return self
+
+
+class BatchEntry(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    uri: str | None = Field(None, description="path relative to the manifest's folder, or an fsspec URL")
+    format: Format
+    sha256: str | None = None
+    rows: int | None = Field(None, ge=0)
+    time_range: TimeRange | None = None
+    sql: SqlSource | None = None
+
+    @field_validator("sha256")
+    @classmethod
+    def _hex(cls, value: str | None) -> str | None:
+        if value is not None and not _SHA256_RE.match(value):
+            raise ValueError("must be 64 lowercase hex characters")
+        return value
+
+    @model_validator(mode="after")
+    def _source(self) -> BatchEntry:
+        if self.format == "sql":
+            if self.sql is None:
+                raise ValueError("format 'sql' needs a 'sql: {url, table | query}' block")
+            if self.sha256 is not None:
+                raise ValueError("a SQL batch has no sha256 (its content is not a file)")
+        else:
+            if self.sql is not None:
+                raise ValueError(f"'sql' is only for format 'sql', not '{self.format}'")
+            if not self.uri:
+                raise ValueError(f"format '{self.format}' needs a 'uri'")
+            if self.sha256 is None:
+                raise ValueError("a file batch needs its 'sha256'")
+        return self
+
+
+class Manifest(_Strict):
+    version: Literal[1] = 1
+    description: str | None = None
+    batches: list[BatchEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Manifest:
+        names = [b.name for b in self.batches]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate batch names: {dupes}")
+        return self
+
+    def batch(self, name: str) -> BatchEntry:
+        for entry in self.batches:
+            if entry.name == name:
+                return entry
+        raise KeyError(name)
+
+
+# --- reading and writing -------------------------------------------------------------------------
+
+
+def _key_path(loc: tuple[Any, ...], data: Any) -> str:
+    """`batches[2] (churn-2026-03).format`: the index and, when readable, the batch name."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+                if isinstance(name, str):
+                    label += f" ({name})"
+            parts.append(label)
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(("." if parts else "") + str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def parse_manifest(data: Any, source: str = "<manifest>") -> Manifest:
+    """Validate already-loaded YAML; DataError lists every problem as `source: key.path: message`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a mapping with 'batches', got {type(data).__name__}")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_key_path(err['loc'], data)}: {err['msg']}" for err in exc.errors()]
+        raise DataError("invalid data manifest:\n  " + "\n  ".join(lines)) from exc
+
+
+def load_manifest(path: Path | str) -> Manifest:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: data manifest not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_manifest(data, str(path))
+
+
+def dump_manifest(manifest: Manifest) -> str:
+    # python mode keeps dates as dates, so YAML writes them unquoted (2026-01-01)
+    data = manifest.model_dump(mode="python", exclude_none=True)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=10_000)
+
+
+def atomic_write(path: Path | str, content: str | bytes) -> None:
+    """Write via a temp file in the same folder and rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp makes 0600 files; keep the old file's mode, or the usual 0644 for a new one
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(path: Path | str, manifest: Manifest) -> None:
+    atomic_write(path, dump_manifest(manifest))
+
+
+def manifest_hash(manifest: Manifest) -> str:
+    """sha256 of the manifest's content (canonical JSON): formatting, comments and key order do not count."""
+    payload = json.dumps(manifest.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+# --- locations and checksums ----------------------------------------------------------------------
+
+
+def is_url(uri: str) -> bool:
+    return "://" in uri
+
+
+def resolve_uri(uri: str, base_dir: Path | str) -> str:
+    """A URL stays as is; a relative path is taken from `base_dir` (the manifest's folder)."""
+    if is_url(uri):
+        return uri
+    path = Path(uri)
+    return str(path if path.is_absolute() else Path(base_dir) / path)
+
+
+def open_binary(path_or_url: Path | str):
+    """Open a local path or any fsspec URL for reading bytes."""
+    target = str(path_or_url)
+    if not is_url(target):
+        return open(target, "rb")
+    import fsspec
+
+    return fsspec.open(target, "rb").open()
+
+
+def file_sha256(path_or_url: Path | str) -> str:
+    """sha256 of a file, read in 1 MiB chunks (large batches never sit in memory)."""
+    digest = hashlib.sha256()
+    with open_binary(path_or_url) as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def short_hash(value: str | None) -> str:
+    return f"{value[:12]}…" if value else "none"
+
+
+# --- adding a batch ---------------------------------------------------------------------------------
+
+
+def _relative_uri(batch_file: str, base_dir: Path) -> str:
+    if is_url(batch_file):
+        return batch_file
+    path = Path(batch_file).resolve()
+    try:
+        return path.relative_to(base_dir.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def add_batch(
+    manifest_path: Path | str,
+    batch_file: Path | str,
+    *,
+    name: str | None = None,
+    time_column: str | None = None,
+    format: Format | None = None,
+    uri: str | None = None,
+) -> BatchEntry:
+    """Append the entry for `batch_file` (sha256, rows, time range) to the manifest, atomically.
+
+    The file is read with the same checks as acquisition, so a broken file is refused here rather
+    than in a later training run. The manifest is created if missing. `uri` overrides how the file
+    is referenced (default: relative to the manifest's folder when inside it, else absolute/URL).
+    Refuses a name, uri or sha256 already listed.
+    """
+    from gitops_ml.data.acquire import read_file_batch  # acquire imports this module
+
+    manifest_path = Path(manifest_path)
+    base_dir = manifest_path.parent
+    source = str(batch_file)
+    manifest = load_manifest(manifest_path) if manifest_path.exists() else Manifest()
+    if format is None:
+        suffix = Path(source.split("?")[0]).suffix.lower()
+        if suffix not in FORMAT_BY_SUFFIX:
+            raise DataError(f"{source}: cannot tell the format from '{suffix or 'no suffix'}' (use csv or parquet)")
+        format = FORMAT_BY_SUFFIX[suffix]  # type: ignore[assignment]
+    if format == "sql":
+        raise DataError(f"{source}: add_batch takes files; write SQL batches into the manifest by hand")
+    if name is None:
+        name = Path(source.split("?")[0]).stem
+    entry_uri = uri or _relative_uri(source, base_dir)
+
+    label = f"batch '{name}' ({source})"
+    frame, sha = read_file_batch(source, format, label=label)
+    for other in manifest.batches:
+        if other.name == name:
+            raise DataError(f"{manifest_path}: batch '{name}' is already listed")
+        if other.uri == entry_uri:
+            raise DataError(f"{manifest_path}: {entry_uri} is already listed as batch '{other.name}'")
+        if other.sha256 == sha:
+            raise DataError(f"{manifest_path}: {source} has the same sha256 as batch '{other.name}'")
+
+    time_range = None
+    if time_column:
+        time_range = time_range_of(frame, time_column, label=label)
+    try:
+        entry = BatchEntry(name=name, uri=entry_uri, format=format, sha256=sha, rows=len(frame),
+                           time_range=time_range)
+        updated = Manifest(version=manifest.version, description=manifest.description,
+                           batches=[*manifest.batches, entry])
+    except ValidationError as exc:
+        raise DataError(f"{manifest_path}: cannot add '{name}': {exc.errors()[0]['msg']}") from exc
+    write_manifest(manifest_path, updated)
+    return entry
+
+
+def time_range_of(frame: Any, time_column: str, *, label: str) -> TimeRange:
+    """Inclusive min/max of a date column; DataError if the column is missing, empty or not dates."""
+    import pandas as pd
+
+    if time_column not in frame.columns:
+        raise DataError(f"{label}: time column '{time_column}' not found (columns: {list(frame.columns)})")
+    values = frame[time_column]
+    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    bad = values[parsed.isna() & values.notna()]
+    if len(bad):
+        raise DataError(f"{label}: time column '{time_column}' has values that are not dates: "
+                        f"{list(bad.astype(str).unique()[:5])}")
+    if parsed.notna().sum() == 0:
+        raise DataError(f"{label}: time column '{time_column}' has no values")
+    return TimeRange(start=parsed.min().date(), end=parsed.max().date())
+
+
+def write_batches(
+    out_dir: Path | str,
+    batches: dict[str, Any],
+    *,
+    time_column: str | None,
+    description: str | None = None,
+    subdir: str = "batches",
+) -> Manifest:
+    """Write DataFrames as `out_dir/<subdir>/<name>.csv` and a fresh `out_dir/manifest.yaml` listing them.
+
+    CSV bytes depend only on the frames (`\\n` line ends, no index), so the same frames give
+    byte-identical files and the same manifest hash. Files are written atomically, the manifest last.
+    """
+    out_dir = Path(out_dir)
+    entries = []
+    payloads: list[tuple[Path, bytes]] = []
+    for name, frame in batches.items():
+        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+        relative = f"{subdir}/{name}.csv"
+        time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
+        entries.append(BatchEntry(name=name, uri=relative, format="csv", sha256=hashlib.sha256(data).hexdigest(),
+                                  rows=len(frame), time_range=time_range))
+        payloads.append((out_dir / relative, data))
+    manifest = Manifest(description=description, batches=entries)
+    for path, data in payloads:
+        atomic_write(path, data)
+    write_manifest(out_dir / "manifest.yaml", manifest)
+    return manifest

@@ -1,0 +1,87 @@
+"""Traffic simulator: generated churn records to `/predict`, then their labels to `/feedback` later.
+
+It is a client of the real HTTP API (nothing shortcuts into the store), so the monitor sees
+exactly what production would log.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+# Far above the bundled batches' ids, so simulated customers never collide with training rows.
+DEFAULT_ID_OFFSET = 5_000_000
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    scenario: str
+    sent: int
+    predicted: int
+    labelled: int
+    errors: int
+    seconds: float
+
+
+def simulated_records(n: int, scenario_name: str, *, seed: int, id_offset: int,
+                      end_time: datetime | None = None) -> pd.DataFrame:
+    """`n` records of the last day, the scenario's drift fully in effect."""
+    from gitops_ml.data.generator import scenario_by_name
+
+    scenario = scenario_by_name(scenario_name).with_onset(None)
+    end = end_time or datetime.now(UTC)
+    return _records(n, scenario, seed=seed, id_offset=id_offset, start=end - timedelta(days=1), end=end)
+
+
+def _records(n, scenario, *, seed, id_offset, start, end) -> pd.DataFrame:
+    from gitops_ml.data.generator import generate_records
+
+    return generate_records(n, seed=seed, scenario=scenario, start_time=start, end_time=end, id_offset=id_offset)
+
+
+def _payloads(frame: pd.DataFrame, target: str) -> list[dict]:
+    rows = json.loads(frame.drop(columns=[target]).to_json(orient="records"))
+    for row, rid in zip(rows, frame["customer_id"], strict=True):
+        row["request_id"] = f"sim-{rid}"
+    return rows
+
+
+def run_simulation(base_url: str, frame: pd.DataFrame, *, target: str = "churned", batch_size: int = 50,
+                   label_delay_s: float = 0.0, label_fraction: float = 1.0, seed: int = 0,
+                   progress: Callable[[int], None] | None = None, timeout_s: float = 30.0) -> SimulationResult:
+    """Send `frame` (minus the label) in batches; after `label_delay_s`, send a fraction of labels."""
+    import httpx
+
+    started = time.perf_counter()
+    payloads = _payloads(frame, target)
+    labels = dict(zip((p["request_id"] for p in payloads), frame[target].tolist(), strict=True))
+    predicted: list[str] = []
+    errors = 0
+    with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
+        for i in range(0, len(payloads), batch_size):
+            chunk = payloads[i:i + batch_size]
+            response = client.post("/predict", json={"records": chunk})
+            if response.status_code == 200:
+                predicted += [p["request_id"] for p in response.json()["predictions"]]
+            else:
+                errors += len(chunk)
+            if progress:
+                progress(len(chunk))
+        time.sleep(label_delay_s)
+        rng = np.random.default_rng(seed)
+        chosen = [rid for rid in predicted if rng.random() < label_fraction]
+        labelled = 0
+        for rid in chosen:
+            response = client.post("/feedback", json={"request_id": rid, "label": labels[rid]})
+            if response.status_code == 200:
+                labelled += 1
+            else:
+                errors += 1
+    return SimulationResult(scenario="", sent=len(payloads), predicted=len(predicted), labelled=labelled,
+                            errors=errors, seconds=time.perf_counter() - started)

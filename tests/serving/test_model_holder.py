@@ -1,0 +1,141 @@
+"""ModelHolder (load, reload, refuse) and the prediction scheduler, without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_ml.serving.app import PredictionScheduler
+from gitops_ml.serving.model_holder import ModelHolder, build_request_model, example_record
+from tests.serving.conftest import FEATURES, records_of, synth_churn
+
+
+def test_example_record_is_valid_for_the_contract(settings):
+    model = build_request_model(settings)
+    record = example_record(model)
+    assert set(record) == set(FEATURES)
+    model.model_validate(record)  # raises if the generated record breaks a contract rule
+
+
+def test_missing_pointer_is_not_ready_with_a_reason(tmp_path, settings):
+    holder = ModelHolder(tmp_path / "production.yaml", settings, cache_dir=tmp_path / "cache")
+    assert holder.check() is False
+    assert holder.current is None
+    assert "no production model yet" in holder.not_ready_reason
+
+
+def test_invalid_pointer_names_the_file(tmp_path, settings):
+    pointer = tmp_path / "production.yaml"
+    pointer.write_text("version: v1\nartifact_uri: [unclosed\n")
+    holder = ModelHolder(pointer, settings, cache_dir=tmp_path / "cache")
+    assert holder.check() is False
+    assert str(pointer) in holder.not_ready_reason
+
+
+def test_reloads_only_when_the_pointer_changes(model_store, settings, tmp_path):
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check() is True and holder.current.version == "v1"
+    first = holder.current
+    assert holder.check() is False and holder.current is first
+    model_store.point_to("v2")
+    assert holder.check() is True and holder.current.version == "v2"
+    assert holder.reload_error is None
+
+
+def _publish_without_region(model_store, tmp_path, *, metadata_features):
+    from gitops_ml.registry.artifacts import save_model
+    from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    from tests.serving.conftest import artifact_metadata
+
+    pipeline = model_store.pipelines["no_region"]
+    artifact = save_model(pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features))
+    write_pointer(model_store.pointer_path, ProductionPointer(
+        version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256))
+
+
+def test_model_whose_metadata_lies_about_its_features_is_refused(model_store, settings, tmp_path):
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    _publish_without_region(model_store, tmp_path, metadata_features=FEATURES)
+    assert holder.check() is False
+    assert holder.current.version == "v1"
+    assert "region" in holder.reload_error and "features" in holder.reload_error
+
+
+def test_model_with_fewer_features_serves_with_its_own(model_store, settings, tmp_path):
+    """A promotion that drops a feature: old clients still sending it keep working."""
+    without_region = [f for f in FEATURES if f != "region"]
+    _publish_without_region(model_store, tmp_path, metadata_features=without_region)
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check(), holder.not_ready_reason
+    model = holder.current
+    assert model.feature_columns == without_region
+    row = records_of(synth_churn(1, seed=5))[0]
+    for record in (row, {k: v for k, v in row.items() if k != "region"}):
+        validated = model.request_model.model_validate(model.without_ignored(record)).model_dump(
+            exclude={"request_id"})
+        assert model.predict([validated])[0]["prediction"] in (0, 1)
+
+
+def test_tampered_artifact_keeps_the_old_model(model_store, settings, tmp_path):
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    holder.check()
+    info = model_store.publish("v2")
+    path = Path(info["artifact_uri"])
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    model_store.point_to("v2", sha256=info["sha256"])
+    assert holder.check() is False
+    assert holder.current.version == "v1"
+    assert "sha256" in holder.reload_error
+
+
+def test_loaded_model_scores_records(model_store, settings, tmp_path):
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    holder.check()
+    rows = records_of(synth_churn(3, seed=3))
+    out = holder.current.predict(rows)
+    assert len(out) == 3
+    for item in out:
+        assert item["prediction"] in (0, 1)
+        assert item["score"] == pytest.approx(item["probabilities"]["1"])
+
+
+class _FakeModel:
+    """Stands in for LoadedModel: fails a whole call if any record is marked bad."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        self.calls.append(len(records))
+        if any(r.get("bad") for r in records):
+            raise ValueError("cannot score a bad record")
+        return [{"prediction": r["x"], "score": float(r["x"]), "probabilities": None} for r in records]
+
+
+def test_scheduler_merges_requests_and_isolates_a_failing_one():
+    async def scenario() -> tuple[list[Any], list[int]]:
+        model = _FakeModel()
+        scheduler = PredictionScheduler(max_rows=100)
+        scheduler.start()
+        jobs = [scheduler.predict(model, [{"x": i}, {"x": i + 100}]) for i in range(5)]
+        jobs.append(scheduler.predict(model, [{"x": -1, "bad": True}]))
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        await scheduler.stop()
+        return results, model.calls
+
+    results, calls = asyncio.run(scenario())
+    for i in range(5):
+        assert [r["prediction"] for r in results[i]] == [i, i + 100]
+    assert isinstance(results[5], ValueError)
+    assert calls[0] == 11  # all six requests were merged into one call first
+    assert len(calls) == 1 + 6  # then retried one by one after that call failed
