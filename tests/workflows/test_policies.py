@@ -1,0 +1,136 @@
+"""House rules for the workflows that the linters do not check (COMPAT.md, the CI design)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from typing import Any
+
+from gitops_ml.ci_artifacts import CANARY_PACKAGES
+from tests.workflows.conftest import WORKFLOWS_DIR, steps_of
+
+# verified release commits (COMPAT.md): uses -> (sha, version in the comment)
+PINNED = {
+    "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
+    "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
+    "actions/upload-artifact": ("bbbca2ddaa5d8feaa63e36b76fdaad77386f024f", "v7.0.0"),
+    "actions/download-artifact": ("3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c", "v8.0.1"),
+    "actions/cache": ("27d5ce7f107fe9357f9df03efb73ab90386fccae", "v5.0.5"),
+    "astral-sh/setup-uv": ("20cfd1bf945f4377ade1205e4dbc17946fc9a30d", "v10.0.1"),
+}
+EXPECTED = {"pr.yml", "pr-report.yml", "deploy.yml", "monitor.yml", "canary.yml", "ci.yml"}
+PUSHES = {("deploy.yml", "promote")}  # the only job that pushes commits
+
+
+def test_the_six_workflows_exist(workflows) -> None:
+    assert set(workflows) == EXPECTED
+
+
+def test_actions_pinned_by_verified_sha_with_version_comment() -> None:
+    for path in WORKFLOWS_DIR.glob("*.yml"):
+        for line in path.read_text().splitlines():
+            m = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+?)@(\S+)\s*(?:#\s*(\S+))?\s*$", line)
+            if not m:
+                assert "uses:" not in line.split("#")[0], f"{path.name}: unparsed uses line {line!r}"
+                continue
+            action, ref, comment = m.groups()
+            assert action in PINNED, f"{path.name}: {action} is not among the verified actions (COMPAT.md)"
+            assert (ref, comment) == PINNED[action], f"{path.name}: {line.strip()} != {PINNED[action]}"
+
+
+def test_least_privilege_permissions(workflows) -> None:
+    for name, wf in workflows.items():
+        assert wf.get("permissions") == {}, f"{name}: workflow-level `permissions: {{}}` (jobs opt in)"
+        for job_name, job in wf["jobs"].items():
+            perms = job.get("permissions")
+            assert isinstance(perms, dict) and perms, f"{name}/{job_name}: explicit job permissions"
+            writes = {k for k, v in perms.items() if v == "write"}
+            allowed = {("deploy.yml", "promote"): {"contents"}, ("pr-report.yml", "comment"): {"pull-requests"}}
+            assert writes <= allowed.get((name, job_name), set()), f"{name}/{job_name}: writes {writes}"
+
+
+def test_no_expression_inside_run_scripts(workflows) -> None:
+    for step in steps_of(workflows):
+        if step.run:
+            assert "${{" not in step.run, f"{step.where}: pass values through env:, not ${{{{ }}}} in run:"
+
+
+def test_checkout_never_persists_credentials(workflows) -> None:
+    for step in steps_of(workflows):
+        if (step.uses or "").startswith("actions/checkout@"):
+            assert step.data.get("with", {}).get("persist-credentials") is False, step.where
+
+
+def test_pr_workflow_has_no_secrets_and_a_read_only_token(workflows) -> None:
+    assert "secrets." not in repr(workflows["pr.yml"])
+    for job in workflows["pr.yml"]["jobs"].values():
+        assert job["permissions"] == {"contents": "read"}
+
+
+def test_concurrency_groups(workflows) -> None:
+    for name, wf in workflows.items():
+        assert "group" in wf.get("concurrency", {}), f"{name}: concurrency group"
+    assert workflows["deploy.yml"]["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
+    assert workflows["monitor.yml"]["concurrency"]["cancel-in-progress"] is False
+
+
+def _paths(wf: dict[str, Any], event: str) -> list[str]:
+    return wf["on"][event]["paths"]
+
+
+def test_trigger_paths(workflows) -> None:
+    pr_paths = _paths(workflows["pr.yml"], "pull_request")
+    for needed in ("config/**", "data/**", "data_contracts/**", "src/**", "flows/**", "prefect.yaml",
+                   "pyproject.toml", "deploy/**"):
+        assert needed in pr_paths
+    deploy = workflows["deploy.yml"]
+    assert deploy["on"]["push"]["branches"] == ["main"]
+    # the pointer commit touches deploy/** only: it must not deploy again
+    assert _paths(deploy, "push") == [p for p in pr_paths if p != "deploy/**"]
+    assert workflows["ci.yml"]["on"]["push"]["branches-ignore"] == ["main"]
+
+
+def test_deploy_job(workflows) -> None:
+    job = workflows["deploy.yml"]["jobs"]["promote"]
+    assert job["environment"] == "production"
+    assert "[skip ci]" in job["if"] and "refs/heads/main" in job["if"]
+    steps = [s for s in steps_of(workflows, "deploy.yml")]
+    runs = "\n".join(s.run or "" for s in steps)
+    assert "gitops-ml promote --commit" in runs
+    push = next(s for s in steps if s.run and "git push" in s.run)
+    assert push.data["env"]["PUSH_TOKEN"] == "${{ secrets.DEPLOY_TOKEN || github.token }}"
+    assert "PUSH_TOKEN" not in push.run, "the token reaches git only through the credential helper"
+    prefect = next(s for s in steps if s.run and "prefect --no-prompt deploy" in s.run)
+    assert prefect.data["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
+    assert 'if [ -z "$PREFECT_API_URL" ]' in prefect.run
+
+
+def test_deploy_push_credential_helper_gives_git_the_token(workflows, tmp_path) -> None:
+    """The env block of the push step, run for real: git's credential lookup answers with $PUSH_TOKEN."""
+    push = next(s for s in steps_of(workflows, "deploy.yml") if s.run and "git push" in s.run)
+    env = {k: str(v) for k, v in push.data["env"].items() if not str(v).startswith("${{")}
+    env.update(PUSH_TOKEN="tok-123", HOME=str(tmp_path), PATH=os.environ["PATH"], GIT_CONFIG_NOSYSTEM="1")
+    proc = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=github.com\n\n",
+                          capture_output=True, text=True, env=env, timeout=30, check=True)
+    assert "username=x-access-token" in proc.stdout and "password=tok-123" in proc.stdout
+
+
+def test_monitor_job(workflows) -> None:
+    wf = workflows["monitor.yml"]
+    assert "schedule" in wf["on"] and "workflow_dispatch" in wf["on"]
+    assert re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", wf["on"]["schedule"][0]["cron"])
+    step = next(s for s in steps_of(workflows, "monitor.yml") if s.run and "gitops-ml monitor" in s.run)
+    assert step.data["env"]["GITHUB_TOKEN"] == "${{ secrets.RETRAIN_TOKEN }}"
+    assert step.data["env"]["PREDICTION_STORE_URL"] == "${{ secrets.PREDICTION_STORE_URL }}"
+    assert '--store-url "$PREDICTION_STORE_URL"' in step.run
+
+
+def test_canary_matrix_tries_each_pin_and_all_together(workflows) -> None:
+    job = workflows["canary.yml"]["jobs"]["canary"]
+    upgrades = job["strategy"]["matrix"]["upgrade"]
+    assert set(CANARY_PACKAGES) <= set(upgrades)
+    assert set(CANARY_PACKAGES) in [set(u.split()) for u in upgrades]
+    assert job["strategy"]["fail-fast"] is False
+    runs = "\n".join(s.run or "" for s in steps_of(workflows, "canary.yml"))
+    assert "gitops-ml ci pin-report" in runs and "$GITHUB_STEP_SUMMARY" in runs
