@@ -56,6 +56,7 @@ class RunResult:
     wall_s: float
     timings: dict[str, float]
     peak_rss_mb: float
+    cpu_s: float
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -74,8 +75,8 @@ def _base_env(prefect_home: Path) -> dict[str, str]:
 
 
 def _run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path,
-                  timeout: float = RUN_TIMEOUT_S) -> tuple[int, float, float]:
-    """(exit code, wall seconds, peak RSS MB of the process and its reaped children)."""
+                  timeout: float = RUN_TIMEOUT_S) -> tuple[int, float, float, float]:
+    """(exit code, wall s, CPU s (user + system), peak RSS MB) of the process and its reaped children."""
     with log.open("w") as out:
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -89,7 +90,7 @@ def _run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path,
             timer.cancel()
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, wall, usage.ru_maxrss / 1024
+    return proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def _workspace(root: Path, data: str) -> Path:
@@ -184,7 +185,7 @@ class PrefectServer:
 def _warm_home(home: Path, log_dir: Path) -> float:
     """One trivial flow so the PREFECT_HOME's SQLite database exists and is migrated."""
     code = "from prefect import flow\nflow(name='warm-up')(lambda: 1)()\n"
-    rc, wall, _ = _run_measured([sys.executable, "-c", code], cwd=home.parent, env=_base_env(home),
+    rc, wall, _, _ = _run_measured([sys.executable, "-c", code], cwd=home.parent, env=_base_env(home),
                                 log=log_dir / "warm-up.log")
     if rc != 0:
         raise SystemExit(f"warm-up flow failed ({rc}); see {log_dir / 'warm-up.log'}")
@@ -201,7 +202,7 @@ def run_case(ws: Path, case: str, mode: str, rows: int | None, *, prefect_home: 
     cmd = [str(BIN / "gitops-ml"), "pr-check", "--config-dir", "config", "--out", "reports/pr"]
     if not deepchecks:
         cmd.append("--no-deepchecks")
-    rc, wall, rss = _run_measured(cmd, cwd=ws, env=env, log=log)
+    rc, wall, cpu, rss = _run_measured(cmd, cwd=ws, env=env, log=log)
     summary_path = out / "summary.json"
     if not summary_path.exists():
         raise SystemExit(f"{case}/{mode}: pr-check exited {rc} without summary.json; see {log}:\n"
@@ -209,7 +210,7 @@ def run_case(ws: Path, case: str, mode: str, rows: int | None, *, prefect_home: 
     summary = json.loads(summary_path.read_text())
     timings = {k: float(v) for k, v in (summary.get("timings") or {}).items()}
     notes = [] if rc in (0, 1) else [f"exit {rc}: {summary.get('error')}"]
-    return RunResult(case, mode, rows, rc, summary.get("status", "?"), wall, timings, rss, notes)
+    return RunResult(case, mode, rows, rc, summary.get("status", "?"), wall, timings, rss, cpu, notes)
 
 
 def _median_result(runs: list[RunResult]) -> RunResult:
@@ -231,11 +232,11 @@ def _data_rows(ws: Path) -> int | None:
 
 
 def markdown(results: list[RunResult], extra: list[str]) -> str:
-    head = ["data", "Prefect", "rows", "exit", "wall s", *STAGES, "other", "peak RSS MB"]
+    head = ["data", "Prefect", "rows", "exit", "wall s", "CPU s", *STAGES, "other", "peak RSS MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
         cells = [r.case, r.mode, f"{r.rows:,}" if r.rows else "?", f"{r.exit_code} ({r.status})",
-                 f"{r.wall_s:.1f}"]
+                 f"{r.wall_s:.1f}", f"{r.cpu_s:.1f}"]
         cells += [f"{r.timings[s]:.1f}" if s in r.timings else "-" for s in STAGES]
         cells += [f"{r.other_s:.1f}", f"{r.peak_rss_mb:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -304,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                                      api_url=server.api_url if server else None,
                                      deepchecks=args.deepchecks, log=log)
                         r.rows = r.rows or _data_rows(ws)
-                        print(f"   exit {r.exit_code} in {r.wall_s:.1f} s, peak {r.peak_rss_mb:.0f} MB",
+                        print(f"   exit {r.exit_code} in {r.wall_s:.1f} s ({r.cpu_s:.1f} CPU s), "
+                              f"peak {r.peak_rss_mb:.0f} MB, load {os.getloadavg()[0]:.1f}",
                               file=sys.stderr, flush=True)
                         runs.append(r)
                     results.append(_median_result(runs))

@@ -105,8 +105,7 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
             blocking = [f"{name}/{c.check}" for name, s in run.deepchecks.items() for c in s.blocking_failures]
             run.verdict = gates_task(settings, run.comparison, run.segments, run.contract, blocking)
             run.candidate_artifact = save_candidate(run)
-            result = result_from_run(run, timer.seconds)
-            return _finish(result, run)
+        return _finish(result_from_run(run, timer.seconds), run)
     except GitopsMLError as exc:
         if exc.exit_code != 2:
             raise

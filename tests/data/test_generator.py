@@ -187,19 +187,26 @@ def test_bad_arguments() -> None:
 
 
 def test_records_spread_over_time_with_drift_from_onset() -> None:
-    kwargs = dict(seed=8, start_time="2026-07-01", end_time="2026-07-29", id_offset=1_000_000)
+    kwargs = dict(seed=8, start_time="2026-07-20", end_time="2026-08-17", id_offset=1_000_000)
     stable = generate_records(2000, scenario=STABLE, include_event_time=True, **kwargs)
-    drifted = generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-07-15"), **kwargs)
+    drifted = generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-08-03"), **kwargs)
     assert list(stable.columns) == [*COLUMNS, "event_time"]
     assert list(drifted.columns) == list(COLUMNS)
-    assert stable["snapshot_date"].is_monotonic_increasing
-    assert stable["snapshot_date"].min() >= "2026-07-01" and stable["snapshot_date"].max() <= "2026-07-28"
-    assert stable["snapshot_date"].nunique() == 28
-    assert (stable["event_time"].str[:10] == stable["snapshot_date"]).all()
+    assert stable["event_time"].is_monotonic_increasing
+    assert stable["event_time"].min() >= "2026-07-20T00:00:00" and stable["event_time"].max() < "2026-08-17"
+    assert stable["event_time"].str[:10].nunique() == 28  # every day of the range
+    # snapshots stay on the first of the month (a contract rule): the month of each row's time
+    assert (stable["snapshot_date"] == stable["event_time"].str[:7] + "-01").all()
+    assert set(stable["snapshot_date"]) == {"2026-07-01", "2026-08-01"}
     assert stable["customer_id"].iloc[0] == "CUST-1000001" and stable["customer_id"].is_unique
-    before = stable["snapshot_date"] < "2026-07-15"
+    # drift starts on the onset day, mid-month
+    before = stable["event_time"] < "2026-08-03"
     pd.testing.assert_frame_equal(stable.loc[before, list(COLUMNS)], drifted.loc[before])
-    after = ~before
-    assert (drifted.loc[after, "monthly_charges"].sum() / stable.loc[after, "monthly_charges"].sum()) > 1.05
-    pd.testing.assert_frame_equal(drifted, generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-07-15"),
-                                                            **kwargs))
+    after = ~before & (stable["plan"] == drifted["plan"])
+    ratio = drifted.loc[after, "monthly_charges"] / stable.loc[after, "monthly_charges"]
+    assert ratio.median() == pytest.approx(1.2, abs=0.002)
+    again = generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-08-03"), **kwargs)
+    pd.testing.assert_frame_equal(drifted, again)
+    aware = generate_records(10, seed=8, start_time=pd.Timestamp("2026-07-20 02:00", tz="Europe/Paris"),
+                             end_time="2026-07-21", include_event_time=True)
+    assert aware["event_time"].iloc[0] >= "2026-07-20T00:00:00"  # 02:00 Paris = 00:00 UTC

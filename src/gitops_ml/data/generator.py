@@ -16,13 +16,14 @@ How rows are made (all vectorised numpy, one `numpy.random.Generator` per call, 
 - payment method (2% null, as if not captured at signup), region, usage (lognormal around
   the plan's typical minutes, 3% null as telemetry gaps), support calls (Poisson, raised by an
   unobserved dissatisfaction factor), late payments (Poisson, higher for check payers).
-- churn: Bernoulli(sigmoid(logit)) where the logit adds: contract (month-to-month +1.0,
-  two-year -1.5), newness (+1.4 x exp(-tenure/8)), support calls (+0.3 each), late payments
-  (+0.35 each), charges above the plan's list price (+2.5 x (ratio - 1)), low usage relative to
-  the plan (-0.7 x log ratio), electronic check (+0.5) and the unobserved factor. Nulls are
-  applied after the label, so they hide signal as real gaps do. Then 5% of labels are flipped.
-  Churn rate is ~20%, and a gradient-boosting model trained on five months reaches a ROC AUC
-  of ~0.8 on the sixth: learnable, not trivial.
+- churn: Bernoulli(sigmoid(logit)) where the logit adds: contract (month-to-month +1.4,
+  one-year -0.6, two-year -2.4), newness (+2.2 x exp(-tenure/8)), support calls (+0.55 each),
+  late payments (+0.6 each), charges above the plan's list price (+3.5 x (ratio - 1)), low
+  usage relative to the plan (-1.1 x log ratio), electronic check (+0.6) and the unobserved
+  factor. Nulls are applied after the label, so they hide signal as real gaps do. Then 5% of
+  labels are flipped. Churn rate is ~22%; a HistGradientBoostingClassifier with default
+  parameters trained on five months of 5,000 rows reaches a ROC AUC of ~0.81 on the sixth:
+  learnable, not trivial.
 
 Drift (`Scenario`) starts at `onset_month` (a month or a day) and ramps over `ramp_months`:
 
@@ -194,8 +195,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def _simulate(snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, scenario: Scenario) -> pd.DataFrame:
-    """The data-generating process for rows with the given snapshot dates (datetime64[D]) and ids."""
+def _simulate(
+    snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, scenario: Scenario,
+    drift_dates: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """The data-generating process for rows with the given snapshot dates (datetime64[D]) and ids.
+
+    Drift follows `drift_dates` (each row's own day) when given, else the snapshot date.
+    """
     n = len(ids)
     # Draws first, in a fixed order and independent of the scenario (keeps scenarios paired).
     u_recent, u_plan, u_contract, u_pay, u_region, u_label, u_flip, u_pay_null, u_usage_null = rng.random((9, n))
@@ -209,8 +216,9 @@ def _simulate(snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, s
     dissatisfaction = rng.normal(0.0, 1.0, n)
     billing_trouble = rng.normal(0.0, 1.0, n)
 
-    s_cov = scenario.covariate_shift * scenario.ramp(snapshot)
-    s_con = scenario.concept_shift * scenario.ramp(snapshot)
+    ramp = scenario.ramp(snapshot if drift_dates is None else drift_dates)
+    s_cov = scenario.covariate_shift * ramp
+    s_con = scenario.concept_shift * ramp
 
     tenure = np.where(u_recent < 0.35, tenure_recent, tenure_established).clip(0, 120).astype(np.int64)
     signup = (snapshot.astype("datetime64[M]") - tenure.astype("timedelta64[M]")).astype("datetime64[D]")
@@ -338,9 +346,10 @@ def generate_records(
 ) -> pd.DataFrame:
     """`n` rows whose times spread uniformly over [start_time, end_time), sorted by time.
 
-    For traffic simulation: `snapshot_date` is each row's day (not the first of the month), and
-    drift ramps row by row from `scenario.onset_month`. Times are UTC; tz-aware inputs are
-    converted. `include_event_time` adds an `event_time` column (ISO seconds, UTC) last.
+    For traffic simulation. Drift ramps row by row with each row's own time (from
+    `scenario.onset_month`, which may be a day here), while `snapshot_date` stays the first day of
+    that row's month as the contract requires. `include_event_time` adds the exact time as an
+    `event_time` column (ISO seconds, UTC) last. Times are UTC; tz-aware inputs are converted.
     """
     start, end = _utc_naive(start_time), _utc_naive(end_time)
     if not end > start:
@@ -350,9 +359,10 @@ def generate_records(
     span_s = (end - start).total_seconds()
     offsets = np.sort(rng.random(n)) * span_s
     times = np.datetime64(start.to_datetime64(), "s") + offsets.astype("timedelta64[s]")
-    snapshot = times.astype("datetime64[D]")
+    days = times.astype("datetime64[D]")
+    snapshot = times.astype("datetime64[M]").astype("datetime64[D]")
     ids = np.arange(id_offset + 1, id_offset + n + 1, dtype=np.int64)
-    frame = _simulate(snapshot, ids, rng, scenario)
+    frame = _simulate(snapshot, ids, rng, scenario, drift_dates=days)
     if include_event_time:
         frame["event_time"] = np.datetime_as_string(times, unit="s").astype(object)
     return frame

@@ -109,18 +109,32 @@ def _from_db_time(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars/arrays, datetimes and NaN (-> null) are converted."""
+    """Plain JSON types: numpy scalars/arrays, datetimes and NaN (-> null) are converted.
+
+    Exact-type checks first: this runs for every logged prediction, and the common case (already
+    plain dicts of str/int/float) must not pay for ABC isinstance checks.
+    """
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [to_jsonable(v) for v in value]
     if isinstance(value, Mapping):
         return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [to_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
         return [to_jsonable(v) for v in value.tolist()]
     if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+        return to_jsonable(value.item())
+    if isinstance(value, list | tuple | set):
+        return [to_jsonable(v) for v in value]
     if isinstance(value, datetime | pd.Timestamp):
         return value.isoformat()
     if value is pd.NaT:
@@ -184,6 +198,19 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _json_serializer() -> Any:
+    """orjson when installed (5-10x faster than json.dumps: JSON encoding is most of the cost of
+    logging a prediction); the standard library otherwise. Values are already plain (to_jsonable)."""
+    try:
+        import orjson
+    except ImportError:
+        import json
+
+        return json.dumps
+    dumps = orjson.dumps
+    return lambda value: dumps(value).decode()
+
+
 def make_engine(url: str) -> Engine:
     """An Engine for a store URL; SQLite gets WAL + busy_timeout on every new connection."""
     parsed = sa.make_url(url)
@@ -194,10 +221,11 @@ def make_engine(url: str) -> Engine:
         from pathlib import Path
 
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                                  json_serializer=_json_serializer())
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         return engine
-    return sa.create_engine(parsed, pool_pre_ping=True)
+    return sa.create_engine(parsed, pool_pre_ping=True, json_serializer=_json_serializer())
 
 
 def _insert(engine: Engine, table: sa.Table) -> Any:

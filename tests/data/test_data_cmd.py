@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gitops_ml.cli import main
+from gitops_ml.data.acquire import acquire
+from gitops_ml.data.generator import COVARIATE_DRIFT, generate_batches
+from gitops_ml.data.manifest import load_manifest
+
+from .helpers import csv_bytes
+
+SMALL = ["--months", "2", "--rows", "60", "--start", "2026-03", "--seed", "5"]
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_generate_writes_batches_and_manifest_reproducibly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["data", "generate", "--out", str(tmp_path / "a"), *SMALL]) == 0
+    assert "wrote 2 batches (120 rows)" in capsys.readouterr().out
+    assert main(["data", "generate", "--out", str(tmp_path / "b"), *SMALL]) == 0
+    first = _tree(tmp_path / "a")
+    assert sorted(first) == ["batches/churn-2026-03.csv", "batches/churn-2026-04.csv", "manifest.yaml"]
+    assert first == _tree(tmp_path / "b")  # byte-identical
+
+    manifest = load_manifest(tmp_path / "a/manifest.yaml")
+    assert "--seed 5 --scenario stable" in (manifest.description or "")
+    data = acquire(tmp_path / "a/manifest.yaml", time_column="snapshot_date")
+    pd.testing.assert_frame_equal(data.frame, pd.concat(generate_batches("2026-03", 2, 60, 5), ignore_index=True))
+
+
+def test_generate_with_a_drift_scenario_and_onset(tmp_path: Path) -> None:
+    args = ["data", "generate", "--out", str(tmp_path), *SMALL, "--scenario", "covariate-drift", "--onset", "2026-04"]
+    assert main(args) == 0
+    expected = generate_batches("2026-03", 2, 60, 5, COVARIATE_DRIFT.with_onset("2026-04"))
+    frame = acquire(tmp_path / "manifest.yaml").frame
+    pd.testing.assert_frame_equal(frame, pd.concat(expected, ignore_index=True))
+    assert "--onset 2026-04" in (load_manifest(tmp_path / "manifest.yaml").description or "")
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--scenario", "chaos", "unknown scenario 'chaos'"),
+    ("--start", "2026-13", "month must be 'YYYY-MM'"),
+    ("--onset", "someday", "onset_month must be"),
+])
+def test_generate_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture, option: str, value: str,
+                                      message: str) -> None:
+    assert main(["data", "generate", "--out", str(tmp_path), option, value]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_manifest_add_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["data", "generate", "--out", str(tmp_path), *SMALL]) == 0
+    new = tmp_path / "batches" / "churn-2026-05.csv"
+    new.write_bytes(csv_bytes(generate_batches("2026-05", 1, 30, 5, id_offset=120)[0]))
+    manifest = tmp_path / "manifest.yaml"
+    capsys.readouterr()
+    assert main(["data", "manifest-add", str(new), "--manifest", str(manifest)]) == 0
+    assert "added 'churn-2026-05' (30 rows, 2026-05-01..2026-05-01" in capsys.readouterr().out
+    assert load_manifest(manifest).batches[-1].uri == "batches/churn-2026-05.csv"
+
+    assert main(["data", "verify", "--manifest", str(manifest)]) == 0
+    out = capsys.readouterr().out
+    assert "ok  churn-2026-05  30 rows" in out and "150 rows, 14 columns; manifest hash" in out
+
+    new.write_bytes(new.read_bytes().replace(b"basic", b"BASIC", 1))
+    assert main(["data", "verify", "--manifest", str(manifest)]) == 2
+    assert "batch 'churn-2026-05'" in (err := capsys.readouterr().err) and "sha256 mismatch" in err
+
+
+def test_manifest_add_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    assert main(["data", "manifest-add", str(tmp_path / "nope.csv"), "--manifest", str(manifest)]) == 2
+    assert "nope.csv): file not found" in capsys.readouterr().err
+    assert not manifest.exists()
