@@ -60,7 +60,7 @@ def train_task(settings: Settings, train_frame):
     from gitops_ml.training.pipeline import train_model
 
     logger = get_run_logger()
-    return train_model(train_frame, settings, progress=logger.info)
+    return train_model(train_frame, settings, progress=logger.info, threads=settings.estimator.threads)
 
 
 @task(name="score-candidate", cache_policy=NO_CACHE)

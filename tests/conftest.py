@@ -9,6 +9,15 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_per_library():
+    """OpenMP spin-waits oversubscribe a 2-core runner (HGB fits 20x slower); tests run single-threaded."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect API (SQLite) shared by every flow test in the session."""

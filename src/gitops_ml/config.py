@@ -87,6 +87,9 @@ class EstimatorConfig(StrictModel):
     class_path: str = Field(description="import path, e.g. sklearn.ensemble.HistGradientBoostingClassifier")
     params: dict[str, Any] = Field(default_factory=dict)
     search: SearchConfig | None = None
+    threads: int | None = Field(
+        1, ge=1, description="OpenMP/BLAS threads for fitting; None = all cores (oversubscribes a shared runner)"
+    )
 
 
 class BootstrapConfig(StrictModel):

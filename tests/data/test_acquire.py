@@ -178,6 +178,11 @@ def test_multiline_quoted_last_field_is_not_truncation(tmp_path: Path) -> None:
     assert frame["note"].tolist() == ["two\nlines"]
 
 
+def test_bom_and_crlf_are_accepted(tmp_path: Path) -> None:
+    frame = acquire(_one_csv_batch(tmp_path, b"\xef\xbb\xbfid,name\r\n1,a\r\n2,b\r\n")).frame
+    assert frame.columns.tolist() == ["id", "name"] and frame["name"].tolist() == ["a", "b"]
+
+
 def test_duplicate_header(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"duplicate column names in the header: \['a'\]"):
         acquire(_one_csv_batch(tmp_path, b"a,b,a\n1,2,3\n"))

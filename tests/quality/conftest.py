@@ -40,7 +40,7 @@ def make_frame(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def make_pipeline_model(boosting: type = HistGradientBoostingClassifier) -> Pipeline:
+def make_pipeline_model(estimator: object | None = None) -> Pipeline:
     pre = ColumnTransformer(
         [
             ("num", SimpleImputer(strategy="median"), NUMERIC),
@@ -53,7 +53,9 @@ def make_pipeline_model(boosting: type = HistGradientBoostingClassifier) -> Pipe
             ),
         ]
     )
-    return Pipeline([("pre", pre), ("model", boosting(max_iter=20, random_state=0))])
+    if estimator is None:  # not `or`: an unfitted ensemble has no len()
+        estimator = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    return Pipeline([("pre", pre), ("model", estimator)])
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +67,11 @@ def columns() -> dict[str, object]:
 @pytest.fixture(scope="session")
 def frame_factory() -> object:
     return make_frame
+
+
+@pytest.fixture(scope="session")
+def model_factory() -> object:
+    return make_pipeline_model
 
 
 @pytest.fixture(scope="session")

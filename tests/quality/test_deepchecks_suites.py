@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -236,6 +237,51 @@ def test_model_evaluation_with_pipeline_on_raw_string_columns(
     assert summary.blocking_failures == (boosting,)
     assert checks["MultiModelPerformanceReport"].status == "error"
     assert summary.counts == {"failed": 0, "error": 2, "not_run": 0, "warned": 0, "passed": 1, "info": 1}
+
+
+def test_model_object_checks_get_the_real_pipeline(
+    train_df: pd.DataFrame, test_df: pd.DataFrame, model_factory: Any, columns: dict[str, Any]
+) -> None:
+    """BoostingOverfit refits partial models, so it runs on the pipeline itself, not on cached predictions."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    model = model_factory(GradientBoostingClassifier(n_estimators=15, random_state=0))
+    model.fit(train_df[columns["features"]], train_df[columns["label"]])
+    cfg = dc_config(
+        model_evaluation=[
+            {"check": "BoostingOverfit", "conditions": {"add_condition_test_score_percent_decline_less_than": {}}},
+            {"check": "RocReport"},
+        ]
+    )
+    summary = run_model_evaluation(train_df, test_df, model, cfg=cfg, **columns)
+    statuses = {c.check: c.status for c in summary.checks}
+    assert statuses == {"BoostingOverfit": "passed", "RocReport": "passed"}
+    assert [c.check for c in summary.checks] == ["BoostingOverfit", "RocReport"]  # config order kept
+
+
+class _CannotPredict:
+    """A fitted-looking classifier whose predictions fail, like a pipeline given the wrong columns."""
+
+    classes_ = np.array([0, 1])
+
+    def fit(self, X: Any, y: Any) -> _CannotPredict:
+        return self
+
+    def predict(self, X: Any) -> Any:
+        raise ValueError("columns are missing: ['usage_minutes']")
+
+    def predict_proba(self, X: Any) -> Any:
+        return self.predict(X)
+
+
+def test_model_that_cannot_predict_errors_every_check(
+    train_df: pd.DataFrame, test_df: pd.DataFrame, columns: dict[str, Any]
+) -> None:
+    cfg = dc_config(model_evaluation=[{"check": "RocReport", "blocking": True}, {"check": "ConfusionMatrixReport"}])
+    summary = run_model_evaluation(train_df, test_df, _CannotPredict(), cfg=cfg, **columns)
+    assert {c.status for c in summary.checks} == {"error"}
+    assert all("could not predict" in (c.error or "") and "usage_minutes" in c.error for c in summary.checks)
+    assert [str(c) for c in summary.blocking_failures] == ["RocReport (error)"]
 
 
 def test_sampling_is_seeded_and_capped(frame_factory: Any, columns: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "labels_cmd",
     "monitor_cmd",
     "simulate_cmd",
+    "ci_cmd",
 )
 
 
@@ -72,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:  # click raises this for --help in some paths
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        # Usage errors (unknown option, bad value). typer may vendor its own click, so match by
+        # shape rather than by class: a ClickException has show() and an exit_code (2 for usage).
+        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             print("aborted", file=sys.stderr)
             return 130
         raise

@@ -78,7 +78,7 @@ def _read_bytes(source: str, label: str) -> bytes:
 
 def _check_utf8(data: bytes, label: str) -> str:
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8").removeprefix("\ufeff")  # a BOM (Excel) is not part of the first name
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         bad = data[exc.start : exc.start + 1].hex()

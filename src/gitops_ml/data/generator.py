@@ -267,10 +267,9 @@ def _simulate(
     churned = (u_label < _sigmoid(logit)).astype(np.int64)
     churned = np.where(u_flip < LABEL_NOISE, 1 - churned, churned)
 
-    id_strings = pd.Series(ids, dtype=np.int64).astype(str).str.zfill(7)
     frame = pd.DataFrame(
         {
-            "customer_id": ("CUST-" + id_strings).to_numpy(dtype=object),
+            "customer_id": np.array([f"CUST-{i:07d}" for i in ids.tolist()], dtype=object),
             "signup_date": np.datetime_as_string(signup, unit="D").astype(object),
             "snapshot_date": np.datetime_as_string(snapshot, unit="D").astype(object),
             "tenure_months": tenure,

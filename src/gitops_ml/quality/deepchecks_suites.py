@@ -117,7 +117,11 @@ class CheckOutcome:
 
     @property
     def blocks(self) -> bool:
+        """True when this outcome fails the gates: blocking, and not shown to hold."""
         return self.blocking and self.status in BLOCKING_STATUSES
+
+    def __str__(self) -> str:
+        return f"{self.check} ({self.status})"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -25,7 +25,7 @@ from gitops_ml.registry.pointer import (
     utc_now,
     write_pointer,
 )
-from gitops_ml.registry.store import open_store, sha256_file
+from gitops_ml.registry.store import VersionExists, open_store, sha256_file
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,12 @@ def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: 
     version, sha256 = meta["version"], meta["sha256"]
     with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
         current = read_pointer(registry.pointer)
-        if current is not None and current.version == version and current.sha256 == sha256:
+        if current is not None and current.version == version:
             return PointerChange("noop", version, current.version, current.artifact_uri, Path(registry.pointer))
-        artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
+        try:
+            artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
+        except VersionExists as exc:  # e.g. promoted, rolled back, promoted again
+            artifact_uri, sha256 = exc.uri, exc.sha256
         pointer = ProductionPointer(
             version=version,
             artifact_uri=artifact_uri,

@@ -29,6 +29,19 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+class VersionExists(ArtifactError):
+    """The store already holds this version with other bytes (skops zips are not byte-stable).
+
+    A version is a function of (commit, config, data), so the stored artifact is the same model:
+    promotion reuses it rather than overwriting what may be serving.
+    """
+
+    def __init__(self, uri: str, sha256: str):
+        super().__init__(f"{uri}: version already published (sha256 {sha256[:12]})")
+        self.uri = uri
+        self.sha256 = sha256
+
+
 class ModelStore(Protocol):
     def publish(self, local_dir: Path, version: str, sha256: str) -> str:
         """Copy model.skops + metadata.json of `local_dir` into the store; return the model's URI."""
@@ -76,8 +89,9 @@ class FsspecStore:
         root = _local_path(self.url)
         final = root / version
         if (final / "model.skops").exists():
-            if sha256_file(final / "model.skops") != sha256:
-                raise ArtifactError(f"{final}: already holds a different artifact for version {version}")
+            stored = sha256_file(final / "model.skops")
+            if stored != sha256:
+                raise VersionExists(str(final / "model.skops"), stored)
             return str(final / "model.skops")
         tmp = root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)

@@ -329,13 +329,16 @@ def _parse_body(raw: bytes, max_rows: int) -> tuple[list[Any], bool]:
 
 
 def _request_ids(validated: list[BaseModel], is_batch: bool) -> list[str]:
+    """Client ids where given (checked for duplicates), else one random prefix + the record index:
+    unique, and one uuid per request instead of one per record."""
     ids = []
     seen: dict[str, int] = {}
     duplicates = []
+    prefix = uuid.uuid4().hex
     for index, item in enumerate(validated):
         given = getattr(item, "request_id", None)
         if given is None:
-            ids.append(uuid.uuid4().hex)
+            ids.append(f"{prefix}-{index}" if is_batch else prefix)
             continue
         if not given or len(given) > REQUEST_ID_MAX_LENGTH:
             raise RequestProblem(422, f"record {index}: field 'request_id' must be 1..{REQUEST_ID_MAX_LENGTH} "
@@ -469,7 +472,10 @@ def create_app(
             detail = validation_details(exc, batch=is_batch)
             raise RequestProblem(422, summarize(detail, exc.error_count()), detail) from None
         ids = _request_ids(validated, is_batch)
-        inputs = [item.model_dump(mode="json", exclude={"request_id"}) for item in validated]
+        if is_batch:
+            inputs = model.batch_adapter.dump_python(validated, mode="json", exclude={"__all__": {"request_id"}})
+        else:
+            inputs = [validated[0].model_dump(mode="json", exclude={"request_id"})]
         try:
             outputs = await request.app.state.scheduler.predict(model, inputs)
         except Exception as exc:  # noqa: BLE001 - valid input the model cannot score: a server error, said plainly

@@ -1,0 +1,70 @@
+"""A small, real gitops-ml repository in a temp folder: config, contract, generated data, git."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gitops_ml.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+def git(cwd: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True,
+                          env={**os.environ, **GIT_IDENTITY})
+    return proc.stdout.strip()
+
+
+def update_config(root: Path, section: str, changes: dict) -> None:
+    """Deep-merge `changes` into config/<section>.yaml (None deletes a key)."""
+    path = root / "config" / f"{section}.yaml"
+    data = yaml.safe_load(path.read_text()) if path.exists() else {}
+
+    def merge(into: dict, new: dict) -> None:
+        for key, value in new.items():
+            if value is None:
+                into.pop(key, None)
+            elif isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = value
+
+    merge(data, changes)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def make_mini_repo(root: Path, *, months: int = 4, rows: int = 700, seed: int = 7) -> Path:
+    root.mkdir(parents=True)
+    shutil.copytree(REPO_ROOT / "config", root / "config")
+    shutil.copytree(REPO_ROOT / "data_contracts", root / "data_contracts")
+    (root / ".gitignore").write_text("reports/\n.model-store/\n*.db\n*.db-*\n")
+    assert main(["data", "generate", "--out", str(root / "data"), "--months", str(months),
+                 "--rows", str(rows), "--seed", str(seed)]) == 0
+    # small and fast: fewer boosting rounds, bootstrap resamples and deepchecks rows
+    update_config(root, "estimator", {"params": {"max_iter": 60}})
+    update_config(root, "evaluation", {"bootstrap": {"n_resamples": 200}, "min_segment_size": 30,
+                                       "deepchecks": {"sample_size": 1000}})
+    subprocess.run(["git", "init", "--quiet", "-b", "main", str(root)], check=True)
+    git(root, "add", "-A")
+    git(root, "commit", "--quiet", "-m", "initial")
+    return root
+
+
+@pytest.fixture
+def mini_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness) -> Path:
+    """Paths in config are relative to the repository root, like in a real checkout: chdir there."""
+    for key, value in GIT_IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    root = make_mini_repo(tmp_path / "repo")
+    monkeypatch.chdir(root)
+    return root

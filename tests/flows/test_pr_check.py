@@ -1,0 +1,112 @@
+"""`gitops-ml pr-check` and `gitops-ml promote` as real Prefect flow runs on a small real repository."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from gitops_ml.cli import main
+from gitops_ml.reporting.pr_report import GITHUB_COMMENT_LIMIT
+from tests.flows.conftest import git, update_config
+
+
+def read_summary(root: Path, out: str = "reports/pr") -> dict:
+    return json.loads((root / out / "summary.json").read_text())
+
+
+def test_pr_check_without_production_passes_and_writes_one_report(mini_repo: Path):
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 0, report[:2000]
+    assert report.splitlines()[0].startswith("# ✅") and "PASS" in report.splitlines()[0]
+    assert "none yet" in report
+    assert "| roc_auc ↑ |" in report and "95% CI" in report
+    assert "```mermaid" in report
+    assert len(report) < GITHUB_COMMENT_LIMIT
+    summary = read_summary(mini_repo)
+    assert summary["status"] == "pass" and summary["exit_code"] == 0
+    assert summary["comparison"]["has_production"] is False
+    ci = summary["comparison"]["metrics"][0]["candidate_ci"]
+    assert ci[0] <= summary["comparison"]["metrics"][0]["candidate"] <= ci[1]
+    for name in ("model.skops", "metadata.json", "reference.json"):
+        assert (mini_repo / "reports/pr/candidate" / name).exists()
+    for png in summary["plots"].values():
+        assert (mini_repo / "reports/pr" / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_degraded_model_fails_its_gate_against_production(mini_repo: Path):
+    assert main(["promote", "--commit"]) == 0
+    pointer = yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())
+    assert "Promote model" in git(mini_repo, "log", "-1", "--format=%B")
+    # a config PR that degrades the model: a 2-leaf tree
+    update_config(mini_repo, "estimator", {"class_path": "sklearn.tree.DecisionTreeClassifier",
+                                           "params": {"max_leaf_nodes": 2, "random_state": 0, "max_iter": None,
+                                                      "learning_rate": None, "l2_regularization": None}})
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 1, report[:2000]
+    assert report.splitlines()[0].startswith("# ❌")
+    assert "`max_regression.roc_auc`" in report.split("## Gates")[0]  # named among the failed gates, up top
+    summary = read_summary(mini_repo)
+    assert summary["production_version"] == pointer["version"]
+    roc = next(m for m in summary["comparison"]["metrics"] if m["metric"] == "roc_auc")
+    assert roc["delta"] < 0 and roc["ci_low"] <= roc["delta"] <= roc["ci_high"]
+    # promotion refuses the degraded candidate and leaves the pointer alone
+    assert main(["promote"]) == 1
+    assert yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())["version"] == pointer["version"]
+
+
+def test_promote_is_idempotent_and_rollback_moves_the_pointer(mini_repo: Path):
+    assert main(["promote"]) == 0
+    first = yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())["version"]
+    assert main(["promote"]) == 0  # same commit, data and config: same version, a no-op
+    assert len(yaml.safe_load((mini_repo / "deploy/history.yaml").read_text())) == 1
+    update_config(mini_repo, "estimator", {"params": {"max_iter": 80}})
+    git(mini_repo, "commit", "-qam", "more boosting rounds")
+    assert main(["promote", "--commit"]) == 0
+    second = yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())["version"]
+    assert second != first
+    assert main(["rollback", "--commit"]) == 0
+    assert yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())["version"] == first
+    assert f"Roll back production to {first}" in git(mini_repo, "log", "-1", "--format=%s")
+
+
+def test_logistic_regression_from_config_alone(mini_repo: Path):
+    update_config(mini_repo, "estimator", {"class_path": "sklearn.linear_model.LogisticRegression",
+                                           "params": {"max_iter": 1000, "C": 0.5, "learning_rate": None,
+                                                      "max_leaf_nodes": None, "l2_regularization": None,
+                                                      "random_state": None}})
+    assert main(["pr-check", "--no-deepchecks"]) == 0
+    assert read_summary(mini_repo)["reproducibility"]["estimator"] == "sklearn.linear_model.LogisticRegression"
+
+
+def test_bad_data_exits_2_with_the_report_naming_column_and_rule(mini_repo: Path):
+    batch = sorted((mini_repo / "data/batches").glob("*.csv"))[-1]
+    frame = pd.read_csv(batch)
+    frame.loc[3, "tenure_months"] = 999
+    frame.to_csv(batch, index=False)
+    manifest = yaml.safe_load((mini_repo / "data/manifest.yaml").read_text())
+    import hashlib
+
+    for entry in manifest["batches"]:
+        if entry["uri"].endswith(batch.name):
+            entry["sha256"] = hashlib.sha256(batch.read_bytes()).hexdigest()
+    (mini_repo / "data/manifest.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 2
+    assert report.startswith("# ⛔")
+    assert "tenure_months" in report and "maximum" in report and "999" in report
+    assert not (mini_repo / "reports/pr/candidate").exists()
+
+
+def test_sha256_mismatch_is_bad_input(mini_repo: Path):
+    batch = sorted((mini_repo / "data/batches").glob("*.csv"))[0]
+    batch.write_bytes(batch.read_bytes().replace(b"basic", b"BASIC", 1))
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 2
+    assert "sha256" in report and batch.name in report
