@@ -125,7 +125,7 @@ class _FakeModel:
 def test_scheduler_merges_requests_and_isolates_a_failing_one():
     async def scenario() -> tuple[list[Any], list[int]]:
         model = _FakeModel()
-        scheduler = PredictionScheduler(max_rows=100)
+        scheduler = PredictionScheduler(max_rows=100, inline_max_rows=1)
         scheduler.start()
         jobs = [scheduler.predict(model, [{"x": i}, {"x": i + 100}]) for i in range(5)]
         jobs.append(scheduler.predict(model, [{"x": -1, "bad": True}]))

@@ -4,6 +4,9 @@ The default deepchecks suites are too slow on real data (COMPAT.md: model_evalua
 100k rows, mostly WeakSegmentsPerformance), so a suite here is exactly the checks listed under
 `evaluation.deepchecks.<suite>.checks`, each on a seeded sample of at most `sample_size` rows.
 
+A fitted model is scored once per dataset and deepchecks gets the predictions (its documented
+static-predictions input); only checks that need the model object itself get the model.
+
 Every outcome is explicit: a check that crashed is "error", one that does not apply to the
 inputs (no label, no model, too few rows) is "not_run", one that ran without conditions is
 "info". Only a check whose conditions all passed is "passed". The runners never raise because a
@@ -128,6 +131,7 @@ class CheckOutcome:
             "check": self.check,
             "status": self.status,
             "blocking": self.blocking,
+            "blocks": self.blocks,
             "conditions": [c._asdict() for c in self.conditions],
             "error": self.error,
         }
@@ -532,25 +536,22 @@ def _run_suite(
 
 # Checks that need the model object itself, not only its predictions (they refit, time,
 # permute or inspect it). All other checks get predictions computed once: deepchecks does not
-# cache them and predicts again in every check (19 HistGradientBoosting predict calls for the
-# churn model_evaluation suite, ~90% of its time).
+# cache them and predicts again in every check (19 HistGradientBoosting predict calls instead
+# of 4 for the churn model_evaluation suite; 2.4 s -> 1.0 s at 5k + 5k rows).
 MODEL_OBJECT_CHECKS = frozenset(
     {"BoostingOverfit", "ModelInferenceTime", "UnusedFeatures", "ModelInfo", "SegmentPerformance"}
 )
 
 
 def _distinct_indexes(samples: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Static predictions are matched to rows by index, so train and test must not share one."""
-    train, test = samples.get("train"), samples.get("test")
-    if train is None or test is None or not train.index.intersection(test.index).size:
-        return samples
+    """Static predictions are matched to rows by index: make it unique within and across datasets."""
     import pandas as pd
 
-    offset = len(train)
-    return {
-        "train": train.set_axis(pd.RangeIndex(offset)),
-        "test": test.set_axis(pd.RangeIndex(offset, offset + len(test))),
-    }
+    out, start = {}, 0
+    for kind, df in samples.items():
+        out[kind] = df.set_axis(pd.RangeIndex(start, start + len(df)))
+        start += len(df)
+    return out
 
 
 def _predictions(model: Any, run_kwargs: dict[str, Any]) -> dict[str, Any]:

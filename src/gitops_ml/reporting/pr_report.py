@@ -218,7 +218,7 @@ def _deepchecks_section(r: PrCheckResult) -> str:
                     f"{c[0]}: {c[2]}" if isinstance(c, tuple | list) else str(c)
                     for c in check.conditions if (c[1] if isinstance(c, tuple | list) else "") != "passed"
                 )
-                flag = " **(blocking)**" if check.blocking and check.status == "failed" else ""
+                flag = " **(blocking)**" if check.blocks else ""
                 problems.append(f"- {name} / `{check.check}`: {check.status}{flag} — {_short(detail, 300)}")
     if problems:
         lines += ["", *problems]
