@@ -218,7 +218,9 @@ def _median_result(runs: list[RunResult]) -> RunResult:
     ordered = sorted(runs, key=lambda r: r.wall_s)
     chosen = ordered[(len(ordered) - 1) // 2]
     if len(runs) > 1:
-        chosen.notes.append(f"median of {len(runs)} (walls {', '.join(f'{r.wall_s:.1f}' for r in runs)} s)")
+        which = "median" if len(runs) % 2 else "lower middle"
+        chosen.notes.append(f"{len(runs)} runs, walls {', '.join(f'{r.wall_s:.1f}' for r in runs)} s; "
+                            f"shown: the {which} one")
     return chosen
 
 

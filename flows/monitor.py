@@ -98,7 +98,7 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
     production = load_production(settings.registry, Path(out_dir) / ".cache")
     if production is None:
         raise GitopsMLError(f"{settings.registry.pointer}: no production model to monitor yet")
-    end = pd.Timestamp(now).to_pydatetime() if now else datetime.now(UTC)
+    end = pd.Timestamp(now).floor("us").to_pydatetime() if now else datetime.now(UTC)
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     start = end - pd.Timedelta(window or settings.monitoring.window).to_pytimedelta()
     logger.info("window %s .. %s, model %s", start.isoformat(), end.isoformat(), production.version)
@@ -113,7 +113,10 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
     outcome = {"action": decision.action, "status": decision.status, "reasons": decision.reasons,
                "rows": result.rows, "report": str(out / "report.md"), "pr": None}
     if decision.action == "retrain" and open_pr:
-        pr = retrain_pr_task(settings, frame, report, repo_dir, end, store_url)
+        # Everything labelled since this model went live, not only the last window: the new data.
+        since = pd.Timestamp(production.pointer.promoted_at).to_pydatetime()
+        labelled = load_window_task(store_url, min(since, start), end) if since < start else frame
+        pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
         outcome["pr"] = pr
     return outcome
 

@@ -66,6 +66,10 @@ class FeaturesConfig(StrictModel):
 class SplitConfig(StrictModel):
     strategy: Literal["time", "stratified", "random"] = "time"
     holdout_periods: int = Field(1, ge=1, description="time split: newest N distinct periods are held out")
+    train_periods: int | None = Field(
+        None, ge=1, description="time split: train on the newest N periods before the holdout (sliding window); "
+        "None = all. After concept drift, a window lets retraining forget the old relation",
+    )
     period: Literal["D", "W", "M", "Q", "Y"] = "M"
     test_size: float = Field(0.2, gt=0, lt=1, description="stratified/random split: holdout fraction")
     seed: int = 42

@@ -1,49 +1,301 @@
-"""`make demo`: the lifecycle on the bundled data, in one process (one Prefect server start).
+"""`make demo`: the whole loop on one machine, no account anywhere.
 
-Runs what exists, step by step, and ends with a summary of each step and where its output is.
+In a scratch copy of the repository with a local bare git remote:
+PR check -> promote -> serve -> stable then concept-drifted traffic -> monitor -> retraining PR
+(local mode, or a GitHub API when a token is configured) -> PR check on the retraining branch ->
+promote. One process runs every flow, so Prefect's temporary server starts once.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+COPIED = ("config", "data", "data_contracts", "deploy", ".gitignore", "README.md")
+# Business dates of the simulated traffic continue the bundled data's timeline (2026-01..06).
+PHASES = (
+    ("stable", "2026-07-01", "2026-08-01"),
+    ("concept-drift", "2026-08-01", "2026-09-01"),
+    ("concept-drift", "2026-09-01", "2026-10-01"),
+)
 
 
 @dataclass
-class StepResult:
+class Step:
     name: str
-    exit_code: int
+    ok: bool
     seconds: float
-    output: str
+    detail: str = ""
+    output: str = ""
 
 
-def _run_cli(args: list[str]) -> int:
+@dataclass
+class LoopResult:
+    scratch: Path
+    steps: list[Step] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(s.ok for s in self.steps)
+
+    def summary(self) -> str:
+        lines = [f"gitops-ml loop in {self.scratch}", ""]
+        for s in self.steps:
+            mark = "ok " if s.ok else "FAIL"
+            lines.append(f"  [{mark}] {s.name:<38} {s.seconds:6.1f}s  {s.detail}")
+            if s.output:
+                lines.append(f"         {'':<38}         -> {s.output}")
+        total = sum(s.seconds for s in self.steps)
+        lines += ["", f"  total {total:.1f}s"]
+        return "\n".join(lines)
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "gitops-ml demo", "GIT_AUTHOR_EMAIL": "demo@gitops-ml.invalid",
+           "GIT_COMMITTER_NAME": "gitops-ml demo", "GIT_COMMITTER_EMAIL": "demo@gitops-ml.invalid"}
+    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+def make_scratch_repo(source: Path, scratch: Path) -> tuple[Path, Path]:
+    """Copy the project's config, data and contract into a fresh git repo with a bare `origin`."""
+    if scratch.exists():
+        shutil.rmtree(scratch)
+    work, remote = scratch / "work", scratch / "origin.git"
+    work.mkdir(parents=True)
+    for name in COPIED:
+        src = source / name
+        if src.is_dir():
+            shutil.copytree(src, work / name)
+        elif src.exists():
+            shutil.copy2(src, work / name)
+    # the demo starts from "no production model yet"
+    for name in ("production.yaml", "history.yaml"):
+        (work / "deploy" / name).unlink(missing_ok=True)
+    registry = yaml.safe_load((work / "config/registry.yaml").read_text())
+    registry["store_url"] = str(scratch / "model-store")
+    (work / "config/registry.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Fork of gitops-ml with the bundled churn data")
+    git(work, "remote", "add", "origin", str(remote))
+    git(work, "push", "-q", "origin", "main")
+    return work, remote
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """`gitops-ml serve` in a subprocess (a real uvicorn on loopback)."""
+
+    def __init__(self, work: Path, store_url: str, log_path: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gitops_ml", "serve", "--port", str(self.port), "--store-url", store_url,
+             "--log-level", "warning"],
+            cwd=work, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float = 90) -> dict:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                response = httpx.get(f"{self.url}/ready", timeout=2)
+                if response.status_code == 200:
+                    return response.json()
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"server not ready after {timeout_s}s; see {self.log.name}")
+
+    def wait_version(self, version: str, timeout_s: float = 60) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if httpx.get(f"{self.url}/model", timeout=2).json().get("version") == version:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"server did not switch to {version} within {timeout_s}s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def _cli(*args: str) -> int:
     from gitops_ml.cli import main
 
-    return main(args)
+    return main(list(args))
 
 
-def _step(name: str, output: str, fn: Callable[[], int], results: list[StepResult]) -> int:
+def _timed(result: LoopResult, name: str, fn: Callable[[], tuple[bool, str, str]]) -> bool:
     print(f"\n=== {name} ===", flush=True)
     start = time.perf_counter()
-    code = fn()
-    results.append(StepResult(name, code, time.perf_counter() - start, output))
-    return code
+    try:
+        ok, detail, output = fn()
+    except Exception as exc:  # the summary must say which step broke, then stop
+        ok, detail, output = False, f"{type(exc).__name__}: {exc}", ""
+    result.steps.append(Step(name, ok, time.perf_counter() - start, detail, output))
+    return ok
+
+
+def _pointer_version(work: Path) -> str | None:
+    path = work / "deploy/production.yaml"
+    return yaml.safe_load(path.read_text())["version"] if path.exists() else None
+
+
+def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000, 3000),
+             deepchecks: bool = True, label_delay_s: float = 0.5) -> LoopResult:
+    """Run the loop; returns each step's outcome (the caller prints `summary()`)."""
+    from gitops_ml.serving.simulator import DEFAULT_ID_OFFSET, run_simulation, simulated_records
+
+    result = LoopResult(scratch=scratch)
+    work, remote = make_scratch_repo(source, scratch)
+    os.chdir(work)
+    store_url = f"sqlite:///{scratch / 'predictions.db'}"
+    state: dict[str, object] = {}
+
+    def pr_check(out: str, *extra: str) -> Callable[[], tuple[bool, str, str]]:
+        def step() -> tuple[bool, str, str]:
+            code = _cli("pr-check", "--out", out, *extra)
+            head = (work / out / "report.md").read_text().splitlines()[0]
+            return code == 0, f"exit {code}: {head.lstrip('# ')}", str(work / out / "report.md")
+        return step
+
+    def promote() -> tuple[bool, str, str]:
+        before = _pointer_version(work)
+        code = _cli("promote", "--commit")
+        git(work, "push", "-q", "origin", "main")
+        after = _pointer_version(work)
+        state["version"] = after
+        return code == 0 and after != before, f"{before or 'none'} -> {after}", str(work / "deploy/production.yaml")
+
+    def serve() -> tuple[bool, str, str]:
+        server = Server(work, store_url, scratch / "server.log")
+        state["server"] = server
+        ready = server.wait_ready()
+        return True, f"{server.url} ready, model {ready.get('model_version') or ready.get('version')}", f"{server.url}/docs"
+
+    def traffic(i: int) -> Callable[[], tuple[bool, str, str]]:
+        scenario, start, end = PHASES[i]
+
+        def step() -> tuple[bool, str, str]:
+            server = state["server"]
+            state[f"phase{i}_start"] = time.time()
+            frame = simulated_records(rows[i], scenario, seed=i, id_offset=DEFAULT_ID_OFFSET + i * 100_000,
+                                      start_time=start, end_time=end)
+            sim = run_simulation(server.url, frame, batch_size=100, label_delay_s=label_delay_s, seed=i)
+            state[f"phase{i}_end"] = time.time() + 0.5
+            time.sleep(0.6)  # the logger flushes every 0.2 s
+            return sim.errors == 0, (f"{scenario}: {sim.predicted} predictions, {sim.labelled} labels "
+                                     f"(business dates {start}..{end})"), ""
+        return step
+
+    def monitor(i: int, expect: str) -> Callable[[], tuple[bool, str, str]]:
+        def step() -> tuple[bool, str, str]:
+            import pandas as pd
+
+            end = pd.Timestamp(state[f"phase{i}_end"], unit="s", tz="UTC")
+            seconds = state[f"phase{i}_end"] - state[f"phase{i}_start"] + 1
+            out = f"reports/monitor-{i}"
+            from flows.monitor import monitor_flow
+
+            outcome = monitor_flow(out_dir=out, store_url=store_url, window=f"{seconds:.0f}s", now=end.isoformat(),
+                                   repo_dir=str(work))
+            state["monitor"] = outcome
+            detail = f"{outcome['status']} -> {outcome['action']}"
+            if outcome.get("pr"):
+                pr = outcome["pr"]
+                detail += f"; retraining PR {pr['action']} on {pr['branch']} ({pr['export']})"
+            return outcome["action"] == expect, detail, str(work / out / "report.md")
+        return step
+
+    def retrain_branch_check() -> tuple[bool, str, str]:
+        pr = state["monitor"]["pr"]
+        git(work, "checkout", "-q", pr["branch"])
+        ok, detail, output = pr_check("reports/pr-retrain", "--no-deepchecks")()
+        import json
+
+        summary = json.loads((work / "reports/pr-retrain/summary.json").read_text())
+        roc = next((m for m in summary["comparison"]["metrics"] if m["metric"] == "roc_auc"), None)
+        if roc and roc.get("delta") is not None:
+            detail += (f"; roc_auc production {roc['production']:.3f} -> candidate {roc['candidate']:.3f} "
+                       f"(delta {roc['delta']:+.3f}, 95% CI [{roc['ci_low']:+.3f}, {roc['ci_high']:+.3f}])")
+            ok = ok and roc["delta"] > 0
+        return ok, detail, output
+
+    def merge_and_promote() -> tuple[bool, str, str]:
+        pr = state["monitor"]["pr"]
+        git(work, "checkout", "-q", "main")
+        git(work, "merge", "-q", "--no-ff", "-m", f"Merge retraining PR ({pr['branch']})", pr["branch"])
+        ok, detail, output = promote()
+        server = state["server"]
+        server.wait_version(str(state["version"]))
+        return ok, detail + "; server hot-reloaded it", output
+
+    steps: list[tuple[str, Callable[[], tuple[bool, str, str]]]] = [
+        ("PR check (no production yet)", pr_check("reports/pr", *(() if deepchecks else ("--no-deepchecks",)))),
+        ("promote on merge", promote),
+        ("serve", serve),
+        ("traffic: stable", traffic(0)),
+        ("monitor: stable window", monitor(0, "none")),
+        ("traffic: concept drift (1)", traffic(1)),
+        ("monitor: bad window 1 of 2", monitor(1, "none")),
+        ("traffic: concept drift (2)", traffic(2)),
+        ("monitor: bad window 2 -> retraining PR", monitor(2, "retrain")),
+        ("PR check on the retraining branch", retrain_branch_check),
+        ("merge + promote the retrained model", merge_and_promote),
+    ]
+    try:
+        for name, fn in steps:
+            if not _timed(result, name, fn):
+                break
+    finally:
+        server = state.get("server")
+        if server is not None:
+            server.stop()
+    return result
 
 
 def main() -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    results: list[StepResult] = []
-    _step("validate (acquire -> contract -> data integrity)", "reports/validation/summary.json",
-          lambda: _run_cli(["validate"]), results)
-    print("\n=== summary ===")
-    for r in results:
-        status = "ok" if r.exit_code == 0 else f"exit {r.exit_code}"
-        print(f"  {r.name:<55} {status:<8} {r.seconds:6.1f}s  {r.output}")
-    return 0 if all(r.exit_code == 0 for r in results) else 1
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    source = Path.cwd()
+    scratch = source / ".demo"
+    started = time.perf_counter()
+    result = run_loop(scratch, source=source)
+    os.chdir(source)
+    print("\n" + result.summary())
+    print(f"\n  wall time {time.perf_counter() - started:.1f}s; scratch repo: {scratch / 'work'} "
+          f"(bare remote: {scratch / 'origin.git'})")
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

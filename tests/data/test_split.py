@@ -143,3 +143,20 @@ def test_missing_target_and_empty_frame() -> None:
         split_frame(_frame(MONTHS).drop(columns="churned"), _settings())
     with pytest.raises(DataError, match="no rows"):
         split_frame(_frame(MONTHS).iloc[:0], _settings())
+
+
+def test_train_periods_keeps_only_the_newest_periods_before_the_holdout():
+    import pandas as _pd
+
+    from gitops_ml.config import load_settings as _load
+    from gitops_ml.data.split import split_frame as _split
+
+    settings = _load("config")
+    settings = settings.model_copy(update={"split": settings.split.model_copy(update={"train_periods": 2})})
+    months = ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"]
+    frame = _pd.DataFrame({"snapshot_date": [m for m in months for _ in range(4)],
+                           "churned": [0, 1] * 8})
+    result = _split(frame, settings)
+    assert sorted(result.train["snapshot_date"].unique()) == ["2026-02-01", "2026-03-01"]
+    assert list(result.holdout["snapshot_date"].unique()) == ["2026-04-01"]
+    assert "train 2026-02..2026-03" in result.description

@@ -16,6 +16,8 @@ def register(app: typer.Typer) -> None:
         label_fraction: float = typer.Option(1.0, "--label-fraction", min=0, max=1, help="share of rows labelled"),
         seed: int = typer.Option(0, "--seed", help="traffic seed"),
         id_offset: int = typer.Option(None, "--id-offset", help="first customer id (default: 5,000,000 + seed x 100,000)"),
+        date_from: str = typer.Option(None, "--from", help="first business date of the records (default: a day ago)"),
+        date_to: str = typer.Option(None, "--to", help="end of the records' business dates (default: now)"),
     ) -> None:
         """Generated churn traffic for a scenario; labels follow after a delay (late-arriving labels)."""
         from rich.progress import Progress
@@ -28,7 +30,8 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--scenario") from None
         offset = id_offset if id_offset is not None else DEFAULT_ID_OFFSET + seed * 100_000
-        frame = simulated_records(rows, scenario, seed=seed, id_offset=offset)
+        frame = simulated_records(rows, scenario, seed=seed, id_offset=offset, start_time=date_from,
+                                  end_time=date_to)
         with Progress(transient=True) as bar:
             task = bar.add_task(f"{scenario} traffic", total=rows)
             result = run_simulation(url, frame, batch_size=batch_size, label_delay_s=label_delay,

@@ -35,8 +35,12 @@ class ContractRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def request_model(contract: Contract, feature_columns: Sequence[str]) -> type[BaseModel]:
+def request_model(contract: Contract, feature_columns: Sequence[str],
+                  optional_columns: Sequence[str] = ()) -> type[BaseModel]:
     """Build the request model for one row of `feature_columns`, plus an optional `request_id`.
+
+    `optional_columns` (e.g. the id and dates) may be sent and are validated by the same rules,
+    but may be omitted: the model does not need them, the retraining export does.
 
     Required columns are required and not nullable; nullable columns may be null or omitted.
     Allowed values become `Literal[...]`; minimum/maximum become ge/le (gt/lt when exclusive);
@@ -52,6 +56,10 @@ def request_model(contract: Contract, feature_columns: Sequence[str]) -> type[Ba
     }
     for name in feature_columns:
         fields[name] = _field(contract.column(name))
+    for name in optional_columns:
+        if name not in fields:
+            annotation, _ = _field(contract.column(name))
+            fields[name] = (annotation | None, Field(None, description=contract.column(name).description))
     model_name = "".join(part.capitalize() for part in contract.name.replace("-", "_").split("_")) + "Request"
     return create_model(  # type: ignore[call-overload,no-any-return]
         model_name,

@@ -102,10 +102,13 @@ def _time_split(df: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.
     held = distinct[-cfg.holdout_periods :]
     in_holdout = periods.isin(held).to_numpy()
     kept = distinct[: -cfg.holdout_periods]
+    if cfg.train_periods is not None:
+        kept = kept[-cfg.train_periods :]
+    in_train = periods.isin(kept).to_numpy()
     description = (
         f"time split on '{column}' by period {cfg.period}: train {_span(kept)}, holdout {_span(held)}"
     )
-    return df[~in_holdout], df[in_holdout], description
+    return df[in_train], df[in_holdout], description
 
 
 def _span(periods: list[pd.Period]) -> str:

@@ -128,7 +128,11 @@ def build_request_model(settings: Settings) -> type[BaseModel]:
     from gitops_ml.contracts.model import load_contract
     from gitops_ml.contracts.requests import request_model
 
-    return request_model(load_contract(settings.dataset.contract), settings.features.all)
+    contract = load_contract(settings.dataset.contract)
+    # Non-feature columns (id, dates) are accepted and checked but optional: the model does not
+    # need them; the retraining export does (a logged row without them is left out, counted).
+    others = [c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all]
+    return request_model(contract, settings.features.all, optional_columns=others)
 
 
 def example_record(request_model: type[BaseModel]) -> dict[str, Any]:

@@ -30,18 +30,15 @@ class SimulationResult:
 
 
 def simulated_records(n: int, scenario_name: str, *, seed: int, id_offset: int,
-                      end_time: datetime | None = None) -> pd.DataFrame:
-    """`n` records of the last day, the scenario's drift fully in effect."""
-    from gitops_ml.data.generator import scenario_by_name
+                      start_time: datetime | str | None = None, end_time: datetime | str | None = None
+                      ) -> pd.DataFrame:
+    """`n` records whose business dates spread over [start_time, end_time) (default: the last day),
+    with the scenario's drift fully in effect."""
+    from gitops_ml.data.generator import generate_records, scenario_by_name
 
     scenario = scenario_by_name(scenario_name).with_onset(None)
-    end = end_time or datetime.now(UTC)
-    return _records(n, scenario, seed=seed, id_offset=id_offset, start=end - timedelta(days=1), end=end)
-
-
-def _records(n, scenario, *, seed, id_offset, start, end) -> pd.DataFrame:
-    from gitops_ml.data.generator import generate_records
-
+    end = pd.Timestamp(end_time) if end_time is not None else pd.Timestamp(datetime.now(UTC))
+    start = pd.Timestamp(start_time) if start_time is not None else end - timedelta(days=1)
     return generate_records(n, seed=seed, scenario=scenario, start_time=start, end_time=end, id_offset=id_offset)
 
 
