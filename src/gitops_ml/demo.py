@@ -26,6 +26,7 @@ PHASES = (
     ("stable", "2026-07-01", "2026-08-01"),
     ("concept-drift", "2026-08-01", "2026-09-01"),
     ("concept-drift", "2026-09-01", "2026-10-01"),
+    ("concept-drift", "2026-10-01", "2026-11-01"),  # only with a 4th `rows` entry: the PR gets updated
 )
 
 
@@ -66,7 +67,8 @@ def git(cwd: Path, *args: str) -> str:
                           env=env).stdout.strip()
 
 
-def make_scratch_repo(source: Path, scratch: Path) -> tuple[Path, Path]:
+def make_scratch_repo(source: Path, scratch: Path, configure: Callable[[Path], None] | None = None
+                      ) -> tuple[Path, Path]:
     """Copy the project's config, data and contract into a fresh git repo with a bare `origin`."""
     if scratch.exists():
         shutil.rmtree(scratch)
@@ -84,6 +86,8 @@ def make_scratch_repo(source: Path, scratch: Path) -> tuple[Path, Path]:
     registry = yaml.safe_load((work / "config/registry.yaml").read_text())
     registry["store_url"] = str(scratch / "model-store")
     (work / "config/registry.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    if configure is not None:
+        configure(work)
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
     git(work, "add", "-A")
@@ -171,12 +175,18 @@ def _pointer_version(work: Path) -> str | None:
 
 
 def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000, 3000),
-             deepchecks: bool = True, label_delay_s: float = 0.5) -> LoopResult:
-    """Run the loop; returns each step's outcome (the caller prints `summary()`)."""
+             deepchecks: bool = True, label_delay_s: float = 0.5,
+             configure: Callable[[Path], None] | None = None) -> LoopResult:
+    """Run the loop; returns each step's outcome (the caller prints `summary()`).
+
+    `configure(work)` may edit the scratch repo before its first commit (tests point the forge at a
+    fake GitHub there). A 4th `rows` entry adds one more drifted window after the retraining PR,
+    whose monitor run must update that PR rather than open another.
+    """
     from gitops_ml.serving.simulator import DEFAULT_ID_OFFSET, run_simulation, simulated_records
 
     result = LoopResult(scratch=scratch)
-    work, remote = make_scratch_repo(source, scratch)
+    work, remote = make_scratch_repo(source, scratch, configure)
     os.chdir(work)
     store_url = f"sqlite:///{scratch / 'predictions.db'}"
     state: dict[str, object] = {}
@@ -269,6 +279,8 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
         ("monitor: bad window 1 of 2", monitor(1, "none")),
         ("traffic: concept drift (2)", traffic(2)),
         ("monitor: bad window 2 -> retraining PR", monitor(2, "retrain")),
+        *([("traffic: concept drift (3)", traffic(3)),
+           ("monitor: still decayed -> PR updated", monitor(3, "retrain"))] if len(rows) > 3 else []),
         ("PR check on the retraining branch", retrain_branch_check),
         ("merge + promote the retrained model", merge_and_promote),
     ]

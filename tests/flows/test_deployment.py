@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -92,9 +93,31 @@ def _explain(done: subprocess.CompletedProcess, *logs: Path) -> str:
     return "\n".join(parts)
 
 
+@dataclass
+class Server:
+    api: str
+    log: Path
+    proc: subprocess.Popen
+
+    def wait_healthy(self) -> None:
+        deadline = time.monotonic() + SERVER_STARTUP_TIMEOUT_S
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"prefect server exited with {self.proc.returncode}:\n{_tail(self.log)}")
+            try:
+                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"prefect server not healthy after {SERVER_STARTUP_TIMEOUT_S} s:\n{_tail(self.log)}")
+            time.sleep(0.5)
+
+
 @pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """A real `prefect server start` (SQLite in a temp PREFECT_HOME) on a free port; yields (API URL, log)."""
+def prefect_server(tmp_path: Path) -> Iterator[Server]:
+    """A real `prefect server start` (SQLite in a temp PREFECT_HOME) on a free port, still starting up:
+    callers do other setup meanwhile, then `wait_healthy()` (startup takes 15-40 s on 2 cores)."""
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     log_path = tmp_path / "server.log"
@@ -102,27 +125,15 @@ def prefect_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     proc = _start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
                    "--no-ui", "--analytics-off"], env, log_path, tmp_path)
     try:
-        deadline = time.monotonic() + SERVER_STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prefect server exited with {proc.returncode}:\n{_tail(log_path)}")
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prefect server not healthy after {SERVER_STARTUP_TIMEOUT_S} s:\n{_tail(log_path)}")
-            time.sleep(0.5)
-        yield api, log_path
+        yield Server(api, log_path, proc)
     finally:
         _stop(proc)
 
 
 @pytest.fixture
-def deployed_repo(tmp_path: Path, prefect_server: tuple[str, Path]) -> Iterator[dict]:
+def deployed_repo(tmp_path: Path, prefect_server: Server) -> Iterator[dict]:
     """A mini repository with a production model, pushed to a bare remote and deployed from prefect.yaml."""
-    api, server_log = prefect_server
+    api, server_log = prefect_server.api, prefect_server.log
     root = make_mini_repo(tmp_path / "repo")
     # absolute store locations: the worker runs from a fresh clone in another folder
     update_config(root, "registry", {"store_url": str(tmp_path / "model-store")})
@@ -131,6 +142,7 @@ def deployed_repo(tmp_path: Path, prefect_server: tuple[str, Path]) -> Iterator[
     shutil.copytree(REPO_ROOT / "flows", root / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     git(root, "add", "-A")
     git(root, "commit", "-qm", "absolute stores; prefect.yaml and flows")
+    prefect_server.wait_healthy()
 
     env = _child_env(tmp_path / "client-home", PREFECT_API_URL=api)
     done = _run([str(BIN / "gitops-ml"), "promote", "--commit"], env, root)

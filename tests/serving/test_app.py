@@ -238,3 +238,14 @@ def test_tampered_model_at_reload_keeps_the_old_model_serving(server, model_stor
 
     model_store.point_to("v1")  # a revert of the pointer clears the error
     server.wait_for(lambda r: r.json().get("reload_error") is None)
+
+
+def test_optional_id_and_dates_are_checked_and_logged(server, records):
+    extra = {"customer_id": "CUST-0000042", "signup_date": "2025-02-03", "snapshot_date": "2026-03-01"}
+    ok = server.client.post("/predict", json={**records[0], **extra, "request_id": "with-id"})
+    assert ok.status_code == 200, ok.text
+    bad = server.client.post("/predict", json={**records[0], "customer_id": "C42"})
+    assert bad.status_code == 422 and "customer_id" in bad.json()["message"]
+    server.flush()
+    row = PredictionStore(f"sqlite:///{server.db_path}").window().set_index("request_id").loc["with-id"]
+    assert row["customer_id"] == "CUST-0000042" and row["snapshot_date"] == "2026-03-01"

@@ -15,7 +15,7 @@ from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 def test_example_record_is_valid_for_the_contract(settings):
     model = build_request_model(settings)
-    record = example_record(model)
+    record = example_record(model, FEATURES)
     assert set(record) == set(FEATURES)
     model.model_validate(record)  # raises if the generated record breaks a contract rule
 

@@ -45,7 +45,7 @@ def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *,
 
     repo = GitRepo(repo_dir)
     manifest = Path(settings.dataset.manifest)
-    stamp = pd.Timestamp(window_end).strftime("%Y%m%dT%H%M")
+    stamp = pd.Timestamp(window_end).strftime("%Y%m%dT%H%M%S")
     batch_path = manifest.parent / "batches" / f"{settings.dataset.name}-retrain-{stamp}.csv"
     summary: dict[str, str] = {}
 

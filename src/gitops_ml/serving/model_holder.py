@@ -135,15 +135,14 @@ def build_request_model(settings: Settings) -> type[BaseModel]:
     return request_model(contract, settings.features.all, optional_columns=others)
 
 
-def example_record(request_model: type[BaseModel]) -> dict[str, Any]:
-    """A valid record made from the request model's JSON schema (allowed values, bounds)."""
+def example_record(request_model: type[BaseModel], columns: Sequence[str] | None = None) -> dict[str, Any]:
+    """A valid record for `columns` (default: every field) from the request model's JSON schema
+    (allowed values, bounds). Optional non-feature fields (ids with patterns) are best left out."""
     schema = request_model.model_json_schema()
-    record: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
-        if name == "request_id":
-            continue
-        record[name] = _example_value(prop, schema.get("$defs", {}))
-    return record
+    properties = schema.get("properties", {})
+    names = [c for c in columns if c in properties] if columns is not None else list(properties)
+    return {name: _example_value(properties[name], schema.get("$defs", {}))
+            for name in names if name != "request_id"}
 
 
 def _example_value(prop: dict[str, Any], defs: dict[str, Any]) -> Any:
@@ -262,7 +261,8 @@ def _check_features(pipeline: Any, settings: Settings, version: str) -> None:
 def smoke_test(model: LoadedModel) -> None:
     """One prediction on a sample record (from metadata, else made from the contract) must work."""
     sample = next((model.metadata[k] for k in SAMPLE_RECORD_KEYS if isinstance(model.metadata.get(k), dict)), None)
-    record = {c: sample.get(c) for c in model.feature_columns} if sample else example_record(model.request_model)
+    record = ({c: sample.get(c) for c in model.feature_columns} if sample
+              else example_record(model.request_model, model.feature_columns))
     try:
         validated = model.request_model.model_validate(record).model_dump(mode="json", exclude={"request_id"})
     except ValidationError:
