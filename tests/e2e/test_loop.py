@@ -63,8 +63,11 @@ def test_the_loop_closes_with_one_retraining_pr_updated_in_place(tmp_path, prefe
     assert len(batches) == 2, files
     manifest = yaml.safe_load(git_out(bare, "show", f"{branch}:data/manifest.yaml"))
     assert {b["uri"] for b in manifest["batches"]} >= {f.removeprefix("data/") for f in batches}
-    log = git_out(bare, "log", "--format=%s", f"main..{branch}").splitlines()
-    assert len(log) == 2 and all(line.startswith("Add labelled production window") for line in log)
+    log = git_out(bare, "log", "--format=%s", branch).splitlines()
+    assert sum(line.startswith("Add labelled production window") for line in log) == 2
+    # ... and main has it merged (the demo's "merge the PR"), then the promotion commit on top
+    main_log = git_out(bare, "log", "--format=%s", "main").splitlines()
+    assert main_log[0].startswith("Promote model") and main_log[1].startswith("Merge retraining PR")
 
     # main moved twice: the first promotion and the retrained model's
     history = yaml.safe_load((scratch / "work/deploy/history.yaml").read_text())
