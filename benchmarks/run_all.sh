@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark, one command each. Each writes its markdown to benchmarks/results/<name>.md
-# (scratch output: copy the numbers into docs/benchmarks.md by hand; do not commit results/).
+# (raw output of the last run, small text; docs/benchmarks.md is written from it by hand).
 # Usage: bash benchmarks/run_all.sh [name ...]   (names: machine validation drift bootstrap serving pr_check)
 # Slow: about an hour on 2 cores, most of it the 1M-row PR check. Benchmarks run one after another,
 # never in parallel, so they do not steal each other's cores; still, a busy machine skews them: the

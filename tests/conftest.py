@@ -21,7 +21,11 @@ def _one_thread_per_library():
 @pytest.fixture(scope="session")
 def prefect_harness():
     """A temporary Prefect API (SQLite) shared by every flow test in the session."""
+    from prefect.logging.configuration import setup_logging
     from prefect.testing.utilities import prefect_test_harness
 
+    # Bind Prefect's console log handler to the session's stderr now: set up lazily inside a test
+    # that uses capsys, it would keep writing to that test's closed capture stream afterwards.
+    setup_logging()
     with prefect_test_harness(server_startup_timeout=120):
         yield
