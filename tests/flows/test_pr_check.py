@@ -110,3 +110,44 @@ def test_sha256_mismatch_is_bad_input(mini_repo: Path):
     report = (mini_repo / "reports/pr/report.md").read_text()
     assert code == 2
     assert "sha256" in report and batch.name in report
+
+
+def _retarget(root: Path, *, target: str, task: str, class_path: str, params: dict, gates: dict,
+              primary: str, drop: list[str]) -> None:
+    """A different task on the same contract: config only, no code."""
+    features = yaml.safe_load((root / "config/features.yaml").read_text())
+    features["numeric"] = [c for c in features["numeric"] if c not in drop]
+    features["categorical"] = [c for c in features["categorical"] if c not in drop]
+    (root / "config/features.yaml").write_text(yaml.safe_dump(features, sort_keys=False))
+    update_config(root, "dataset", {"target": target, "task": task, "positive_label": None})
+    (root / "config/estimator.yaml").write_text(yaml.safe_dump({"class_path": class_path, "params": params}))
+    (root / "config/gates.yaml").write_text(yaml.safe_dump(gates))
+    segments = [s for s in ("contract_type", "region") if s not in drop]
+    update_config(root, "evaluation", {"primary_metric": primary, "segments": segments})
+    update_config(root, "monitoring", {"performance_metric": primary})
+
+
+def test_regression_task_from_contract_and_config_only(mini_repo: Path):
+    _retarget(mini_repo, target="monthly_charges", task="regression",
+              class_path="sklearn.ensemble.HistGradientBoostingRegressor",
+              params={"max_iter": 60, "random_state": 0},
+              gates={"minimums": {"r2": 0.3}, "maximums": {"rmse": 60.0}, "max_regression": {"rmse": 2.0}},
+              primary="rmse", drop=["monthly_charges", "total_charges"])
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 0, report[:3000]
+    assert "| rmse ↓ |" in report and "| r2 ↑ |" in report
+    summary = read_summary(mini_repo)
+    assert {m["metric"] for m in summary["comparison"]["metrics"]} == {"rmse", "mae", "r2"}
+    assert "residuals" in summary["plots"]
+
+
+def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
+    _retarget(mini_repo, target="plan", task="multiclass",
+              class_path="sklearn.ensemble.RandomForestClassifier",
+              params={"n_estimators": 30, "max_depth": 8, "random_state": 0},
+              gates={"minimums": {"accuracy": 0.5}}, primary="f1_macro", drop=["plan"])
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 0, report[:3000]
+    assert "| f1_macro ↑ |" in report

@@ -177,8 +177,10 @@ def _reference_profile(run: PrCheckRun) -> Any:
 
     settings = run.settings
     features = prepare_features(run.split.train, settings)
-    scores = run.candidate.y_score if run.candidate.y_score is not None and run.candidate.y_score.ndim == 1 \
-        else run.candidate.y_pred
+    # one score per row: P(positive) for binary, the prediction for regression; multiclass has
+    # a probability vector, for which prediction drift is not computed
+    task = settings.dataset.task
+    scores = {"binary": run.candidate.y_score, "regression": run.candidate.y_pred}.get(task)
     return build_reference(features, settings.features.numeric, settings.features.categorical,
                            bins=settings.monitoring.psi_bins, prediction_scores=scores)
 
