@@ -220,8 +220,14 @@ def _deepchecks_section(r: PrCheckResult) -> str:
                 )
                 flag = " **(blocking)**" if check.blocks else ""
                 problems.append(f"- {name} / `{check.check}`: {check.status}{flag} — {_short(detail, 300)}")
+    sampled = [f"{name}: {', '.join(f'{k} {v:,} of {summary.input_sizes.get(k, v):,}' for k, v in summary.sample_sizes.items())}"
+               for name, summary in r.deepchecks.items()
+               if any(v < summary.input_sizes.get(k, v) for k, v in getattr(summary, "sample_sizes", {}).items())]
     if problems:
         lines += ["", *problems]
+    if sampled:
+        lines += ["", "Sampled (seeded, `evaluation.deepchecks.sample_size`) to keep the suites fast: "
+                  + "; ".join(sampled) + " rows."]
     lines += ["", "A check that crashed or did not run is listed as such and never counted as passed."]
     return "\n".join(lines) + "\n"
 
