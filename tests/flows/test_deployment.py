@@ -10,74 +10,26 @@ the "insufficient data" decision and publish the `monitor-report` artifact.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.flows.conftest import GIT_IDENTITY, REPO_ROOT, git, make_mini_repo, update_config
+from tests.flows.conftest import REPO_ROOT, git, make_mini_repo, update_config
+from tests.flows.processes import BIN, PrefectServer, child_env, start_group, stop_group, tail
 
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent  # the venv's bin: prefect and gitops-ml live beside python
 POOL = "gitops-ml-process"
 DEPLOYMENTS = {"monitor/monitor", "pr-check/retrain", "pr-check/pr-check", "promote/promote"}
 SERVER_STARTUP_TIMEOUT_S = 120
 CLI_TIMEOUT_S = 180
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _child_env(home: Path, **extra: str) -> dict[str, str]:
-    """The test process's environment minus any PREFECT_* (a session harness must not leak in)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(GIT_IDENTITY)
-    # one OpenMP thread: spin-waiting threads oversubscribe a loaded 2-core runner (see tests/conftest.py)
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1", **extra)
-    return env
-
-
-def _tail(path: Path, chars: int = 4000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
-
-
-def _start(args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
-    """A background process leading its own process group, so stopping it stops its children too."""
-    with log_path.open("w") as log:
-        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=cwd, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    # whatever the leader left behind in its group (e.g. a flow-run subprocess of the worker)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = CLI_TIMEOUT_S,
@@ -89,49 +41,23 @@ def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = CLI_T
 def _explain(done: subprocess.CompletedProcess, *logs: Path) -> str:
     parts = [f"exit {done.returncode}", "--- stdout", done.stdout[-3000:], "--- stderr", done.stderr[-3000:]]
     for log in logs:
-        parts += [f"--- {log.name}", _tail(log)]
+        parts += [f"--- {log.name}", tail(log)]
     return "\n".join(parts)
 
 
-@dataclass
-class Server:
-    api: str
-    log: Path
-    proc: subprocess.Popen
-
-    def wait_healthy(self) -> None:
-        deadline = time.monotonic() + SERVER_STARTUP_TIMEOUT_S
-        while True:
-            if self.proc.poll() is not None:
-                pytest.fail(f"prefect server exited with {self.proc.returncode}:\n{_tail(self.log)}")
-            try:
-                if httpx.get(f"{self.api}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prefect server not healthy after {SERVER_STARTUP_TIMEOUT_S} s:\n{_tail(self.log)}")
-            time.sleep(0.5)
-
-
 @pytest.fixture
-def prefect_server(tmp_path: Path) -> Iterator[Server]:
-    """A real `prefect server start` (SQLite in a temp PREFECT_HOME) on a free port, still starting up:
-    callers do other setup meanwhile, then `wait_healthy()` (startup takes 15-40 s on 2 cores)."""
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    log_path = tmp_path / "server.log"
-    env = _child_env(tmp_path / "server-home", PREFECT_API_URL=api, PREFECT_SERVER_UI_ENABLED="false")
-    proc = _start([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                   "--no-ui", "--analytics-off"], env, log_path, tmp_path)
+def prefect_server(tmp_path: Path) -> Iterator[PrefectServer]:
+    """Still starting up when yielded: callers do other setup meanwhile, then `wait_healthy(SERVER_STARTUP_TIMEOUT_S)`
+    (startup takes 15-40 s on 2 cores)."""
+    server = PrefectServer.start(tmp_path)
     try:
-        yield Server(api, log_path, proc)
+        yield server
     finally:
-        _stop(proc)
+        server.stop()
 
 
 @pytest.fixture
-def deployed_repo(tmp_path: Path, prefect_server: Server) -> Iterator[dict]:
+def deployed_repo(tmp_path: Path, prefect_server: PrefectServer) -> Iterator[dict]:
     """A mini repository with a production model, pushed to a bare remote and deployed from prefect.yaml."""
     api, server_log = prefect_server.api, prefect_server.log
     root = make_mini_repo(tmp_path / "repo")
@@ -142,9 +68,9 @@ def deployed_repo(tmp_path: Path, prefect_server: Server) -> Iterator[dict]:
     shutil.copytree(REPO_ROOT / "flows", root / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     git(root, "add", "-A")
     git(root, "commit", "-qm", "absolute stores; prefect.yaml and flows")
-    prefect_server.wait_healthy()
+    prefect_server.wait_healthy(SERVER_STARTUP_TIMEOUT_S)
 
-    env = _child_env(tmp_path / "client-home", PREFECT_API_URL=api)
+    env = child_env(tmp_path / "client-home", PREFECT_API_URL=api)
     done = _run([str(BIN / "gitops-ml"), "promote", "--commit"], env, root)
     assert done.returncode == 0, _explain(done, server_log)
     assert "Promote model" in git(root, "log", "-1", "--format=%s")
@@ -168,11 +94,11 @@ def worker(tmp_path: Path, deployed_repo: dict) -> Iterator[Path]:
     # no GITOPS_ML_* here: `prefect deploy` resolved them into the stored pull step
     env = {k: v for k, v in deployed_repo["env"].items() if not k.startswith("GITOPS_ML_")}
     env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # poll often: the test waits on it
-    proc = _start([str(BIN / "prefect"), "worker", "start", "--pool", POOL], env, log_path, tmp_path)
+    proc = start_group([str(BIN / "prefect"), "worker", "start", "--pool", POOL], env, log_path, tmp_path)
     try:
         yield log_path
     finally:
-        _stop(proc)
+        stop_group(proc)
 
 
 def test_monitor_deployment_runs_on_a_process_worker_from_a_clone(deployed_repo: dict, worker: Path):
@@ -198,7 +124,7 @@ def test_monitor_deployment_runs_on_a_process_worker_from_a_clone(deployed_repo:
 
         flow_run = client.get(f"/flow_runs/{run_id}").json()
         assert flow_run["deployment_id"] == monitor["id"]
-        assert flow_run["state"]["type"] == "COMPLETED", (flow_run["state"], _tail(worker))
+        assert flow_run["state"]["type"] == "COMPLETED", (flow_run["state"], tail(worker))
         artifacts = client.post("/artifacts/filter", json={"artifacts": {
             "flow_run_id": {"any_": [run_id]}, "key": {"any_": ["monitor-report"]}}}).json()
     assert len(artifacts) == 1, artifacts

@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +22,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
+
+from tests.flows.processes import PrefectServer, child_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -71,19 +70,6 @@ def _admin_url() -> URL:
     return url
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _child_env(home: Path, **extra: str) -> dict[str, str]:
-    """The test process's environment without any PREFECT_* setting (no harness leaks in)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
 @pytest.fixture
 def prefect_database() -> Iterator[URL]:
     """A new, empty database `prefect_test_<hex>`, dropped afterwards (even with the server's sessions open)."""
@@ -104,56 +90,17 @@ def prefect_database() -> Iterator[URL]:
         engine.dispose()
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server and whatever it spawned: it leads its own process group (start_new_session)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-
-
-def _tail(path: Path, chars: int = 3000) -> str:
-    return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
-
-
 @pytest.fixture
 def prefect_server(prefect_database: URL, tmp_path: Path) -> Iterator[str]:
-    """A real `prefect server start` on a free loopback port, backed by the test database; yields the API URL."""
-    port = _free_port()
+    """A real `prefect server start` backed by the test database; yields the API URL."""
     db_url = prefect_database.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    log_path = tmp_path / "server.log"
-    env = _child_env(
-        tmp_path / "server-home",
-        PREFECT_SERVER_DATABASE_CONNECTION_URL=db_url,  # PREFECT_API_DATABASE_... is the old alias
-        PREFECT_SERVER_UI_ENABLED="false",
-    )
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--no-ui", "--analytics-off"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            cwd=tmp_path, start_new_session=True,
-        )
-    api = f"http://127.0.0.1:{port}/api"
+    # PREFECT_API_DATABASE_... is the old alias
+    server = PrefectServer.start(tmp_path, PREFECT_SERVER_DATABASE_CONNECTION_URL=db_url)
     try:
-        deadline = time.monotonic() + SERVER_STARTUP_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prefect server exited with {proc.returncode}:\n{_tail(log_path)}")
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prefect server not healthy after {SERVER_STARTUP_TIMEOUT_S} s:\n{_tail(log_path)}")
-            time.sleep(0.5)
-        yield api
+        server.wait_healthy(SERVER_STARTUP_TIMEOUT_S)
+        yield server.api
     finally:
-        _stop(proc)
+        server.stop()
 
 
 def test_flow_run_is_recorded_in_postgres(prefect_server: str, prefect_database: URL, tmp_path: Path) -> None:
@@ -161,7 +108,7 @@ def test_flow_run_is_recorded_in_postgres(prefect_server: str, prefect_database:
     script.write_text(FLOW_SCRIPT, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(script)],
-        env=_child_env(tmp_path / "client-home", PREFECT_API_URL=prefect_server),
+        env=child_env(tmp_path / "client-home", PREFECT_API_URL=prefect_server),
         capture_output=True, text=True, timeout=FLOW_TIMEOUT_S, cwd=tmp_path, stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr[-3000:]

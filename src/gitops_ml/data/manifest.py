@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gitops_ml.errors import DataError
+from gitops_ml.io_utils import atomic_write_bytes
 
 Format = Literal["csv", "parquet", "sql"]
 FORMAT_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -179,22 +178,8 @@ def dump_manifest(manifest: Manifest) -> str:
 
 
 def atomic_write(path: Path | str, content: str | bytes) -> None:
-    """Write via a temp file in the same folder and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes 0600 files; keep the old file's mode, or the usual 0644 for a new one
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Readers never see half a file (see io_utils.atomic_write_bytes)."""
+    atomic_write_bytes(Path(path), content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def write_manifest(path: Path | str, manifest: Manifest) -> None:

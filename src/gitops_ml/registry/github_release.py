@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitops_ml.errors import ArtifactError
+from gitops_ml.registry.store import sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +75,6 @@ def web_root(api_url: str) -> str:
     if api_url.endswith("/api/v3"):
         return api_url[: -len("/api/v3")]
     return api_url
-
-
-def _sha256_bytes_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _HTTPStatusError(Exception):
@@ -139,7 +132,7 @@ class GitHubReleaseStore:
         for name in (MODEL_FILE, METADATA_FILE):
             if not (local_dir / name).is_file():
                 raise ArtifactError(f"{local_dir / name}: missing; a candidate holds {MODEL_FILE} and {METADATA_FILE}")
-        if _sha256_bytes_of(local_dir / MODEL_FILE) != sha256:
+        if sha256_file(local_dir / MODEL_FILE) != sha256:
             raise ArtifactError(f"{local_dir / MODEL_FILE}: sha256 does not match the candidate's metadata")
         if not self.token:
             raise ArtifactError(
