@@ -11,6 +11,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
+from flows.search import train_step
 from flows.tasks import (
     acquire_task,
     compare_task,
@@ -23,7 +24,6 @@ from flows.tasks import (
     score_task,
     segments_task,
     split_task,
-    train_task,
     train_test_task,
 )
 from gitops_ml.config import load_settings
@@ -83,7 +83,7 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
                     settings, run.split.train, run.split.holdout, out / "deepchecks" / "train_test_validation.html")
         with timer.stage("training"):
             logger.info("[4/7] train %s on %d rows", settings.estimator.class_path, len(run.split.train))
-            run.trained = train_task(settings, run.split.train)
+            run.trained = train_step(settings, run.split.train)  # search: trials on Dask when configured
         with timer.stage("evaluation"):
             logger.info("[5/7] score candidate and production on the same %d-row holdout", len(run.split.holdout))
             run.candidate = score_task(settings, run.trained.pipeline, run.split.holdout)

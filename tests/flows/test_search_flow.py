@@ -166,7 +166,6 @@ def test_dask_trials_match_the_sequential_run_and_gridsearchcv(prefect_harness, 
 @pytest.mark.slow
 def test_unreachable_dask_scheduler_is_a_config_error(prefect_harness, churn, base_settings) -> None:
     import dask
-
     from flows.search import run_trials
 
     settings = with_search(base_settings, parallel="dask", dask_address="tcp://127.0.0.1:9")
