@@ -51,7 +51,7 @@ def resolve_param_grid(pipeline: Pipeline, param_grid: dict[str, list[Any]], mod
     return mapping
 
 
-def _check_values(pipeline: Pipeline, grid: dict[str, list[Any]], mapping: dict[str, str]) -> None:
+def check_param_values(pipeline: Pipeline, grid: dict[str, list[Any]], mapping: dict[str, str]) -> None:
     # Fail on a bad candidate value now, with the key named, not as one of many CV fit errors.
     for key, values in grid.items():
         for value in values:
@@ -118,7 +118,7 @@ def run_search(
         raise ConfigError("estimator.search: not configured")
     say = progress or (lambda _message: None)
     mapping = resolve_param_grid(pipeline, cfg.param_grid)
-    _check_values(pipeline, cfg.param_grid, mapping)
+    check_param_values(pipeline, cfg.param_grid, mapping)
     grid = {mapping[key]: values for key, values in cfg.param_grid.items()}
     scoring = cfg.scoring or default_scoring(settings.dataset.task)
     try:

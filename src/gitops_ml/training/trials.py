@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 from gitops_ml.config import SearchConfig, Settings
 from gitops_ml.errors import ConfigError
 from gitops_ml.training.pipeline import build_pipeline
-from gitops_ml.training.search import RESULT_COLUMNS, _check_values, default_scoring, resolve_param_grid
+from gitops_ml.training.search import RESULT_COLUMNS, check_param_values, default_scoring, resolve_param_grid
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -66,7 +66,7 @@ def search_scoring(settings: Settings) -> str:
 def _pipeline_grid(settings: Settings, pipeline: Pipeline) -> tuple[dict[str, list[Any]], dict[str, str]]:
     cfg = search_config(settings)
     mapping = resolve_param_grid(pipeline, cfg.param_grid)
-    _check_values(pipeline, cfg.param_grid, mapping)
+    check_param_values(pipeline, cfg.param_grid, mapping)
     # Same dict, same key order as run_search builds: ParameterSampler's draws depend on it.
     return {mapping[key]: values for key, values in cfg.param_grid.items()}, mapping
 
