@@ -197,7 +197,7 @@ class GitRepo:
         """
         if not paths:
             raise GitError("commit_paths: no paths given")
-        rel = [self._relative(p) for p in paths]
+        rel = [self.relative(p) for p in paths]
         name, email = parse_author(author)
         # -A stages deletions too; only within the given pathspecs
         self.run("add", "-A", "--", *rel)
@@ -214,7 +214,8 @@ class GitRepo:
         self.run("commit", "--no-verify", "-m", message, "--", *rel, env=env)
         return self.head_commit()
 
-    def _relative(self, path: str | Path) -> str:
+    def relative(self, path: str | Path) -> str:
+        """`path` as a repository-relative POSIX path; GitError when it lies outside."""
         p = Path(path)
         if p.is_absolute():
             try:

@@ -144,15 +144,10 @@ def open_or_update_retraining_pr(
 
 
 def _relative(repo: GitRepo, path: str | Path) -> str:
-    p = Path(path)
-    if p.is_absolute():
-        try:
-            p = p.resolve().relative_to(repo.path.resolve())
-        except ValueError as exc:
-            raise GitError(f"{path}: outside the repository {repo.path}") from exc
-    if (repo.path / p).is_dir():
-        raise GitError(f"{p}: a directory; list the files to commit")
-    return p.as_posix()
+    rel = repo.relative(path)
+    if (repo.path / rel).is_dir():
+        raise GitError(f"{rel}: a directory; list the files to commit")
+    return rel
 
 
 def _require_files(repo: GitRepo, rel_paths: list[str]) -> None:
