@@ -37,7 +37,11 @@ def _cell(text: str) -> str:
 
 
 def _day(dt: datetime) -> str:
-    return as_utc(dt).strftime("%Y-%m-%d")
+    """The date; with the time of day when it is not midnight (sub-day windows stay distinguishable)."""
+    moment = as_utc(dt)
+    if (moment.hour, moment.minute, moment.second) == (0, 0, 0):
+        return moment.strftime("%Y-%m-%d")
+    return moment.strftime("%Y-%m-%d %H:%M")
 
 
 def verdict(decision: Decision) -> str:
