@@ -87,9 +87,9 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
         with timer.stage("evaluation"):
             logger.info("[5/7] score candidate and production on the same %d-row holdout", len(run.split.holdout))
             run.candidate = score_task(settings, run.trained.pipeline, run.split.holdout)
-            run.production_model, run.production = score_production_task(
-                settings, run.split.holdout, Path(settings.registry.store_url) / ".cache"
-                if "://" not in settings.registry.store_url else out / ".cache")
+            # only a remote store's artifact is downloaded; a local one is read where it is
+            run.production_model, run.production = score_production_task(settings, run.split.holdout,
+                                                                         out / ".cache")
             run.comparison = compare_task(settings, run.candidate, run.production)
             run.segments = segments_task(settings, run.candidate, run.production, run.split.holdout)
             run.plots = plots_task(settings, run.candidate, run.production, run.trained.pipeline,

@@ -219,11 +219,6 @@ class Settings(StrictModel):
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _format_error(error: dict[str, Any], section: str) -> tuple[str, str]:
-    path = ".".join(str(part) for part in (section, *error["loc"]))
-    return path, error["msg"]
-
-
 def load_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> Settings:
     """Read every `*.yaml` in `config_dir` into Settings; raise ConfigError naming file and key path."""
     config_dir = Path(config_dir)
@@ -254,13 +249,16 @@ def load_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> Settings:
         lines = []
         for error in exc.errors():
             section = str(error["loc"][0]) if error["loc"] else ""
-            file = files.get(section, config_dir / f"{section}.yaml")
-            inner = dict(error, loc=error["loc"][1:])
-            key_path, message = _format_error(inner, section)
-            lines.append(f"{file}: {key_path}: {message}")
+            key_path = ".".join(str(part) for part in error["loc"])
+            lines.append(f"{_file_of(section, files, config_dir)}: {key_path}: {error['msg']}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from exc
     _check_cross_references(settings, files, config_dir)
     return settings
+
+
+def _file_of(section: str, files: dict[str, Path], config_dir: Path) -> Path:
+    """The file a section was read from, or the one that would hold it (a missing section)."""
+    return files.get(section, config_dir / f"{section}.yaml")
 
 
 def _check_cross_references(settings: Settings, files: dict[str, Path], config_dir: Path) -> None:
@@ -270,17 +268,17 @@ def _check_cross_references(settings: Settings, files: dict[str, Path], config_d
     for name in settings.evaluation.segments:
         if name not in features.categorical:
             problems.append(
-                f"{files.get('evaluation', config_dir / 'evaluation.yaml')}: evaluation.segments: "
+                f"{_file_of('evaluation', files, config_dir)}: evaluation.segments: "
                 f"'{name}' is not a categorical feature"
             )
     if settings.dataset.target in features.all:
         problems.append(
-            f"{files.get('features', config_dir / 'features.yaml')}: features: target "
+            f"{_file_of('features', files, config_dir)}: features: target "
             f"'{settings.dataset.target}' must not be a feature"
         )
     if settings.split.strategy == "time" and not settings.dataset.time_column:
         problems.append(
-            f"{files.get('split', config_dir / 'split.yaml')}: split.strategy: 'time' needs dataset.time_column"
+            f"{_file_of('split', files, config_dir)}: split.strategy: 'time' needs dataset.time_column"
         )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))

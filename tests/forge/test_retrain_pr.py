@@ -196,6 +196,18 @@ def test_prepare_writes_files_on_the_target_branch(repo_pair: RepoPair, linked_g
     assert manifest == b"batches: []\n# b1\n# b2\n"
 
 
+def test_a_failing_prepare_leaves_the_original_branch_checked_out_and_clean(repo_pair: RepoPair) -> None:
+    def prepare(_branch: str) -> None:
+        write_batch(repo_pair.work, "b1")  # half-written, then the export gives up
+        raise RuntimeError("no usable labelled rows")
+
+    with pytest.raises(RuntimeError, match="no usable labelled rows"):
+        run(None, repo_pair.work, ["data/b1.csv", "data/manifest.yaml"], DAY1, prepare=prepare)
+    repo = GitRepo(repo_pair.work)
+    assert repo.current_branch() == "main"
+    assert repo.dirty_paths() == []
+
+
 def test_over_https_the_token_authenticates_every_git_call_and_is_stored_nowhere(
     repo_pair: RepoPair, linked_github: FakeGitHub, tmp_path: Path, _isolated_git_home: Path
 ) -> None:

@@ -64,6 +64,18 @@ def test_promoting_the_same_version_twice_is_a_noop(tmp_path, registry):
     assert len(read_history(registry.history)) == 1
 
 
+@pytest.mark.parametrize("remote", [False, True], ids=["local", "fsspec-memory"])
+def test_repromoting_a_version_with_other_bytes_reuses_the_stored_artifact(tmp_path, registry, remote):
+    # promoted, rolled back, promoted again: a rebuilt skops zip differs byte-wise from the stored one
+    if remote:
+        registry = registry.model_copy(update={"store_url": f"memory://store-{tmp_path.name}"})
+    first = promote_candidate(make_candidate(tmp_path, "v-1", b"first build"), registry)
+    promote_candidate(make_candidate(tmp_path, "v-2"), registry)
+    change = promote_candidate(make_candidate(tmp_path / "rebuild", "v-1", b"second build"), registry)
+    assert (change.action, change.artifact_uri) == ("promoted", first.artifact_uri)
+    assert read_pointer(registry.pointer).sha256 == hashlib.sha256(b"first build").hexdigest()
+
+
 def test_rollback_to_previous_and_named_version(tmp_path, registry):
     promote_candidate(make_candidate(tmp_path, "v-1"), registry)
     promote_candidate(make_candidate(tmp_path, "v-2"), registry)

@@ -8,9 +8,8 @@ from pathlib import Path
 import typer
 import yaml
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings, settings_json_schema
-
-ConfigDirOption = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
+from gitops_ml.cli.options import ConfigDirOption
+from gitops_ml.config import load_settings, settings_json_schema
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from gitops_ml.cli.options import ConfigDirOption
 from gitops_ml.errors import DataError, GatesFailed
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def register(app: typer.Typer) -> None:
     def check(
         datafile: Path = typer.Argument(..., help="CSV or Parquet file to validate"),
         contract: Path | None = typer.Option(None, "--contract", help="contract file (default: from config)"),
-        config_dir: Path = typer.Option(Path("config"), "--config-dir", "-c", help="folder of config/*.yaml"),
+        config_dir: Path = ConfigDirOption,
         fmt: str = typer.Option("text", "--format", help="text, markdown or json"),
     ) -> None:
         """Validate one data file against the contract; exit 2 and print the failures when it breaks it."""

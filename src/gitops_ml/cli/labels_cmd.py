@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings
+from gitops_ml.cli.options import ConfigDirOption
+from gitops_ml.config import load_settings
 
-ConfigDirOption = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
 StoreUrlOption = typer.Option(
     None, "--store-url", help="prediction store URL (default: serving.prediction_store_url)"
 )

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import typer
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR
+from gitops_ml.cli.options import ConfigDirOption
 
 
 def register(app: typer.Typer) -> None:
     @app.command("monitor")
     def monitor(
-        config_dir: Path = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml"),
+        config_dir: Path = ConfigDirOption,
         out_dir: Path = typer.Option(Path("reports/monitor"), "--out", help="report.md, summary.json, plots"),
         store_url: str = typer.Option(None, "--store-url", help="prediction store (default: serving config)"),
         window: str = typer.Option(None, "--window", help="window length, e.g. 7D or 30min (default: config)"),

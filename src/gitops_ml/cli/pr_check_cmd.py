@@ -7,13 +7,13 @@ from pathlib import Path
 
 import typer
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR
+from gitops_ml.cli.options import ConfigDirOption
 
 
 def register(app: typer.Typer) -> None:
     @app.command("pr-check")
     def pr_check(
-        config_dir: Path = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml"),
+        config_dir: Path = ConfigDirOption,
         out_dir: Path = typer.Option(Path("reports/pr"), "--out", help="report.md, summary.json, plots, HTML"),
         base_ref: str = typer.Option(None, "--base-ref", help="git ref for the contract diff (default: merge base with main)"),
         deepchecks: bool = typer.Option(True, "--deepchecks/--no-deepchecks", help="run the deepchecks suites"),

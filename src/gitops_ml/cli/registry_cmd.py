@@ -8,15 +8,14 @@ from pathlib import Path
 import typer
 import yaml
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings
-
-ConfigDir = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
+from gitops_ml.cli.options import ConfigDirOption
+from gitops_ml.config import load_settings
 
 
 def register(app: typer.Typer) -> None:
     @app.command("promote")
     def promote(
-        config_dir: Path = ConfigDir,
+        config_dir: Path = ConfigDirOption,
         out_dir: Path = typer.Option(Path("reports/promote"), "--out", help="re-evaluation report folder"),
         commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
         reason: str = typer.Option("merge to main", "--reason", help="recorded in deploy/history.yaml"),
@@ -39,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("rollback")
     def rollback_cmd(
-        config_dir: Path = ConfigDir,
+        config_dir: Path = ConfigDirOption,
         to: str = typer.Option(None, "--to", help="version to restore (default: the previous one in history)"),
         commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
         reason: str = typer.Option("rollback", "--reason", help="recorded in deploy/history.yaml"),
@@ -60,7 +59,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"commit: {commit_id}")
 
     @app.command("production")
-    def production(config_dir: Path = ConfigDir) -> None:
+    def production(config_dir: Path = ConfigDirOption) -> None:
         """Show the production pointer (or that there is none yet)."""
         from gitops_ml.registry.pointer import read_pointer
 

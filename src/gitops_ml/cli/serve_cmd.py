@@ -6,9 +6,8 @@ from pathlib import Path
 
 import typer
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR, load_settings
-
-ConfigDirOption = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml")
+from gitops_ml.cli.options import ConfigDirOption
+from gitops_ml.config import load_settings
 
 
 def register(app: typer.Typer) -> None:

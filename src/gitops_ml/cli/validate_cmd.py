@@ -6,14 +6,14 @@ from pathlib import Path
 
 import typer
 
-from gitops_ml.config import DEFAULT_CONFIG_DIR
+from gitops_ml.cli.options import ConfigDirOption
 from gitops_ml.errors import EXIT_BAD_INPUT, GitopsMLError
 
 
 def register(app: typer.Typer) -> None:
     @app.command("validate")
     def validate(
-        config_dir: Path = typer.Option(DEFAULT_CONFIG_DIR, "--config-dir", "-c", help="folder of config/*.yaml"),
+        config_dir: Path = ConfigDirOption,
         out_dir: Path = typer.Option(Path("reports/validation"), "--out", help="where summary.json and HTML go"),
         deepchecks: bool = typer.Option(True, "--deepchecks/--no-deepchecks", help="run the data integrity suite"),
     ) -> None:

@@ -17,6 +17,7 @@ import io
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -45,6 +46,12 @@ class BatchInfo:
     source: str
     format: str
     time_range: TimeRange | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the time range as ISO dates."""
+        return {"name": self.name, "rows": self.rows, "sha256": self.sha256, "source": self.source,
+                "format": self.format,
+                "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None}
 
 
 @dataclass(frozen=True)

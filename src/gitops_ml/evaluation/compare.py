@@ -199,15 +199,18 @@ def _paired_draws(
     block = max(1, min(n_resamples, _BLOCK_ELEMENTS // n))
     for start in range(0, n_resamples, block):
         size = min(block, n_resamples - start)
-        counts = _draw_counts(rng, size, n)
+        counts = draw_counts(rng, size, n)
         for kernel, dest in zip(kernels, out, strict=True):
             for name, values in kernel(counts).items():
                 dest[name][start : start + size] = values
     return out
 
 
-def _draw_counts(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
-    """(size, n) matrix: how often each row was drawn in each resample (rows with replacement)."""
+def draw_counts(rng: np.random.Generator, size: int, n: int) -> np.ndarray:
+    """(size, n) matrix: how often each row was drawn in each resample (rows with replacement).
+
+    The one resampler of the project: the holdout comparison and the monitor's window CI both use it.
+    """
     idx = rng.integers(0, n, size=(size, n))
     idx += (np.arange(size) * n)[:, None]
     return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(float)

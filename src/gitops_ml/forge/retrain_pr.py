@@ -101,6 +101,8 @@ def open_or_update_retraining_pr(
     except BaseException:
         if snapshot is not None:
             _recover(repo, original, snapshot)
+        elif restore_branch:
+            _abandon(repo, original, rel_paths)
         raise
     head = repo.rev_parse(f"refs/heads/{branch}")
     what = f"committed {new_commit[:12]}" if new_commit else "no change to commit"
@@ -223,6 +225,16 @@ def _switch_to(
     else:
         start = f"refs/remotes/{remote}/{base}"
         repo.checkout_new_branch(branch, start if repo.rev_parse(start) else base)
+
+
+def _abandon(repo: GitRepo, original: str, rel_paths: list[str]) -> None:
+    """After `prepare` (or the commit) failed: drop what it half-wrote and go back to the original branch."""
+    try:
+        _reset_paths(repo, rel_paths)
+        if repo.current_branch() != original:
+            repo.checkout(original)
+    except GitError as exc:
+        logger.warning("could not restore %s after a failure: %s", repo.path, exc)
 
 
 def _recover(repo: GitRepo, original: str, snapshot: dict[str, bytes | None]) -> None:

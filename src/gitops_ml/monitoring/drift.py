@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,6 +34,7 @@ from scipy import stats
 
 from gitops_ml.config import DriftThresholds
 from gitops_ml.errors import DataError
+from gitops_ml.io_utils import atomic_write_text
 
 PROFILE_VERSION = 1
 NULL_BUCKET = "__null__"
@@ -528,15 +527,7 @@ def compute_drift(
 def write_reference(profile: ReferenceProfile, path: Path | str) -> Path:
     """Write the profile as JSON atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(profile.to_dict(), fh, separators=(",", ":"), allow_nan=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(profile.to_dict(), separators=(",", ":"), allow_nan=False))
     return path
 
 

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gitops_ml.errors import ConfigError, DataError
+from gitops_ml.evaluation.compare import draw_counts
 
 Status = Literal["ok", "insufficient labels"]
 _CHUNK_CELLS = 4_000_000  # bootstrap weights held at once (resamples x rows), ~32 MB of float64
@@ -115,7 +116,9 @@ METRICS: dict[str, tuple[Callable[..., np.ndarray], bool, bool]] = {
     "rmse": (_rmse, False, False),
     "r2": (_r2, True, False),
 }
-_ALIASES = {"auc": "roc_auc", "brier_score_loss": "brier", "brier_score": "brier", "logloss": "log_loss"}
+# "pr_auc" is what evaluation (and so the production pointer's metrics) calls average precision.
+_ALIASES = {"auc": "roc_auc", "pr_auc": "average_precision", "brier_score_loss": "brier", "brier_score": "brier",
+            "logloss": "log_loss"}
 
 
 def metric_spec(metric: str) -> tuple[str, bool]:
@@ -163,10 +166,7 @@ def _bootstrap(fn: Callable[..., np.ndarray], y: np.ndarray, s: np.ndarray, n_re
     chunk = max(1, _CHUNK_CELLS // n)
     out = []
     for start in range(0, n_resamples, chunk):
-        b = min(chunk, n_resamples - start)
-        idx = rng.integers(0, n, size=(b, n)) + (np.arange(b) * n)[:, None]
-        weights = np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype("float64")
-        out.append(fn(weights, y, s))
+        out.append(fn(draw_counts(rng, min(chunk, n_resamples - start), n), y, s))
     return np.concatenate(out)
 
 

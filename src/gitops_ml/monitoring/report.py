@@ -4,13 +4,13 @@ optional PNG plots. Pure text building; the only I/O is `write_monitor_plots`.
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from gitops_ml.io_utils import atomic_write_bytes
 from gitops_ml.monitoring.drift import FeatureDrift
 from gitops_ml.monitoring.performance import metric_spec
 from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult, as_utc
@@ -179,14 +179,9 @@ def _save_atomic(fig: object, path: Path) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)  # type: ignore[arg-type]  # Agg canvas: no display, no global pyplot state
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=100)  # type: ignore[attr-defined]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)  # type: ignore[attr-defined]
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], out_dir: Path | str) -> dict[str, Path]:

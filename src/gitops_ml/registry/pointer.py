@@ -21,6 +21,10 @@ class PointerError(GitopsMLError):
     """The pointer or history file is unreadable or malformed."""
 
 
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 class ProductionPointer(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -31,7 +35,7 @@ class ProductionPointer(BaseModel):
     commit: str | None = None
     data_hash: str | None = None
     config_hash: str | None = None
-    promoted_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    promoted_at: str = Field(default_factory=utc_now)
     metadata_uri: str | None = Field(None, description="metadata.json next to the artifact")
 
 
@@ -44,10 +48,6 @@ class HistoryEntry(BaseModel):
     at: str
     reason: str = ""
     pointer: ProductionPointer
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def read_pointer(path: Path) -> ProductionPointer | None:

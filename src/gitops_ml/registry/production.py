@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,15 +27,14 @@ class LoadedModel:
 
 def load_production(registry: RegistryConfig, cache_dir: Path) -> LoadedModel | None:
     """None when no pointer exists yet. The artifact's sha256 and skops allow-list are checked here."""
-    from gitops_ml.registry.artifacts import load_model
+    from gitops_ml.registry.artifacts import METADATA_FILE, load_model, read_metadata
 
     pointer = read_pointer(registry.pointer)
     if pointer is None:
         return None
     path = fetch_artifact(pointer.artifact_uri, cache_dir)
     pipeline = load_model(path, expected_sha256=pointer.sha256)
-    meta_path = path.parent / "metadata.json"
-    metadata = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    metadata = read_metadata(path.parent) if (path.parent / METADATA_FILE).exists() else {}
     return LoadedModel(pointer=pointer, pipeline=pipeline, metadata=metadata, path=path)
 
 

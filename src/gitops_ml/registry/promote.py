@@ -8,7 +8,6 @@ does not append the entry twice.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -46,10 +45,12 @@ def _lock_path(registry: RegistryConfig) -> Path:
 
 
 def read_candidate_metadata(candidate_dir: Path) -> dict:
+    from gitops_ml.registry.artifacts import read_metadata
+
     path = Path(candidate_dir) / "metadata.json"
     if not path.exists():
         raise ArtifactError(f"{path}: candidate metadata not found")
-    meta = json.loads(path.read_text(encoding="utf-8"))
+    meta = read_metadata(candidate_dir)
     actual = sha256_file(Path(candidate_dir) / "model.skops")
     if actual != meta.get("sha256"):
         raise ArtifactError(f"{candidate_dir}/model.skops: sha256 {actual[:12]} != metadata {str(meta.get('sha256'))[:12]}")

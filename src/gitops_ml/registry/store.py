@@ -76,7 +76,9 @@ class FsspecStore:
         fs, root = fsspec.core.url_to_fs(self.url)
         final = f"{root}/{version}"
         if fs.exists(f"{final}/model.skops"):
-            self._verify_remote(fs, f"{final}/model.skops", sha256)
+            stored = _fs_sha256(fs, f"{final}/model.skops")
+            if stored != sha256:
+                raise VersionExists(self._uri(version), stored)
             return self._uri(version)
         tmp = f"{root}/.tmp-{version}-{uuid.uuid4().hex[:8]}"
         for name in _files_to_publish(local_dir):
@@ -108,15 +110,20 @@ class FsspecStore:
 
     @staticmethod
     def _verify_remote(fs: fsspec.AbstractFileSystem, path: str, sha256: str) -> None:
-        digest = hashlib.sha256()
-        with fs.open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != sha256:
-            raise ArtifactError(f"{path}: sha256 {digest.hexdigest()[:12]} != expected {sha256[:12]}")
+        actual = _fs_sha256(fs, path)
+        if actual != sha256:
+            raise ArtifactError(f"{path}: sha256 {actual[:12]} != expected {sha256[:12]}")
 
     def fetch(self, artifact_uri: str, cache_dir: Path) -> Path:
         return fetch_artifact(artifact_uri, cache_dir)
+
+
+def _fs_sha256(fs: fsspec.AbstractFileSystem, path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _files_to_publish(local_dir: Path) -> list[str]:

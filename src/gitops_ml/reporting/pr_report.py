@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from gitops_ml.errors import EXIT_BAD_INPUT, EXIT_GATES_FAILED, EXIT_OK
 from gitops_ml.reporting.mermaid import xychart
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -43,7 +44,7 @@ class PrCheckResult:
 
     @property
     def exit_code(self) -> int:
-        return {"pass": 0, "fail": 1}.get(self.status, 2)
+        return {"pass": EXIT_OK, "fail": EXIT_GATES_FAILED}.get(self.status, EXIT_BAD_INPUT)
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:

@@ -26,18 +26,10 @@ class ValidationOutcome:
             "status": "passed" if self.passed else "failed",
             "rows": int(len(self.acquired.frame)),
             "manifest_hash": self.acquired.manifest_hash,
-            "batches": [_batch_dict(b) for b in self.acquired.batches],
+            "batches": [b.to_dict() for b in self.acquired.batches],
             "contract": self.contract.to_dict(),
             "data_integrity": self.integrity.to_dict() if self.integrity is not None else None,
         }
-
-
-def _batch_dict(batch: Any) -> dict[str, Any]:
-    if hasattr(batch, "to_dict"):
-        return batch.to_dict()
-    if hasattr(batch, "model_dump"):
-        return batch.model_dump(mode="json")
-    return dict(vars(batch))
 
 
 def write_validation_outputs(outcome: ValidationOutcome, out_dir: Path) -> Path:

@@ -303,6 +303,17 @@ def _sqlite_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
+    """The subset of `ids` that has a logged prediction."""
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):  # stay far below any bind-parameter limit
+        chunk = ids[start:start + 500]
+        found.update(conn.execute(
+            sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
+        ).scalars())
+    return found
+
+
 class PredictionStore:
     """Predictions, labels, monitor runs and retraining PRs in one database.
 
@@ -356,15 +367,8 @@ class PredictionStore:
 
     def known_request_ids(self, request_ids: Iterable[str]) -> set[str]:
         ids = list(dict.fromkeys(str(i) for i in request_ids))
-        found: set[str] = set()
         with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):  # stay far below any bind-parameter limit
-                chunk = ids[start:start + 500]
-                result = conn.execute(
-                    sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
-                )
-                found.update(result.scalars())
-        return found
+            return _known_ids(conn, ids)
 
     # -- labels ------------------------------------------------------------------------------
 
@@ -383,14 +387,8 @@ class PredictionStore:
             return 0, 0
         when = _to_db_time(received_at or utc_now())
         with self.engine.begin() as conn:
-            known: set[str] = set()
-            ids = list(latest)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                known.update(conn.execute(
-                    sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
-                ).scalars())
-            rows = [{"request_id": i, "label": latest[i], "received_at": when} for i in ids if i in known]
+            known = _known_ids(conn, list(latest))
+            rows = [{"request_id": i, "label": latest[i], "received_at": when} for i in latest if i in known]
             if rows:
                 statement = _insert(self.engine, labels_table)
                 statement = statement.on_conflict_do_update(
