@@ -29,6 +29,7 @@ def load_window_task(store_url: str, start: datetime, end: datetime) -> pd.DataF
 @task(name="assess-window", cache_policy=NO_CACHE)
 def assess_task(settings: Settings, production, window: pd.DataFrame, start: datetime, end: datetime):
     from gitops_ml.monitoring.drift import read_reference
+    from gitops_ml.monitoring.performance import baseline_value
     from gitops_ml.monitoring.policy import assess_window
     from gitops_ml.registry.production import model_features
     from gitops_ml.training.pipeline import prepare_features
@@ -37,7 +38,7 @@ def assess_task(settings: Settings, production, window: pd.DataFrame, start: dat
     model_settings = model_features(production.metadata, settings)
     features = prepare_features(window, model_settings) if len(window) else window
     metric = settings.monitoring.performance_metric
-    baseline = production.pointer.metrics.get(metric)
+    baseline = baseline_value(production.pointer.metrics, metric)
     labels = pd.to_numeric(window["label"], errors="coerce").to_numpy() if len(window) else None
     scores = window["score"].to_numpy(dtype=float) if len(window) else None
     return assess_window(reference, features, settings.monitoring, window_start=start, window_end=end,

@@ -98,3 +98,13 @@ def test_bad_inputs_are_clear_errors():
         window_performance([0, 1, 2], [0.1, 0.9, 0.5], "roc_auc", None, min_labelled=1)
     with pytest.raises(DataError, match="3 labels but 2 scores"):
         window_performance([0, 1, 1], [0.1, 0.9], "roc_auc", None)
+
+
+def test_baseline_is_found_under_any_alias_of_the_metric():
+    from gitops_ml.monitoring.performance import baseline_value
+
+    recorded = {"roc_auc": 0.81, "pr_auc": 0.6, "brier": 0.12}
+    assert baseline_value(recorded, "average_precision") == 0.6
+    assert baseline_value(recorded, "pr_auc") == 0.6
+    assert baseline_value(recorded, "auc") == 0.81
+    assert baseline_value(recorded, "log_loss") is None

@@ -131,6 +131,16 @@ def metric_spec(metric: str) -> tuple[str, bool]:
     return name, METRICS[name][1]
 
 
+def baseline_value(model_metrics: dict[str, float], metric: str) -> float | None:
+    """The model's holdout value of `metric` under whichever alias it was recorded
+    (the pointer keeps evaluation's names: pr_auc, not average_precision)."""
+    canonical, _ = metric_spec(metric)
+    for name, value in model_metrics.items():
+        if _ALIASES.get(name, name) == canonical:
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class PerformanceResult:
     metric: str

@@ -26,6 +26,9 @@ from gitops_ml.registry.pointer import (
 )
 from gitops_ml.registry.store import VersionExists, open_store, sha256_file
 
+# Where a remote artifact is downloaded to check its sha256 before a rollback points at it.
+ROLLBACK_CACHE = Path(".gitops-ml/model-cache")
+
 
 @dataclass(frozen=True)
 class PointerChange:
@@ -93,7 +96,7 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
         target = _rollback_target(history, current, to_version)
         if current is not None and current.version == target.version:
             return PointerChange("noop", target.version, current.version, current.artifact_uri, Path(registry.pointer))
-        path = open_store(registry.store_url).fetch(target.artifact_uri, Path(".model-store") / ".cache")
+        path = open_store(registry.store_url).fetch(target.artifact_uri, ROLLBACK_CACHE)
         if sha256_file(path) != target.sha256:
             raise ArtifactError(f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back")
         pointer = target.model_copy(update={"promoted_at": utc_now()})
