@@ -17,7 +17,7 @@ from gitops_ml.errors import GitopsMLError
 
 @task(name="load-window", cache_policy=NO_CACHE)
 def load_window_task(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
-    from gitops_ml.store.predictions import PredictionStore
+    from gitops_ml.prediction_store.predictions import PredictionStore
 
     store = PredictionStore(store_url)
     try:
@@ -31,11 +31,11 @@ def assess_task(settings: Settings, production, window: pd.DataFrame, start: dat
     from gitops_ml.monitoring.drift import read_reference
     from gitops_ml.monitoring.performance import baseline_value
     from gitops_ml.monitoring.policy import assess_window
-    from gitops_ml.registry.production import model_features
+    from gitops_ml.registry.artifacts import REFERENCE_FILE
     from gitops_ml.training.pipeline import prepare_features
 
-    reference = read_reference(production.path.parent / "reference.json")
-    model_settings = model_features(production.metadata, settings)
+    reference = read_reference(production.path.parent / REFERENCE_FILE)
+    model_settings = production.model_settings(settings)
     features = prepare_features(window, model_settings) if len(window) else window
     metric = settings.monitoring.performance_metric
     baseline = baseline_value(production.pointer.metrics, metric)
@@ -49,7 +49,7 @@ def assess_task(settings: Settings, production, window: pd.DataFrame, start: dat
 @task(name="decide", cache_policy=NO_CACHE)
 def decide_task(settings: Settings, store_url: str, result, now: datetime):
     from gitops_ml.monitoring.policy import WindowRecord, decide, make_record
-    from gitops_ml.store.predictions import PredictionStore
+    from gitops_ml.prediction_store.predictions import PredictionStore
 
     store = PredictionStore(store_url)
     try:

@@ -22,8 +22,10 @@ from gitops_ml.registry import artifacts
 from gitops_ml.registry.artifacts import (
     SUPPORTED_ESTIMATORS,
     TRUSTED_TYPES,
+    ModelInfo,
     load_model,
     model_version,
+    read_metadata,
     save_model,
 )
 from gitops_ml.training.pipeline import build_pipeline, prepare_features
@@ -60,16 +62,16 @@ def _fitted(settings: Settings | None = None, df: pd.DataFrame | None = None) ->
         return build_pipeline(settings).fit(X, target), X
 
 
-META = {
-    "git_commit": "abc123",
-    "config_hash": "c" * 64,
-    "data_hash": "d" * 64,
-    "features": ["a", "b", "c"],
-    "target": "y",
-    "task": "binary",
-    "metrics": {"roc_auc": np.float64(0.91), "brier": float("nan")},
-    "training_seconds": 1.5,
-}
+META = ModelInfo(
+    git_commit="abc123",
+    config_hash="c" * 64,
+    data_hash="d" * 64,
+    features=("a", "b", "c"),
+    target="y",
+    task="binary",
+    metrics={"roc_auc": np.float64(0.91), "brier": float("nan")},
+    training_seconds=1.5,
+)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -102,7 +104,8 @@ def test_metadata_content(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
     artifact = save_model(pipeline, tmp_path / "art", META)
     meta = json.loads(artifact.metadata_path.read_text())
-    assert meta == artifact.metadata
+    assert meta == artifact.metadata.model_dump(mode="json")
+    assert read_metadata(artifact.path) == artifact.metadata
     assert meta["sha256"] == hashlib.sha256(artifact.model_path.read_bytes()).hexdigest() == artifact.sha256
     assert meta["version"] == model_version("abc123", "c" * 64, "d" * 64) == artifact.version
     assert meta["class_labels"] == [0, 1]
@@ -118,7 +121,7 @@ def test_metadata_content(tmp_path: Path) -> None:
 
 def test_caller_version_is_kept(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
-    assert save_model(pipeline, tmp_path / "a", {**META, "version": "v-custom"}).version == "v-custom"
+    assert save_model(pipeline, tmp_path / "a", META.model_copy(update={"version": "v-custom"})).version == "v-custom"
 
 
 def test_one_changed_byte_is_refused(tmp_path: Path) -> None:
@@ -176,18 +179,23 @@ def test_non_pipeline_and_non_skops_files_are_refused(tmp_path: Path) -> None:
         load_model(tmp_path / "missing.skops", expected_sha256="0" * 64)
 
 
-@pytest.mark.parametrize(
-    "metadata",
-    [
-        {**META, "metrics": {"roc_auc": object()}},  # not JSON
-        {k: v for k, v in META.items() if k != "data_hash"},  # required key missing
-    ],
-)
-def test_nothing_left_behind_on_bad_metadata(tmp_path: Path, metadata: dict) -> None:
+def test_nothing_left_behind_on_bad_metadata(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
-    with pytest.raises(ArtifactError):
-        save_model(pipeline, tmp_path / "store" / "art", metadata)
+    with pytest.raises(ArtifactError, match="not JSON-serialisable"):
+        save_model(pipeline, tmp_path / "store" / "art", META.model_copy(update={"best_params": {"x": object()}}))
     assert _leftovers(tmp_path / "store") == []
+
+
+def test_malformed_metadata_file_names_the_file_and_field(tmp_path: Path) -> None:
+    pipeline, _ = _fitted()
+    artifact = save_model(pipeline, tmp_path / "art", META)
+    data = json.loads(artifact.metadata_path.read_text())
+    del data["data_hash"]
+    data["metrics"] = {"roc_auc": "high"}
+    artifact.metadata_path.write_text(json.dumps(data))
+    with pytest.raises(ArtifactError, match=r"metadata.json: invalid artifact metadata: data_hash: Field required"
+                                            r".*metrics\.roc_auc"):
+        read_metadata(artifact.path)
 
 
 def test_failed_write_keeps_the_previous_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,8 +219,8 @@ def test_failed_write_keeps_the_previous_artifact(tmp_path: Path, monkeypatch: p
 def test_overwrite(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
     save_model(pipeline, tmp_path / "art", META)
-    second = save_model(pipeline, tmp_path / "art", {**META, "metrics": {"roc_auc": 0.5}})
-    assert second.metadata["metrics"] == {"roc_auc": 0.5}
+    second = save_model(pipeline, tmp_path / "art", META.model_copy(update={"metrics": {"roc_auc": 0.5}}))
+    assert second.metadata.metrics == {"roc_auc": 0.5}
     assert _leftovers(tmp_path) == ["art"]
     assert sorted(p.name for p in second.path.iterdir()) == ["metadata.json", "model.skops"]
     with pytest.raises(ArtifactError, match="already exists"):
@@ -239,7 +247,7 @@ def test_retraining_same_inputs_gives_same_version(tmp_path: Path) -> None:
 def test_supported_estimators_load_with_the_allow_list(tmp_path: Path, class_path: str, encoding: str) -> None:
     task = "regression" if class_path.endswith(("Regressor", "Ridge", "ElasticNet")) else "binary"
     pipeline, X = _fitted(_settings(class_path, task, encoding))
-    artifact = save_model(pipeline, tmp_path / "art", {**META, "task": task})
+    artifact = save_model(pipeline, tmp_path / "art", META.model_copy(update={"task": task}))
     loaded = load_model(artifact.model_path, expected_sha256=artifact.sha256)
     assert np.array_equal(loaded.predict(X), pipeline.predict(X))
 

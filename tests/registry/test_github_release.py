@@ -13,12 +13,15 @@ from tests.forge.fake_github import FakeGitHub
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError
 from gitops_ml.registry.github_release import GitHubReleaseStore, parse_release_url, web_root
+from gitops_ml.registry.model_store import fetch_artifact, open_store
 from gitops_ml.registry.pointer import read_pointer
 from gitops_ml.registry.promote import promote_candidate, rollback
-from gitops_ml.registry.store import fetch_artifact, open_store
 
 TOKEN = "ghp_releaseStoreTOKEN0123456789"
 REPO = "acme/churn"
+
+# The rest of what registry.artifacts.ArtifactMetadata requires of a metadata file.
+TYPED_FIELDS = {"task": "binary", "target": "y", "features": ["a"], "created_at": "2026-12-01T00:00:00+00:00"}
 
 
 def make_candidate(root: Path, version: str, payload: bytes | None = None) -> tuple[Path, str]:
@@ -28,7 +31,7 @@ def make_candidate(root: Path, version: str, payload: bytes | None = None) -> tu
     (folder / "model.skops").write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     meta = {"version": version, "sha256": sha, "git_commit": "abc123", "config_hash": "c" * 64,
-            "data_hash": "d" * 64, "metrics": {"roc_auc": 0.8}}
+            "data_hash": "d" * 64, "metrics": {"roc_auc": 0.8}, **TYPED_FIELDS}
     (folder / "metadata.json").write_text(json.dumps(meta))
     return folder, sha
 

@@ -21,6 +21,9 @@ from gitops_ml.registry.lock import LockTimeout, exclusive_lock
 from gitops_ml.registry.pointer import read_history, read_pointer
 from gitops_ml.registry.promote import promote_candidate, rollback
 
+# The rest of what registry.artifacts.ArtifactMetadata requires of a metadata file.
+TYPED_FIELDS = {"task": "binary", "target": "y", "features": ["a"], "created_at": "2026-12-01T00:00:00+00:00"}
+
 
 def make_candidate(root: Path, version: str, payload: bytes | None = None) -> Path:
     folder = root / f"cand-{version}"
@@ -28,7 +31,8 @@ def make_candidate(root: Path, version: str, payload: bytes | None = None) -> Pa
     data = payload if payload is not None else f"model bytes of {version}".encode()
     (folder / "model.skops").write_bytes(data)
     meta = {"version": version, "sha256": hashlib.sha256(data).hexdigest(), "git_commit": "abc123",
-            "config_hash": "c" * 64, "data_hash": "d" * 64, "metrics": {"roc_auc": 0.81, "note": "x"}}
+            "config_hash": "c" * 64, "data_hash": "d" * 64, "metrics": {"roc_auc": 0.81, "brier": None},
+            **TYPED_FIELDS}
     (folder / "metadata.json").write_text(json.dumps(meta))
     return folder
 

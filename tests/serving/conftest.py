@@ -100,17 +100,19 @@ def one_thread() -> Any:
     return threadpool_limits(limits=1)
 
 
-def artifact_metadata(version: str, features: list[str] | None = None) -> dict[str, Any]:
-    """What a PR check records with a candidate (registry.artifacts.REQUIRED_METADATA and more)."""
+def artifact_metadata(version: str, features: list[str] | None = None) -> Any:
+    """What a PR check records with a candidate (registry.artifacts.ModelInfo)."""
+    from gitops_ml.registry.artifacts import ModelInfo
+
     features = features or FEATURES
     numeric = [f for f in features if f in FEATURES[:6]]
-    return {
-        "version": version, "git_commit": "0" * 40, "config_hash": "c" * 64, "data_hash": "d" * 64,
-        "features": features, "numeric_features": numeric,
-        "categorical_features": [f for f in features if f not in numeric],
-        "target": "churned", "task": "binary",
-        "sample_record": records_of(synth_churn(1, seed=99))[0],
-    }
+    return ModelInfo(
+        version=version, git_commit="0" * 40, config_hash="c" * 64, data_hash="d" * 64,
+        features=tuple(features), numeric_features=tuple(numeric),
+        categorical_features=tuple(f for f in features if f not in numeric),
+        target="churned", task="binary",
+        sample_record=records_of(synth_churn(1, seed=99))[0],
+    )
 
 
 def sha256_of(path: Path) -> str:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from gitops_ml.store.predictions import PredictionStore
+from gitops_ml.prediction_store.predictions import PredictionStore
 from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 

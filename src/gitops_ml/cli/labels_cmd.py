@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
         A bad file (missing column, empty id, invalid label) exits 2 naming the row and column,
         and nothing is written.
         """
-        from gitops_ml.store.labels import read_labels_csv
-        from gitops_ml.store.predictions import PredictionStore
+        from gitops_ml.prediction_store.labels import read_labels_csv
+        from gitops_ml.prediction_store.predictions import PredictionStore
 
         settings = load_settings(config_dir)
         pairs = read_labels_csv(file, settings.dataset.task)

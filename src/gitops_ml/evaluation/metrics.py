@@ -145,21 +145,31 @@ def predict(
         raise ConfigError(
             f"dataset.task: 'binary' but the model learned {len(classes)} classes: {classes.tolist()[:10]}"
         )
-    if positive_label is None:
-        positive_label = classes[1]
-    matches = np.flatnonzero(classes == positive_label)
-    if len(matches) != 1:
-        raise ConfigError(
-            f"dataset.positive_label: {positive_label!r} is not one of the model's classes {classes.tolist()}"
-        )
+    positive = positive_class_index(classes, positive_label)
     return Predictions(
         y_true=y_true,
         y_pred=y_pred,
-        y_score=proba[:, matches[0]],
+        y_score=proba[:, positive],
         task=task,
         classes=classes,
-        positive_label=classes[matches[0]],
+        positive_label=classes[positive],
     )
+
+
+def positive_class_index(classes: np.ndarray, positive_label: Any) -> int:
+    """The index of `positive_label` among a classifier's `classes_`, matched by value.
+
+    `None` means the second class (scikit-learn's convention). By value, not by string: a
+    configured `1` never silently matches a class `"1"`; evaluation and serving use this one rule.
+    """
+    if positive_label is None:
+        return 1
+    matches = np.flatnonzero(np.asarray(classes) == positive_label)
+    if len(matches) != 1:
+        raise ConfigError(
+            f"dataset.positive_label: {positive_label!r} is not one of the model's classes {np.asarray(classes).tolist()}"
+        )
+    return int(matches[0])
 
 
 def resolve_metrics(

@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitops_ml.errors import ArtifactError
-from gitops_ml.registry.store import sha256_file
+from gitops_ml.io_utils import sha256_file
+from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE
 
 logger = logging.getLogger(__name__)
 
 SCHEME = "github-release://"
 TAG_PREFIX = "model-"
-MODEL_FILE = "model.skops"
-METADATA_FILE = "metadata.json"
 DEFAULT_API_URL = "https://api.github.com"
 _CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", METADATA_FILE: "application/json"}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

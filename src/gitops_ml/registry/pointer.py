@@ -56,16 +56,29 @@ def read_pointer(path: Path) -> ProductionPointer | None:
     if not path.exists():
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PointerError(f"{path}: cannot read: {exc}") from exc
+    return parse_pointer(text, path)
+
+
+def parse_pointer(text: bytes, source: Path) -> ProductionPointer | None:
+    """The pointer in `text` (the bytes of `source`), validated; None for an empty file.
+
+    The one parser of pointer files: the CLI, the flows and the serving app's hot reload (which
+    hashes the bytes it read to notice a change) all come through here.
+    """
+    try:
+        data = yaml.safe_load(text.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PointerError(f"{path}: not valid YAML: {exc}") from exc
+        raise PointerError(f"{source}: not valid YAML: {exc}") from exc
     if data is None:
         return None
     try:
         return ProductionPointer.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise PointerError(f"{path}: invalid production pointer: {problems}") from exc
+        raise PointerError(f"{source}: invalid production pointer: {problems}") from exc
 
 
 def write_pointer(path: Path, pointer: ProductionPointer) -> None:

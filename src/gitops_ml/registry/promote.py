@@ -14,7 +14,10 @@ from typing import Literal
 
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError, GitopsMLError
+from gitops_ml.io_utils import sha256_file
+from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE, ArtifactMetadata, read_metadata
 from gitops_ml.registry.lock import exclusive_lock
+from gitops_ml.registry.model_store import VersionExists, open_store
 from gitops_ml.registry.pointer import (
     HistoryEntry,
     ProductionPointer,
@@ -24,7 +27,6 @@ from gitops_ml.registry.pointer import (
     utc_now,
     write_pointer,
 )
-from gitops_ml.registry.store import VersionExists, open_store, sha256_file
 
 # Where a remote artifact is downloaded to check its sha256 before a rollback points at it.
 ROLLBACK_CACHE = Path(".gitops-ml/model-cache")
@@ -47,23 +49,21 @@ def _lock_path(registry: RegistryConfig) -> Path:
     return Path(registry.pointer).parent / ".promote.lock"
 
 
-def read_candidate_metadata(candidate_dir: Path) -> dict:
-    from gitops_ml.registry.artifacts import read_metadata
-
-    path = Path(candidate_dir) / "metadata.json"
+def read_candidate_metadata(candidate_dir: Path) -> ArtifactMetadata:
+    path = Path(candidate_dir) / METADATA_FILE
     if not path.exists():
         raise ArtifactError(f"{path}: candidate metadata not found")
     meta = read_metadata(candidate_dir)
-    actual = sha256_file(Path(candidate_dir) / "model.skops")
-    if actual != meta.get("sha256"):
-        raise ArtifactError(f"{candidate_dir}/model.skops: sha256 {actual[:12]} != metadata {str(meta.get('sha256'))[:12]}")
+    actual = sha256_file(Path(candidate_dir) / MODEL_FILE)
+    if actual != meta.sha256:
+        raise ArtifactError(f"{candidate_dir}/{MODEL_FILE}: sha256 {actual[:12]} != metadata {meta.sha256[:12]}")
     return meta
 
 
 def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: str = "") -> PointerChange:
     """Publish the candidate to the store and point production at it (idempotent, serialized)."""
     meta = read_candidate_metadata(candidate_dir)
-    version, sha256 = meta["version"], meta["sha256"]
+    version, sha256 = meta.version, meta.sha256
     with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
         current = read_pointer(registry.pointer)
         if current is not None and current.version == version:
@@ -76,11 +76,11 @@ def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: 
             version=version,
             artifact_uri=artifact_uri,
             sha256=sha256,
-            metrics={k: float(v) for k, v in (meta.get("metrics") or {}).items() if _is_number(v)},
-            commit=meta.get("git_commit"),
-            data_hash=meta.get("data_hash"),
-            config_hash=meta.get("config_hash"),
-            metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/metadata.json",
+            metrics={k: float(v) for k, v in meta.metrics.items() if v is not None},
+            commit=meta.git_commit,
+            data_hash=meta.data_hash,
+            config_hash=meta.config_hash,
+            metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/" + METADATA_FILE,
         )
         _append_once(registry, "promote", pointer, current, reason)
         write_pointer(registry.pointer, pointer)
@@ -134,7 +134,3 @@ def _append_once(registry: RegistryConfig, action: str, pointer: ProductionPoint
     append_history(registry.history, HistoryEntry(action=action, version=pointer.version,
                                                   previous_version=previous, at=utc_now(),
                                                   reason=reason, pointer=pointer))
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)

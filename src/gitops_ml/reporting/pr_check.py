@@ -132,35 +132,35 @@ def bad_input_result(run: PrCheckRun, message: str, timings: dict[str, float]) -
 
 
 def save_candidate(run: PrCheckRun):
-    """The candidate artifact (model.skops + metadata.json) under reports/pr/candidate/."""
-    from gitops_ml.registry.artifacts import model_version, save_model
+    """The candidate artifact (model, metadata, reference profile) under reports/pr/candidate/."""
+    from gitops_ml.registry.artifacts import REFERENCE_FILE, ModelInfo, model_version, save_model
 
     settings = run.settings
     assert settings is not None
     config_hash = settings.config_hash()
     data_hash = run.acquired.manifest_hash
     metrics = {m.metric: m.candidate for m in run.comparison} if run.comparison is not None else {}
-    metadata = {
-        "version": model_version(run.commit, config_hash, data_hash),
-        "git_commit": run.commit,
-        "config_hash": config_hash,
-        "data_hash": data_hash,
-        "dataset": settings.dataset.name,
-        "task": settings.dataset.task,
-        "target": settings.dataset.target,
-        "numeric_features": list(settings.features.numeric),
-        "categorical_features": list(settings.features.categorical),
-        "features": list(settings.features.all),
-        "estimator": settings.estimator.class_path,
-        "best_params": run.trained.best_params,
-        "metrics": metrics,
-        "holdout_rows": len(run.split.holdout),
-        "split": run.split.description,
-        "training_seconds": run.trained.fit_seconds,
-        "sample_record": _sample_record(run),
-    }
-    artifact = save_model(run.trained.pipeline, run.out_dir / "candidate", metadata)
-    write_reference(_reference_profile(run), run.out_dir / "candidate" / "reference.json")
+    info = ModelInfo(
+        version=model_version(run.commit, config_hash, data_hash),
+        git_commit=run.commit,
+        config_hash=config_hash,
+        data_hash=data_hash,
+        dataset=settings.dataset.name,
+        task=settings.dataset.task,
+        target=settings.dataset.target,
+        numeric_features=tuple(settings.features.numeric),
+        categorical_features=tuple(settings.features.categorical),
+        features=tuple(settings.features.all),
+        estimator=settings.estimator.class_path,
+        best_params=dict(run.trained.best_params or {}),
+        metrics=metrics,
+        holdout_rows=len(run.split.holdout),
+        split=run.split.description,
+        training_seconds=run.trained.fit_seconds,
+        sample_record=_sample_record(run),
+    )
+    artifact = save_model(run.trained.pipeline, run.out_dir / "candidate", info)
+    write_reference(_reference_profile(run), run.out_dir / "candidate" / REFERENCE_FILE)
     return artifact
 
 

@@ -31,8 +31,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
 from gitops_ml.config import Settings
-from gitops_ml.serving.model_holder import DEFAULT_CACHE_DIR, LoadedModel, ModelHolder, build_request_model
-from gitops_ml.store.predictions import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.prediction_store.predictions import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.serving.model_holder import DEFAULT_CACHE_DIR, ModelHolder, ServedModel, build_request_model
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class BodySizeLimit:
 
 @dataclass
 class _Job:
-    model: LoadedModel
+    model: ServedModel
     records: list[dict[str, Any]]
     future: asyncio.Future[list[dict[str, Any]]]
 
@@ -234,7 +234,7 @@ class PredictionScheduler:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
 
-    async def predict(self, model: LoadedModel, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def predict(self, model: ServedModel, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         assert self._queue is not None, "scheduler not started"
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(model, records, future))
@@ -256,7 +256,7 @@ class PredictionScheduler:
             for group in by_model.values():
                 await self._run_group(loop, group)
 
-    async def _call(self, loop: asyncio.AbstractEventLoop, model: LoadedModel,
+    async def _call(self, loop: asyncio.AbstractEventLoop, model: ServedModel,
                     records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # Small calls run on the event loop: handing them to a thread costs more in GIL
         # hand-offs than it saves (measured ~25% more single-record throughput inline). Big
@@ -450,7 +450,7 @@ def create_app(
             return _error_response(400, "request body is not valid JSON", detail)
         return _error_response(422, summarize(detail), detail)
 
-    def _model_or_503(request: Request) -> LoadedModel:
+    def _model_or_503(request: Request) -> ServedModel:
         holder: ModelHolder = request.app.state.holder
         model = holder.current
         if model is None:
@@ -527,7 +527,7 @@ def create_app(
     async def model_info(request: Request) -> dict[str, Any]:
         model = _model_or_503(request)
         holder: ModelHolder = request.app.state.holder
-        return {**model.pointer, "loaded_at": model.loaded_at.isoformat(), "pointer_path": str(holder.pointer_path),
+        return {**model.pointer.model_dump(mode="json"), "loaded_at": model.loaded_at.isoformat(), "pointer_path": str(holder.pointer_path),
                 "reload_error": holder.reload_error, "features": model.feature_columns,
                 "task": model.settings.dataset.task}
 

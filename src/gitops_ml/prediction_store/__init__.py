@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gitops_ml.store.predictions import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.prediction_store.predictions import BatchingLogger, PredictionStore, coerce_label
 
 __all__ = ["BatchingLogger", "PredictionStore", "coerce_label"]
