@@ -503,12 +503,7 @@ class FakeGitHub:
                 raise _HTTPError(404, "Not Found")
             number, comment = found[0]
             if method == "PATCH":
-                if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-                    raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "missing"}])
-                if len(data["body"]) > 65_536:  # GitHub refuses longer bodies
-                    raise _HTTPError(422, "Validation Failed",
-                                     [{"field": "body", "code": "custom", "message": "body is too long"}])
-                comment["body"] = data["body"]
+                comment["body"] = _comment_body(data)
             if method in ("GET", "PATCH"):
                 return _json(200, self._comment_json(repo, number, comment))
         m = re.fullmatch(r"/issues/(\d+)/(comments|labels)", rest)
@@ -523,12 +518,7 @@ class FakeGitHub:
                     rendered = [self._comment_json(repo, number, c) for c in comments]
                     return self._paginated(repo, f"/issues/{number}/comments", query, rendered)
                 if method == "POST":
-                    if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-                        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "missing"}])
-                    if len(data["body"]) > 65_536:  # GitHub refuses longer bodies
-                        raise _HTTPError(422, "Validation Failed",
-                                         [{"field": "body", "code": "custom", "message": "body is too long"}])
-                    comment = {"id": self._new_id(), "body": data["body"], "user": self._caller(headers)}
+                    comment = {"id": self._new_id(), "body": _comment_body(data), "user": self._caller(headers)}
                     comments.append(comment)
                     return _json(201, self._comment_json(repo, number, comment))
             else:
@@ -755,6 +745,14 @@ class FakeGitHub:
         status, base_headers, body = _json(200, chunk)
         base_headers.update(headers)
         return status, base_headers, body
+
+
+def _comment_body(data: Any) -> str:
+    if not isinstance(data, dict) or not isinstance(data.get("body"), str):
+        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "missing"}])
+    if len(data["body"]) > 65_536:  # GitHub refuses longer bodies
+        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "custom", "message": "body is too long"}])
+    return data["body"]
 
 
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
