@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -88,7 +90,7 @@ def _bad(records: list[dict]) -> list[tuple[str, object, int, str]]:
         ("too many records", {"records": [good] * 501}, 422, "at most 500"),
         ("duplicate request ids", {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
          422, "request_id"),
-        ("not an object", [good], 422, "JSON object"),
+        ("not a record", "hello", 422, "one record {...}"),
     ]
 
 
@@ -249,3 +251,53 @@ def test_optional_id_and_dates_are_checked_and_logged(server, records):
     server.flush()
     row = PredictionStore(f"sqlite:///{server.db_path}").window().set_index("request_id").loc["with-id"]
     assert row["customer_id"] == "CUST-0000042" and row["snapshot_date"] == "2026-03-01"
+
+
+def test_a_bare_list_is_a_batch(server, records):
+    response = server.client.post("/predict", json=records[:3])
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 3
+
+
+# Each body is a client's mistake: a 4xx naming record and field where there is one, never a 5xx,
+# and nothing logged with a traceback.
+HOSTILE = [
+    ("NaN", b'{"tenure_months": NaN}', 422, "tenure_months"),
+    ("Infinity", b'{"records": [{}, {"monthly_charges": Infinity}]}', 422, "record 1: field 'monthly_charges'"),
+    ("-Infinity", b'{"monthly_charges": -Infinity}', 422, "monthly_charges"),
+    ("1e309", b'{"total_charges": 1e309}', 422, "total_charges"),
+    ("integer beyond float64", b'{"usage_minutes": 1' + b"0" * 400 + b"}", 422, "usage_minutes"),
+    ("100,000 nested brackets", b"[" * 100_000, 400, "nested too deeply"),
+    ("invalid UTF-8", b'{"plan": "\xff\xfe"}', 400, "not UTF-8"),
+    ("duplicate keys", b'{"plan": "basic", "plan": "premium"}', 422, "field 'plan': field given more than once"),
+    ("a JSON number", b"42", 422, "one record {...}"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "status", "needle"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_bodies_get_a_4xx_and_no_traceback(server, records, caplog, name, body, status, needle):
+    if name in ("duplicate keys",):
+        good = {k: v for k, v in records[0].items() if k != "plan"}
+        body = body[:-1] + b", " + orjson.dumps(good)[1:]
+    with caplog.at_level(logging.INFO):
+        response = server.client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, (name, response.text)
+    assert needle in response.json()["message"], (name, response.json())
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], name
+
+
+def test_a_value_the_estimator_cannot_take_is_a_4xx(server, records, monkeypatch):
+    model = server.app.state.holder.current
+
+    def refuse(records):
+        raise ValueError("Input X contains infinity or a value too large for dtype('float32').")
+
+    monkeypatch.setattr(type(model), "predict", lambda self, rows: refuse(rows))
+    response = server.client.post("/predict", json=records[0])
+    assert response.status_code == 422 and "cannot score this input" in response.json()["message"]
+
+
+def test_model_says_which_path_serves(server):
+    info = server.client.get("/model").json()
+    assert info["fast_path"] is True
+    assert info["serving_path"].startswith("compiled numpy preprocessing")

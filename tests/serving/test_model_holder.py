@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gitops_ml.serving.app import PredictionScheduler
 from gitops_ml.serving.model_holder import ModelHolder, build_request_model, example_record
+from gitops_ml.serving.scheduler import PredictionScheduler
 from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 
@@ -139,3 +140,43 @@ def test_scheduler_merges_requests_and_isolates_a_failing_one():
     assert isinstance(results[5], ValueError)
     assert calls[0] == 11  # all six requests were merged into one call first
     assert len(calls) == 1 + 6  # then retried one by one after that call failed
+
+
+def test_the_startup_log_and_model_say_which_path_serves(model_store, settings, tmp_path, caplog):
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="gitops_ml.serving.model_holder"):
+        assert holder.check()
+    assert holder.current.compiled is not None
+    assert "compiled numpy preprocessing + HistGradientBoostingClassifier" in caplog.text
+
+
+def test_an_uncompilable_pipeline_is_served_by_scikit_learn(model_store, settings, tmp_path, monkeypatch):
+    from gitops_ml.serving import model_holder
+    from gitops_ml.serving.fast_path import NotCompilable
+
+    def refuse(*_args):
+        raise NotCompilable("a step the fast path does not cover")
+
+    monkeypatch.setattr(model_holder, "compile_pipeline", refuse)
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    model = holder.current
+    assert model.compiled is None
+    assert model.serving_path == "scikit-learn pipeline (not compiled: a step the fast path does not cover)"
+    rows = records_of(synth_churn(4, seed=8))
+    assert all(r["prediction"] in (0, 1) for r in model.predict(rows))
+
+
+def test_a_fast_path_that_differs_from_the_pipeline_is_not_used(model_store, settings, tmp_path, monkeypatch):
+    from gitops_ml.serving import fast_path
+
+    original = fast_path.CompiledPipeline.predict_proba
+    monkeypatch.setattr(fast_path.CompiledPipeline, "predict_proba",
+                        lambda self, records: original(self, records) * 0.999)
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    assert holder.current.compiled is None
+    assert "probabilities differ from the pipeline's" in holder.current.serving_path

@@ -16,8 +16,9 @@ import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.registry.pointer import ProductionPointer, parse_pointer
 from gitops_ml.registry.production import LoadedModel, load_pointed_model
+from gitops_ml.serving.fast_path import CompiledPipeline, NotCompilable, check_equal, compile_pipeline
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,17 @@ class ServedModel:
     # requests and ignored, so clients still sending them keep working.
     ignored_inputs: frozenset[str] = frozenset()
     positive_index: int | None = None  # binary: the predict_proba column of dataset.positive_label
+    # The fast path (serving/fast_path.py); None when the pipeline is served by scikit-learn itself,
+    # for the reason in `fallback_reason`.
+    compiled: CompiledPipeline | None = None
+    fallback_reason: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def serving_path(self) -> str:
+        if self.compiled is not None:
+            return self.compiled.description
+        return f"scikit-learn pipeline (not compiled: {self.fallback_reason})"
 
     @property
     def version(self) -> str:
@@ -85,18 +97,15 @@ class ServedModel:
         `score` is the positive-class probability (binary), the top probability (multiclass) or
         the predicted value (regression).
         """
-        from gitops_ml.training.pipeline import prepare_features
-
-        frame = pd.DataFrame.from_records(list(records), columns=self.feature_columns)
-        X = prepare_features(frame, self.settings)
         pipeline = self.model.pipeline
         task = self.settings.dataset.task
         if task == "regression":
-            values = np.asarray(pipeline.predict(X), dtype=float).tolist()
+            values = (self.compiled.predict_values(records) if self.compiled is not None
+                      else np.asarray(pipeline.predict(self._frame(records)), dtype=float)).tolist()
             return [{"prediction": v, "score": v, "probabilities": None} for v in values]
-        proba = np.asarray(pipeline.predict_proba(X), dtype=float)
-        labels = np.asarray(pipeline.classes_).tolist()
-        keys = [str(c) for c in labels]
+        proba = (self.compiled.predict_proba(records) if self.compiled is not None
+                 else np.asarray(pipeline.predict_proba(self._frame(records)), dtype=float))
+        labels, keys = self._labels
         top = proba.argmax(axis=1)
         if self.positive_index is not None:
             scores = proba[:, self.positive_index].tolist()
@@ -107,6 +116,16 @@ class ServedModel:
             {"prediction": labels[t], "score": s, "probabilities": dict(zip(keys, row, strict=True))}
             for t, s, row in zip(top.tolist(), scores, rows, strict=True)
         ]
+
+    def _frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        from gitops_ml.training.pipeline import prepare_features
+
+        return prepare_features(pd.DataFrame.from_records(list(records), columns=self.feature_columns), self.settings)
+
+    @cached_property
+    def _labels(self) -> tuple[list[Any], list[str]]:
+        labels = np.asarray(self.model.pipeline.classes_).tolist()
+        return labels, [str(c) for c in labels]
 
 
 _ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
@@ -198,8 +217,45 @@ def serve_model(model: LoadedModel, settings: Settings) -> ServedModel:
         ignored_inputs=frozenset(settings.features.all) - frozenset(model_settings.features.all),
         positive_index=positive,
     )
-    smoke_test(served)
+    smoke_test(served)  # on the scikit-learn pipeline: the reference the fast path must match
+    compiled, reason = _compile(served)
+    served = replace(served, compiled=compiled, fallback_reason=reason)
+    if compiled is not None:
+        smoke_test(served)
     return served
+
+
+def _compile(served: ServedModel) -> tuple[CompiledPipeline | None, str | None]:
+    """The fast path for this model, checked on probe rows against its pipeline; else (None, why)."""
+    features = served.settings.features
+    try:
+        compiled = compile_pipeline(served.model.pipeline, features.numeric, features.categorical)
+        records = probe_records(served)
+        reason = check_equal(compiled, served.model.pipeline, served._frame(records), records)
+    except NotCompilable as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a fast path that cannot even be checked is not used
+        return None, f"{type(exc).__name__}: {exc}"
+    return (compiled, None) if reason is None else (None, reason)
+
+
+def probe_records(served: ServedModel) -> list[dict[str, Any]]:
+    """Rows the fast path must score exactly like the pipeline before it serves: the metadata's
+    sample, one valid record from the contract, and edge rows (all missing, unknown categories,
+    huge and tiny numbers, zeros)."""
+    features = served.settings.features
+    metadata = served.model.metadata
+    rows: list[dict[str, Any]] = []
+    if metadata is not None and metadata.sample_record:
+        rows.append({c: metadata.sample_record.get(c) for c in served.feature_columns})
+    rows.append(example_record(served.request_model, served.feature_columns))
+    base = rows[0]
+    rows.append(dict.fromkeys(served.feature_columns))
+    rows.append({**base, **{c: "\u00a0never-seen-category" for c in features.categorical}})
+    for extreme in (1e30, -1e30, 0.0, 1e-300, -0.5):  # within float32: forests cast to it
+        rows.append({**base, **dict.fromkeys(features.numeric, extreme)})
+    rows.append({**base, **{c: None for c in features.categorical}})
+    return rows
 
 
 def _check_features(pipeline: Any, settings: Settings, version: str) -> None:
@@ -307,7 +363,8 @@ class ModelHolder:
             previous = self._current
             self._current = model  # one reference assignment: requests see the old or the new model
             self._reload_error = None
-            log.info("serving model %s (was %s)", model.version, previous.version if previous else "none")
+            log.info("serving model %s (was %s) with %s", model.version,
+                     previous.version if previous else "none", model.serving_path)
             return True
 
     def _fail(self, message: str, *, log_it: bool = True) -> None:
