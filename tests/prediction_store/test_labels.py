@@ -8,8 +8,8 @@ import pytest
 
 from gitops_ml.cli import main
 from gitops_ml.errors import DataError
+from gitops_ml.prediction_store import PredictionStore
 from gitops_ml.prediction_store.labels import read_labels_csv
-from gitops_ml.prediction_store.predictions import PredictionStore
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from gitops_ml.prediction_store.predictions import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.prediction_store import BatchingLogger, PredictionStore, coerce_label
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

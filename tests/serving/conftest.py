@@ -136,14 +136,31 @@ class ModelStoreFixture:
         path = folder / "model.skops"
         return {"version": version, "artifact_uri": str(path), "sha256": sha256_of(path)}
 
-    def point_to(self, version: str, *, pipeline_key: str | None = None, sha256: str | None = None) -> None:
-        from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    @property
+    def history_path(self) -> Path:
+        return self.pointer_path.parent / "history.yaml"
+
+    def point_to(self, version: str, *, pipeline_key: str | None = None, sha256: str | None = None,
+                 record: bool = True) -> None:
+        """Move the pointer as promotion does: history entry first (unless `record` is False, a
+        hand edit), then the pointer."""
+        from gitops_ml.registry.pointer import (
+            HistoryEntry,
+            ProductionPointer,
+            append_history,
+            utc_now,
+            write_pointer,
+        )
 
         info = self.publish(version, pipeline_key)
-        write_pointer(self.pointer_path, ProductionPointer(
+        pointer = ProductionPointer(
             version=version, artifact_uri=info["artifact_uri"], sha256=sha256 or info["sha256"],
             metrics={"roc_auc": 0.8}, commit="0" * 40,
-        ))
+        )
+        if record:
+            append_history(self.history_path, HistoryEntry(action="promote", version=version, previous_version=None,
+                                                           at=utc_now(), pointer=pointer))
+        write_pointer(self.pointer_path, pointer)
 
 
 @pytest.fixture

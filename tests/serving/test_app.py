@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from gitops_ml.prediction_store.predictions import PredictionStore
-from tests.serving.conftest import FEATURES, records_of, synth_churn
+from gitops_ml.prediction_store import PredictionStore
+from tests.serving.conftest import FEATURES, REPO, records_of, synth_churn
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +301,38 @@ def test_model_says_which_path_serves(server):
     info = server.client.get("/model").json()
     assert info["fast_path"] is True
     assert info["serving_path"].startswith("compiled numpy preprocessing")
+
+
+def test_feedback_needs_the_labels_token_when_one_is_configured(start_server, model_store, records, monkeypatch):
+    """The attack: anyone who can reach /feedback writes retraining labels. With a token configured
+    only its holders can."""
+    monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
+    model_store.point_to("v1")
+    running = start_server()
+    assert running.client.post("/predict", json={**records[0], "request_id": "tok-1"}).status_code == 200
+    running.flush()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-labels-token"}):
+        refused = running.client.post("/feedback", json={"request_id": "tok-1", "label": 1}, headers=headers)
+        assert refused.status_code == 401 and "GITOPS_ML_LABELS_TOKEN" in refused.json()["message"]
+    assert PredictionStore(f"sqlite:///{running.db_path}").window()["label"].isna().all()
+    accepted = running.client.post("/feedback", json={"request_id": "tok-1", "label": 1},
+                                   headers={"Authorization": "Bearer s3cret-labels-token"})
+    assert accepted.status_code == 200, accepted.text
+
+
+def test_labels_import_needs_the_token_when_one_is_configured(server, records, tmp_path, monkeypatch, capsys):
+    from gitops_ml.cli import main
+
+    assert server.client.post("/predict", json={**records[0], "request_id": "imp-1"}).status_code == 200
+    server.flush()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nimp-1,1\n")
+    command = ["labels", "import", str(labels), "--config-dir", str(REPO / "config"),
+               "--store-url", f"sqlite:///{server.db_path}"]
+    monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
+    for extra in ([], ["--token", "wrong"]):
+        assert main([*command, *extra]) == 2
+        assert "GITOPS_ML_LABELS_TOKEN" in capsys.readouterr().err
+    assert PredictionStore(f"sqlite:///{server.db_path}").window()["label"].isna().all()
+    assert main([*command, "--token", "s3cret-labels-token"]) == 0
+    assert "1 matched" in capsys.readouterr().out

@@ -49,13 +49,21 @@ def test_reloads_only_when_the_pointer_changes(model_store, settings, tmp_path):
 
 def _publish_without_region(model_store, tmp_path, *, metadata_features):
     from gitops_ml.registry.artifacts import save_model
-    from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    from gitops_ml.registry.pointer import (
+        HistoryEntry,
+        ProductionPointer,
+        append_history,
+        utc_now,
+        write_pointer,
+    )
     from tests.serving.conftest import artifact_metadata
 
     pipeline = model_store.pipelines["no_region"]
     artifact = save_model(pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features))
-    write_pointer(model_store.pointer_path, ProductionPointer(
-        version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256))
+    pointer = ProductionPointer(version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256)
+    append_history(model_store.history_path, HistoryEntry(action="promote", version="v9", previous_version=None,
+                                                          at=utc_now(), pointer=pointer))
+    write_pointer(model_store.pointer_path, pointer)
 
 
 def test_model_whose_metadata_lies_about_its_features_is_refused(model_store, settings, tmp_path):
@@ -180,3 +188,35 @@ def test_a_fast_path_that_differs_from_the_pipeline_is_not_used(model_store, set
     assert holder.check()
     assert holder.current.compiled is None
     assert "probabilities differ from the pipeline's" in holder.current.serving_path
+
+
+def test_a_pointer_edited_by_hand_to_a_version_not_in_history_is_refused(model_store, settings, tmp_path):
+    """The attack: a hand-edited pointer naming a version promotion never recorded."""
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    model_store.point_to("v2", record=False)
+    assert holder.check() is False
+    assert holder.current.version == "v1"
+    assert "version v2 of the pointer is not in the history" in holder.reload_error
+    fresh = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache2")
+    assert fresh.check() is False and fresh.current is None
+    assert "not in the history" in fresh.not_ready_reason
+
+
+def test_a_pointer_whose_sha256_differs_from_history_is_refused(model_store, settings, tmp_path):
+    from gitops_ml.registry.artifacts import save_model
+    from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    from tests.serving.conftest import artifact_metadata
+
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    # Same version name, other (valid, signed-by-sha) bytes: the pointer's sha256 matches the file
+    # but not what promotion recorded.
+    other = save_model(model_store.pipelines["v2"], tmp_path / "evil" / "v1", artifact_metadata("v1"))
+    write_pointer(model_store.pointer_path, ProductionPointer(
+        version="v1", artifact_uri=str(other.model_path), sha256=other.sha256))
+    assert holder.check() is False
+    assert holder.current.pointer.artifact_uri != str(other.model_path)
+    assert "in the history with sha256" in holder.reload_error

@@ -53,7 +53,7 @@ def load_monitored_model(settings: Settings, cache_dir: Path) -> LoadedModel:
 
 
 def load_window(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
-    from gitops_ml.prediction_store.predictions import PredictionStore
+    from gitops_ml.prediction_store import PredictionStore
 
     store = PredictionStore(store_url)
     try:
@@ -87,7 +87,7 @@ def decide_and_record(settings: Settings, store_url: str, result: WindowResult,
                       now: datetime) -> tuple[Decision, list[WindowRecord]]:
     """The policy's decision given the stored history; the new record is stored and appended."""
     from gitops_ml.monitoring.policy import WindowRecord, decide, make_record
-    from gitops_ml.prediction_store.predictions import PredictionStore
+    from gitops_ml.prediction_store import PredictionStore
 
     store = PredictionStore(store_url)
     try:

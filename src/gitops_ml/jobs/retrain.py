@@ -48,7 +48,7 @@ def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *,
     from gitops_ml.forge.github import GitHubForge
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
     from gitops_ml.forge.tokens import resolve_token
-    from gitops_ml.prediction_store.predictions import PredictionStore
+    from gitops_ml.prediction_store import PredictionStore
 
     repo = GitRepo(repo_dir)
     manifest = Path(settings.dataset.manifest)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml.errors import DataError
-from gitops_ml.prediction_store.predictions import coerce_label
+from gitops_ml.prediction_store.codecs import coerce_label
 
 LABEL_COLUMNS = ("request_id", "label")
 MAX_SHOWN = 5

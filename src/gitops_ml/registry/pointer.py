@@ -108,3 +108,18 @@ def append_history(path: Path, entry: HistoryEntry) -> None:
     payload: list[dict[str, Any]] = [e.model_dump(mode="json") for e in [*entries, entry]]
     header = "# Append-only history of production pointer changes (oldest first).\n"
     atomic_write_text(Path(path), header + yaml.safe_dump(payload, sort_keys=False))
+
+
+def require_in_history(pointer: ProductionPointer, history_path: Path) -> None:
+    """PointerError unless the history holds `pointer.version` with the same sha256.
+
+    Promotion and rollback always append to the history before moving the pointer; a pointer
+    naming anything else was edited by hand (or by an attacker) and is not served.
+    """
+    entries = [e for e in read_history(history_path) if e.version == pointer.version]
+    if not entries:
+        raise PointerError(f"{history_path}: version {pointer.version} of the pointer is not in the history; "
+                           "only promoted or rolled-back versions are served")
+    if not any(e.pointer.sha256 == pointer.sha256 for e in entries):
+        raise PointerError(f"{history_path}: version {pointer.version} is in the history with sha256 "
+                           f"{entries[-1].pointer.sha256[:12]}, the pointer says {pointer.sha256[:12]}")

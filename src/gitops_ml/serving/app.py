@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 
 from gitops_ml.config import Settings
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore
+from gitops_ml.prediction_store.access import configured_labels_token
 from gitops_ml.serving import routes
 from gitops_ml.serving.middleware import BodySizeLimit, BodyTooLarge
 from gitops_ml.serving.model_holder import DEFAULT_CACHE_DIR, ModelHolder, build_request_model
@@ -52,6 +53,9 @@ def create_app(
     """
     serving = settings.serving
     pointer = Path(pointer_path) if pointer_path is not None else settings.registry.pointer
+    # A pointer given by path has its history beside it; the configured one, the configured history.
+    history = pointer.parent / Path(settings.registry.history).name if pointer_path is not None else (
+        settings.registry.history)
     url = store_url or serving.prediction_store_url
     docs_request_model = build_request_model(settings)
 
@@ -64,7 +68,8 @@ def create_app(
         limits = threadpool_limits(limits=1)
         store = PredictionStore(url)
         logger = BatchingLogger(store, serving.log_batch_size, serving.log_flush_interval_s).start()
-        holder = ModelHolder(pointer, settings, reload_interval_s=serving.reload_interval_s, cache_dir=cache_dir)
+        holder = ModelHolder(pointer, settings, reload_interval_s=serving.reload_interval_s, cache_dir=cache_dir,
+                             history_path=history)
         await asyncio.get_running_loop().run_in_executor(None, holder.check)
         holder.start()
         scheduler = PredictionScheduler()
@@ -72,6 +77,7 @@ def create_app(
         app.state.store, app.state.logger, app.state.holder = store, logger, holder
         app.state.scheduler, app.state.settings = scheduler, settings
         app.state.max_batch_rows = serving.max_batch_rows
+        app.state.labels_token = configured_labels_token()
         try:
             yield
         finally:
@@ -108,7 +114,7 @@ def create_app(
                       responses={503: {"model": ErrorOut}})
     app.add_api_route("/feedback", routes.feedback, methods=["POST"], response_model=FeedbackOut,
                       summary="Attach a late label to a served prediction",
-                      responses={404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+                      responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
     return app
 
 

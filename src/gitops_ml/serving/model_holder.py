@@ -28,7 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
-from gitops_ml.registry.pointer import ProductionPointer, parse_pointer
+from gitops_ml.registry.pointer import ProductionPointer, parse_pointer, require_in_history
 from gitops_ml.registry.production import LoadedModel, load_pointed_model
 from gitops_ml.serving.fast_path import CompiledPipeline, NotCompilable, check_equal, compile_pipeline
 
@@ -300,8 +300,12 @@ class ModelHolder:
         *,
         reload_interval_s: float | None = None,
         cache_dir: Path = DEFAULT_CACHE_DIR,
+        history_path: Path | None = None,
     ):
         self.pointer_path = Path(pointer_path)
+        # Only versions promotion recorded are served; the history sits beside the pointer.
+        self.history_path = Path(history_path) if history_path is not None else (
+            self.pointer_path.parent / Path(settings.registry.history).name)
         self.settings = settings
         self.reload_interval_s = reload_interval_s or settings.serving.reload_interval_s
         self.cache_dir = Path(cache_dir)
@@ -355,6 +359,7 @@ class ModelHolder:
                 if self._current is not None and pointer == self._current.pointer:
                     self._reload_error = None  # only comments/formatting changed
                     return False
+                require_in_history(pointer, self.history_path)
                 model = serve_model(load_pointed_model(pointer, self.cache_dir), self.settings)
             except Exception as exc:  # noqa: BLE001 - whatever breaks, the old model keeps serving
                 message = str(exc) if isinstance(exc, GitopsMLError) else f"{type(exc).__name__}: {exc}"

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.prediction_store.access import LabelsRefused, check_labels_token
 from gitops_ml.serving.body import parse_body, request_ids
 from gitops_ml.serving.middleware import BodyTooLarge
 from gitops_ml.serving.model_holder import ModelHolder, ServedModel
@@ -122,6 +123,13 @@ async def model_info(request: Request) -> dict[str, Any]:
 
 
 def feedback(item: FeedbackIn, request: Request) -> FeedbackOut:
+    """Labels become retraining data: with GITOPS_ML_LABELS_TOKEN set, only holders of it may write."""
+    header = request.headers.get("authorization", "")
+    given = header[7:] if header[:7].lower() == "bearer " else None
+    try:
+        check_labels_token(request.app.state.labels_token, given, how="Authorization: Bearer <token>")
+    except LabelsRefused as exc:
+        raise RequestProblem(401, str(exc)) from None
     task = request.app.state.settings.dataset.task
     try:
         label = coerce_label(item.label, task)
