@@ -29,7 +29,7 @@ def load_window_task(store_url: str, start: datetime, end: datetime) -> pd.DataF
 @task(name="assess-window", cache_policy=NO_CACHE)
 def assess_task(settings: Settings, production, window: pd.DataFrame, start: datetime, end: datetime):
     from gitops_ml.monitoring.drift import read_reference
-    from gitops_ml.monitoring.performance import baseline_value
+    from gitops_ml.monitoring.performance import labelled_predictions
     from gitops_ml.monitoring.policy import assess_window
     from gitops_ml.registry.production import model_features
     from gitops_ml.training.pipeline import prepare_features
@@ -37,12 +37,17 @@ def assess_task(settings: Settings, production, window: pd.DataFrame, start: dat
     reference = read_reference(production.path.parent / "reference.json")
     model_settings = model_features(production.metadata, settings)
     features = prepare_features(window, model_settings) if len(window) else window
-    metric = settings.monitoring.performance_metric
-    baseline = baseline_value(production.pointer.metrics, metric)
-    labels = pd.to_numeric(window["label"], errors="coerce").to_numpy() if len(window) else None
+    task = settings.dataset.task
+    baseline = production.pointer.metrics.get(settings.monitoring.performance_metric)
     scores = window["score"].to_numpy(dtype=float) if len(window) else None
+    labelled = None
+    if len(window):
+        labelled, _ = labelled_predictions(
+            task, window["label"].to_numpy(dtype=object), window["prediction"].to_numpy(dtype=object),
+            scores, classes=getattr(production.pipeline, "classes_", None),
+            positive_label=settings.dataset.positive_label)
     return assess_window(reference, features, settings.monitoring, window_start=start, window_end=end,
-                         y_true=labels, y_score=scores, baseline_value=baseline,
+                         y_score=scores, labelled=labelled, baseline_value=baseline,
                          model_version=production.version)
 
 
@@ -93,6 +98,9 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
                  repo_dir: str = ".") -> dict:
     logger = get_run_logger()
     settings = load_settings(config_dir)
+    from gitops_ml.monitoring.performance import check_monitor_metric
+
+    check_monitor_metric(settings.dataset.task, settings.monitoring.performance_metric)  # before any I/O
     store_url = store_url or settings.serving.prediction_store_url
     from gitops_ml.registry.production import load_production
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from gitops_ml.config import BootstrapConfig
-from gitops_ml.evaluation.compare import bootstrap_distribution, compare_models, resampled_metrics
-from gitops_ml.evaluation.metrics import TASK_METRICS, Predictions, compute_metrics
+from gitops_ml.evaluation.bootstrap import bootstrap_distribution, resampled_metrics
+from gitops_ml.evaluation.compare import compare_models
+from gitops_ml.evaluation.metrics import TASK_METRICS, Predictions, compute_metrics, metric_names
 from tests.evaluation.synthetic import binary_pair, multiclass_preds, regression_preds
 
 CFG = BootstrapConfig(n_resamples=200, confidence=0.95, seed=7)
@@ -117,12 +118,13 @@ def test_same_seed_same_result_other_seed_other_result(binary_models):
 def test_multiclass_and_regression_paths():
     mc = multiclass_preds(seed=1)
     mc_result = compare_models(mc, mc, None, CFG)
-    assert set(mc_result.metrics) == {"f1_macro", "accuracy", "log_loss"}
+    assert list(mc_result.metrics) == metric_names("multiclass")
     assert mc_result["f1_macro"].delta == 0.0
     good, bad = regression_preds(seed=2, noise=1.0), regression_preds(seed=2, noise=3.0)
     reg = compare_models(good, bad, None, CFG)
     assert reg["rmse"].outcome == "better" and reg["rmse"].delta < 0
     assert reg["r2"].outcome == "better" and reg["r2"].delta > 0
+    assert list(reg.metrics) == metric_names("regression")  # the target is positive: MAPE included
 
 
 def test_undefined_resamples_are_counted_in_the_note():
