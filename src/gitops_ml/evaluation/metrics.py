@@ -29,6 +29,9 @@ from gitops_ml.config import Task
 from gitops_ml.errors import ConfigError
 
 Direction = Literal["higher", "lower"]
+# The range a metric lives in, so a chart never mixes ranges on one axis or draws R² above 1:
+# unit = [0, 1]; at_most_one = (-inf, 1]; non_negative = [0, inf); target = the target's units.
+Scale = Literal["unit", "at_most_one", "non_negative", "target"]
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
 
 
@@ -39,6 +42,7 @@ class MetricSpec:
     name: str
     direction: Direction
     description: str
+    scale: Scale = "unit"
     needs_probabilities: bool = False
     needs_positive_target: bool = False  # MAPE: divides by the target
 
@@ -53,8 +57,9 @@ class MetricSpec:
         return " and ".join(conditions) or "always"
 
 
-def _spec(name: str, direction: Direction, description: str, **kwargs: bool) -> tuple[str, MetricSpec]:
-    return name, MetricSpec(name, direction, description, **kwargs)
+def _spec(name: str, direction: Direction, description: str, scale: Scale = "unit",
+          **kwargs: bool) -> tuple[str, MetricSpec]:
+    return name, MetricSpec(name, direction, description, scale, **kwargs)
 
 
 # `pr_auc` is average precision (scikit-learn's step-wise area under the precision-recall curve,
@@ -67,7 +72,7 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("f1", "higher", "F1 of the positive class"),
             _spec("precision", "higher", "precision of the positive class"),
             _spec("recall", "higher", "recall of the positive class"),
-            _spec("log_loss", "lower", "cross-entropy of P(positive)", needs_probabilities=True),
+            _spec("log_loss", "lower", "cross-entropy of P(positive)", "non_negative", needs_probabilities=True),
             _spec("brier", "lower", "mean squared error of P(positive)", needs_probabilities=True),
             _spec("accuracy", "higher", "share of rows predicted right"),
             _spec("balanced_accuracy", "higher", "mean of the recall of both classes"),
@@ -77,7 +82,10 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
         [
             _spec("f1_macro", "higher", "F1 averaged over classes"),
             _spec("accuracy", "higher", "share of rows predicted right"),
-            _spec("log_loss", "lower", "cross-entropy of the class probabilities", needs_probabilities=True),
+            _spec(
+                "log_loss", "lower", "cross-entropy of the class probabilities", "non_negative",
+                needs_probabilities=True,
+            ),
             _spec("roc_auc_ovr", "higher", "ROC AUC one-vs-rest, averaged over classes", needs_probabilities=True),
             _spec("balanced_accuracy", "higher", "recall averaged over the classes in y_true"),
             _spec("precision_macro", "higher", "precision averaged over classes"),
@@ -89,11 +97,14 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
     ),
     "regression": dict(
         [
-            _spec("rmse", "lower", "root mean squared error"),
-            _spec("mae", "lower", "mean absolute error"),
-            _spec("r2", "higher", "coefficient of determination (at most 1)"),
-            _spec("mape", "lower", "mean absolute percentage error (a fraction)", needs_positive_target=True),
-            _spec("median_ae", "lower", "median absolute error"),
+            _spec("rmse", "lower", "root mean squared error", "target"),
+            _spec("mae", "lower", "mean absolute error", "target"),
+            _spec("r2", "higher", "coefficient of determination (at most 1)", "at_most_one"),
+            _spec(
+                "mape", "lower", "mean absolute percentage error (a fraction)", "non_negative",
+                needs_positive_target=True,
+            ),
+            _spec("median_ae", "lower", "median absolute error", "target"),
         ]
     ),
 }
@@ -103,6 +114,7 @@ TASK_METRICS: Mapping[Task, tuple[str, ...]] = {task: tuple(specs) for task, spe
 METRIC_DIRECTION: Mapping[str, Direction] = {
     name: spec.direction for specs in METRICS.values() for name, spec in specs.items()
 }
+METRIC_SCALE: Mapping[str, Scale] = {name: spec.scale for specs in METRICS.values() for name, spec in specs.items()}
 
 
 def metric_names(task: Task) -> list[str]:
@@ -338,9 +350,11 @@ class ClassMetrics:
     f1: float
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: NaN (recall of a class with no row) is None."""
         label = self.label.item() if isinstance(self.label, np.generic) else self.label
-        return {"label": label, "support": self.support, "precision": self.precision,
-                "recall": self.recall, "f1": self.f1}
+        values = {"precision": self.precision, "recall": self.recall, "f1": self.f1}
+        return {"label": label, "support": self.support,
+                **{k: None if np.isnan(v) else v for k, v in values.items()}}
 
 
 def per_class_metrics(preds: Predictions) -> list[ClassMetrics]:
