@@ -48,6 +48,16 @@ def test_vectorised_auc_handles_all_tied_scores_and_one_class_resamples():
     assert fast["roc_auc"][1] == pytest.approx(0.5)  # one positive, one negative, tied
     assert math.isnan(fast["roc_auc"][2])  # positives only
     assert fast["pr_auc"][2] == pytest.approx(1.0)
+    negatives_only = resampled_metrics(preds, np.array([[1.0, 0, 1, 0, 0, 1]]), ["recall", "precision", "accuracy"])
+    assert math.isnan(negatives_only["recall"][0])  # no positive drawn: undefined, as in compute_metrics
+    assert negatives_only["precision"][0] == 0.0 and negatives_only["accuracy"][0] == 1.0
+
+
+def test_vectorised_median_error_on_odd_and_even_draws():
+    preds = Predictions(np.zeros(4), np.array([1.0, 2.0, 3.0, 10.0]), None, "regression")
+    counts = np.array([[1, 1, 1, 1], [3, 0, 0, 1], [0, 1, 2, 1]], dtype=float)
+    got = resampled_metrics(preds, counts, ["median_ae"])["median_ae"]
+    assert got.tolist() == [2.5, 1.0, 3.0]  # np.median of [1,2,3,10], [1,1,1,10], [2,3,3,10]
 
 
 def test_identical_models_have_zero_delta_and_a_zero_interval(binary_models):

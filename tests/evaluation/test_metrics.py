@@ -225,3 +225,13 @@ def test_metrics_that_need_probabilities_refuse_predictions_without_them():
                                                if not METRICS["multiclass"][m].needs_probabilities]
     with pytest.raises(ConfigError, match="log_loss need predicted probabilities"):
         compute_metrics(preds, ["log_loss", "accuracy"])
+
+
+def test_the_metrics_doc_lists_exactly_the_registry():
+    from pathlib import Path
+
+    from gitops_ml.evaluation.metrics import TASKS, metrics_table_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "metrics.md").read_text()
+    for task in TASKS:
+        assert metrics_table_markdown(task) in doc, f"docs/metrics.md is out of date for {task}"

@@ -441,3 +441,11 @@ _SKLEARN: dict[str, dict[str, Any]] = {
         "median_ae": lambda p: skm.median_absolute_error(p.y_true, p.y_pred),
     },
 }
+
+
+def metrics_table_markdown(task: Task) -> str:
+    """The task's metrics as a markdown table (docs and `config check` messages show this)."""
+    rows = ["| metric | better | valid when | what |", "| --- | --- | --- | --- |"]
+    for spec in METRICS[task].values():
+        rows.append(f"| `{spec.name}` | {spec.direction} | {spec.valid_when} | {spec.description} |")
+    return "\n".join(rows)
