@@ -12,11 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gitops_ml.clock import utc_now
 from gitops_ml.prediction_store.schema import PREDICTION_FIELDS, PREDICTION_FIELDS_SET
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:

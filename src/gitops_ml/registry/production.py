@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.config import FeaturesConfig, RegistryConfig, Settings
 from gitops_ml.errors import ArtifactError
-from gitops_ml.evaluation.metrics import positive_class_index
+from gitops_ml.evaluation.metrics import positive_class
 from gitops_ml.registry.artifacts import (
     METADATA_FILE,
     MODEL_FILE,
@@ -54,7 +54,7 @@ class LoadedModel:
 
     def positive_index(self, positive_label: object) -> int:
         """Column of predict_proba scored as positive (binary), matched as the evaluation matches it."""
-        return positive_class_index(np.asarray(self.pipeline.classes_), positive_label)
+        return positive_class(np.asarray(self.pipeline.classes_), positive_label)
 
 
 def load_pointed_model(pointer: ProductionPointer, cache_dir: Path) -> LoadedModel:
