@@ -126,11 +126,11 @@ class ModelStoreFixture:
                  record: bool = True) -> None:
         """Move the pointer as promotion does: history entry first (unless `record` is False, a
         hand edit), then the pointer."""
+        from gitops_ml.clock import utc_now_text
         from gitops_ml.registry.pointer import (
             HistoryEntry,
             ProductionPointer,
             append_history,
-            utc_now,
             write_pointer,
         )
 
@@ -141,7 +141,7 @@ class ModelStoreFixture:
         )
         if record:
             append_history(self.history_path, HistoryEntry(action="promote", version=version, previous_version=None,
-                                                           at=utc_now(), pointer=pointer))
+                                                           at=utc_now_text(), pointer=pointer))
         write_pointer(self.pointer_path, pointer)
 
 

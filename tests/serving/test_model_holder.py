@@ -48,12 +48,12 @@ def test_reloads_only_when_the_pointer_changes(model_store, settings, tmp_path):
 
 
 def _publish_without_region(model_store, tmp_path, *, metadata_features):
+    from gitops_ml.clock import utc_now_text
     from gitops_ml.registry.artifacts import save_model
     from gitops_ml.registry.pointer import (
         HistoryEntry,
         ProductionPointer,
         append_history,
-        utc_now,
         write_pointer,
     )
     from tests.serving.conftest import artifact_metadata
@@ -62,7 +62,7 @@ def _publish_without_region(model_store, tmp_path, *, metadata_features):
     artifact = save_model(pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features))
     pointer = ProductionPointer(version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256)
     append_history(model_store.history_path, HistoryEntry(action="promote", version="v9", previous_version=None,
-                                                          at=utc_now(), pointer=pointer))
+                                                          at=utc_now_text(), pointer=pointer))
     write_pointer(model_store.pointer_path, pointer)
 
 

@@ -78,6 +78,7 @@ def create_app(
         app.state.scheduler, app.state.settings = scheduler, settings
         app.state.max_batch_rows = serving.max_batch_rows
         app.state.labels_token = configured_labels_token()
+        app.state.served = 0  # predictions answered by this process (compare: prediction_log.written)
         try:
             yield
         finally:

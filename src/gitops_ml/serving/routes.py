@@ -85,6 +85,7 @@ async def predict(request: Request) -> Response:
         raise RequestProblem(500, f"prediction failed with model {model.version}: {type(exc).__name__}") from exc
     latency_ms = (time.perf_counter() - started) * 1000
     version = model.version
+    state.served += len(outputs)  # one event loop: no lock needed
     state.logger.log_many([
         {"request_id": rid, "created_at": created_at, "model_version": version, "inputs": row,
          "output": out, "score": out["score"], "prediction": out["prediction"], "latency_ms": latency_ms}
@@ -104,7 +105,8 @@ async def ready(request: Request) -> Response:
     holder: ModelHolder = request.app.state.holder
     logger: BatchingLogger = request.app.state.logger
     model = holder.current
-    logging_state = {"written": logger.written, "dropped": logger.dropped, "last_error": logger.last_error}
+    logging_state = {"served": request.app.state.served, "written": logger.written, "dropped": logger.dropped,
+                     "last_error": logger.last_error}
     if model is None:
         return json_response({"status": "not_ready", "reason": holder.not_ready_reason,
                               "prediction_log": logging_state}, 503)
