@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.clock import utc_now
+from gitops_ml.jsonable import to_jsonable
 from gitops_ml.prediction_store.schema import PREDICTION_FIELDS, PREDICTION_FIELDS_SET
 
 
@@ -35,39 +36,6 @@ def from_db_time(value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
-
-
-_PLAIN = frozenset({str, int, bool, type(None)})
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types: numpy scalars/arrays, datetimes and NaN (-> null) are converted.
-
-    Exact-type checks first: this runs for every logged prediction, and the common case (already
-    plain dicts of str/int/float) must not pay for ABC isinstance checks.
-    """
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else None
-    if kind is dict:
-        return {k if type(k) is str else str(k): to_jsonable(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return [to_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        return to_jsonable(value.item())
-    if isinstance(value, list | tuple | set):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, datetime | pd.Timestamp):
-        return value.isoformat()
-    if value is pd.NaT:
-        return None
-    return value
 
 
 def coerce_label(value: Any, task: str = "binary") -> int | float | str:

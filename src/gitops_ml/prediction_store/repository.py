@@ -19,13 +19,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from gitops_ml.errors import DataError
+from gitops_ml.jsonable import to_jsonable
 from gitops_ml.prediction_store.codecs import (
     from_db_time,
     json_dumps,
     normalize_prediction_record,
     sqlite_row,
     to_db_time,
-    to_jsonable,
     utc_now,
 )
 from gitops_ml.prediction_store.schema import (

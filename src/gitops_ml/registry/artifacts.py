@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.config import Task
 from gitops_ml.errors import ArtifactError
+from gitops_ml.jsonable import to_jsonable
 
 # The artifact folder's layout, defined here only: every store, loader and writer uses these.
 MODEL_FILE = "model.skops"
@@ -101,7 +101,7 @@ class ModelInfo(BaseModel):
     @classmethod
     def _nan_is_null(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
-            return {k: _jsonable(v) for k, v in value.items()}
+            return {k: to_jsonable(v) for k, v in value.items()}
         return value
 
 
@@ -181,12 +181,12 @@ def save_model(pipeline: Pipeline, out_dir: Path, info: ModelInfo, *, overwrite:
         )
     digest = sha256_bytes(data)
     classes = getattr(pipeline, "classes_", None)
-    fields = {**info.model_dump(), "best_params": _jsonable(info.best_params)}
+    fields = {**info.model_dump(), "best_params": to_jsonable(info.best_params)}
     fields["version"] = info.version or model_version(info.git_commit, info.config_hash, info.data_hash)
     metadata = ArtifactMetadata(
         **fields,
         sha256=digest,
-        class_labels=None if classes is None else _jsonable(np.asarray(classes).tolist()),
+        class_labels=None if classes is None else to_jsonable(np.asarray(classes).tolist()),
         library_versions=library_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
@@ -299,22 +299,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
         raise
     shutil.rmtree(aside, ignore_errors=True)
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars/arrays, Paths and dates as JSON; NaN/inf as null (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
