@@ -29,17 +29,18 @@ from flows.tasks import (
 )
 from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
-from gitops_ml.quality.deepchecks_suites import deepchecks_session
-from gitops_ml.reporting.pr_check import (
+from gitops_ml.forge.git import git_commit
+from gitops_ml.jobs.contract_diff import contract_diff_for
+from gitops_ml.jobs.pr_check import (
     PrCheckRun,
     bad_input_result,
-    contract_diff_for,
     result_from_run,
     save_candidate,
     write_pr_outputs,
 )
+from gitops_ml.quality.deepchecks_suites import deepchecks_session
 from gitops_ml.reporting.pr_report import PrCheckResult
-from gitops_ml.runinfo import StageTimer, git_commit
+from gitops_ml.runinfo import StageTimer
 
 
 def _finish(result: PrCheckResult, run: PrCheckRun) -> PrCheckResult:
@@ -52,6 +53,12 @@ def _finish(result: PrCheckResult, run: PrCheckRun) -> PrCheckResult:
     return result
 
 
+def _flow_run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or "none")
+
+
 @flow(name="pr-check")
 def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_ref: str | None = None,
                   repo_dir: str = ".", started_at: float | None = None,
@@ -61,7 +68,7 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
     if started_at is not None:
         timer.seconds["prefect start"] = max(0.0, time.time() - started_at)
     out = Path(out_dir)
-    run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir))
+    run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir), flow_run=_flow_run_id())
     deepchecks_process = contextlib.ExitStack()
     try:
         with timer.stage("config"):
