@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -150,11 +151,11 @@ def test_build_killed_half_way_is_repaired_by_the_next_build(
     env = tmp_path / "env"
     monkeypatch.setenv(environment.ENV_DIR_VAR, str(env))
     build = [sys.executable, "-m", "gitops_ml.quality", "build"]
-    proc = subprocess.Popen(build, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 120
     while not (env / "bin" / "python").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    proc.kill()  # mid-install: the venv exists, the packages are partly there, no stamp
+    os.killpg(proc.pid, signal.SIGKILL)  # mid-install, uv included: packages partly there, no stamp
     proc.wait()
     assert not environment.status().ready
     _assert_error_rows(_integrity(train_df, columns), "half-built")
