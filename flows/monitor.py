@@ -11,8 +11,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from gitops_ml.config import Settings, load_settings
+from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 @task(name="load-window", cache_policy=NO_CACHE)
@@ -92,7 +93,7 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
                  window: str | None = None, now: str | None = None, open_pr: bool = True,
                  repo_dir: str = ".") -> dict:
     logger = get_run_logger()
-    settings = load_settings(config_dir)
+    settings = load_checked_settings(config_dir)
     store_url = store_url or settings.serving.prediction_store_url
     from gitops_ml.registry.production import load_production
 

@@ -26,8 +26,8 @@ from flows.tasks import (
     split_task,
     train_test_task,
 )
-from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.reporting.pr_check import (
     PrCheckRun,
     bad_input_result,
@@ -62,7 +62,7 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
     run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir))
     try:
         with timer.stage("config"):
-            run.settings = settings = load_settings(config_dir)
+            run.settings = settings = load_checked_settings(config_dir)
         with timer.stage("data"):
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
             run.acquired = acquire_task(settings)

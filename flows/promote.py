@@ -10,8 +10,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.pr_check import pr_check_flow
-from gitops_ml.config import load_settings
 from gitops_ml.errors import GatesFailed, GitopsMLError
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.registry.promote import PointerChange, promote_candidate
 
 
@@ -32,7 +32,7 @@ def promote_flow(config_dir: str = "config", out_dir: str = "reports/promote", c
                  repo_dir: str = ".", reason: str = "merge to main", started_at: float | None = None,
                  run_deepchecks: bool = False) -> dict:
     logger = get_run_logger()
-    settings = load_settings(config_dir)
+    settings = load_checked_settings(config_dir)
     check = pr_check_flow(config_dir=config_dir, out_dir=out_dir, repo_dir=repo_dir,
                           started_at=started_at or time.time(), run_deepchecks=run_deepchecks)
     if check.status == "error":

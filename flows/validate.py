@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.tasks import acquire_task, contract_task, integrity_task
-from gitops_ml.config import load_settings
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.reporting.validation import ValidationOutcome, write_validation_outputs
 
 
@@ -15,7 +15,7 @@ from gitops_ml.reporting.validation import ValidationOutcome, write_validation_o
 def validate_flow(config_dir: str = "config", out_dir: str = "reports/validation",
                   run_deepchecks: bool = True) -> ValidationOutcome:
     logger = get_run_logger()
-    settings = load_settings(config_dir)
+    settings = load_checked_settings(config_dir)
     out = Path(out_dir)
     logger.info("[1/3] acquire: %s", settings.dataset.manifest)
     acquired = acquire_task(settings)

@@ -29,6 +29,8 @@ def repository_from_remote(url: str | None) -> str | None:
 def _existing_ids(settings: Settings) -> set[str]:
     from gitops_ml.data.acquire import acquire
 
+    if not settings.dataset.id_column:
+        return set()
     frame = acquire(settings.dataset.manifest, time_column=settings.dataset.time_column).frame
     return set(frame[settings.dataset.id_column].astype(str))
 
