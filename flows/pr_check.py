@@ -27,8 +27,9 @@ from flows.tasks import (
     train_test_task,
 )
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.forge.git import git_commit
 from gitops_ml.jobs.config_check import load_checked_settings
-from gitops_ml.reporting.pr_check import (
+from gitops_ml.jobs.pr_check import (
     PrCheckRun,
     bad_input_result,
     contract_diff_for,
@@ -37,7 +38,7 @@ from gitops_ml.reporting.pr_check import (
     write_pr_outputs,
 )
 from gitops_ml.reporting.pr_report import PrCheckResult
-from gitops_ml.runinfo import StageTimer, git_commit
+from gitops_ml.runinfo import StageTimer
 
 
 def _finish(result: PrCheckResult, run: PrCheckRun) -> PrCheckResult:
@@ -50,6 +51,12 @@ def _finish(result: PrCheckResult, run: PrCheckRun) -> PrCheckResult:
     return result
 
 
+def _flow_run_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or "none")
+
+
 @flow(name="pr-check")
 def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_ref: str | None = None,
                   repo_dir: str = ".", started_at: float | None = None,
@@ -59,7 +66,7 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
     if started_at is not None:
         timer.seconds["prefect start"] = max(0.0, time.time() - started_at)
     out = Path(out_dir)
-    run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir))
+    run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir), flow_run=_flow_run_id())
     try:
         with timer.stage("config"):
             run.settings = settings = load_checked_settings(config_dir)

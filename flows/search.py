@@ -3,7 +3,8 @@
 Wiring only; the trials themselves are `gitops_ml.training.trials`. The task runner follows
 `estimator.search`: `parallel: dask` runs the trials on a Dask cluster through prefect-dask's
 DaskTaskRunner (a temporary LocalCluster of `n_workers` single-threaded worker processes, or
-the scheduler at `dask_address`); otherwise they run one after another in the flow's process.
+the scheduler named by the GITOPS_ML_DASK_ADDRESS environment variable of the machine that runs
+the flow: an endpoint never comes from the repository); otherwise they run one after another in the flow's process.
 The candidates, folds, scorer and tie-break are scikit-learn's, so the winner is the same
 wherever the trials ran.
 
@@ -13,6 +14,7 @@ and `gitops_ml` to run a trial) and must reach the same Prefect API as the flow.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -54,14 +56,23 @@ def uses_dask_trials(settings: Settings) -> bool:
     return cfg is not None and cfg.parallel == "dask"
 
 
+DASK_ADDRESS_ENV = "GITOPS_ML_DASK_ADDRESS"
+
+
+def dask_address() -> str | None:
+    """The scheduler of the machine running the job (environment), never one named in config."""
+    return os.environ.get(DASK_ADDRESS_ENV) or None
+
+
 def task_runner_for(cfg: SearchConfig) -> TaskRunner[Any]:
     """DaskTaskRunner for `parallel: dask` (by address, or a LocalCluster); else one trial at a time."""
     if cfg.parallel != "dask":
         return ThreadPoolTaskRunner(max_workers=1)
     from prefect_dask import DaskTaskRunner  # imports distributed: only when asked for
 
-    if cfg.dask_address:
-        return DaskTaskRunner(address=cfg.dask_address)
+    address = dask_address()
+    if address:
+        return DaskTaskRunner(address=address)
     # One thread per worker: a trial's fit is single-threaded (estimator.threads), and
     # processes sidestep the GIL. No dashboard: nobody watches it in CI.
     return DaskTaskRunner(
@@ -162,10 +173,10 @@ def run_trials(settings: Settings, train_df: pd.DataFrame) -> SearchRun:
     try:
         return hyperparameter_search.with_options(task_runner=task_runner_for(cfg))(settings, key)
     except OSError as exc:
-        if not cfg.dask_address:
+        if cfg.parallel != "dask" or not dask_address():
             raise
         # distributed raises OSError when the scheduler does not answer within its connect timeout.
-        raise ConfigError(f"estimator.search.dask_address: cannot reach Dask scheduler: {exc}") from exc
+        raise ConfigError(f"{DASK_ADDRESS_ENV}: cannot reach the Dask scheduler {dask_address()}: {exc}") from exc
     finally:
         del _INPUTS[key]
 

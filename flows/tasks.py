@@ -144,8 +144,9 @@ def gates_task(settings: Settings, comparison, segments, contract_report, blocki
 def plots_task(settings: Settings, candidate, production, pipeline, holdout, out_dir: Path):
     from gitops_ml.evaluation.plots import permutation_importance_series, write_plots
     from gitops_ml.training.pipeline import prepare_features, training_target
+    from gitops_ml.training.search import default_scoring
 
-    scoring = {"binary": "roc_auc", "multiclass": "f1_macro"}.get(settings.dataset.task, "r2")
+    scoring = default_scoring(settings.dataset.task)  # the search's scorer: one default per task
     importance = permutation_importance_series(pipeline, prepare_features(holdout, settings),
                                                training_target(holdout, settings), scoring=scoring,
                                                seed=settings.split.seed)

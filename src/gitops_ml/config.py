@@ -10,12 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import ConfigError
 
@@ -78,25 +89,141 @@ class SplitConfig(StrictModel):
     seed: int = 42
 
 
+# -- the closed vocabulary of estimator params and search grids --------------------------------
+# Config comes from pull requests, so it may only hold plain values: a param that names a file
+# (joblib `memory` unpickles whatever sits there), an import path or a callable would let a
+# config-only PR run code in the job that trains. Everything else scikit-learn accepts as a
+# plain value stays expressible.
+
+# Estimators are imported by a path written in a pull request: only scikit-learn classes
+# (which skops can serialise) are allowed, plus the explicit list below. A class added here
+# must also have every type it needs listed in registry.artifacts.TRUSTED_TYPES, or its saved
+# model will be refused at load time.
+ALLOWED_ESTIMATOR_PREFIXES = ("sklearn.",)
+EXTRA_ALLOWED_ESTIMATORS: frozenset[str] = frozenset()
+# Pipeline paths of our own preprocessing (training.pipeline builds these steps) that a grid
+# may search, each the counterpart of a `features` setting; any other `__` path is refused.
+SEARCHABLE_PREPROCESSING: frozenset[str] = frozenset({
+    "preprocess__numeric__imputer__strategy",  # features.numeric_imputation
+    "preprocess__numeric__scaler__with_mean",  # features.scale_numeric
+    "preprocess__numeric__scaler__with_std",
+    "preprocess__categorical__encoder__max_categories",  # features.max_categories
+    "preprocess__categorical__encoder__min_frequency",
+})
+# joblib.Memory(location) loads pickles from `location`: a cache is never configurable.
+REFUSED_PARAMS: frozenset[str] = frozenset({"memory"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IMPORT_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:[.:][A-Za-z_][A-Za-z0-9_]*)+")
+_PLAIN = "plain values only (numbers, strings, booleans, null, lists of those)"
+
+
+def _refuse(message: str, **context: Any) -> PydanticCustomError:
+    return PydanticCustomError("gitops_ml_vocabulary", message, context)
+
+
+def _plain_scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if _IMPORT_PATH.fullmatch(text):
+            raise _refuse("{value!r} looks like an import path; " + _PLAIN + ", never code", value=value[:80])
+        if text.startswith("lambda") or text.startswith("<"):
+            raise _refuse("{value!r} looks like a callable; " + _PLAIN + ", never code", value=value[:80])
+        if "/" in text or "\\" in text or text.startswith("~"):
+            raise _refuse("{value!r} looks like a file path; config never names files for an estimator to read",
+                          value=value[:80])
+        return value
+    raise _refuse("got a {kind}; " + _PLAIN, kind=type(value).__name__)
+
+
+def plain_value(value: Any) -> Any:
+    """A scalar, or a flat list of scalars (e.g. `hidden_layer_sizes: [64, 32]`); PydanticCustomError if not."""
+    if isinstance(value, list):
+        return [_plain_scalar(item) for item in value]
+    return _plain_scalar(value)
+
+
+def _refused_name(name: str) -> None:
+    last = name.rsplit("__", 1)[-1]
+    if last in REFUSED_PARAMS:
+        raise _refuse("'{name}' is refused: a joblib cache location loads pickles from disk", name=name)
+
+
+def estimator_param_name(name: str) -> str:
+    """A parameter of the estimator itself: an identifier, no `__` path into nested objects."""
+    _refused_name(name)
+    if not _IDENTIFIER.fullmatch(name) or "__" in name:
+        raise _refuse("'{name}' is not a parameter name: estimator.params takes the estimator's own "
+                      "parameters (identifiers, no '__' paths)", name=name[:80])
+    return name
+
+
+def grid_param_name(name: str) -> str:
+    """An estimator parameter (`max_depth` or `model__max_depth`) or one of our preprocessing settings."""
+    _refused_name(name)
+    bare = name[len("model__"):] if name.startswith("model__") else name
+    if name in SEARCHABLE_PREPROCESSING or (_IDENTIFIER.fullmatch(bare) and "__" not in bare):
+        return name
+    allowed = ", ".join(sorted(SEARCHABLE_PREPROCESSING))
+    raise _refuse("'{name}' is not searchable: a grid takes estimator parameters (`max_depth` or "
+                  "`model__max_depth`) and these preprocessing settings: {allowed}", name=name[:80], allowed=allowed)
+
+
+def _grid_candidates(values: list[Any]) -> list[Any]:
+    if not values:
+        raise _refuse("expected a non-empty list of candidate values")
+    return values
+
+
+PlainValue = Annotated[Any, AfterValidator(plain_value)]
+EstimatorParams = dict[Annotated[str, AfterValidator(estimator_param_name)], PlainValue]
+ParamGrid = dict[Annotated[str, AfterValidator(grid_param_name)],
+                 Annotated[list[PlainValue], AfterValidator(_grid_candidates)]]
+
+
 class SearchConfig(StrictModel):
     method: Literal["grid", "random"] = "random"
-    param_grid: dict[str, list[Any]]
+    param_grid: ParamGrid
     n_iter: int = Field(10, ge=1)
     cv: int = Field(3, ge=2)
     scoring: str | None = None
     seed: int = 0
-    parallel: Literal["none", "dask"] = "none"
-    dask_address: str | None = Field(None, description="existing Dask scheduler; None = LocalCluster")
+    parallel: Literal["none", "dask"] = Field(
+        "none", description="dask: trials on a Dask cluster; the scheduler address comes from the "
+        "GITOPS_ML_DASK_ADDRESS environment variable of the machine running the job (else a LocalCluster)",
+    )
+    # Not configurable: refused with a reason rather than as an unknown key.
+    dask_address: SkipJsonSchema[Any] = Field(None, exclude=True)
     n_workers: int = Field(2, ge=1)
+
+    @field_validator("dask_address")
+    @classmethod
+    def _no_endpoint(cls, value: Any) -> None:
+        if value is not None:
+            raise _refuse("endpoints never come from the repository (a PR could send the training data to, and "
+                          "unpickle results from, any scheduler): set GITOPS_ML_DASK_ADDRESS on the machine "
+                          "that runs the job")
+        return None
 
 
 class EstimatorConfig(StrictModel):
     class_path: str = Field(description="import path, e.g. sklearn.ensemble.HistGradientBoostingClassifier")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: EstimatorParams = Field(default_factory=dict)
     search: SearchConfig | None = None
     threads: int | None = Field(
         1, ge=1, description="OpenMP/BLAS threads for fitting; None = all cores (oversubscribes a shared runner)"
     )
+
+    @field_validator("class_path")
+    @classmethod
+    def _allowed_class_path(cls, value: str) -> str:
+        allowed = value in EXTRA_ALLOWED_ESTIMATORS or value.startswith(ALLOWED_ESTIMATOR_PREFIXES)
+        if not allowed or not all(_IDENTIFIER.fullmatch(part) for part in value.split(".")):
+            raise _refuse("{value!r} is not allowed; use a scikit-learn class such as "
+                          "sklearn.ensemble.HistGradientBoostingClassifier (only types the model store can load "
+                          "safely are accepted)", value=value[:120])
+        return value
 
 
 class BootstrapConfig(StrictModel):
@@ -285,7 +412,8 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
     except ValidationError as exc:
         for error in exc.errors():
             section = str(error["loc"][0]) if error["loc"] else ""
-            key_path = ".".join(str(part) for part in error["loc"])
+            # a refused dict key is reported at `<path>.<key>`, without pydantic's "[key]" marker
+            key_path = ".".join(str(part) for part in error["loc"] if part != "[key]")
             problems.append(f"{_file_of(section, files, config_dir)}: {key_path}: {error['msg']}")
     if settings is not None:
         sections = {name: getattr(settings, name) for name in Settings.model_fields}

@@ -239,16 +239,16 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
             outcome = monitor_flow(out_dir=out, store_url=store_url, window=f"{seconds:.0f}s", now=end.isoformat(),
                                    repo_dir=str(work))
             state["monitor"] = outcome
-            detail = f"{outcome['status']} -> {outcome['action']}"
-            if outcome.get("pr"):
-                pr = outcome["pr"]
-                detail += f"; retraining PR {pr['action']} on {pr['branch']} ({pr['export']})"
-            return outcome["action"] == expect, detail, str(work / out / "report.md")
+            detail = f"{outcome.status} -> {outcome.action}"
+            if outcome.pr is not None:
+                pr = outcome.pr
+                detail += f"; retraining PR {pr.action} on {pr.branch} ({pr.export})"
+            return outcome.action == expect, detail, str(work / out / "report.md")
         return step
 
     def retrain_branch_check() -> tuple[bool, str, str]:
-        pr = state["monitor"]["pr"]
-        git(work, "checkout", "-q", pr["branch"])
+        pr = state["monitor"].pr
+        git(work, "checkout", "-q", pr.branch)
         ok, detail, output = pr_check("reports/pr-retrain", "--no-deepchecks")()
         import json
 
@@ -261,9 +261,9 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
         return ok, detail, output
 
     def merge_and_promote() -> tuple[bool, str, str]:
-        pr = state["monitor"]["pr"]
+        pr = state["monitor"].pr
         git(work, "checkout", "-q", "main")
-        git(work, "merge", "-q", "--no-ff", "-m", f"Merge retraining PR ({pr['branch']})", pr["branch"])
+        git(work, "merge", "-q", "--no-ff", "-m", f"Merge retraining PR ({pr.branch})", pr.branch)
         ok, detail, output = promote()
         server = state["server"]
         server.wait_version(str(state["version"]))

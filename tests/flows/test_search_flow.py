@@ -163,11 +163,13 @@ def test_dask_trials_match_the_sequential_run_and_gridsearchcv(prefect_harness, 
 
 
 @pytest.mark.slow
-def test_unreachable_dask_scheduler_is_a_config_error(prefect_harness, churn, base_settings) -> None:
+def test_unreachable_dask_scheduler_is_a_config_error(prefect_harness, churn, base_settings, monkeypatch) -> None:
     import dask
-    from flows.search import run_trials
+    from flows.search import DASK_ADDRESS_ENV, run_trials
 
-    settings = with_search(base_settings, parallel="dask", dask_address="tcp://127.0.0.1:9")
+    # the address is the machine's (environment), never the repository's
+    monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://127.0.0.1:9")
+    settings = with_search(base_settings, parallel="dask")
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(ConfigError, match=r"estimator\.search\.dask_address"):
+        with pytest.raises(ConfigError, match=DASK_ADDRESS_ENV):
             run_trials(settings, churn.iloc[:200])

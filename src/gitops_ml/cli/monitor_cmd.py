@@ -26,14 +26,14 @@ def register(app: typer.Typer) -> None:
 
         outcome = monitor_flow(config_dir=str(config_dir), out_dir=str(out_dir), store_url=store_url,
                                window=window, now=now, open_pr=open_pr)
-        typer.echo(f"decision: {outcome['action']} ({outcome['status']}), {outcome['rows']} rows")
-        for reason in outcome["reasons"]:
+        typer.echo(f"decision: {outcome.action} ({outcome.status}), {outcome.rows} rows")
+        for reason in outcome.reasons:
             typer.echo(f"  - {reason}")
-        typer.echo(f"report: {outcome['report']}")
-        pr = outcome.get("pr")
-        if pr:
-            where = pr["pr_url"] or f"local branch {pr['branch']}"
-            typer.echo(f"retraining PR: {pr['action']} -> {where}")
-            typer.echo(f"  {pr['export']}")
-            if pr["action"] == "local-only":
-                typer.echo(f"  {pr['message']}")
+        typer.echo(f"report: {outcome.report}")
+        pr = outcome.pr
+        if pr is not None:
+            where = pr.pr_url or f"local branch {pr.branch}"
+            typer.echo(f"retraining PR: {pr.action} -> {where}")
+            typer.echo(f"  {pr.export}")
+            if pr.action == "local-only":
+                typer.echo(f"  {pr.message}")

@@ -29,13 +29,14 @@ def register(app: typer.Typer) -> None:
 
         outcome = promote_flow(config_dir=str(config_dir), out_dir=str(out_dir), commit=commit, reason=reason,
                                started_at=started, run_deepchecks=deepchecks)
-        if outcome["action"] == "noop":
-            typer.echo(f"production is already {outcome['version']}: nothing to do")
+        change = outcome.change
+        if not change.changed:
+            typer.echo(f"production is already {change.version}: nothing to do")
         else:
-            typer.echo(f"promoted {outcome['version']} (previous: {outcome['previous_version'] or 'none'})")
-            typer.echo(f"artifact: {outcome['artifact_uri']}")
-        if outcome.get("commit"):
-            typer.echo(f"commit: {outcome['commit']}")
+            typer.echo(f"promoted {change.version} (previous: {change.previous_version or 'none'})")
+            typer.echo(f"artifact: {change.artifact_uri}")
+        if outcome.commit:
+            typer.echo(f"commit: {outcome.commit}")
 
     @app.command("rollback")
     def rollback_cmd(
@@ -45,19 +46,17 @@ def register(app: typer.Typer) -> None:
         reason: str = typer.Option("rollback", "--reason", help="recorded in deploy/history.yaml"),
     ) -> None:
         """Move the production pointer back to an earlier version (a commit: in GitHub, a normal PR)."""
-        from gitops_ml.forge.git import GitRepo
-        from gitops_ml.registry.promote import rollback
+        from gitops_ml.jobs.promote import rollback_production
 
         settings = load_checked_settings(config_dir)
-        change = rollback(settings.registry, to_version=to, reason=reason)
+        outcome = rollback_production(settings, to_version=to, reason=reason, commit=commit)
+        change = outcome.change
         if not change.changed:
             typer.echo(f"production is already {change.version}: nothing to do")
             return
         typer.echo(f"rolled back to {change.version} (was {change.previous_version})")
         if commit:
-            message = f"Roll back production to {change.version}\n\nWas {change.previous_version}. Reason: {reason}"
-            commit_id = GitRepo(".").commit_paths([settings.registry.pointer, settings.registry.history], message)
-            typer.echo(f"commit: {commit_id}")
+            typer.echo(f"commit: {outcome.commit}")
 
     @app.command("production")
     def production(config_dir: Path = ConfigDirOption) -> None:

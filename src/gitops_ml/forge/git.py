@@ -9,6 +9,7 @@ is raised.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -231,3 +232,33 @@ class GitRepo:
     def push(self, remote: str, branch: str, *, token: str | None = None) -> None:
         """Push local `branch` to the same name on `remote` (never forced)."""
         self.run("push", remote, f"refs/heads/{branch}:refs/heads/{branch}", token=token)
+
+
+def git_commit(repo_dir: Path | str = ".") -> str:
+    """HEAD's commit, with `+dirty` when the tree has changes; "unknown" outside a git repository."""
+    try:
+        repo = GitRepo(repo_dir)
+        commit = repo.head_commit()
+        return commit + ("+dirty" if repo.is_dirty(include_untracked=False) else "")
+    except Exception:  # not a repository, no commits yet, git missing: recorded, not fatal
+        return "unknown"
+
+
+def default_base_ref(repo_dir: Path | str = ".", base_branch: str = "main") -> str | None:
+    """The merge base of HEAD with the base branch (remote first): what the PR is compared against."""
+    try:
+        repo = GitRepo(repo_dir)
+        for candidate in (f"origin/{base_branch}", base_branch):
+            if repo.rev_parse(candidate):
+                return repo.merge_base("HEAD", candidate)
+    except Exception:
+        return None
+    return None
+
+
+def repository_from_remote(url: str | None) -> str | None:
+    """owner/name from an https or ssh GitHub remote URL."""
+    if not url:
+        return None
+    match = re.search(r"[:/]([^/:]+)/([^/]+?)(?:\.git)?/?$", url)
+    return f"{match.group(1)}/{match.group(2)}" if match else None

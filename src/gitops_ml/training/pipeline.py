@@ -25,19 +25,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from threadpoolctl import threadpool_limits
 
-from gitops_ml.config import Settings
+from gitops_ml.config import ALLOWED_ESTIMATOR_PREFIXES, EXTRA_ALLOWED_ESTIMATORS, Settings
 from gitops_ml.errors import ConfigError, DataError
 from gitops_ml.training.search import run_search
 
 Progress = Callable[[str], None]
-
-# Estimators are imported by a path written in a pull request, so the path is an attack
-# surface and the result must survive the artifact round trip: only scikit-learn classes
-# (which skops can serialise) are allowed, plus the explicit list below. A class added here
-# must also have every type it needs listed in registry.artifacts.TRUSTED_TYPES, or its
-# saved model will be refused at load time.
-ALLOWED_MODULE_PREFIXES = ("sklearn.",)
-EXTRA_ALLOWED_CLASSES: frozenset[str] = frozenset()
 
 PREPROCESS_STEP = "preprocess"
 MODEL_STEP = "model"
@@ -58,7 +50,8 @@ class TrainedModel:
 def load_estimator_class(class_path: str) -> type[BaseEstimator]:
     """Import `class_path` if it is allowed; ConfigError naming `estimator.class_path` otherwise."""
     module_name, _, class_name = class_path.rpartition(".")
-    allowed = class_path in EXTRA_ALLOWED_CLASSES or class_path.startswith(ALLOWED_MODULE_PREFIXES)
+    # config validation refuses these already; checked again because this is where the import happens
+    allowed = class_path in EXTRA_ALLOWED_ESTIMATORS or class_path.startswith(ALLOWED_ESTIMATOR_PREFIXES)
     if not module_name or not allowed:
         raise ConfigError(
             f"estimator.class_path: '{class_path}' is not allowed; use a scikit-learn class such as "
@@ -79,7 +72,13 @@ def make_estimator(settings: Settings) -> BaseEstimator:
     """Instantiate the configured estimator and validate its params eagerly (not at fit time)."""
     cfg = settings.estimator
     cls = load_estimator_class(cfg.class_path)
-    estimator = cls()
+    try:
+        estimator = cls()
+    except TypeError as exc:  # e.g. a meta-estimator that needs an `estimator` argument
+        raise ConfigError(
+            f"estimator.class_path: '{cfg.class_path}' cannot be built from plain params alone ({exc}); "
+            "use an estimator whose constructor arguments all have defaults"
+        ) from exc
     valid = estimator.get_params(deep=False)
     unknown = sorted(set(cfg.params) - set(valid))
     if unknown:

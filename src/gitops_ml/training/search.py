@@ -1,17 +1,16 @@
-"""Optional hyperparameter search (grid or seeded random) over the configured pipeline.
+"""Optional hyperparameter search (grid or seeded random) over the configured pipeline, in-process.
 
-Runs in-process by default. With `estimator.search.parallel: dask` the CV fits go to a Dask
-cluster through joblib's dask backend (`search_backend`); the folds and the candidate
-list are seeded, so the winner is the same either way.
+`estimator.search.parallel: dask` is served by the PR check's `hyperparameter-search` flow
+(flows/search.py: one Prefect task per trial on prefect-dask), which reproduces this search
+trial by trial (training/trials.py); the folds and the candidate list are seeded, so the
+winner is the same either way.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import joblib
 import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.metrics import get_scorer
@@ -24,7 +23,7 @@ from sklearn.model_selection import (
 )
 from sklearn.pipeline import Pipeline
 
-from gitops_ml.config import SearchConfig, Settings
+from gitops_ml.config import Settings
 from gitops_ml.errors import ConfigError
 
 DEFAULT_SCORING = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "neg_root_mean_squared_error"}
@@ -65,44 +64,6 @@ def check_param_values(pipeline: Pipeline, grid: dict[str, list[Any]], mapping: 
                     raise ConfigError(f"estimator.search.param_grid.{key}: value {value!r} is invalid: {exc}") from exc
 
 
-def search_backend(settings: Settings) -> contextlib.AbstractContextManager[Any]:
-    """joblib context in which the search runs: in-process, or a Dask cluster.
-
-    `parallel: dask` connects to `dask_address` or starts a `distributed.LocalCluster` of
-    `n_workers` single-threaded worker processes, closed again when the context exits.
-    """
-    cfg = settings.estimator.search
-    if cfg is None or cfg.parallel == "none":
-        return contextlib.nullcontext()
-    return _dask_backend(cfg)
-
-
-@contextlib.contextmanager
-def _dask_backend(cfg: SearchConfig) -> Iterator[Any]:
-    from distributed import Client, LocalCluster  # heavy import, only when asked for
-
-    cluster = None
-    try:
-        if cfg.dask_address:
-            client = Client(cfg.dask_address)  # timeout: distributed.comm.timeouts.connect
-        else:
-            cluster = LocalCluster(
-                n_workers=cfg.n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
-            client = Client(cluster)
-    except OSError as exc:
-        if cluster is not None:
-            cluster.close()
-        raise ConfigError(f"estimator.search.dask_address: cannot reach Dask scheduler: {exc}") from exc
-    try:
-        with joblib.parallel_config(backend="dask"):
-            yield client
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
 def run_search(
     pipeline: Pipeline,
     X: pd.DataFrame,
@@ -128,17 +89,15 @@ def run_search(
 
     splitter_cls = StratifiedKFold if is_classifier(pipeline) else KFold
     cv = splitter_cls(n_splits=cfg.cv, shuffle=True, random_state=cfg.seed)
-    n_jobs = -1 if cfg.parallel == "dask" else None
-    common = {"scoring": scoring, "cv": cv, "refit": True, "n_jobs": n_jobs, "error_score": "raise"}
+    common = {"scoring": scoring, "cv": cv, "refit": True, "n_jobs": None, "error_score": "raise"}
     n_candidates = len(ParameterGrid(grid))
     if cfg.method == "grid":
         search: GridSearchCV | RandomizedSearchCV = GridSearchCV(pipeline, grid, **common)
     else:
         n_candidates = min(cfg.n_iter, n_candidates)  # sampling more than the grid only warns
         search = RandomizedSearchCV(pipeline, grid, n_iter=n_candidates, random_state=cfg.seed, **common)
-    say(f"{cfg.method} search: {n_candidates} candidates x {cfg.cv} folds, scoring {scoring}, backend {cfg.parallel}")
-    with search_backend(settings):
-        search.fit(X, y)
+    say(f"{cfg.method} search: {n_candidates} candidates x {cfg.cv} folds, scoring {scoring}")
+    search.fit(X, y)
 
     reverse = {full: key for key, full in mapping.items()}
     best_params = {reverse[k]: v for k, v in search.best_params_.items()}

@@ -1,14 +1,15 @@
-"""The retraining pull request: newly labelled window -> data batch + manifest entry -> PR.
+"""The retraining use case: newly labelled window -> data batch + manifest entry -> pull request.
 
 With no token, it still does everything locally (branch + commit + the report file) and says so.
+The git and GitHub talk is forge/; the batch export and manifest are data/; this module drives them.
 """
 
 from __future__ import annotations
 
 import logging
-import re
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -18,12 +19,18 @@ from gitops_ml.errors import GitopsMLError
 logger = logging.getLogger(__name__)
 
 
-def repository_from_remote(url: str | None) -> str | None:
-    """owner/name from an https or ssh GitHub remote URL."""
-    if not url:
-        return None
-    match = re.search(r"[:/]([^/:]+)/([^/]+?)(?:\.git)?/?$", url)
-    return f"{match.group(1)}/{match.group(2)}" if match else None
+@dataclass(frozen=True)
+class RetrainingPr:
+    """What the retraining step did: the PR (or local branch) and the batch it added."""
+
+    action: str  # opened | updated | ... | local-only (see forge.retrain_pr)
+    branch: str
+    pr_number: int | None
+    pr_url: str | None
+    commit: str | None
+    message: str
+    export: str  # the export summary (rows kept, dropped and why)
+    batch: str  # path of the batch file added to the manifest
 
 
 def _existing_ids(settings: Settings) -> set[str]:
@@ -36,10 +43,10 @@ def _existing_ids(settings: Settings) -> set[str]:
 
 
 def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *, repo_dir: Path,
-                       window_end: Any, store_url: str) -> dict[str, Any]:
+                       window_end: datetime, store_url: str) -> RetrainingPr:
     from gitops_ml.data.export import labelled_window_batch, write_batch_csv
     from gitops_ml.data.manifest import add_batch
-    from gitops_ml.forge.git import GitRepo
+    from gitops_ml.forge.git import GitRepo, repository_from_remote
     from gitops_ml.forge.github import GitHubForge
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
     from gitops_ml.forge.tokens import resolve_token
@@ -83,6 +90,6 @@ def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *,
                              action=outcome.action)
     finally:
         store.dispose()
-    return {"action": outcome.action, "branch": outcome.branch, "pr_number": outcome.pr_number,
-            "pr_url": outcome.pr_url, "commit": outcome.commit, "message": outcome.message,
-            "export": summary.get("export", ""), "batch": str(batch_path)}
+    return RetrainingPr(action=outcome.action, branch=outcome.branch, pr_number=outcome.pr_number,
+                        pr_url=outcome.pr_url, commit=outcome.commit, message=outcome.message,
+                        export=summary.get("export", ""), batch=str(batch_path))

@@ -1,16 +1,37 @@
-"""Assembling the PR check's pieces into the report, summary.json and the candidate artifact."""
+"""The PR check's use case: the run state, the contract diff, the candidate artifact and the outputs.
+
+flows/pr_check.py runs the stages as Prefect tasks and fills a `PrCheckRun`; this module turns the
+run into the typed `PrCheckResult`, saves the candidate artifact and writes report.md + summary.json.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops_ml.config import Settings
 from gitops_ml.io_utils import atomic_write_json, atomic_write_text
 from gitops_ml.reporting.pr_report import PrCheckResult, render_pr_report
-from gitops_ml.runinfo import default_base_ref, library_versions
+from gitops_ml.runinfo import library_versions
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gitops_ml.contracts.diff import ContractDiff
+    from gitops_ml.contracts.validate import ValidationReport
+    from gitops_ml.data.acquire import AcquiredData
+    from gitops_ml.data.split import SplitResult
+    from gitops_ml.evaluation.compare import Comparison
+    from gitops_ml.evaluation.gates import Verdict
+    from gitops_ml.evaluation.metrics import Predictions
+    from gitops_ml.monitoring.drift import ReferenceProfile
+    from gitops_ml.quality.deepchecks_suites import SuiteSummary
+    from gitops_ml.registry.artifacts import ModelArtifact
+    from gitops_ml.registry.production import LoadedModel
+    from gitops_ml.training.pipeline import TrainedModel
 
 
 @dataclass
@@ -19,28 +40,31 @@ class PrCheckRun:
 
     out_dir: Path
     commit: str
+    flow_run: str = "none"  # the orchestrator's run id, recorded for reproducibility
     settings: Settings | None = None
-    acquired: Any = None
-    contract: Any = None
-    contract_diff: Any = None
+    acquired: AcquiredData | None = None
+    contract: ValidationReport | None = None
+    contract_diff: ContractDiff | None = None
     contract_diff_note: str | None = None
-    split: Any = None
-    trained: Any = None
-    candidate: Any = None
-    production: Any = None
-    production_model: Any = None
-    comparison: Any = None
-    segments: Any = None
+    split: SplitResult | None = None
+    trained: TrainedModel | None = None
+    candidate: Predictions | None = None
+    production: Predictions | None = None
+    production_model: LoadedModel | None = None
+    comparison: Comparison | None = None
+    segments: pd.DataFrame | None = None
     plots: dict[str, Path] = field(default_factory=dict)
-    deepchecks: dict[str, Any] = field(default_factory=dict)
-    verdict: Any = None
-    candidate_artifact: Any = None
+    deepchecks: dict[str, SuiteSummary] = field(default_factory=dict)
+    verdict: Verdict | None = None
+    candidate_artifact: ModelArtifact | None = None
 
 
-def contract_diff_for(settings: Settings, repo_dir: str | Path, base_ref: str | None) -> tuple[Any, str | None]:
+def contract_diff_for(settings: Settings, repo_dir: str | Path,
+                      base_ref: str | None) -> tuple[ContractDiff | None, str | None]:
     """(diff, None) or (None, why there is no diff) for the contract vs the base ref."""
     from gitops_ml.contracts.diff import diff_contracts, load_contract_at_ref
     from gitops_ml.contracts.model import load_contract
+    from gitops_ml.forge.git import default_base_ref
 
     ref = base_ref or default_base_ref(repo_dir, settings.forge.base_branch)
     if ref is None:
@@ -68,25 +92,16 @@ def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
         info["fit seconds"] = f"{run.trained.fit_seconds:.1f}"
         if run.trained.best_params:
             info["best params"] = run.trained.best_params
-    info["flow run"] = _flow_run_id()
+    info["flow run"] = run.flow_run
     info["libraries"] = library_versions()
     return info
-
-
-def _flow_run_id() -> str:
-    try:
-        from prefect.runtime import flow_run
-
-        return str(flow_run.id or "none")
-    except Exception:
-        return "none"
 
 
 def _data_facts(run: PrCheckRun) -> dict[str, Any]:
     if run.acquired is None:
         return {}
-    facts = {"rows": len(run.acquired.frame), "batches": len(run.acquired.batches),
-             "manifest_hash": run.acquired.manifest_hash}
+    facts: dict[str, Any] = {"rows": len(run.acquired.frame), "batches": len(run.acquired.batches),
+                             "manifest_hash": run.acquired.manifest_hash}
     if run.split is not None:
         facts["split"] = run.split.description
     return facts
@@ -131,14 +146,15 @@ def bad_input_result(run: PrCheckRun, message: str, timings: dict[str, float]) -
     )
 
 
-def save_candidate(run: PrCheckRun):
+def save_candidate(run: PrCheckRun) -> ModelArtifact:
     """The candidate artifact (model.skops + metadata.json) under reports/pr/candidate/."""
+    from gitops_ml.monitoring.drift import write_reference
     from gitops_ml.registry.artifacts import model_version, save_model
 
-    settings = run.settings
-    assert settings is not None
+    settings, acquired, split, trained = run.settings, run.acquired, run.split, run.trained
+    assert settings is not None and acquired is not None and split is not None and trained is not None
     config_hash = settings.config_hash()
-    data_hash = run.acquired.manifest_hash
+    data_hash = acquired.manifest_hash
     metrics = {m.metric: m.candidate for m in run.comparison} if run.comparison is not None else {}
     metadata = {
         "version": model_version(run.commit, config_hash, data_hash),
@@ -152,46 +168,39 @@ def save_candidate(run: PrCheckRun):
         "categorical_features": list(settings.features.categorical),
         "features": list(settings.features.all),
         "estimator": settings.estimator.class_path,
-        "best_params": run.trained.best_params,
+        "best_params": trained.best_params,
         "metrics": metrics,
-        "holdout_rows": len(run.split.holdout),
-        "split": run.split.description,
-        "training_seconds": run.trained.fit_seconds,
-        "sample_record": _sample_record(run),
+        "holdout_rows": len(split.holdout),
+        "split": split.description,
+        "training_seconds": trained.fit_seconds,
+        "sample_record": _sample_record(settings, split),
     }
-    artifact = save_model(run.trained.pipeline, run.out_dir / "candidate", metadata)
+    artifact = save_model(trained.pipeline, run.out_dir / "candidate", metadata)
     write_reference(_reference_profile(run), run.out_dir / "candidate" / "reference.json")
     return artifact
 
 
-def write_reference(profile: Any, path: Path) -> Path:
-    from gitops_ml.monitoring.drift import write_reference as write
-
-    return write(profile, path)
-
-
-def _reference_profile(run: PrCheckRun) -> Any:
+def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
     """What the monitor compares production traffic with: training features + holdout scores."""
     from gitops_ml.monitoring.drift import build_reference
     from gitops_ml.training.pipeline import prepare_features
 
-    settings = run.settings
-    features = prepare_features(run.split.train, settings)
+    settings, split, candidate = run.settings, run.split, run.candidate
+    assert settings is not None and split is not None and candidate is not None
+    features = prepare_features(split.train, settings)
     # one score per row: P(positive) for binary, the prediction for regression; multiclass has
     # a probability vector, for which prediction drift is not computed
     task = settings.dataset.task
-    scores = {"binary": run.candidate.y_score, "regression": run.candidate.y_pred}.get(task)
+    scores = {"binary": candidate.y_score, "regression": candidate.y_pred}.get(task)
     return build_reference(features, settings.features.numeric, settings.features.categorical,
                            bins=settings.monitoring.psi_bins, prediction_scores=scores)
 
 
-def _sample_record(run: PrCheckRun) -> dict[str, Any]:
+def _sample_record(settings: Settings, split: SplitResult) -> dict[str, Any]:
     """One holdout row: the serving app's smoke prediction before it swaps a model in."""
-    import json
-
-    settings = run.settings
-    row = run.split.holdout[settings.features.all].head(1)
-    return json.loads(row.to_json(orient="records", date_format="iso"))[0]
+    row = split.holdout[settings.features.all].head(1)
+    record: dict[str, Any] = json.loads(row.to_json(orient="records", date_format="iso"))[0]
+    return record
 
 
 def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:

@@ -1,0 +1,124 @@
+"""The monitor's use case: the window, its assessment, the decision and the report files.
+
+flows/monitor.py wraps each step as a Prefect task; the monitoring/ package holds the pure logic
+(drift, performance, policy, report) and the prediction store the history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from gitops_ml.config import Settings
+from gitops_ml.errors import GitopsMLError
+
+if TYPE_CHECKING:
+    from gitops_ml.jobs.retrain import RetrainingPr
+    from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
+    from gitops_ml.registry.production import LoadedModel
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """What one monitor run decided, where its report is, and the retraining PR when one was opened."""
+
+    action: str
+    status: str
+    reasons: list[str]
+    rows: int
+    report: str
+    pr: RetrainingPr | None = None
+
+
+def window_bounds(settings: Settings, window: str | None = None,
+                  now: str | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of the window: `end` is `now` (ISO; naive means UTC) or the current time."""
+    end = pd.Timestamp(now).floor("us").to_pydatetime() if now else datetime.now(UTC)
+    end = end if end.tzinfo else end.replace(tzinfo=UTC)
+    start = end - pd.Timedelta(window or settings.monitoring.window).to_pytimedelta()
+    return start, end
+
+
+def load_monitored_model(settings: Settings, cache_dir: Path) -> LoadedModel:
+    from gitops_ml.registry.production import load_production
+
+    production = load_production(settings.registry, cache_dir)
+    if production is None:
+        raise GitopsMLError(f"{settings.registry.pointer}: no production model to monitor yet")
+    return production
+
+
+def load_window(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
+    from gitops_ml.store.predictions import PredictionStore
+
+    store = PredictionStore(store_url)
+    try:
+        return store.window(start, end)
+    finally:
+        store.dispose()
+
+
+def assess(settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime,
+           end: datetime) -> WindowResult:
+    from gitops_ml.monitoring.drift import read_reference
+    from gitops_ml.monitoring.performance import baseline_value
+    from gitops_ml.monitoring.policy import assess_window
+    from gitops_ml.registry.production import model_features
+    from gitops_ml.training.pipeline import prepare_features
+
+    reference = read_reference(production.path.parent / "reference.json")
+    model_settings = model_features(production.metadata, settings)
+    features = prepare_features(window, model_settings) if len(window) else window
+    metric = settings.monitoring.performance_metric
+    baseline = baseline_value(production.pointer.metrics, metric)
+    # labels arrive as text in the store; a label that is not a number counts as missing
+    labels = pd.to_numeric(window["label"], errors="coerce").to_numpy() if len(window) else None
+    scores = window["score"].to_numpy(dtype=float) if len(window) else None
+    return assess_window(reference, features, settings.monitoring, window_start=start, window_end=end,
+                         y_true=labels, y_score=scores, baseline_value=baseline,
+                         model_version=production.version)
+
+
+def decide_and_record(settings: Settings, store_url: str, result: WindowResult,
+                      now: datetime) -> tuple[Decision, list[WindowRecord]]:
+    """The policy's decision given the stored history; the new record is stored and appended."""
+    from gitops_ml.monitoring.policy import WindowRecord, decide, make_record
+    from gitops_ml.store.predictions import PredictionStore
+
+    store = PredictionStore(store_url)
+    try:
+        history = [WindowRecord.from_dict(r["payload"]) for r in reversed(store.monitor_runs(limit=50))]
+        last_pr = store.last_retrain_pr()
+        decision = decide(history, result, settings.monitoring, now, last_pr["created_at"] if last_pr else None)
+        record = make_record(result, decision, created_at=now)
+        store.add_monitor_run(record.to_dict())
+        return decision, [*history, record]
+    finally:
+        store.dispose()
+
+
+def write_monitor_outputs(result: WindowResult, decision: Decision, history: list[WindowRecord],
+                          model_version: str, out_dir: Path) -> str:
+    """report.md (with plots) and summary.json, each written atomically; returns the markdown."""
+    from gitops_ml.io_utils import atomic_write_json, atomic_write_text
+    from gitops_ml.monitoring.report import render_monitor_report, write_monitor_plots
+
+    markdown = render_monitor_report(result, decision, history, model_version=model_version)
+    plots = write_monitor_plots(result, history, out_dir / "plots")
+    if plots:
+        markdown += "\n## Plots\n\n" + "\n".join(f"![{k}](plots/{p.name})" for k, p in plots.items()) + "\n"
+    atomic_write_text(out_dir / "report.md", markdown)
+    atomic_write_json(out_dir / "summary.json", {"decision": decision.to_dict(), "window": result.to_dict(),
+                                                 "model_version": model_version})
+    return markdown
+
+
+def retraining_start(production: LoadedModel, start: datetime) -> datetime | None:
+    """Where the retraining data starts: everything labelled since the model went live, not only the
+    last window. None when it went live inside the window (the window is then the new data)."""
+    since: datetime = pd.Timestamp(production.pointer.promoted_at).to_pydatetime()
+    return since if since < start else None

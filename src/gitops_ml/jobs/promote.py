@@ -1,0 +1,64 @@
+"""Promotion and rollback: move the production pointer, then (when asked) commit the change to git.
+
+Both go through `commit_pointer_change`, so a promotion and a rollback leave the same kind of
+commit (pointer + history, one message) and return the same typed `PointerOutcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitops_ml.config import RegistryConfig, Settings
+from gitops_ml.errors import GatesFailed, GitopsMLError
+from gitops_ml.registry.promote import PointerChange, promote_candidate, rollback
+from gitops_ml.reporting.pr_report import PrCheckResult
+
+
+@dataclass(frozen=True)
+class PointerOutcome:
+    """The pointer change and the commit that recorded it (None: not asked to commit, or a no-op)."""
+
+    change: PointerChange
+    commit: str | None = None
+
+
+def refuse_unless_passed(check: PrCheckResult, report_dir: str | Path) -> None:
+    """A promotion goes ahead only on a passing re-check against the CURRENT production."""
+    if check.status == "error":
+        raise GitopsMLError(f"promotion refused, bad input: {check.error} (report: {report_dir}/report.md)")
+    if check.status != "pass":
+        failures = check.verdict.failures if check.verdict is not None else []
+        failed = "; ".join(f"{g.name}: {g.reason}" for g in failures)
+        raise GatesFailed(f"promotion refused, gates failed vs current production: {failed}")
+
+
+def publish(candidate_dir: Path, registry: RegistryConfig, reason: str) -> PointerChange:
+    return promote_candidate(candidate_dir, registry, reason=reason)
+
+
+def promotion_message(change: PointerChange, report_dir: str | Path) -> str:
+    return (f"Promote model {change.version} to production\n\n"
+            f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
+            f"Report: {report_dir}/report.md\n\n[skip ci]")
+
+
+def rollback_message(change: PointerChange, reason: str) -> str:
+    return f"Roll back production to {change.version}\n\nWas {change.previous_version}. Reason: {reason}"
+
+
+def commit_pointer_change(repo_dir: str | Path, registry: RegistryConfig, message: str) -> str | None:
+    """Commit the pointer and history files; None when there was nothing to commit."""
+    from gitops_ml.forge.git import GitRepo
+
+    return GitRepo(repo_dir).commit_paths([registry.pointer, registry.history], message)
+
+
+def rollback_production(settings: Settings, *, to_version: str | None, reason: str, commit: bool,
+                        repo_dir: str | Path = ".") -> PointerOutcome:
+    """Point production back at an earlier version (default: the previous one in the history)."""
+    change = rollback(settings.registry, to_version=to_version, reason=reason)
+    commit_id = None
+    if commit and change.changed:
+        commit_id = commit_pointer_change(repo_dir, settings.registry, rollback_message(change, reason))
+    return PointerOutcome(change, commit_id)
