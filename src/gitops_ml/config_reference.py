@@ -7,6 +7,7 @@ the committed page with this output.
 from __future__ import annotations
 
 import json
+import types
 import typing
 from typing import Any
 
@@ -35,11 +36,27 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
+def _type_text(annotation: Any) -> str:
+    """A short, stable type name: validators (Annotated metadata) and module prefixes left out."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _type_text(args[0])
+    if origin is typing.Literal:
+        return "Literal[" + ", ".join(repr(a) for a in args) + "]"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_text(a) for a in args)
+    if origin is not None:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(_type_text(a) for a in args)}]"
+    if annotation is type(None):
+        return "None"
+    if annotation is Any:
+        return "Any"
+    return getattr(annotation, "__name__", str(annotation))
+
+
 def _type_name(annotation: Any) -> str:
-    text = str(annotation)
-    if isinstance(annotation, type):
-        text = annotation.__name__
-    return text.replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None").replace("|", "\\|")
+    return _type_text(annotation).replace("|", "\\|")
 
 
 def _default(field: Any) -> str:
