@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
+import subprocess
 import tomllib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ DEEPCHECKS_DIR = "deepchecks"
 STAGED_FILES = (REPORT_FILE, SUMMARY_FILE)
 STAGED_DIRS = (PLOTS_DIR, DEEPCHECKS_DIR)  # candidate/ and .cache/ stay out: big, and not for reviewers
 WATERMARK_TITLE = "gitops-ml PR check"  # CML finds its earlier comment by this and edits it
-MAX_COMMENT_CHARS = 65_536  # GitHub's limit for a comment body
 MAX_PR_INFO_BYTES = 64 * 1024
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 _MAX_PR_NUMBER = 2**31 - 1
@@ -187,18 +187,118 @@ def read_pr_info(artifact_dir: Path | str) -> PrInfo:
                   _validate_sha(data.get("base_sha"), f"{path}: field 'base_sha'"))
 
 
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+# Every pass over report.md below is linear: the PR controls up to MAX_REPORT_BYTES of it and
+# this runs in the job that holds `pull-requests: write`. Character classes exclude the
+# delimiters that start the next candidate match ('[' and ']'), and every quantifier is bounded,
+# so no match attempt rescans text another attempt already covered.
+_IMAGE = re.compile(r'!\[([^\[\]\n]{0,1000})\]\(([^()\s\[\]]{1,2000})(?:[ \t]+"[^"\n\[\]]{0,1000}")?\)')
+# `@name` / `@org/team` that GitHub would turn into a notification; not e-mail addresses
+_MENTION = re.compile(r"(?<![\w@`/.+-])@(?=[A-Za-z0-9])")
+_ZERO_WIDTH_SPACE = "\u200b"
+WATERMARK_IMAGE = "https://cml.dev/watermark.png"  # what CML 0.20.6 appends to every comment it posts
+# A report produced by the PR's own code is the PR's claim about itself: said in the header.
+PR_CODE_PATHS = ("src/", "flows/", "pyproject.toml", "uv.lock", "Makefile", "prefect.yaml")
+RUN_CONCLUSIONS = frozenset({"success", "failure", "cancelled", "skipped", "timed_out", "action_required",
+                             "neutral", "stale", "startup_failure"})
+CHECK_FAILED = "## ❌ Check failed, see the run"
 
 
-def comment_markdown(report_md: str, *, artifact_name: str = ARTIFACT_NAME, run_url: str | None = None,
-                     limit: int = MAX_COMMENT_CHARS) -> str:
-    """The PR comment: report.md with local images replaced by a pointer to the artifact, a footer,
-    and GitHub's size limit respected (the verdict comes first, so truncation keeps it).
+def cml_watermark_title(title: str = WATERMARK_TITLE) -> str:
+    """The image title CML writes, escaped as CML escapes it (so a comment read back still matches)."""
+    text = f"CML watermark {title}".strip()
+    for char in ("_", "*", "[", "<"):
+        text = text.replace(char, "\\" + char)
+    return text
 
-    Local images would otherwise be uploaded by CML to a public host (asset.cml.dev); the report
-    reads well without them (Mermaid charts render natively).
+
+def cml_watermark(sha: str, title: str = WATERMARK_TITLE) -> str:
+    """The line CML appends after a blank line: `![](https://cml.dev/watermark.png#<sha> "CML watermark T")`."""
+    return f'![]({WATERMARK_IMAGE}#{sha} "{cml_watermark_title(title)}")'
+
+
+def watermark_reserve(title: str = WATERMARK_TITLE) -> int:
+    """Characters CML adds to a body: the blank line and the watermark (with a 64-digit sha, the longest)."""
+    return len("\n\n") + len(cml_watermark("0" * 64, title))
+
+
+def carries_watermark(body: str, title: str = WATERMARK_TITLE) -> bool:
+    """CML's own test for "this comment is one of mine" (the sha is ignored)."""
+    pattern = (re.escape(f"![]({WATERMARK_IMAGE}#") + "[0-9a-fA-F]+" + re.escape(f' "{cml_watermark_title(title)}")'))
+    return re.search(pattern, body) is not None
+
+
+def our_comment(comments: Iterable[Any], author: str, title: str = WATERMARK_TITLE) -> Any | None:
+    """The newest comment written by `author` that carries our watermark; None if there is none.
+
+    A comment by anyone else is never ours, whatever it contains (anyone can copy the watermark).
+    `comments` are objects with `author` and `body` (forge.github.CommentInfo), oldest first.
     """
-    where = f"the `{artifact_name}` artifact" + (f" of [this run]({run_url})" if run_url else "")
+    mine = [c for c in comments if c.author == author and carries_watermark(c.body, title)]
+    return mine[-1] if mine else None
+
+
+def neutralize_mentions(text: str) -> str:
+    """`@name` -> `@<zero-width space>name`: the comment notifies nobody the PR chose."""
+    return _MENTION.sub("@" + _ZERO_WIDTH_SPACE, text)
+
+
+def _safe_url(url: str | None) -> str | None:
+    if url and re.fullmatch(r"https?://[^\s()<>\[\]]{1,500}", url):
+        return url
+    return None
+
+
+def trusted_header(*, head_sha: str | None, conclusion: str | None, run_url: str | None,
+                   pr_code_changed: bool | None) -> str:
+    """What trusted code knows about the run (from GitHub, not from the artifact), above the report."""
+    url = _safe_url(run_url)
+    run = f"[workflow run]({url})" if url else "workflow run"
+    sha = f"`{head_sha}`" if head_sha and _SHA.match(head_sha) else "an unknown commit"
+    lines = [f"> **gitops-ml PR check** of {sha}: the {run} ended **{conclusion or 'unknown'}**."]
+    if pr_code_changed is None:
+        lines.append("> ⚠️ Could not read which files this pull request changes: the report below may come "
+                     "from the pull request's own code.")
+    elif pr_code_changed:
+        shown = ", ".join(f"`{p}`" for p in PR_CODE_PATHS)
+        lines.append(f"> ⚠️ This pull request changes the code that wrote the report below ({shown}): "
+                     "it is the pull request's own account of itself; the run log is authoritative.")
+    return "\n".join(lines) + "\n\n"
+
+
+def check_failed_markdown(conclusion: str | None, run_url: str | None, why: str) -> str:
+    url = _safe_url(run_url)
+    where = f"[the run]({url})" if url else "the run"
+    return (f"{CHECK_FAILED}\n\nThe PR check ended **{conclusion or 'unknown'}**: {why}. "
+            f"Any earlier verdict on this pull request no longer applies; see {where}.\n")
+
+
+def shows_report(conclusion: str | None, status: str | None) -> bool:
+    """Whether the artifact's verdict may stand: a run that failed may not leave a passing verdict up."""
+    return conclusion in (None, "success") or status in ("fail", "error")
+
+
+def comment_markdown(report_md: str | None, *, artifact_name: str = ARTIFACT_NAME, run_url: str | None = None,
+                     limit: int | None = None, head_sha: str | None = None, conclusion: str | None = None,
+                     status: str | None = None, pr_code_changed: bool | None = False,
+                     header: bool = False) -> str:
+    """The PR comment: a trusted header (with `header=True`), then report.md with local images replaced
+    by a pointer to the artifact, @mentions neutralized, a footer, and room left for CML's watermark
+    so the posted body fits GitHub's 65,536 characters (the verdict comes first, so truncation keeps it).
+
+    A missing report, or a run that did not succeed while the report says pass, becomes "check
+    failed, see the run". Local images would otherwise be uploaded by CML to a public host; the
+    report reads well without them (Mermaid charts render natively).
+    """
+    if conclusion is not None and conclusion not in RUN_CONCLUSIONS:
+        raise CIArtifactError(f"--conclusion: expected one of {sorted(RUN_CONCLUSIONS)}, got {conclusion[:40]!r}")
+    limit = GITHUB_COMMENT_LIMIT - watermark_reserve() if limit is None else limit
+    top = trusted_header(head_sha=head_sha, conclusion=conclusion, run_url=run_url,
+                         pr_code_changed=pr_code_changed) if header else ""
+    if report_md is None:
+        return top + check_failed_markdown(conclusion, run_url, "it produced no report")
+    if not shows_report(conclusion, status):
+        return top + check_failed_markdown(conclusion, run_url, "the run failed although its report passed")
+    where = f"the `{artifact_name}` artifact" + (f" of [this run]({_safe_url(run_url)})" if _safe_url(run_url) else "")
 
     def replace(match: re.Match[str]) -> str:
         alt, target = match.group(1), match.group(2)
@@ -207,43 +307,82 @@ def comment_markdown(report_md: str, *, artifact_name: str = ARTIFACT_NAME, run_
         label = alt.strip() or Path(target).name
         return f"_Plot **{label}**: in {where}._"
 
-    body = _IMAGE.sub(replace, report_md).rstrip() + "\n"
+    body = neutralize_mentions(_IMAGE.sub(replace, report_md)).rstrip() + "\n"
     footer = f"\n---\n<sub>Plots, summary.json and the deepchecks HTML reports: {where}.</sub>\n"
-    if len(body) + len(footer) > limit:
-        note = "\n\n_Truncated: the full report is in the artifact._\n"
-        body = body[: limit - len(footer) - len(note)] + note
-    return body + footer
+    body = truncate_markdown(body, limit - len(top) - len(footer),
+                             "\n\n_Truncated: the full report is in the artifact._\n")
+    return top + body + footer
 
 
-def read_report(artifact_dir: Path | str) -> str:
+def read_summary_status(artifact_dir: Path | str) -> str | None:
+    """summary.json's `status` (pass, fail, error) or None when absent or unreadable."""
+    path = Path(artifact_dir) / SUMMARY_FILE
+    if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_REPORT_BYTES:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    status = data.get("status") if isinstance(data, dict) else None
+    return status if status in ("pass", "fail", "error") else None
+
+
+def touches_pr_code(files: Iterable[str]) -> bool:
+    return any(f == p or f.startswith(p) for f in files for p in PR_CODE_PATHS)
+
+
+def read_report(artifact_dir: Path | str, *, missing_ok: bool = False) -> str | None:
+    """report.md, at most MAX_REPORT_BYTES of it; None (with missing_ok) when the artifact has none."""
     path = Path(artifact_dir) / REPORT_FILE
     if not path.is_file() or path.is_symlink():
+        if missing_ok:
+            return None
         raise CIArtifactError(f"{path}: missing from the artifact")
     with open(path, "rb") as handle:
         raw = handle.read(MAX_REPORT_BYTES)
     return raw.decode("utf-8", errors="replace")
 
 
-def pr_head_sha(repository: str, number: int, token: str | None, api_url: str | None = None,
-                timeout_s: float = 30.0) -> str:
-    """The current head commit of PR `number` on GitHub (to check an artifact names the right PR)."""
-    import httpx
+@dataclass(frozen=True)
+class PostedComment:
+    action: str  # "created" (by CML) or "edited" (our own earlier comment)
+    comment_id: int | None
+    output: str  # CML's output (the comment URL) or the edited comment's URL
 
-    api = (api_url or os.environ.get("GITHUB_API_URL") or "https://api.github.com").rstrip("/")
-    headers = {"Accept": "application/vnd.github+json", "User-Agent": "gitops-ml"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    url = f"{api}/repos/{repository}/pulls/{number}"
+
+def post_sticky_comment(forge: Any, number: int, comment_file: Path | str, *, author: str, sha: str,
+                        cml: Sequence[str], repo_url: str, title: str = WATERMARK_TITLE,
+                        timeout_s: float = 300.0) -> PostedComment:
+    """Post the report as ONE comment per PR that is always ours.
+
+    CML 0.20.6's `comment update` edits the newest comment carrying the watermark from ANY author
+    and reads only the first page (30) of comments, and it cannot be pointed at a comment id. So
+    trusted code lists every page, keeps only comments written by `author` (the token's own login)
+    that carry the watermark, and then:
+    - none: `cml comment create --no-publish` posts the report (CML appends its watermark);
+    - one or more: the newest is edited through the same API call CML would make, with the body
+      CML would send (report, blank line, watermark), after re-checking its author.
+    """
+    path = Path(comment_file)
+    body = path.read_text(encoding="utf-8")
+    if len(body) + watermark_reserve(title) > GITHUB_COMMENT_LIMIT:
+        raise CIArtifactError(f"{path}: {len(body)} characters; with CML's watermark that exceeds GitHub's "
+                              f"{GITHUB_COMMENT_LIMIT} (build it with `gitops-ml ci comment`)")
+    if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha or ""):
+        raise CIArtifactError(f"--sha: expected the run's 40- or 64-digit commit sha, got {str(sha)[:80]!r}")
+    mine = our_comment(forge.issue_comments(number), author, title)
+    if mine is not None:
+        url = forge.edit_comment(number, mine.id, f"{body}\n\n{cml_watermark(sha, title)}", author=author)
+        return PostedComment("edited", mine.id, url)
+    command = [*cml, "comment", "create", f"--target=pr/{number}", f"--watermark-title={title}", "--no-publish",
+               "--driver=github", f"--repo={repo_url}", str(path)]
     try:
-        response = httpx.get(url, headers=headers, timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise CIArtifactError(f"GET {url}: {type(exc).__name__}: {exc}") from exc
-    if response.status_code != 200:
-        raise CIArtifactError(f"GET {url}: HTTP {response.status_code}: pull request #{number} not readable")
-    sha = (response.json().get("head") or {}).get("sha")
-    if not isinstance(sha, str):
-        raise CIArtifactError(f"GET {url}: no head.sha in the answer")
-    return sha
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CIArtifactError(f"{cml[0]}: could not run CML: {exc}") from exc
+    if proc.returncode != 0:
+        raise CIArtifactError(f"cml comment create exited {proc.returncode}: {proc.stderr.strip()[-2000:]}")
+    return PostedComment("created", None, proc.stdout.strip())
 
 
 # -- nightly canary: which pins could move ----------------------------------------------------

@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from gitops_ml.cli import main
-from gitops_ml.reporting.pr_report import GITHUB_COMMENT_LIMIT
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT
 from tests.flows.conftest import git, update_config
 
 

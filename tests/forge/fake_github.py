@@ -4,7 +4,10 @@ Only the endpoints PyGithub calls for our operations are implemented (listed in 
 other request gets a 404 and is kept in `request_log`, so a missing endpoint shows up in a test.
 State is in memory. Failure injection: `fail_next(method, path_regex, status=500, times=1)`, with
 `status="reset"` to drop the connection without an answer. With `prefix="/api/v3"` it looks like
-a GitHub Enterprise server. Requests without `Authorization: token <token>` get a 401.
+a GitHub Enterprise server. Requests without `Authorization: token <token>` get a 401; `users`
+maps further tokens to other logins (a comment's author is the login of the token that wrote
+it). `tls=(certfile, keyfile)` serves HTTPS (for clients such as CML that only speak HTTPS to
+an Enterprise host).
 
 Usage:
     with FakeGitHub(token="t", repos=["acme/churn"]) as gh:
@@ -34,6 +37,9 @@ ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("GET", "/repos/{owner}/{repo}/issues/{number}"),
     ("GET", "/repos/{owner}/{repo}/issues/{number}/comments"),
     ("POST", "/repos/{owner}/{repo}/issues/{number}/comments"),
+    ("GET", "/repos/{owner}/{repo}/issues/comments/{id}"),
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{id}"),
+    ("GET", "/repos/{owner}/{repo}/pulls/{number}/files"),
     ("GET", "/repos/{owner}/{repo}/issues/{number}/labels"),
     ("POST", "/repos/{owner}/{repo}/issues/{number}/labels"),
     ("GET", "/repos/{owner}/{repo}/labels"),
@@ -113,8 +119,13 @@ class FakeGitHub:
         repos: Iterable[str] = ("acme/churn",),
         prefix: str = "",
         git_remotes: Mapping[str, Path | str] | None = None,
+        users: Mapping[str, str] | None = None,
+        tls: tuple[Path | str, Path | str] | None = None,
     ):
         self.token = token
+        # token -> login; the main token is the bot's
+        self.users: dict[str, str] = {**({token: "gitops-ml-bot"} if token else {}), **(users or {})}
+        self.tls = tls
         self.prefix = prefix.rstrip("/")
         # GHE serves uploads beside the API (/api/uploads); github.com uses another host
         self.upload_prefix = "/api/uploads" if self.prefix == "/api/v3" else f"{self.prefix}/uploads"
@@ -134,6 +145,12 @@ class FakeGitHub:
         handler = type("_BoundHandler", (_Handler,), {"fake": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="fake-github", daemon=True
         )
@@ -156,7 +173,7 @@ class FakeGitHub:
     def root_url(self) -> str:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     @property
     def api_url(self) -> str:
@@ -201,6 +218,36 @@ class FakeGitHub:
                 if i["is_pull"] and (state is None or i["state"] == state)
             ]
 
+    def add_pull(self, head: str, head_sha: str, *, base: str = "main", title: str = "a PR",
+                 files: Iterable[str] = (), full_name: str = "acme/churn") -> int:
+        """Open a pull request directly (no git branch needed); `files` are the paths it changes."""
+        repo = self._repo_or_none(full_name)
+        assert repo is not None, full_name
+        with self._lock:
+            number = len(repo.issues) + 1
+            repo.issues[number] = {
+                "id": self._new_id(), "number": number, "is_pull": True, "state": "open", "title": title,
+                "body": None, "head": head, "head_sha": head_sha, "base": base, "labels": [],
+                "files": list(files),
+            }
+            return number
+
+    def add_comment(self, number: int, body: str, user: str = "mallory", full_name: str = "acme/churn") -> int:
+        """A comment written by `user` (e.g. another participant copying our watermark)."""
+        repo = self._repo_or_none(full_name)
+        assert repo is not None, full_name
+        with self._lock:
+            comment = {"id": self._new_id(), "body": body, "user": user}
+            repo.comments.setdefault(number, []).append(comment)
+            return comment["id"]
+
+    def comment_records(self, number: int, full_name: str = "acme/churn") -> list[dict[str, Any]]:
+        """[{id, body, user}] in posting order."""
+        repo = self._repo_or_none(full_name)
+        assert repo is not None, full_name
+        with self._lock:
+            return [dict(c) for c in repo.comments.get(number, [])]
+
     def comments(self, number: int, full_name: str = "acme/churn") -> list[str]:
         repo = self._repo_or_none(full_name)
         assert repo is not None, full_name
@@ -243,6 +290,10 @@ class FakeGitHub:
                     rule.remaining -= 1
                     return rule
         return None
+
+    def _caller(self, headers: Mapping[str, str]) -> str:
+        given = (headers.get("Authorization") or "").partition(" ")[2]
+        return self.users.get(given, "gitops-ml-bot")
 
     def _api(self, path: str) -> str:
         return f"{self.api_url}{path}"
@@ -322,7 +373,7 @@ class FakeGitHub:
             "body": comment["body"],
             "url": self._api(f"/repos/{repo.full_name}/issues/comments/{comment['id']}"),
             "html_url": f"{self.root_url}/{repo.full_name}/pull/{number}#issuecomment-{comment['id']}",
-            "user": {"login": "gitops-ml-bot", "id": 2, "type": "User"},
+            "user": {"login": comment.get("user", "gitops-ml-bot"), "id": 2, "type": "User"},
         }
 
     def _release_json(self, repo: _Repo, release: dict[str, Any]) -> dict[str, Any]:
@@ -438,6 +489,23 @@ class FakeGitHub:
                     if key in (data or {}):
                         issue[key] = data[key]
                 return _json(200, self._pull_json(repo, issue))
+        m = re.fullmatch(r"/pulls/(\d+)/files", rest)
+        if m and method == "GET":
+            issue = repo.issues.get(int(m.group(1)))
+            if issue is None or not issue["is_pull"]:
+                raise _HTTPError(404, "Not Found")
+            files = [{"filename": f, "status": "modified"} for f in issue.get("files", [])]
+            return self._paginated(repo, f"/pulls/{m.group(1)}/files", query, files)
+        m = re.fullmatch(r"/issues/comments/(\d+)", rest)
+        if m:
+            found = [(n, c) for n, cs in repo.comments.items() for c in cs if c["id"] == int(m.group(1))]
+            if not found:
+                raise _HTTPError(404, "Not Found")
+            number, comment = found[0]
+            if method == "PATCH":
+                comment["body"] = _comment_body(data)
+            if method in ("GET", "PATCH"):
+                return _json(200, self._comment_json(repo, number, comment))
         m = re.fullmatch(r"/issues/(\d+)/(comments|labels)", rest)
         if m:
             number = int(m.group(1))
@@ -450,9 +518,7 @@ class FakeGitHub:
                     rendered = [self._comment_json(repo, number, c) for c in comments]
                     return self._paginated(repo, f"/issues/{number}/comments", query, rendered)
                 if method == "POST":
-                    if not isinstance(data, dict) or not isinstance(data.get("body"), str):
-                        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "missing"}])
-                    comment = {"id": self._new_id(), "body": data["body"]}
+                    comment = {"id": self._new_id(), "body": _comment_body(data), "user": self._caller(headers)}
                     comments.append(comment)
                     return _json(201, self._comment_json(repo, number, comment))
             else:
@@ -681,6 +747,14 @@ class FakeGitHub:
         return status, base_headers, body
 
 
+def _comment_body(data: Any) -> str:
+    if not isinstance(data, dict) or not isinstance(data.get("body"), str):
+        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "missing"}])
+    if len(data["body"]) > 65_536:  # GitHub refuses longer bodies
+        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "custom", "message": "body is too long"}])
+    return data["body"]
+
+
 def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(payload).encode()
 
@@ -739,7 +813,7 @@ class _Handler(BaseHTTPRequestHandler):
         # browser downloads of a private repo's asset need the token too
         value = self.headers.get("Authorization", "")
         scheme, _, given = value.partition(" ")
-        return scheme.lower() in ("token", "bearer") and given == token
+        return scheme.lower() in ("token", "bearer") and (given == token or given in self.fake.users)
 
     def _fail(self, entry: LoggedRequest, rule: _FailRule) -> None:
         entry.status = rule.status

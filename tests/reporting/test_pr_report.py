@@ -6,7 +6,8 @@ import pandas as pd
 
 from gitops_ml.evaluation.gates import GateResult, Verdict
 from gitops_ml.quality.deepchecks_suites import SuiteSummary
-from gitops_ml.reporting.pr_report import GITHUB_COMMENT_LIMIT, PrCheckResult, render_pr_report
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT
+from gitops_ml.reporting.pr_report import PrCheckResult, render_pr_report
 
 
 def failing_result(n_segments: int) -> PrCheckResult:

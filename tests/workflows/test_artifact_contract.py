@@ -94,12 +94,16 @@ def test_pr_report_reads_the_same_artifact(workflows) -> None:
     steps = _job_steps(workflows, "pr-report.yml", job)
     layout_id = _layout_step(steps).data["id"]
     install = _index(steps, lambda s: s.run == "make install")
+    cml = _index(steps, lambda s: s.run and s.run.startswith("npm ci --prefix .github/cml "))
     download = _index(steps, lambda s: (s.uses or "").startswith("actions/download-artifact@"))
     number = _index(steps, lambda s: s.run and "gitops-ml ci pr-number" in s.run)
     build = _index(steps, lambda s: s.run and "gitops-ml ci comment" in s.run)
-    post = _index(steps, lambda s: s.run and "@dvcorg/cml@" in s.run)
-    # the venv exists before anything from the PR lands on disk
-    assert install < _layout_step(steps).index < download < number < build < post
+    post = _index(steps, lambda s: s.run and "gitops-ml ci post-comment" in s.run)
+    # the venv and CML exist before anything from the PR lands on disk
+    assert install < cml < _layout_step(steps).index < download < number < build < post
+    assert "--ignore-scripts" in steps[cml].run
+    # a run that failed before staging has no artifact: the comment must still say so
+    assert steps[download].data.get("continue-on-error") is True
 
     with_ = steps[download].data["with"]
     assert _output(with_["name"], layout_id) == "name"
@@ -116,17 +120,33 @@ def test_pr_report_reads_the_same_artifact(workflows) -> None:
     env = steps[build].data["env"]
     assert _output(env[inv.args[2].lstrip("$")], layout_id) == "dir"
     assert _output(env[inv.args[inv.args.index("--out") + 1].lstrip("$")], layout_id) == "comment"
+    # the header's facts come from GitHub's event, never from the artifact
+    assert env[inv.args[inv.args.index("--conclusion") + 1].lstrip("$")] == \
+        "${{ github.event.workflow_run.conclusion }}"
+    assert env[inv.args[inv.args.index("--run-url") + 1].lstrip("$")] == "${{ github.event.workflow_run.html_url }}"
 
+    (inv,) = extract_invocations(steps[post].run, "post")
     env = steps[post].data["env"]
-    run = steps[post].run.strip()
-    assert "\n" not in run, "the CML step stays one line (COMPAT.md)"
-    assert run.startswith("npx --yes @dvcorg/cml@0.20.6 comment update ")
-    assert '--target="pr/$PR_NUMBER"' in run and '--watermark-title="$WATERMARK"' in run
-    assert run.endswith('"$COMMENT"')
+    assert "\n" not in steps[post].run.strip()
+    assert inv.args[inv.args.index("--cml") + 1] == ".github/cml/node_modules/.bin/cml"
     assert env["PR_NUMBER"] == f"${{{{ steps.{steps[number].data['id']}.outputs.number }}}}"
-    assert _output(env["COMMENT"], layout_id) == "comment"
-    assert _output(env["WATERMARK"], layout_id) == "watermark"
+    assert _output(env[inv.args[2].lstrip("$")], layout_id) == "comment"
     assert env["REPO_TOKEN"] == "${{ github.token }}"
+
+
+def test_cml_is_locked_at_the_pinned_version() -> None:
+    import json
+
+    from tests.workflows.conftest import REPO_ROOT
+
+    folder = REPO_ROOT / ".github" / "cml"
+    package = json.loads((folder / "package.json").read_text())
+    lock = json.loads((folder / "package-lock.json").read_text())
+    assert package["dependencies"] == {"@dvcorg/cml": "0.20.6"}
+    assert lock["packages"][""]["dependencies"] == package["dependencies"]
+    assert lock["packages"]["node_modules/@dvcorg/cml"]["version"] == "0.20.6"
+    others = {k: v for k, v in lock["packages"].items() if k not in ("", "node_modules/@dvcorg/cml")}
+    assert others and all(v.get("integrity", "").startswith("sha512-") for v in others.values())
 
 
 def test_pr_report_follows_pr_yml_and_never_runs_pr_code(workflows) -> None:
@@ -135,6 +155,7 @@ def test_pr_report_follows_pr_yml_and_never_runs_pr_code(workflows) -> None:
     assert trigger["types"] == ["completed"]
     (job_name, job), = workflows["pr-report.yml"]["jobs"].items()
     assert "workflow_run.event == 'pull_request'" in job["if"]
+    assert "conclusion != 'cancelled'" in job["if"]  # failed runs report too
     for step in steps_of(workflows, "pr-report.yml"):
         if (step.uses or "").startswith("actions/checkout@"):
             assert "ref" not in step.data.get("with", {}), "checkout must stay on the default branch"

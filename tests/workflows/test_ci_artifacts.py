@@ -13,6 +13,7 @@ import typer
 
 from gitops_ml import ci_artifacts as ca
 from gitops_ml.cli import ci_cmd
+from gitops_ml.errors import GitopsMLError
 from tests.forge.fake_github import FakeGitHub
 
 HEAD = "a" * 40
@@ -25,7 +26,7 @@ def run_ci(*args: str) -> int:
     ci_cmd.register(app)
     try:
         app(args=["ci", *args], standalone_mode=False)
-    except ca.CIArtifactError as exc:
+    except GitopsMLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except typer.Exit as exc:
@@ -131,7 +132,9 @@ def test_pr_number_cli_prints_only_the_number(tmp_path: Path, capsys: pytest.Cap
 def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
     with FakeGitHub(token="tok", repos=["acme/churn"]) as server:
         monkeypatch.setenv("GITHUB_API_URL", server.api_url)
+        monkeypatch.setenv("GITHUB_SERVER_URL", server.root_url)  # the API host must be the repository's
         monkeypatch.setenv("GITHUB_TOKEN", "tok")
+        monkeypatch.delenv("REPO_TOKEN", raising=False)
         monkeypatch.delenv("GH_TOKEN", raising=False)
         yield server
 
@@ -165,7 +168,7 @@ def test_pr_number_checked_against_github(gh: FakeGitHub, tmp_path: Path,
     # a PR that does not exist
     (tmp_path / "pr.json").write_text(json.dumps({"number": 999}))
     assert run_ci("pr-number", str(tmp_path), "--head-sha", HEAD, "--repository", "acme/churn") == 2
-    assert "not readable" in capsys.readouterr().err
+    assert "could not read PR #999: 404" in capsys.readouterr().err
 
 
 def test_comment_replaces_local_images_and_fits_github(tmp_path: Path) -> None:
@@ -179,7 +182,7 @@ def test_comment_replaces_local_images_and_fits_github(tmp_path: Path) -> None:
 
     long = "## ❌ FAIL\n" + "x" * 100_000
     text = ca.comment_markdown(long)
-    assert len(text) <= ca.MAX_COMMENT_CHARS and text.startswith("## ❌ FAIL") and "Truncated" in text
+    assert len(text) <= ca.GITHUB_COMMENT_LIMIT and text.startswith("## ❌ FAIL") and "Truncated" in text
 
 
 def test_comment_cli_writes_the_file(tmp_path: Path) -> None:

@@ -9,17 +9,20 @@ hide a PR that was in fact created), so a flaky API never yields a duplicate pul
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_CHARS = 65_536  # GitHub's limit for PR bodies and comments
 TRUNCATION_NOTE = "\n\n---\n_Truncated by gitops-ml: the full report is in the run's artifacts._\n"
 _T = TypeVar("_T")
 
@@ -39,11 +42,53 @@ class PullRequestInfo:
     state: str = "open"
 
 
-def truncate_body(body: str, limit: int = MAX_BODY_CHARS) -> str:
+@dataclass(frozen=True)
+class CommentInfo:
+    id: int
+    author: str  # login of whoever wrote it
+    body: str
+
+
+DEFAULT_API_URL = "https://api.github.com"
+API_URL_ENV = "GITHUB_API_URL"  # set by GitHub Actions, also on GitHub Enterprise runners
+MAX_LISTED = 10_000  # comments or files read from one PR: bounds the work on a hostile PR
+
+
+def _host_of(url: str) -> str:
+    """Host of an https or scp-style (git@host:owner/name) remote, lower-cased; '' if none."""
+    match = re.match(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:]+)", url, re.IGNORECASE) or re.match(
+        r"^[^@/]+@([^:/]+):", url)
+    return match.group(1).lower() if match else ""
+
+
+def api_url_for(remote_url: str | None, env_url: str | None = None) -> str:
+    """The REST API of the repository's own host: `GITHUB_API_URL` if set, else derived from the
+    remote (github.com -> api.github.com, another host -> https://HOST/api/v3).
+
+    Never read from the repository's config: a PR could otherwise send the token to any host.
+    When both are known they must agree (api.github.com for github.com, the remote's own host for
+    an Enterprise server), or ForgeError refuses before any token is sent.
+    """
+    env_url = (env_url if env_url is not None else os.environ.get(API_URL_ENV, "")).strip().rstrip("/")
+    remote_host = _host_of(remote_url or "")
+    if not env_url:
+        if not remote_host or remote_host == "github.com":
+            return DEFAULT_API_URL
+        return f"https://{remote_host}/api/v3"
+    if not env_url.lower().startswith("https://") and remote_host not in ("127.0.0.1", "localhost"):
+        raise ForgeError(f"{API_URL_ENV}={env_url!r}: the GitHub API is only spoken over https")
+    api_host = _host_of(env_url)
+    expected = "api.github.com" if remote_host == "github.com" else remote_host
+    if remote_host and api_host != expected:
+        raise ForgeError(
+            f"{API_URL_ENV}={env_url!r} is not the API of the repository's host {remote_host!r} "
+            f"(expected {expected}); refusing to send a token there")
+    return env_url
+
+
+def truncate_body(body: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """Fit GitHub's body limit, keeping the start (the verdict comes first) and saying so."""
-    if len(body) <= limit:
-        return body
-    return body[: limit - len(TRUNCATION_NOTE)] + TRUNCATION_NOTE
+    return truncate_markdown(body, limit, TRUNCATION_NOTE)
 
 
 def _make_retry(max_retries: int, backoff_factor: float, secondary_rate_wait: float) -> Any:
@@ -193,6 +238,52 @@ class GitHubForge:
             lambda: str(self._repo.get_issue(pr_number).create_comment(body).html_url),
             already,
         )
+
+    def issue_comments(self, number: int) -> list[CommentInfo]:
+        """Every comment of issue/PR `number`, oldest first, all pages (at most MAX_LISTED)."""
+        return self._call(
+            f"list the comments of #{number}",
+            lambda: [CommentInfo(c.id, c.user.login if c.user else "", c.body or "")
+                     for c in itertools.islice(self._repo.get_issue(number).get_comments(), MAX_LISTED)],
+        )
+
+    def edit_comment(self, number: int, comment_id: int, body: str, *, author: str) -> str:
+        """Replace the body of comment `comment_id`, re-checking first that `author` wrote it;
+        returns its URL. ForgeError if the comment is someone else's."""
+
+        def run() -> str:
+            comment = self._repo.get_issue(number).get_comment(comment_id)
+            if (comment.user.login if comment.user else "") != author:
+                raise ForgeError(f"comment {comment_id} on #{number} was not written by {author}; not editing it")
+            comment.edit(body)
+            return str(comment.html_url)
+
+        try:
+            return run()
+        except ForgeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one clear message
+            raise self._error(f"edit comment {comment_id} on #{number}", exc) from exc
+
+    def pull_files(self, number: int) -> list[str]:
+        """Paths pull request `number` changes (all pages, at most MAX_LISTED)."""
+        return self._call(
+            f"list the files of PR #{number}",
+            lambda: [f.filename for f in itertools.islice(self._repo.get_pull(number).get_files(), MAX_LISTED)],
+        )
+
+    def pull_head_sha(self, number: int) -> str:
+        return self._call(f"read PR #{number}", lambda: str(self._repo.get_pull(number).head.sha))
+
+    def find_pr_by_head_sha(self, head_owner: str, head_branch: str, head_sha: str) -> int | None:
+        """The open PR whose head is `head_owner:head_branch` at `head_sha` (fork PRs included)."""
+        pulls = self._call(
+            f"list open PRs with head {head_owner}:{head_branch}",
+            lambda: list(itertools.islice(self._repo.get_pulls(state="open", head=f"{head_owner}:{head_branch}"),
+                                          100)),
+        )
+        numbers = [p.number for p in pulls if p.head.sha == head_sha]
+        return min(numbers) if numbers else None
 
     def update_pr_body(self, pr_number: int, body: str) -> None:
         body = truncate_body(body)

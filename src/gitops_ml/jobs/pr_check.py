@@ -59,25 +59,6 @@ class PrCheckRun:
     candidate_artifact: ModelArtifact | None = None
 
 
-def contract_diff_for(settings: Settings, repo_dir: str | Path,
-                      base_ref: str | None) -> tuple[ContractDiff | None, str | None]:
-    """(diff, None) or (None, why there is no diff) for the contract vs the base ref."""
-    from gitops_ml.contracts.diff import diff_contracts, load_contract_at_ref
-    from gitops_ml.contracts.model import load_contract
-    from gitops_ml.forge.git import default_base_ref
-
-    ref = base_ref or default_base_ref(repo_dir, settings.forge.base_branch)
-    if ref is None:
-        return None, "No base ref found (not a git repository, or no main branch): diff not computed."
-    repo_root = Path(repo_dir).resolve()
-    contract_path = Path(settings.dataset.contract)
-    rel = contract_path.resolve().relative_to(repo_root) if contract_path.is_absolute() else contract_path
-    old = load_contract_at_ref(str(rel), ref, repo_root)
-    if old is None:
-        return None, f"`{rel}` does not exist at `{ref[:12]}`: the contract is new in this change."
-    return diff_contracts(old, load_contract(contract_path)), None
-
-
 def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
     info: dict[str, Any] = {"commit": run.commit}
     if run.acquired is not None:

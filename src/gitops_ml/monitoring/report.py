@@ -14,8 +14,8 @@ from gitops_ml.io_utils import atomic_write_bytes
 from gitops_ml.monitoring.drift import FeatureDrift
 from gitops_ml.monitoring.performance import metric_spec
 from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult, as_utc
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
-MAX_CHARS = 65_536  # GitHub comment limit
 MAX_FEATURE_ROWS = 60
 MAX_CHART_WINDOWS = 20
 
@@ -170,9 +170,9 @@ def render_monitor_report(
     if charts:
         lines += ["", "### Trend over recent windows", *charts]
     text = "\n".join(lines) + "\n"
-    if len(text) > MAX_CHARS:  # never exceed the comment limit, whatever the feature count
-        text = text[: MAX_CHARS - 100] + "\n\n… report truncated to fit the 65,536-character limit.\n"
-    return text
+    # never exceed the comment limit, whatever the feature count
+    return truncate_markdown(text, GITHUB_COMMENT_LIMIT,
+                             "\n\n… report truncated to fit the 65,536-character limit.\n")
 
 
 def _save_atomic(fig: object, path: Path) -> None:

@@ -16,7 +16,6 @@ import pandas as pd
 from gitops_ml.errors import EXIT_BAD_INPUT, EXIT_GATES_FAILED, EXIT_OK
 from gitops_ml.reporting.mermaid import xychart
 
-GITHUB_COMMENT_LIMIT = 65_536
 # Headroom for CML's watermark and image links rewritten to longer URLs on upload.
 REPORT_BUDGET = 60_000
 WATERMARK_TITLE = "gitops-ml PR check"
