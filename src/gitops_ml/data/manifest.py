@@ -28,9 +28,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    PlainValidator,
     ValidationError,
     field_validator,
     model_validator,
@@ -66,7 +66,7 @@ def _time_value(value: Any) -> date | int:
     raise PydanticCustomError("time_value", "Input should be a valid date (YYYY-MM-DD) or an integer period")
 
 
-TimeValue = Annotated[date | int, PlainValidator(_time_value)]
+TimeValue = Annotated[date | int, BeforeValidator(_time_value)]
 
 
 class TimeRange(_Strict):
