@@ -74,7 +74,8 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
             run.acquired = acquire_task(settings)
             logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(run.acquired.frame))
-            run.contract, typed = contract_task(settings, run.acquired.frame, str(settings.dataset.manifest))
+            run.contract, typed = contract_task(settings, run.acquired.frame, str(settings.dataset.manifest),
+                                                 run.acquired.origins)
         run.contract_diff, run.contract_diff_note = contract_diff_for(settings, repo_dir, base_ref)
         if typed is None:
             result = bad_input_result(run, "the data broke hard contract rules (table below)", timer.seconds)

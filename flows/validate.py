@@ -21,7 +21,8 @@ def validate_flow(config_dir: str = "config", out_dir: str = "reports/validation
     acquired = acquire_task(settings)
     logger.info("      %d rows from %d batches", len(acquired.frame), len(acquired.batches))
     logger.info("[2/3] contract: %s", settings.dataset.contract)
-    report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest))
+    report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest),
+                                    acquired.origins)
     integrity = None
     if typed is not None and run_deepchecks and settings.evaluation.deepchecks.enabled:
         logger.info("[3/3] deepchecks data integrity (sample of %d rows)", settings.evaluation.deepchecks.sample_size)

@@ -64,6 +64,11 @@ class AcquiredData:
     def rows(self) -> int:
         return len(self.frame)
 
+    @property
+    def origins(self) -> tuple[tuple[str, int], ...]:
+        """(file or source, rows) per batch in frame order: where each row of `frame` comes from."""
+        return tuple((b.source, b.rows) for b in self.batches)
+
 
 # --- files ------------------------------------------------------------------------------------------
 
