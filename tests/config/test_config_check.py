@@ -126,3 +126,12 @@ def test_configuration_reference_page_is_generated_from_the_models(capsys):
     assert page.read_text(encoding="utf-8") == generated, "regenerate: gitops-ml config schema --markdown"
     for key in ("`dataset.id_column`", "`split.period`", "`gates.minimums`", "| regression | `rmse`"):
         assert key in generated
+
+
+def test_time_column_must_be_declared_as_dates_or_integer_periods(project: Path):
+    edit(project / "config" / "dataset.yaml", time_column="plan")
+    problems = "\n".join(check_config("config").problems)
+    assert "dataset.yaml: dataset.time_column: 'plan' is string" in problems
+    assert "declared as date or timestamp, or as integer" in problems
+    edit(project / "config" / "dataset.yaml", time_column="tenure_months")  # integer: a period number
+    assert check_config("config").ok

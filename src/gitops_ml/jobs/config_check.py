@@ -29,6 +29,8 @@ from gitops_ml.contracts.model import Contract, load_contract
 from gitops_ml.errors import ConfigError, ContractError
 
 SUITES = ("data_integrity", "train_test_validation", "model_evaluation")
+# The declared meaning of a time column: dates/times, or integer period numbers (never guessed).
+TIME_TYPES = ("date", "timestamp", "integer")
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,13 @@ def _dataset_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]
         unknown("features", "features.categorical", features.categorical)
     if dataset.target in columns:
         problems.extend(_target_problems(where, dataset, contract))
+    if dataset.time_column in columns:
+        kind = contract.column(dataset.time_column).logical_type  # type: ignore[arg-type]
+        if kind not in TIME_TYPES:
+            problems.append(
+                f"{where}: dataset.time_column: '{dataset.time_column}' is {kind} in {dataset.contract}; a time "
+                "column is declared as date or timestamp, or as integer for a period number (day index, year)"
+            )
     return problems
 
 
