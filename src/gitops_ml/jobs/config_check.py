@@ -79,15 +79,11 @@ def format_problems(problems: Sequence[str]) -> str:
 # --------------------------------------------------------------------------- metrics
 
 
-def metric_names(task: str) -> tuple[str, ...]:
-    from gitops_ml.evaluation.metrics import TASK_METRICS
-
-    return tuple(TASK_METRICS[task])
-
-
 def _metric_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
+    from gitops_ml.evaluation.metrics import metric_names  # the one metric registry
+
     task = dataset.task
-    valid = metric_names(task)
+    valid = tuple(metric_names(task))
     listed = ", ".join(valid)
     problems: list[str] = []
 
