@@ -7,17 +7,15 @@ from gitops_ml.quality.deepchecks_suites import (
     STATUSES,
     SUITES,
     CheckOutcome,
-    CheckSupport,
     ConditionOutcome,
     SuiteSummary,
-    check_support,
     deepchecks_session,
     run_data_integrity,
     run_model_evaluation,
     run_train_test_validation,
-    support_table,
     validate_deepchecks_config,
 )
+from gitops_ml.quality.support import CheckSupport, check_support, support_table
 
 __all__ = [
     "STATUSES",

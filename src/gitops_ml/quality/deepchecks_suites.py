@@ -166,45 +166,6 @@ def default_conditions(check: str) -> tuple[str, ...]:
     return tuple(_checks().get(check, {}).get("default_conditions", ()))
 
 
-Task = Literal["binary", "multiclass", "regression"]
-
-
-@dataclass(frozen=True)
-class CheckSupport:
-    """Whether a check applies to a task and works with our deepchecks environment; else why not."""
-
-    check: str
-    task: str
-    supported: bool
-    reason: str | None = None
-
-
-def check_support(check: str, task: str) -> CheckSupport:
-    """Measured by the runner on small data of each task (`deepchecks_catalogue.json`, per check "tasks")."""
-    info = _checks().get(check)
-    if info is None:
-        return CheckSupport(check, task, False, f"unknown deepchecks check '{check}'")
-    if not info["in_suite"]:
-        return CheckSupport(check, task, False, "cannot run in a suite (it compares several models)")
-    if check in LIVE_MODEL_CHECKS:
-        return CheckSupport(check, task, False, f"needs the live model object ({LIVE_MODEL_CHECKS[check]})")
-    tasks = info.get("tasks", {})
-    if task not in tasks:
-        return CheckSupport(check, task, False, f"unknown task '{task}' (binary, multiclass or regression)")
-    reason = tasks[task]
-    return CheckSupport(check, task, reason is None, reason)
-
-
-def support_table() -> list[CheckSupport]:
-    """Every check that can run in a suite, for every task."""
-    return [
-        check_support(check, task)
-        for check, info in sorted(_checks().items())
-        if info["in_suite"]
-        for task in ("binary", "multiclass", "regression")
-    ]
-
-
 def _where(suite: str, index: int | None = None, key: str | None = None) -> str:
     path = f"evaluation.deepchecks.{suite}.checks"
     if index is not None:
