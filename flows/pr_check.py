@@ -26,9 +26,9 @@ from flows.tasks import (
     split_task,
     train_test_task,
 )
-from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.forge.git import git_commit
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.contract_diff import contract_diff_for
 from gitops_ml.jobs.pr_check import (
     PrCheckRun,
@@ -69,12 +69,12 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
     run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir), flow_run=_flow_run_id())
     try:
         with timer.stage("config"):
-            run.settings = settings = load_settings(config_dir)
+            run.settings = settings = load_checked_settings(config_dir)
         with timer.stage("data"):
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
             run.acquired = acquired = acquire_task(settings)
             logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(acquired.frame))
-            report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest))
+            report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest), acquired.origins)
             run.contract = report
         run.contract_diff, run.contract_diff_note = contract_diff_for(settings, repo_dir, base_ref)
         if typed is None:
