@@ -144,26 +144,27 @@ def _serve_and_simulate(fork: Path, env: dict[str, str], tmp_path: Path) -> None
 @pytest.mark.slow
 def test_a_fork_on_two_other_datasets_is_green(tmp_path: Path):
     server = PrefectServer.start(tmp_path)
-    wine, diabetes = _clone(tmp_path, "wine-fork"), _clone(tmp_path, "diabetes-fork")
-    _wine_csv(tmp_path / "wine.csv")
-    _diabetes_csv(tmp_path / "diabetes.csv")
-    env = child_env(tmp_path / "prefect-home", PREFECT_API_URL=server.api)
-    tests_env = child_env(tmp_path / "tests-home")  # the fork's tests start their own Prefect harness
-
-    out = _ok(_cli(wine, env, "init", str(tmp_path / "wine.csv"), "--target", "cultivar", "--task", "multiclass"),
-              "wine: init")
-    assert "Next: gitops-ml config check" in out
-    _ok(_cli(diabetes, env, "init", str(tmp_path / "diabetes.csv"), "--target", "progression",
-             "--task", "regression"), "diabetes: init")
-    for fork in (wine, diabetes):
-        _git(fork, "add", "-A")
-        _git(fork, "commit", "-q", "-m", "gitops-ml init")
-        assert not (fork / "data_contracts" / "churn.odcs.yaml").exists()
-
-    log = tmp_path / "wine-pytest.log"
-    suite = start_group([sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q", "-p", "no:cacheprovider"],
-                        tests_env, log, wine)
+    suite = None
     try:
+        wine, diabetes = _clone(tmp_path, "wine-fork"), _clone(tmp_path, "diabetes-fork")
+        _wine_csv(tmp_path / "wine.csv")
+        _diabetes_csv(tmp_path / "diabetes.csv")
+        env = child_env(tmp_path / "prefect-home", PREFECT_API_URL=server.api)
+        tests_env = child_env(tmp_path / "tests-home")  # the fork's tests start their own Prefect harness
+
+        out = _ok(_cli(wine, env, "init", str(tmp_path / "wine.csv"), "--target", "cultivar",
+                       "--task", "multiclass"), "wine: init")
+        assert "Next: gitops-ml config check" in out
+        _ok(_cli(diabetes, env, "init", str(tmp_path / "diabetes.csv"), "--target", "progression",
+                 "--task", "regression"), "diabetes: init")
+        for fork in (wine, diabetes):
+            _git(fork, "add", "-A")
+            _git(fork, "commit", "-q", "-m", "gitops-ml init")
+            assert not (fork / "data_contracts" / "churn.odcs.yaml").exists()
+
+        log = tmp_path / "wine-pytest.log"
+        suite = start_group([sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q", "-p", "no:cacheprovider"],
+                            tests_env, log, wine)
         _ok(_run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/project"],
                  diabetes, tests_env), "diabetes: pytest tests/project")
         server.wait_healthy(180)
@@ -176,5 +177,6 @@ def test_a_fork_on_two_other_datasets_is_green(tmp_path: Path):
         assert code == 0, f"the wine fork's pytest -m 'not slow' failed:\n{tail(log, 8000)}"
         print(f"\nwine fork pytest: {tail(log, 300).strip().splitlines()[-1]}")
     finally:
-        stop_group(suite)
+        if suite is not None:
+            stop_group(suite)
         server.stop()
