@@ -47,7 +47,8 @@ CANDIDATE_CHECKS: dict[str, tuple[str, ...]] = {
     "train_test_validation": ("DatasetsSizeComparison", "NewCategoryTrainTest", "NewLabelTrainTest",
                               "FeatureDrift", "LabelDrift", "TrainTestSamplesMix"),
     "model_evaluation": ("TrainTestPerformance", "RocReport", "ConfusionMatrixReport", "CalibrationScore",
-                         "SimpleModelComparison", "RegressionSystematicError", "PredictionDrift"),
+                         "SimpleModelComparison", "RegressionErrorDistribution", "RegressionSystematicError",
+                         "PredictionDrift"),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
