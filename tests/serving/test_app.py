@@ -14,7 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from gitops_ml.prediction_store import PredictionStore
-from tests.serving.conftest import FEATURES, REPO, records_of, synth_churn
+from tests.fixtures.projects import make_config_project
+from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 
 @pytest.fixture(scope="module")
@@ -327,8 +328,8 @@ def test_labels_import_needs_the_token_when_one_is_configured(server, records, t
     server.flush()
     labels = tmp_path / "labels.csv"
     labels.write_text("request_id,label\nimp-1,1\n")
-    command = ["labels", "import", str(labels), "--config-dir", str(REPO / "config"),
-               "--store-url", f"sqlite:///{server.db_path}"]
+    monkeypatch.chdir(make_config_project(tmp_path / "project"))
+    command = ["labels", "import", str(labels), "--config-dir", "config", "--store-url", f"sqlite:///{server.db_path}"]
     monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
     for extra in ([], ["--token", "wrong"]):
         assert main([*command, *extra]) == 2

@@ -12,15 +12,16 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.serving.conftest import REPO, free_port, records_of, synth_churn
+from tests.fixtures.projects import make_config_project
+from tests.serving.conftest import free_port, records_of, synth_churn
 
 
-def _serve(model_store, port: int, db, *extra: str) -> subprocess.Popen:
+def _serve(model_store, port: int, db, cwd, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, "-c", "from gitops_ml.cli import run; run()", "serve", "--port", str(port),
          "--pointer", str(model_store.pointer_path), "--store-url", f"sqlite:///{db}", "--log-level", "warning",
          *extra],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 180
     while True:
@@ -41,7 +42,7 @@ def test_serve_command_serves_and_flushes_on_sigterm(tmp_path, model_store):
     model_store.point_to("v1")
     port = free_port()
     db = tmp_path / "served.db"
-    process = _serve(model_store, port, db)
+    process = _serve(model_store, port, db, make_config_project(tmp_path / "project"))
     try:
         rows = records_of(synth_churn(3, seed=4))
         response = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": rows}, timeout=30)
@@ -62,7 +63,7 @@ def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_sto
     model_store.point_to("v1")
     port = free_port()
     db = tmp_path / "workers.db"
-    process = _serve(model_store, port, db, "--workers", "2")
+    process = _serve(model_store, port, db, make_config_project(tmp_path / "project"), "--workers", "2")
     rows = records_of(synth_churn(40, seed=6))
     served: set[str] = set()
     try:

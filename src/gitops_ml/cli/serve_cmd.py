@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gitops_ml.cli.options import ConfigDirOption
-from gitops_ml.config import load_settings
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         from gitops_ml.serving import app as serving_app
 
-        settings = load_settings(config_dir)  # fails here, once, on a bad config: not in N workers
+        settings = load_checked_settings(config_dir)  # fails here, once, on a bad config: not in N workers
         # access_log off: every prediction is already logged in the store, and the access log
         # costs a sizeable share of a request's CPU time. uvloop + httptools: the cheapest
         # request handling uvicorn has (both are dependencies).
