@@ -113,7 +113,7 @@ def config_reference_markdown() -> str:
               "`config check` refuses these (they do not apply to the task, or error with our versions):", "",
               "| check | task | reason |", "| --- | --- | --- |"]
     for check, reasons in sorted(unsupported().items()):
-        for task, reason in reasons.items():
-            lines.append(f"| `{check}` | {task} | {reason} |")
+        for refused_task, reason in reasons.items():
+            lines.append(f"| `{check}` | {refused_task} | {reason} |")
     lines.append("")
     return "\n".join(lines)

@@ -406,8 +406,8 @@ def _evaluate(df: pd.DataFrame, contract: Contract) -> Iterator[tuple[RuleResult
                     known_unique.add(col.name)
                 yield result, mask
 
-    for rule in contract.quality:
-        yield from _schema_rule(df, rule, parsed, known_unique, n)
+    for schema_rule in contract.quality:
+        yield from _schema_rule(df, schema_rule, parsed, known_unique, n)
 
 
 def _column_rules(
@@ -453,8 +453,8 @@ def _column_rules(
         res, _ = _rows_result(s, name, "unique", later, f"repeat an earlier value in a {what}")
         yield res, (involved if not res.passed else None)
 
-    for rule in col.quality:
-        yield from _quality_rule(s, col, p, rule, n)
+    for quality_rule in col.quality:
+        yield from _quality_rule(s, col, p, quality_rule, n)
 
 
 def _quality_rule(
@@ -637,7 +637,7 @@ def _pattern_misses(p: _Parsed, pattern: str) -> np.ndarray:
     Dates are matched in their input text, or in ISO form (YYYY-MM-DD) when they arrived typed.
     """
     if p.codes is not None:
-        assert p.raw_uniques is not None and p.bad_uniques is not None
+        assert p.raw_uniques is not None and p.bad_uniques is not None and p.parsed_uniques is not None
         text = p.raw_uniques
         if isinstance(
             p.parsed_uniques.dtype, pd.DatetimeTZDtype | np.dtype
@@ -677,7 +677,7 @@ def _search(values: np.ndarray, pattern: str) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     try:
         arr = pa.array(values, type=pa.string(), from_pandas=True)
-        hit = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
+        hit = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)  # type: ignore[attr-defined]  # generated at import
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         hit = pd.Series(values, dtype=object).astype(str).str.contains(pattern, regex=True).to_numpy()
     return np.asarray(hit, dtype=bool)

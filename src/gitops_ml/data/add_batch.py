@@ -65,6 +65,7 @@ def add_batch(
         name = Path(source.split("?")[0]).stem
     entry_uri = uri or _relative_uri(source, base_dir)
 
+    assert format is not None
     label = f"batch '{name}' ({source})"
     frame, sha = read_file_batch(source, format, label=label)
     for other in manifest.batches:

@@ -129,6 +129,7 @@ def compare_models(
                 note=note,
             )
             continue
+        assert prod_point is not None
         prod_b = draws[1][name]
         delta_b = cand_b - prod_b
         delta = cand_point[name] - prod_point[name]

@@ -175,6 +175,7 @@ def _required_improvement(comparison: Comparison, m: MetricComparison, amount: f
             amount,
             None,
         )
+    assert m.delta is not None  # a production exists, so the delta was computed
     sign = direction_sign(m.metric)
     # lower confidence bound of the improvement (sign-adjusted delta)
     lower_bound = m.ci_low if sign > 0 else -m.ci_high

@@ -311,6 +311,7 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
             notes["pr_auc"] = "undefined: y_true has no positive rows"
             notes["recall"] = "undefined: y_true has no positive rows"
     elif preds.task == "multiclass":
+        assert preds.classes is not None  # multiclass predictions always carry their classes
         absent = [c for c in preds.classes.tolist() if not np.any(preds.y_true == c)]
         if absent:
             shown = ", ".join(map(str, absent[:5]))

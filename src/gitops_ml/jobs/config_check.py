@@ -182,7 +182,7 @@ def _dataset_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]
     if dataset.target in columns:
         problems.extend(_target_problems(where, dataset, contract))
     if dataset.time_column in columns:
-        kind = contract.column(dataset.time_column).logical_type  # type: ignore[arg-type]
+        kind = contract.column(dataset.time_column).logical_type
         if kind not in TIME_TYPES:
             problems.append(
                 f"{where}: dataset.time_column: '{dataset.time_column}' is {kind} in {dataset.contract}; a time "

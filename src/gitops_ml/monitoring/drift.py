@@ -352,7 +352,8 @@ class FeatureDrift:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
-        return cls(**{k: (math.nan if v is None else v) for k, v in data.items()})
+        fields: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in data.items()}
+        return cls(**fields)
 
 
 @dataclass(frozen=True)

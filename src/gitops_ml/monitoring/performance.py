@@ -83,7 +83,8 @@ class PerformanceResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceResult:
         floats = {"label_coverage", "value", "ci_low", "ci_high", "drop", "drop_ci_low", "drop_ci_high"}
-        return cls(**{k: (math.nan if v is None and k in floats else v) for k, v in data.items()})
+        fields: dict[str, Any] = {k: (math.nan if v is None and k in floats else v) for k, v in data.items()}
+        return cls(**fields)
 
 
 def labelled_predictions(

@@ -9,6 +9,9 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from gitops_ml.evaluation.metrics import direction_sign
 from gitops_ml.io_utils import atomic_write_bytes
@@ -216,11 +219,12 @@ def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], o
     if points:
         fig = Figure(figsize=(7, 3.5))
         ax = fig.add_subplot()
-        xs = [p[0] for p in points]
-        ax.plot(xs, [p[1] for p in points], marker="o", label="window")
+        # matplotlib's stubs list no datetime sequences, although its date axis takes them
+        xs: Any = [p[0] for p in points]
+        ax.plot(xs, [float(p[1]) for p in points if p[1] is not None], marker="o", label="window")
         lows = [p[2] if p[2] is not None and math.isfinite(p[2]) else p[1] for p in points]
         highs = [p[3] if p[3] is not None and math.isfinite(p[3]) else p[1] for p in points]
-        ax.fill_between(xs, lows, highs, alpha=0.2, label="CI")
+        ax.fill_between(xs, np.asarray(lows, dtype=float), np.asarray(highs, dtype=float), alpha=0.2, label="CI")
         if perf is not None and perf.baseline is not None:
             ax.axhline(perf.baseline, color="black", linewidth=1, label="baseline")
             higher_is_better = direction_sign(perf.metric) > 0

@@ -44,7 +44,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _param_names_problem(cls: type, params: dict[str, Any]) -> str | None:
-    signature = inspect.signature(cls.__init__)
+    signature = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own, self included
     if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         # Most checks take **kwargs and silently ignore unknown names; check what we can.
         accepted = {n for n, p in signature.parameters.items() if p.kind is not p.VAR_KEYWORD}
@@ -59,7 +59,8 @@ def _param_names_problem(cls: type, params: dict[str, Any]) -> str | None:
 
 def _instantiate(cls: type, spec: dict[str, Any]) -> Any:
     params = dict(spec.get("params") or {})
-    if "random_state" in inspect.signature(cls.__init__).parameters and spec.get("random_state") is not None:
+    init = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own, self included
+    if "random_state" in init.parameters and spec.get("random_state") is not None:
         params.setdefault("random_state", spec["random_state"])
     problem = _param_names_problem(cls, params)
     if problem:

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,8 +141,7 @@ def _candidates() -> list[str]:
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     for major, minor in SUPPORTED_PYTHONS:
         found += sorted(str(p) for p in pyenv_root.glob(f"versions/{major}.{minor}.*/bin/python3"))
-    seen: set[str] = set()
-    return [c for c in found if not (c in seen or seen.add(c)) and Path(c).exists()]
+    return [c for c in dict.fromkeys(found) if Path(c).exists()]  # first of each, in order
 
 
 def find_python() -> tuple[str, tuple[int, int]]:
@@ -182,7 +182,7 @@ def _uv() -> str:
 # --------------------------------------------------------------------------- build
 
 
-def build(*, force: bool = False, log=print) -> Path:  # type: ignore[no-untyped-def]
+def build(*, force: bool = False, log: Callable[[str], object] = print) -> Path:
     """Create or repair the environment from its lock; a no-op when the stamp matches."""
     current = status()
     if current.ready and not force:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def _label(text: str, width: int = 18) -> str:
@@ -15,7 +15,7 @@ def _num(value: float | None) -> str:
     return "0" if value is None or not math.isfinite(value) else f"{value:.6g}" if abs(value) >= 1e-3 else "0"
 
 
-def xychart(title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
+def xychart(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float | None]], *,
             y_label: str = "", kind: Sequence[str] | None = None, y_min: float | None = None,
             y_max: float | None = None, floor: float | None = None, ceiling: float | None = None) -> str:
     """An `xychart-beta` block; the first series is drawn as bars, the rest as lines (or per `kind`).

@@ -139,11 +139,11 @@ def _chart_groups(metrics: list[Any]) -> list[tuple[str, list[Any]]]:
         else:
             singles.append((scale, [m]))
     titled = []
-    for (scale, _direction), members in groups.items():
+    for (shared_scale, _direction), members in groups.items():
         if len(members) == 1:
-            singles.insert(0, (scale, members))
+            singles.insert(0, (shared_scale, members))
         else:
-            titled.append((scale, members))
+            titled.append((shared_scale, members))
     return titled + singles
 
 

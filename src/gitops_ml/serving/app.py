@@ -134,7 +134,7 @@ def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, A
         loc = list(error["loc"])
         record = 0
         if batch and loc and isinstance(loc[0], int):
-            record = loc.pop(0)
+            record = int(loc.pop(0))
         field_name = ".".join(str(p) for p in loc) or None
         body_loc: list[str | int] = ["body", "records", record, *loc] if batch else ["body", *loc]
         missing = error["type"] == "missing"  # its "input" is the whole record: noise in the answer

@@ -94,6 +94,7 @@ def _to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
         value = datetime.fromisoformat(value)
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    assert isinstance(value, datetime)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
@@ -138,6 +139,12 @@ def to_jsonable(value: Any) -> Any:
     if value is pd.NaT:
         return None
     return value
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has one
+    return int(key[0])
 
 
 def coerce_label(value: Any, task: str = "binary") -> int | float | str:
@@ -465,7 +472,7 @@ class PredictionStore:
                 window_end=_to_db_time(window_end),
                 payload=to_jsonable(payload),
             ))
-            return int(result.inserted_primary_key[0])
+            return _inserted_id(result)
 
     def monitor_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest `limit` monitor runs, newest first."""
@@ -490,7 +497,7 @@ class PredictionStore:
             result = conn.execute(retrain_prs_table.insert().values(
                 created_at=_to_db_time(utc_now()), branch=branch, pr_number=pr_number, url=url, action=action,
             ))
-            return int(result.inserted_primary_key[0])
+            return _inserted_id(result)
 
     def last_retrain_pr(self) -> dict[str, Any] | None:
         t = retrain_prs_table
