@@ -63,9 +63,9 @@ def main() -> None:
     lines = [
         f"## Data generation and acquisition, {n:,} rows",
         "",
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; median of {args.repeats}; "
-        f"CSV {size_mb:.0f} MB",
+        f"CSV {size_mb:.0f} MB"),
         "",
         "| case | seconds | rows/s |",
         "|---|---:|---:|",

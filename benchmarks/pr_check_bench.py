@@ -257,7 +257,7 @@ def markdown(results: list[RunResult], extra: list[str]) -> str:
         cells += [f"{r.other_s:.1f}", f"{r.peak_rss_mb:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {r.case}/{r.mode}: {n}" for r in results for n in r.notes] + [f"- {e}" for e in extra]
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows = None
                 if d != "bundled":
                     rows = SIZES[d]
-                    manifest, gen_s = _generate(ws, rows, args.months, logs)
+                    _manifest, gen_s = _generate(ws, rows, args.months, logs)
                     extra.append(f"{d}: `gitops-ml data generate --rows {rows // args.months} --months "
                                  f"{args.months}` took {gen_s:.1f} s (not part of the PR check)")
                 workspaces[(d, tree.label)] = (ws, rows)

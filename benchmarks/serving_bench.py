@@ -52,12 +52,12 @@ def bench_settings(workdir: Path) -> Any:
 
 def prepare(workdir: Path, n_rows: int) -> tuple[Any, list[dict[str, Any]], float]:
     """Train on synthetic churn rows, publish the artifact and the pointer; return the pipeline, rows."""
-    from tests.serving.conftest import artifact_metadata, records_of, synth_churn
     from threadpoolctl import threadpool_limits
 
     from gitops_ml.registry.artifacts import save_model
     from gitops_ml.registry.pointer import ProductionPointer, write_pointer
     from gitops_ml.training.pipeline import train_model
+    from tests.serving.conftest import artifact_metadata, records_of, synth_churn
 
     settings = bench_settings(workdir)
     train = synth_churn(n_rows, seed=0)
@@ -169,7 +169,7 @@ def load_wrk(url: str, records: list[dict[str, Any]], concurrency: int, duration
         capture_output=True, text=True, check=True,
     )
     text = result.stdout
-    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.MULTILINE))
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)

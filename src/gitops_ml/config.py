@@ -128,7 +128,7 @@ def _plain_scalar(value: Any) -> Any:
         text = value.strip()
         if _IMPORT_PATH.fullmatch(text):
             raise _refuse("{value!r} looks like an import path; " + _PLAIN + ", never code", value=value[:80])
-        if text.startswith("lambda") or text.startswith("<"):
+        if text.startswith(("lambda", "<")):
             raise _refuse("{value!r} looks like a callable; " + _PLAIN + ", never code", value=value[:80])
         if "/" in text or "\\" in text or text.startswith("~"):
             raise _refuse("{value!r} looks like a file path; config never names files for an estimator to read",
@@ -162,7 +162,7 @@ def estimator_param_name(name: str) -> str:
 def grid_param_name(name: str) -> str:
     """An estimator parameter (`max_depth` or `model__max_depth`) or one of our preprocessing settings."""
     _refused_name(name)
-    bare = name[len("model__"):] if name.startswith("model__") else name
+    bare = name.removeprefix("model__")
     if name in SEARCHABLE_PREPROCESSING or (_IDENTIFIER.fullmatch(bare) and "__" not in bare):
         return name
     allowed = ", ".join(sorted(SEARCHABLE_PREPROCESSING))

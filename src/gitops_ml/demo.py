@@ -187,7 +187,7 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
     from gitops_ml.serving.simulator import DEFAULT_ID_OFFSET, run_simulation, simulated_records
 
     result = LoopResult(scratch=scratch)
-    work, remote = make_scratch_repo(source, scratch, configure)
+    work, _remote = make_scratch_repo(source, scratch, configure)
     os.chdir(work)
     store_url = f"sqlite:///{scratch / 'predictions.db'}"
     state: dict[str, Any] = {}  # what one step leaves for the next: server, phase times, monitor outcome

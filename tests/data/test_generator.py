@@ -187,7 +187,7 @@ def test_bad_arguments() -> None:
 
 
 def test_records_spread_over_time_with_drift_from_onset() -> None:
-    kwargs = dict(seed=8, start_time="2026-07-20", end_time="2026-08-17", id_offset=1_000_000)
+    kwargs = {"seed": 8, "start_time": "2026-07-20", "end_time": "2026-08-17", "id_offset": 1_000_000}
     stable = generate_records(2000, scenario=STABLE, include_event_time=True, **kwargs)
     drifted = generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-08-03"), **kwargs)
     assert list(stable.columns) == [*COLUMNS, "event_time"]

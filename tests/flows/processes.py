@@ -7,6 +7,7 @@ setting of the test process (a session harness must not leak into a real server)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -57,10 +58,8 @@ def stop_group(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-    try:  # whatever the leader left behind in its group
+    with contextlib.suppress(ProcessLookupError):  # whatever the leader left behind in its group
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass

@@ -84,7 +84,7 @@ def test_logistic_regression_from_config_alone(mini_repo: Path):
 
 
 def test_bad_data_exits_2_with_the_report_naming_column_and_rule(mini_repo: Path):
-    batch = sorted((mini_repo / "data/batches").glob("*.csv"))[-1]
+    batch = max((mini_repo / "data/batches").glob("*.csv"))
     frame = pd.read_csv(batch)
     frame.loc[3, "tenure_months"] = 999
     frame.to_csv(batch, index=False)
@@ -104,7 +104,7 @@ def test_bad_data_exits_2_with_the_report_naming_column_and_rule(mini_repo: Path
 
 
 def test_sha256_mismatch_is_bad_input(mini_repo: Path):
-    batch = sorted((mini_repo / "data/batches").glob("*.csv"))[0]
+    batch = min((mini_repo / "data/batches").glob("*.csv"))
     batch.write_bytes(batch.read_bytes().replace(b"basic", b"BASIC", 1))
     code = main(["pr-check", "--no-deepchecks"])
     report = (mini_repo / "reports/pr/report.md").read_text()

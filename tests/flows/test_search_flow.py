@@ -165,11 +165,12 @@ def test_dask_trials_match_the_sequential_run_and_gridsearchcv(prefect_harness, 
 @pytest.mark.slow
 def test_unreachable_dask_scheduler_is_a_config_error(prefect_harness, churn, base_settings, monkeypatch) -> None:
     import dask
+
     from flows.search import DASK_ADDRESS_ENV, run_trials
 
     # the address is the machine's (environment), never the repository's
     monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://127.0.0.1:9")
     settings = with_search(base_settings, parallel="dask")
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(ConfigError, match=DASK_ADDRESS_ENV):
-            run_trials(settings, churn.iloc[:200])
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(ConfigError, match=DASK_ADDRESS_ENV):
+        run_trials(settings, churn.iloc[:200])

@@ -16,7 +16,7 @@ from gitops_ml.cli import main
 
 
 def _batch(root: Path) -> Path:
-    return sorted((root / "data/batches").glob("*.csv"))[-1]
+    return max((root / "data/batches").glob("*.csv"))
 
 
 def _rehash(root: Path) -> None:

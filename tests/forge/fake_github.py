@@ -16,6 +16,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -819,10 +820,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry.status = rule.status
         if rule.status == "reset":
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(2)
-            except OSError:
-                pass
             return
         payload = rule.body or {"message": "Server Error (injected by fake)"}
         self._send(

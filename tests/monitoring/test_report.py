@@ -32,7 +32,7 @@ def test_retrain_report_verdict_first_tables_and_charts(make_window, cfg):
     assert all("**yes**" in r for r in rows[:3]) and "| no |" in rows[3]
     assert "| roc_auc | 0.7000 | [0.6800, 0.7200] | 0.8000 |" in text
     assert "50.0%" in text  # label coverage
-    charts = re.findall(r"```mermaid\nxychart-beta\n(.*?)```", text, flags=re.S)
+    charts = re.findall(r"```mermaid\nxychart-beta\n(.*?)```", text, flags=re.DOTALL)
     assert len(charts) == 2
     assert charts[0].count('"2026-') == 6 and "line [" in charts[0]
     assert "0.8, 0.79" in charts[1]  # metric history in window order (numbers as the one chart builder writes them)

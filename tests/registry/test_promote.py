@@ -133,9 +133,8 @@ def test_lock_serializes_and_times_out(tmp_path):
     thread = threading.Thread(target=hold)
     thread.start()
     time.sleep(0.05)
-    with pytest.raises(LockTimeout, match="another promotion holds the lock"):
-        with exclusive_lock(lock, timeout_s=0.05):
-            pass
+    with pytest.raises(LockTimeout, match="another promotion holds the lock"), exclusive_lock(lock, timeout_s=0.05):
+        pass
     with exclusive_lock(lock, timeout_s=5):
         order.append("b-in")
     thread.join()

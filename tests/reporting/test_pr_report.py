@@ -68,7 +68,7 @@ CFG = BootstrapConfig(n_resamples=100, seed=0)
 def _charts(report: str) -> list[tuple[str, list[str], float, float]]:
     """(title, x labels, y min, y max) of every Mermaid chart in the report."""
     out = []
-    for body in re.findall(r"```mermaid\nxychart-beta\n(.*?)```", report, flags=re.S):
+    for body in re.findall(r"```mermaid\nxychart-beta\n(.*?)```", report, flags=re.DOTALL):
         title = re.search(r'title "(.*?)"', body).group(1)
         labels = re.findall(r'"(.*?)"', re.search(r"x-axis \[(.*?)\]", body).group(1))
         lo, hi = map(float, re.search(r'y-axis ".*?" (\S+) --> (\S+)', body).groups())

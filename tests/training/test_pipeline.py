@@ -65,14 +65,14 @@ def test_prepare_features_non_numeric_values_are_shown(frame: pd.DataFrame, make
 def _encoder(pipeline: Pipeline) -> object:
     ct = pipeline.named_steps["preprocess"]
     assert isinstance(ct, ColumnTransformer)
-    return dict((name, trans) for name, trans, _ in ct.transformers)["categorical"].named_steps["encoder"]
+    return {name: trans for name, trans, _ in ct.transformers}["categorical"].named_steps["encoder"]
 
 
 def test_build_pipeline_follows_feature_config(make_settings) -> None:
     onehot = build_pipeline(make_settings())
     encoder = _encoder(onehot)
     assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore"
-    numeric = dict((n, t) for n, t, _ in onehot.named_steps["preprocess"].transformers)["numeric"]
+    numeric = {n: t for n, t, _ in onehot.named_steps["preprocess"].transformers}["numeric"]
     assert [name for name, _ in numeric.steps] == ["imputer", "scaler"]
 
     capped = build_pipeline(make_settings(features={"max_categories": 3}))
@@ -82,7 +82,7 @@ def test_build_pipeline_follows_feature_config(make_settings) -> None:
     ordinal = build_pipeline(make_settings(features={"categorical_encoding": "ordinal", "scale_numeric": False}))
     assert isinstance(_encoder(ordinal), OrdinalEncoder)
     assert _encoder(ordinal).unknown_value == -1
-    numeric = dict((n, t) for n, t, _ in ordinal.named_steps["preprocess"].transformers)["numeric"]
+    numeric = {n: t for n, t, _ in ordinal.named_steps["preprocess"].transformers}["numeric"]
     assert [name for name, _ in numeric.steps] == ["imputer"]
 
 

@@ -43,7 +43,7 @@ def test_every_layout_output_used_exists(workflows) -> None:
     keys = set(ca.layout())
     for name in ("pr.yml", "pr-report.yml"):
         text = repr(workflows[name])
-        layout_id = _layout_step([s for s in steps_of(workflows, name)]).data["id"]
+        layout_id = _layout_step(list(steps_of(workflows, name))).data["id"]
         for m in re.finditer(rf"steps\.{re.escape(layout_id)}\.outputs\.([A-Za-z0-9_-]+)", text):
             assert m.group(1) in keys, f"{name}: output {m.group(1)!r} is not in ci_artifacts.layout()"
 
@@ -153,7 +153,7 @@ def test_pr_report_follows_pr_yml_and_never_runs_pr_code(workflows) -> None:
     trigger = workflows["pr-report.yml"]["on"]["workflow_run"]
     assert trigger["workflows"] == [workflows["pr.yml"]["name"]]
     assert trigger["types"] == ["completed"]
-    (job_name, job), = workflows["pr-report.yml"]["jobs"].items()
+    (_job_name, job), = workflows["pr-report.yml"]["jobs"].items()
     assert "workflow_run.event == 'pull_request'" in job["if"]
     assert "conclusion != 'cancelled'" in job["if"]  # failed runs report too
     for step in steps_of(workflows, "pr-report.yml"):

@@ -161,7 +161,7 @@ def test_every_invoked_command_answers_help(workflows) -> None:
     root = typer.main.get_command(_app())
     paths = set()
     for inv in _all_invocations(workflows):
-        _, rest, name = resolve(root, inv.args)
+        _, _rest, name = resolve(root, inv.args)
         paths.add(name)
     if "ci_cmd" not in COMMAND_MODULES:
         paths = {p for p in paths if not p.startswith("ci ")}  # test_ci_commands_are_registered says so

@@ -97,7 +97,7 @@ def test_deploy_job(workflows) -> None:
     job = workflows["deploy.yml"]["jobs"]["promote"]
     assert job["environment"] == "production"
     assert "[skip ci]" in job["if"] and "refs/heads/main" in job["if"]
-    steps = [s for s in steps_of(workflows, "deploy.yml")]
+    steps = list(steps_of(workflows, "deploy.yml"))
     runs = "\n".join(s.run or "" for s in steps)
     assert "gitops-ml promote --commit" in runs
     push = next(s for s in steps if s.run and "git push" in s.run)

@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
             frames = generate_batches(start, months, rows, seed, chosen)
         except ValueError as exc:
             raise DataError(f"data generate: {exc}") from exc
-        command = f"gitops-ml data generate --months {months} --rows {rows} --start {start} --seed {seed} " \
-                  f"--scenario {chosen.name}"
+        command = (f"gitops-ml data generate --months {months} --rows {rows} --start {start} --seed {seed} "
+                   f"--scenario {chosen.name}")
         if onset is not None:
             command += f" --onset {onset}"
         if ramp_months:

@@ -20,7 +20,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Validate the manifest's data against the contract and the data-integrity checks."""
         from flows.validate import validate_flow
-
         from gitops_ml.reporting.validation import failures_text, write_validation_error
 
         try:

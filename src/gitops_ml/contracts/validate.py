@@ -677,7 +677,7 @@ def _search(values: np.ndarray, pattern: str) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     try:
         arr = pa.array(values, type=pa.string(), from_pandas=True)
-        hit = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)  # type: ignore[attr-defined]  # generated at import
+        hit = pc.match_substring_regex(arr, pattern).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         hit = pd.Series(values, dtype=object).astype(str).str.contains(pattern, regex=True).to_numpy()
     return np.asarray(hit, dtype=bool)

@@ -299,7 +299,7 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
     names = resolve_metrics(preds.task, metrics)
     n = len(preds)
     if n == 0:
-        return {m: "no rows" for m in names}
+        return dict.fromkeys(names, "no rows")
     wanted = set(names)
     notes: dict[str, str] = {}
     if preds.task == "binary":

@@ -196,21 +196,21 @@ def _target_problems(where: Path, dataset: DatasetConfig, contract: Contract) ->
     if dataset.task == "regression":
         if column.logical_type not in ("number", "integer"):
             return [
-                f"{where}: dataset.task: regression needs a numeric target; "
-                f"'{dataset.target}' is {column.logical_type} in {dataset.contract}"
+                (f"{where}: dataset.task: regression needs a numeric target; "
+                f"'{dataset.target}' is {column.logical_type} in {dataset.contract}")
             ]
         return []
     allowed = column.valid_values
     if dataset.task == "binary" and allowed is not None:
         if len(allowed) != 2:
             return [
-                f"{where}: dataset.task: binary but '{dataset.target}' allows {len(allowed)} values "
-                f"{list(allowed)} in {dataset.contract}"
+                (f"{where}: dataset.task: binary but '{dataset.target}' allows {len(allowed)} values "
+                f"{list(allowed)} in {dataset.contract}")
             ]
         if dataset.positive_label is not None and not _among(dataset.positive_label, allowed):
             return [
-                f"{where}: dataset.positive_label: {dataset.positive_label!r} is not an allowed value of "
-                f"'{dataset.target}' (allowed: {', '.join(map(repr, allowed))})"
+                (f"{where}: dataset.positive_label: {dataset.positive_label!r} is not an allowed value of "
+                f"'{dataset.target}' (allowed: {', '.join(map(repr, allowed))})")
             ]
     return []
 

@@ -136,13 +136,13 @@ def render_monitor_report(
     else:
         pct = round(perf.confidence * 100)
         lines += [
-            f"| metric | window | {pct}% CI | baseline | drop (positive = worse) | drop {pct}% CI | max drop "
-            "| labelled | label coverage | decayed |",
+            (f"| metric | window | {pct}% CI | baseline | drop (positive = worse) | drop {pct}% CI | max drop "
+            "| labelled | label coverage | decayed |"),
             "|---|---|---|---|---|---|---|---|---|---|",
-            f"| {perf.metric} | {_f(perf.value, 4)} | [{_f(perf.ci_low, 4)}, {_f(perf.ci_high, 4)}] "
+            (f"| {perf.metric} | {_f(perf.value, 4)} | [{_f(perf.ci_low, 4)}, {_f(perf.ci_high, 4)}] "
             f"| {_f(perf.baseline, 4)} | {_f(perf.drop, 4)} | [{_f(perf.drop_ci_low, 4)}, {_f(perf.drop_ci_high, 4)}] "
             f"| {perf.max_drop:g} | {perf.labelled:,} | {perf.label_coverage:.1%} | "
-            f"{'**yes**' if perf.decayed else 'no'} |",
+            f"{'**yes**' if perf.decayed else 'no'} |"),
             "",
             f"{perf.status}: {_cell(perf.reason)}. Decayed means the whole CI of the drop is above the max drop.",
         ]
@@ -150,9 +150,9 @@ def render_monitor_report(
     t = drift.thresholds
     lines += [
         "", "### Feature drift", "",
-        f"Rule: drifted when PSI > {t.get('psi', '?')}, or when the KS / chi² p-value < "
+        (f"Rule: drifted when PSI > {t.get('psi', '?')}, or when the KS / chi² p-value < "
         f"{t.get('ks_pvalue', '?')} / {t.get('chi2_pvalue', '?')} with an effect (KS D / total variation) >= "
-        f"{t.get('min_effect', '?')}.",
+        f"{t.get('min_effect', '?')}."),
         "",
         "| feature | type | PSI | test p-value | effect | null rate ref → window | drifted | why |",
         "|---|---|---|---|---|---|---|---|",
@@ -164,8 +164,8 @@ def render_monitor_report(
         lines.append(f"\n… {len(hidden)} more features not shown ({sum(f.drifted for f in hidden)} of them drifted).")
     if drift.prediction is not None:
         p = drift.prediction
-        lines += ["", f"Prediction drift: PSI {_f(p.psi)} (threshold {t.get('prediction_psi', '?')}), "
-                      f"KS D {_f(p.statistic)} → {'**drifted**' if p.drifted else 'not drifted'}."]
+        lines += ["", (f"Prediction drift: PSI {_f(p.psi)} (threshold {t.get('prediction_psi', '?')}), "
+                      f"KS D {_f(p.statistic)} → {'**drifted**' if p.drifted else 'not drifted'}.")]
 
     charts = _charts(result, history)
     if charts:

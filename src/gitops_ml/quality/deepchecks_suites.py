@@ -272,7 +272,7 @@ class DeepchecksProcess:
         current = environment.status()
         if not current.ready:
             raise DeepchecksEnvError(current.reason)
-        self._log: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._log: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._lock = threading.Lock()
         self._ready: dict[str, Any] | None = None
         # -I: the runner sees neither this checkout nor PYTHONPATH, so it cannot import the core.

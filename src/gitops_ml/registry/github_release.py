@@ -368,8 +368,7 @@ class GitHubReleaseStore:
                 if response.status_code != 200:
                     raise _HTTPStatusError(response.status_code, "GET", url, "")
                 with open(tmp, "wb") as handle:
-                    for block in response.iter_bytes(1 << 20):
-                        handle.write(block)
+                    handle.writelines(response.iter_bytes(1 << 20))
 
         try:
             self._retry(f"download {target.name}", run)

@@ -98,7 +98,7 @@ def _metrics_section(r: PrCheckResult) -> str:
     comp = r.comparison
     if comp is None:
         return ""
-    pct = int(round(comp.confidence * 100))
+    pct = round(comp.confidence * 100)
     lines = [f"## Metrics on the holdout ({comp.n_rows:,} rows)", ""]
     if comp.has_production:
         lines += [f"| metric | production | candidate | delta | {pct}% CI of delta | |",

@@ -24,7 +24,7 @@ class ValidationOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "passed" if self.passed else "failed",
-            "rows": int(len(self.acquired.frame)),
+            "rows": len(self.acquired.frame),
             "manifest_hash": self.acquired.manifest_hash,
             "batches": [b.to_dict() for b in self.acquired.batches],
             "contract": self.contract.to_dict(),
