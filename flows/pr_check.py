@@ -28,6 +28,7 @@ from flows.tasks import (
 )
 from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.evaluation.costs import check_costs
 from gitops_ml.forge.git import git_commit
 from gitops_ml.jobs.contract_diff import contract_diff_for
 from gitops_ml.jobs.pr_check import (
@@ -70,6 +71,7 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
     try:
         with timer.stage("config"):
             run.settings = settings = load_settings(config_dir)
+            check_costs(settings.dataset.task, settings.evaluation.costs)  # before any data is read
         with timer.stage("data"):
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
             run.acquired = acquire_task(settings)

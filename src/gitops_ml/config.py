@@ -254,6 +254,24 @@ class DeepchecksConfig(StrictModel):
     model_evaluation: SuiteConfig = SuiteConfig()
 
 
+class CostsConfig(StrictModel):
+    """What one decision costs (a negative value is a gain); which keys apply depends on the task.
+
+    binary: the four outcomes; multiclass: `matrix[true class][predicted class]` (a pair not
+    listed costs 0); regression: the cost per unit of error below and above the truth.
+    Checked against the task (and the target's classes) by `evaluation.costs.check_costs`.
+    """
+
+    false_positive: float | None = None
+    false_negative: float | None = None
+    true_positive: float | None = None
+    true_negative: float | None = None
+    matrix: dict[int | str, dict[int | str, float]] | None = None
+    under_prediction: float | None = None
+    over_prediction: float | None = None
+    unit: str = Field("cost", description="what the numbers are in, for the report (e.g. EUR)")
+
+
 class EvaluationConfig(StrictModel):
     primary_metric: str = "roc_auc"
     metrics: list[str] | None = Field(None, description="None = every metric of the task")
@@ -261,6 +279,7 @@ class EvaluationConfig(StrictModel):
     min_segment_size: int = Field(50, ge=1)
     bootstrap: BootstrapConfig = BootstrapConfig()
     deepchecks: DeepchecksConfig = DeepchecksConfig()
+    costs: CostsConfig | None = Field(None, description="decision costs: enables the expected_cost metric")
 
 
 class GatesConfig(StrictModel):

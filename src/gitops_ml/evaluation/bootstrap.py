@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gitops_ml.evaluation.costs import PER
 from gitops_ml.evaluation.metrics import Predictions, require_probabilities, resolve_metrics
 
 # Elements per (resamples x rows) block; a few such float64 blocks stay around 100 MB at most.
@@ -168,6 +169,8 @@ class MetricKernel:
                 self.ae_sorted = columns["ae"][self.ae_order]
             if self.non_positive:  # MAPE is NaN then; keep inf/NaN out of the matrix product
                 columns["ape"] = np.zeros(len(preds))
+        if preds.costs is not None:
+            columns["cost"] = preds.row_costs()
         self.column_index = {name: j for j, name in enumerate(columns)}
         self.matrix = np.column_stack(list(columns.values())) if columns else np.empty((len(preds), 0))
 
@@ -182,6 +185,9 @@ class MetricKernel:
                 values = self._multiclass(s, total, counts)
             else:
                 values = self._regression(s, total, counts)
+            values["expected_cost"] = lambda: (
+                PER * s["cost"] / total if "cost" in s else np.full(len(total), np.nan)
+            )
             return {name: values[name]() for name in self.names}
 
     def _binary(

@@ -37,6 +37,7 @@ class PrCheckResult:
     segments: pd.DataFrame | None = None
     per_class: list[ClassMetrics] | None = None  # candidate, classification only
     per_class_production: list[ClassMetrics] | None = None
+    costs_note: str | None = None  # the costs expected_cost was computed with, in words
     contract: Any | None = None  # contracts.validate.ValidationReport
     contract_diff: Any | None = None  # contracts.diff.ContractDiff (None: no base to diff against)
     contract_diff_note: str | None = None
@@ -116,6 +117,9 @@ def _metrics_section(r: PrCheckResult) -> str:
             lines.append(f"| {m.metric} {arrow} | {_fmt(m.candidate)} | [{_fmt(lo)}, {_fmt(hi)}] |")
     notes = [f"- {m.metric}: {m.note}" for m in comp if m.note]
     lines += ["", f"Intervals: {comp.method}, {comp.n_resamples:,} resamples, seed {comp.seed}."]
+    if r.costs_note and "expected_cost" in comp.metrics:
+        lines += ["", f"`expected_cost` is the cost of 1,000 decisions on the holdout with `evaluation.costs`: "
+                      f"{r.costs_note}."]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
@@ -125,6 +129,7 @@ def _metrics_section(r: PrCheckResult) -> str:
 # of different meaning (log loss, MAPE) get a chart each; errors in target units share one.
 _SCALE_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "unit": (0.0, 1.0), "at_most_one": (None, 1.0), "non_negative": (0.0, None), "target": (0.0, None),
+    "cost": (None, None),
 }
 _SHARED_SCALES = ("unit", "target")
 
