@@ -24,9 +24,10 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
         binary_pair(n=300, seed=2, decimals=1)[0],
         binary_pair(n=300, seed=3, decimals=3)[1],
         multiclass_preds(n=300),
+        multiclass_preds(n=300, seed=5, classes=("low", "mid", "high", "top")),
         regression_preds(n=300),
     ],
-    ids=["binary-heavy-ties", "binary-few-ties", "multiclass", "regression"],
+    ids=["binary-heavy-ties", "binary-few-ties", "multiclass", "multiclass-unsorted-classes", "regression"],
 )
 def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_rows(preds):
     n = len(preds)

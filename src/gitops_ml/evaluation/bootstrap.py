@@ -95,12 +95,17 @@ class _Ranking:
         sorted_scores = score[self.order]
         self.group_starts = np.flatnonzero(np.r_[True, np.diff(sorted_scores) != 0])
         self.pos_sorted = positive[self.order].astype(float)
+        self._cached: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 
     def weights(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positive and negative weight per tie group, ascending score."""
+        """Positive and negative weight per tie group, ascending score (kept for the next metric
+        on the same block: ROC AUC and average precision share it)."""
+        if self._cached is not None and self._cached[0] is counts:
+            return self._cached[1]
         w = counts[:, self.order]
         pos_w = np.add.reduceat(w * self.pos_sorted, self.group_starts, axis=1)
         neg_w = np.add.reduceat(w, self.group_starts, axis=1) - pos_w
+        self._cached = (counts, (pos_w, neg_w))
         return pos_w, neg_w
 
     def roc_auc(self, counts: np.ndarray) -> np.ndarray:

@@ -429,6 +429,12 @@ def require_probabilities(preds: Predictions, names: Sequence[str]) -> None:
         )
 
 
+def _sorted_proba(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) with the columns in sorted label order."""
+    order = np.argsort(p.classes, kind="stable")
+    return p.y_score[:, order], p.classes[order]
+
+
 def _binary(fn: Any, **kwargs: Any) -> Any:
     return lambda p: fn(p.is_positive, p.predicted_positive, **kwargs)
 
@@ -453,9 +459,10 @@ _SKLEARN: dict[str, dict[str, Any]] = {
     "multiclass": {
         "f1_macro": _multi(skm.f1_score, average="macro", zero_division=0),
         "accuracy": _multi(skm.accuracy_score),
-        "log_loss": lambda p: skm.log_loss(p.y_true, p.y_score, labels=p.classes),
+        # scikit-learn reads probability columns in sorted label order: sort ours to match
+        "log_loss": lambda p: skm.log_loss(p.y_true, _sorted_proba(p)[0], labels=_sorted_proba(p)[1]),
         "roc_auc_ovr": lambda p: skm.roc_auc_score(
-            p.y_true, p.y_score, multi_class="ovr", average="macro", labels=p.classes
+            p.y_true, _sorted_proba(p)[0], multi_class="ovr", average="macro", labels=_sorted_proba(p)[1]
         ),
         "balanced_accuracy": _multi(skm.balanced_accuracy_score),
         "precision_macro": _multi(skm.precision_score, average="macro", zero_division=0),
