@@ -21,8 +21,7 @@ from gitops_ml.quality import (
     validate_deepchecks_config,
 )
 from gitops_ml.quality.deepchecks_suites import DEFAULT_CONDITIONS, _label_for
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.projects import CHURN
 
 
 def dc_config(sample_size: int = 10_000, **suites: list[dict[str, Any]]) -> DeepchecksConfig:
@@ -150,7 +149,7 @@ def test_unknown_condition_is_a_config_error(train_df: pd.DataFrame, columns: di
 
 
 def test_validate_accepts_the_shipped_churn_config() -> None:
-    validate_deepchecks_config(load_settings(REPO / "config").evaluation.deepchecks)
+    validate_deepchecks_config(load_settings(CHURN / "config").evaluation.deepchecks)
 
 
 def test_validate_reports_every_problem_without_running() -> None:

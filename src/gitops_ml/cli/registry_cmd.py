@@ -9,7 +9,7 @@ import typer
 import yaml
 
 from gitops_ml.cli.options import ConfigDirOption
-from gitops_ml.config import load_settings
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-evaluate HEAD's candidate vs the CURRENT production; publish and move the pointer if gates pass."""
         started = time.time()
+        load_checked_settings(config_dir)  # every problem at once, before Prefect starts
         from flows.promote import promote_flow
 
         outcome = promote_flow(config_dir=str(config_dir), out_dir=str(out_dir), commit=commit, reason=reason,
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         """Move the production pointer back to an earlier version (a commit: in GitHub, a normal PR)."""
         from gitops_ml.jobs.promote import rollback_production
 
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         outcome = rollback_production(settings, to_version=to, reason=reason, commit=commit)
         change = outcome.change
         if not change.changed:
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
         """Show the production pointer (or that there is none yet)."""
         from gitops_ml.registry.pointer import read_pointer
 
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         pointer = read_pointer(settings.registry.pointer)
         if pointer is None:
             typer.echo(f"no production model yet ({settings.registry.pointer} does not exist)")

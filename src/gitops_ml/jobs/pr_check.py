@@ -217,8 +217,7 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "costs": (settings.evaluation.costs.model_dump(exclude_none=True)
                   if settings is not None and settings.evaluation.costs is not None else None),
         "contract": result.contract.to_dict() if result.contract is not None else None,
-        "contract_diff": (result.contract_diff.to_dict() if hasattr(result.contract_diff, "to_dict")
-                          else None),
+        "contract_diff": result.contract_diff.to_dict() if result.contract_diff is not None else None,
         "deepchecks": {k: v.to_dict() for k, v in result.deepchecks.items()},
         "plots": result.plots,
         "data": result.data,
