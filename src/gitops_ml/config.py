@@ -265,13 +265,15 @@ class CostsConfig(StrictModel):
     Checked against the task (and the target's classes) by `evaluation.costs.check_costs`.
     """
 
-    false_positive: float | None = None
-    false_negative: float | None = None
-    true_positive: float | None = None
-    true_negative: float | None = None
-    matrix: dict[int | str, dict[int | str, float]] | None = None
-    under_prediction: float | None = None
-    over_prediction: float | None = None
+    false_positive: float | None = Field(None, description="binary: a negative row predicted positive")
+    false_negative: float | None = Field(None, description="binary: a positive row predicted negative")
+    true_positive: float | None = Field(None, description="binary (often negative: a gain)")
+    true_negative: float | None = Field(None, description="binary")
+    matrix: dict[int | str, dict[int | str, float]] | None = Field(
+        None, description="multiclass: true class -> predicted class -> cost; pairs not listed cost 0"
+    )
+    under_prediction: float | None = Field(None, description="regression: cost per unit predicted too low")
+    over_prediction: float | None = Field(None, description="regression: cost per unit predicted too high")
     unit: str = Field("cost", description="what the numbers are in, for the report (e.g. EUR)")
 
 
