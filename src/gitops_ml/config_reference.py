@@ -87,7 +87,7 @@ def _rows(model: type[BaseModel], prefix: str, out: list[str], nested: list[tupl
 
 def config_reference_markdown() -> str:
     from gitops_ml.evaluation.metrics import METRICS, TASK_METRICS
-    from gitops_ml.quality.support import UNSUPPORTED
+    from gitops_ml.quality.support import unsupported
 
     lines = [INTRO]
     for section, field in Settings.model_fields.items():
@@ -112,7 +112,7 @@ def config_reference_markdown() -> str:
     lines += ["", "## deepchecks checks refused per task", "",
               "`config check` refuses these (they do not apply to the task, or error with our versions):", "",
               "| check | task | reason |", "| --- | --- | --- |"]
-    for check, reasons in sorted(UNSUPPORTED.items()):
+    for check, reasons in sorted(unsupported().items()):
         for task, reason in reasons.items():
             lines.append(f"| `{check}` | {task} | {reason} |")
     lines.append("")

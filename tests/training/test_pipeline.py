@@ -6,7 +6,6 @@ import pytest
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
-from tests.fixtures.projects import CHURN
 
 from gitops_ml.config import load_settings
 from gitops_ml.errors import ConfigError, DataError
@@ -15,6 +14,7 @@ from gitops_ml.training.pipeline import (
     prepare_features,
     train_model,
 )
+from tests.fixtures.projects import CHURN
 
 NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes", "late_payments"]
 CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
