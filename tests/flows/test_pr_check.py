@@ -123,7 +123,9 @@ def _retarget(root: Path, *, target: str, task: str, class_path: str, params: di
     (root / "config/estimator.yaml").write_text(yaml.safe_dump({"class_path": class_path, "params": params}))
     (root / "config/gates.yaml").write_text(yaml.safe_dump(gates))
     segments = [s for s in ("contract_type", "region") if s not in drop]
-    update_config(root, "evaluation", {"primary_metric": primary, "segments": segments})
+    # the churn example's deepchecks lists are binary ones, refused by config check for other tasks
+    update_config(root, "evaluation", {"primary_metric": primary, "segments": segments,
+                                       "deepchecks": {"enabled": False}})
     update_config(root, "monitoring", {"performance_metric": primary})
 
 
