@@ -106,6 +106,7 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         per_class=_per_class(run.candidate),
         per_class_production=_per_class(run.production),
         costs_note=_costs_note(settings),
+        curves=_curves(run),
         contract=run.contract,
         contract_diff=run.contract_diff,
         contract_diff_note=run.contract_diff_note,
@@ -115,6 +116,12 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         reproducibility=_reproducibility(run),
         timings=dict(timings),
     )
+
+
+def _curves(run: PrCheckRun) -> Any:
+    from gitops_ml.evaluation.curves import task_curves
+
+    return None if run.candidate is None else task_curves(run.candidate, run.production)
 
 
 def _costs_note(settings: Settings) -> str | None:
@@ -214,6 +221,7 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "comparison": result.comparison.to_dict() if result.comparison is not None else None,
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
         "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
+        "curves": [c.to_dict() for c in result.curves] if result.curves else None,
         "costs": (settings.evaluation.costs.model_dump(exclude_none=True)
                   if settings is not None and settings.evaluation.costs is not None else None),
         "contract": result.contract.to_dict() if result.contract is not None else None,
