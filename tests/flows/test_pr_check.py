@@ -144,6 +144,8 @@ def test_regression_task_from_contract_and_config_only(mini_repo: Path):
     assert [m["metric"] for m in summary["comparison"]["metrics"]] == ["rmse", "mae", "r2", "mape", "median_ae"]
     assert "residuals" in summary["plots"]
     assert summary["per_class"] is None
+    assert [c["name"] for c in summary["curves"]] == ["residuals", "predicted_vs_actual"]
+    assert "## Curves" in report
 
 
 def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
@@ -167,6 +169,7 @@ def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
     assert summary["costs"]["matrix"] == {"premium": {"basic": 30, "standard": 10}}
     assert "premium→basic 30, premium→standard 10 (EUR per decision)" in report
     assert any(g["name"] == "maximums.expected_cost" and g["status"] == "pass" for g in summary["gates"])
+    assert [c["name"] for c in summary["curves"]] == ["class_recall"]
 
 
 def test_costs_for_another_task_are_bad_input_before_any_data_is_read(mini_repo: Path):
