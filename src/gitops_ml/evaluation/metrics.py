@@ -432,6 +432,7 @@ def require_probabilities(preds: Predictions, names: Sequence[str]) -> None:
 
 def _sorted_proba(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) with the columns in sorted label order."""
+    assert p.classes is not None and p.y_score is not None  # callers check the task has probabilities
     order = np.argsort(p.classes, kind="stable")
     return p.y_score[:, order], p.classes[order]
 

@@ -120,8 +120,8 @@ def _metrics_section(r: PrCheckResult) -> str:
     notes = [f"- {m.metric}: {m.note}" for m in comp if m.note]
     lines += ["", f"Intervals: {comp.method}, {comp.n_resamples:,} resamples, seed {comp.seed}."]
     if r.costs_note and "expected_cost" in comp.metrics:
-        lines += ["", f"`expected_cost` is the cost of 1,000 decisions on the holdout with `evaluation.costs`: "
-                      f"{r.costs_note}."]
+        lines += ["", (f"`expected_cost` is the cost of 1,000 decisions on the holdout with `evaluation.costs`: "
+                      f"{r.costs_note}.")]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
@@ -208,8 +208,8 @@ def _chart_section(r: PrCheckResult) -> str:
 def _curves_section(r: PrCheckResult) -> str:
     if not r.curves:
         return ""
-    parts = ["## Curves", "", "_Candidate and production on one chart, sampled on an even grid; the full-resolution "
-             "PNGs are in the artifact._"]
+    parts = ["## Curves", "", ("_Candidate and production on one chart, sampled on an even grid; the full-resolution "
+             "PNGs are in the artifact._")]
     for c in r.curves:
         names = list(c.series)
         kinds = c.kinds or ["line"] * len(names)
