@@ -35,8 +35,9 @@ class ContractRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def request_model(contract: Contract, feature_columns: Sequence[str],
-                  optional_columns: Sequence[str] = ()) -> type[BaseModel]:
+def request_model(
+    contract: Contract, feature_columns: Sequence[str], optional_columns: Sequence[str] = ()
+) -> type[BaseModel]:
     """Build the request model for one row of `feature_columns`, plus an optional `request_id`.
 
     `optional_columns` (e.g. the id and dates) may be sent and are validated by the same rules,

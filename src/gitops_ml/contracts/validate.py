@@ -144,8 +144,8 @@ def ensure_valid(report: ValidationReport) -> ValidationReport:
         return report
     errors = [r for r in report.failures() if r.severity == "error"]
     parts = [
-        f"{r.column or '-'} {r.rule}: {r.message}" + (f" (first at {report.locate(r.examples[0][0])})" if r.examples
-                                                      else "")
+        f"{r.column or '-'} {r.rule}: {r.message}"
+        + (f" (first at {report.locate(r.examples[0][0])})" if r.examples else "")
         for r in errors[:5]
     ]
     more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
@@ -164,7 +164,10 @@ def validate_frame(
     """
     rules = [result for result, _ in _evaluate(df, contract)]
     return ValidationReport(
-        source=source, rows=len(df), rules=rules, contract=f"{contract.name} {contract.version}",
+        source=source,
+        rows=len(df),
+        rules=rules,
+        contract=f"{contract.name} {contract.version}",
         origins=tuple(origins),
     )
 

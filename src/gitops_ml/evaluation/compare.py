@@ -28,6 +28,7 @@ from gitops_ml.jsonable import finite_or_none
 
 Outcome = Literal["better", "worse", "inconclusive"]
 
+
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric, candidate vs production. Production fields are None when there is none yet."""

@@ -81,8 +81,11 @@ def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
 def _data_facts(run: PrCheckRun) -> dict[str, Any]:
     if run.acquired is None:
         return {}
-    facts: dict[str, Any] = {"rows": len(run.acquired.frame), "batches": len(run.acquired.batches),
-                             "manifest_hash": run.acquired.manifest_hash}
+    facts: dict[str, Any] = {
+        "rows": len(run.acquired.frame),
+        "batches": len(run.acquired.batches),
+        "manifest_hash": run.acquired.manifest_hash,
+    }
     if run.split is not None:
         facts["split"] = run.split.description
     return facts
@@ -196,8 +199,13 @@ def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
     # a probability vector, for which prediction drift is not computed
     task = settings.dataset.task
     scores = {"binary": candidate.y_score, "regression": candidate.y_pred}.get(task)
-    return build_reference(features, settings.features.numeric, settings.features.categorical,
-                           bins=settings.monitoring.psi_bins, prediction_scores=scores)
+    return build_reference(
+        features,
+        settings.features.numeric,
+        settings.features.categorical,
+        bins=settings.monitoring.psi_bins,
+        prediction_scores=scores,
+    )
 
 
 def _sample_record(settings: Settings, split: SplitResult) -> dict[str, Any]:
@@ -222,8 +230,11 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
         "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
         "curves": [c.to_dict() for c in result.curves] if result.curves else None,
-        "costs": (settings.evaluation.costs.model_dump(exclude_none=True)
-                  if settings is not None and settings.evaluation.costs is not None else None),
+        "costs": (
+            settings.evaluation.costs.model_dump(exclude_none=True)
+            if settings is not None and settings.evaluation.costs is not None
+            else None
+        ),
         "contract": result.contract.to_dict() if result.contract is not None else None,
         "contract_diff": result.contract_diff.to_dict() if result.contract_diff is not None else None,
         "deepchecks": {k: v.to_dict() for k, v in result.deepchecks.items()},

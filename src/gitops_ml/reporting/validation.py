@@ -51,5 +51,7 @@ def failures_text(outcome: ValidationOutcome) -> str:
     if not outcome.contract.passed:
         lines.append(outcome.contract.summary_table())
     if outcome.integrity is not None and outcome.integrity.blocking_failures:
-        lines.append("blocking deepchecks failures: " + ", ".join(map(str, outcome.integrity.blocking_failures)))
+        lines.append(
+            "blocking deepchecks failures: " + ", ".join(map(str, outcome.integrity.blocking_failures))
+        )
     return "\n".join(lines)
