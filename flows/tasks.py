@@ -86,8 +86,9 @@ def score_task(settings: Settings, pipeline: Any, holdout: pd.DataFrame) -> Pred
     from gitops_ml.evaluation.metrics import predict
     from gitops_ml.training.pipeline import prepare_features, training_target
 
-    return predict(pipeline, prepare_features(holdout, settings), training_target(holdout, settings),
-                   settings.dataset.task, settings.dataset.positive_label)
+    preds = predict(pipeline, prepare_features(holdout, settings), training_target(holdout, settings),
+                    settings.dataset.task, settings.dataset.positive_label)
+    return preds.with_costs(settings.evaluation.costs)
 
 
 @task(name="score-production", cache_policy=NO_CACHE)
@@ -99,7 +100,7 @@ def score_production_task(settings: Settings, holdout: pd.DataFrame,
     production = load_production(settings.registry, cache_dir)
     if production is None:
         return None, None
-    return production, score_with_production(production, holdout, settings)
+    return production, score_with_production(production, holdout, settings).with_costs(settings.evaluation.costs)
 
 
 @task(name="compare", cache_policy=NO_CACHE)

@@ -257,6 +257,26 @@ class DeepchecksConfig(StrictModel):
     model_evaluation: SuiteConfig = SuiteConfig()
 
 
+class CostsConfig(StrictModel):
+    """What one decision costs (a negative value is a gain); which keys apply depends on the task.
+
+    binary: the four outcomes; multiclass: `matrix[true class][predicted class]` (a pair not
+    listed costs 0); regression: the cost per unit of error below and above the truth.
+    Checked against the task (and the target's classes) by `evaluation.costs.check_costs`.
+    """
+
+    false_positive: float | None = Field(None, description="binary: a negative row predicted positive")
+    false_negative: float | None = Field(None, description="binary: a positive row predicted negative")
+    true_positive: float | None = Field(None, description="binary (often negative: a gain)")
+    true_negative: float | None = Field(None, description="binary")
+    matrix: dict[int | str, dict[int | str, float]] | None = Field(
+        None, description="multiclass: true class -> predicted class -> cost; pairs not listed cost 0"
+    )
+    under_prediction: float | None = Field(None, description="regression: cost per unit predicted too low")
+    over_prediction: float | None = Field(None, description="regression: cost per unit predicted too high")
+    unit: str = Field("cost", description="what the numbers are in, for the report (e.g. EUR)")
+
+
 class EvaluationConfig(StrictModel):
     primary_metric: str = "roc_auc"
     metrics: list[str] | None = Field(None, description="None = every metric of the task")
@@ -264,6 +284,7 @@ class EvaluationConfig(StrictModel):
     min_segment_size: int = Field(50, ge=1)
     bootstrap: BootstrapConfig = BootstrapConfig()
     deepchecks: DeepchecksConfig = DeepchecksConfig()
+    costs: CostsConfig | None = Field(None, description="decision costs: enables the expected_cost metric")
 
 
 class GatesConfig(StrictModel):

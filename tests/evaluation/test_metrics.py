@@ -34,7 +34,7 @@ def test_binary_metrics_match_sklearn():
     cand, _ = binary_pair(n=800, seed=1)
     y, s, yp = cand.y_true, cand.y_score, cand.y_pred
     got = compute_metrics(cand)
-    assert list(got) == list(TASK_METRICS["binary"])
+    assert list(got) == [m for m in TASK_METRICS["binary"] if m != "expected_cost"]  # no costs given
     assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s))
     assert got["pr_auc"] == pytest.approx(skm.average_precision_score(y, s))
     assert got["f1"] == pytest.approx(skm.f1_score(y, yp))
@@ -135,7 +135,8 @@ def test_registry_lists_each_task_metric_with_direction_and_validity():
     assert metric_names("binary")[:2] == ["roc_auc", "pr_auc"]
     assert {"roc_auc_ovr", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
             "precision_weighted", "recall_weighted", "f1_weighted", "log_loss"} <= set(metric_names("multiclass"))
-    assert metric_names("regression") == ["rmse", "mae", "r2", "mape", "median_ae"]
+    assert metric_names("regression") == ["rmse", "mae", "r2", "mape", "median_ae", "expected_cost"]
+    assert METRICS["binary"]["expected_cost"].valid_when == "`evaluation.costs` is set"
     for task in ("binary", "multiclass", "regression"):
         for name in metric_names(task):
             spec = METRICS[task][name]
@@ -222,7 +223,8 @@ def test_metrics_that_need_probabilities_refuse_predictions_without_them():
     preds = Predictions(np.array(["a", "b"]), np.array(["a", "a"]), None, "multiclass", classes=np.array(["a", "b"]))
     assert compute_metrics(preds, ["accuracy"]) == {"accuracy": 0.5}
     assert applicable_metrics(preds, None) == [m for m in metric_names("multiclass")
-                                               if not METRICS["multiclass"][m].needs_probabilities]
+                                               if not METRICS["multiclass"][m].needs_probabilities
+                                               and m != "expected_cost"]
     with pytest.raises(ConfigError, match="log_loss need predicted probabilities"):
         compute_metrics(preds, ["log_loss", "accuracy"])
 

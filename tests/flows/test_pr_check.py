@@ -123,7 +123,9 @@ def _retarget(root: Path, *, target: str, task: str, class_path: str, params: di
     (root / "config/estimator.yaml").write_text(yaml.safe_dump({"class_path": class_path, "params": params}))
     (root / "config/gates.yaml").write_text(yaml.safe_dump(gates))
     segments = [s for s in ("contract_type", "region") if s not in drop]
-    update_config(root, "evaluation", {"primary_metric": primary, "segments": segments})
+    # the churn example's deepchecks lists are binary ones, refused by config check for other tasks
+    update_config(root, "evaluation", {"primary_metric": primary, "segments": segments,
+                                       "deepchecks": {"enabled": False}})
     update_config(root, "monitoring", {"performance_metric": primary})
 
 
@@ -142,13 +144,18 @@ def test_regression_task_from_contract_and_config_only(mini_repo: Path):
     assert [m["metric"] for m in summary["comparison"]["metrics"]] == ["rmse", "mae", "r2", "mape", "median_ae"]
     assert "residuals" in summary["plots"]
     assert summary["per_class"] is None
+    assert [c["name"] for c in summary["curves"]] == ["residuals", "predicted_vs_actual"]
+    assert "## Curves" in report
 
 
 def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
     _retarget(mini_repo, target="plan", task="multiclass",
               class_path="sklearn.ensemble.RandomForestClassifier",
               params={"n_estimators": 30, "max_depth": 8, "random_state": 0},
-              gates={"minimums": {"accuracy": 0.5}}, primary="f1_macro", drop=["plan"])
+              gates={"minimums": {"accuracy": 0.5}, "maximums": {"expected_cost": 100_000.0}},
+              primary="f1_macro", drop=["plan"])
+    update_config(mini_repo, "evaluation", {"costs": {"matrix": {"premium": {"basic": 30, "standard": 10}},
+                                                      "unit": "EUR"}})
     code = main(["pr-check", "--no-deepchecks"])
     report = (mini_repo / "reports/pr/report.md").read_text()
     assert code == 0, report[:3000]
@@ -156,3 +163,21 @@ def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
     per_class = read_summary(mini_repo)["per_class"]
     assert {row["label"] for row in per_class} <= {"basic", "standard", "premium"} and len(per_class) >= 2
     assert "## Per class (candidate)" in report
+    summary = read_summary(mini_repo)
+    cost = next(m for m in summary["comparison"]["metrics"] if m["metric"] == "expected_cost")
+    assert cost["candidate_ci"][0] <= cost["candidate"] <= cost["candidate_ci"][1]
+    assert summary["costs"]["matrix"] == {"premium": {"basic": 30, "standard": 10}}
+    assert "premium→basic 30, premium→standard 10 (EUR per decision)" in report
+    assert any(g["name"] == "maximums.expected_cost" and g["status"] == "pass" for g in summary["gates"])
+    assert [c["name"] for c in summary["curves"]] == ["class_recall"]
+
+
+def test_costs_for_another_task_are_bad_input_before_any_data_is_read(mini_repo: Path):
+    update_config(mini_repo, "evaluation", {"costs": {"under_prediction": 2.0}})  # a binary dataset
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 2 and report.startswith("# ⛔")
+    assert "evaluation.costs.under_prediction: not a cost of a binary task" in report
+    assert "no binary costs given" in report
+    assert not (mini_repo / "reports/pr/candidate").exists()
+    assert read_summary(mini_repo)["data"] == {}  # stopped before acquiring the data

@@ -83,7 +83,7 @@ def test_multiclass_report_has_every_metric_a_per_class_table_and_one_range_per_
                            primary_metric="f1_macro", per_class=per_class_metrics(cand),
                            per_class_production=per_class_metrics(prod))
     report = render_pr_report(result)
-    for name in metric_names("multiclass"):
+    for name in metric_names("multiclass")[:-1]:  # all but expected_cost (no costs here)
         assert f"| {name} " in report
     table = report.split("## Per class (candidate)")[1].split("##")[0]
     assert "| class | support | precision | recall | F1 | recall (production) | F1 (production) |" in table
@@ -132,3 +132,20 @@ def test_many_classes_stay_under_the_comment_limit():
     report = render_pr_report(result)
     assert len(report) < GITHUB_COMMENT_LIMIT
     assert "and 70 more classes in summary.json" in report
+
+
+def test_curves_render_as_mermaid_line_charts_on_a_numeric_axis():
+    from gitops_ml.evaluation.curves import task_curves
+    from tests.evaluation.synthetic import binary_pair
+
+    cand, prod = binary_pair(n=800, seed=2)
+    result = PrCheckResult(status="pass", comparison=compare_models(cand, prod, None, CFG),
+                           curves=task_curves(cand, prod))
+    report = render_pr_report(result)
+    section = report.split("## Curves")[1].split("\n## ")[0]
+    assert section.count("```mermaid") == 3
+    assert 'x-axis "false positive rate" 0 --> 1' in section
+    roc = section.split("```mermaid")[1]
+    assert roc.count("  line [") == 3  # candidate, production, chance on one chart
+    assert "_line 1: candidate (AUC " in section and "line 3: chance" in section
+    assert len(report) < GITHUB_COMMENT_LIMIT

@@ -87,6 +87,8 @@ def evaluate_gates(
     validate_gate_metrics(gates_cfg, comparison.task, primary_metric)
     for section in ("minimums", "maximums", "max_regression", "required_improvement"):
         for metric in getattr(gates_cfg, section):
+            if metric == "expected_cost" and metric not in comparison.metrics:
+                raise ConfigError(f"gates.{section}.expected_cost: needs evaluation.costs (what a decision costs)")
             if metric not in comparison.metrics:
                 raise ConfigError(
                     f"gates.{section}.{metric}: not computed; add it to evaluation.metrics "

@@ -54,6 +54,7 @@ def check_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ConfigCheck:
     if isinstance(dataset, DatasetConfig):
         problems.extend(_metric_problems(parsed, dataset))
         problems.extend(_deepchecks_problems(parsed, dataset))
+        problems.extend(_cost_problems(parsed, dataset))
         problems.extend(_dataset_problems(parsed, dataset))
     settings = parsed.settings if not problems else None
     return ConfigCheck(config_dir=parsed.config_dir, settings=settings, problems=tuple(problems))
@@ -121,7 +122,40 @@ def _metric_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
     monitoring = parsed.sections.get("monitoring")
     if isinstance(monitoring, MonitoringConfig):
         bad("monitoring", "monitoring.performance_metric", [monitoring.performance_metric])
+        if monitoring.performance_metric in valid:
+            from gitops_ml.monitoring.performance import check_monitor_metric
+
+            try:
+                check_monitor_metric(task, monitoring.performance_metric)
+            except ConfigError as exc:
+                problems.append(f"{parsed.file_of('monitoring')}: {exc}")
     return problems
+
+
+def _cost_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
+    """evaluation.costs against the task and the target's allowed classes; expected_cost needs costs."""
+    from gitops_ml.evaluation.costs import cost_problems
+
+    evaluation = parsed.sections.get("evaluation")
+    if not isinstance(evaluation, EvaluationConfig):
+        return []
+    where = parsed.file_of("evaluation")
+    if evaluation.costs is None:
+        gates = parsed.sections.get("gates")
+        named = [("evaluation.primary_metric", [evaluation.primary_metric]),
+                 ("evaluation.metrics", evaluation.metrics or [])]
+        if isinstance(gates, GatesConfig):
+            named += [(f"gates.{key}", list(getattr(gates, key)))
+                      for key in ("minimums", "maximums", "max_regression", "required_improvement")]
+        return [f"{parsed.file_of(path.split('.')[0])}: {path}: 'expected_cost' needs evaluation.costs "
+                "(what a decision costs)" for path, names in named if "expected_cost" in names]
+    classes = None
+    if dataset.task == "multiclass":
+        try:
+            classes = load_contract(dataset.contract).column(dataset.target).valid_values
+        except (ContractError, KeyError):  # reported by the dataset checks
+            classes = None
+    return [f"{where}: {problem}" for problem in cost_problems(dataset.task, evaluation.costs, classes)]
 
 
 # --------------------------------------------------------------------------- deepchecks

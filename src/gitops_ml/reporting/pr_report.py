@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.errors import EXIT_BAD_INPUT, EXIT_GATES_FAILED, EXIT_OK
+from gitops_ml.evaluation.curves import Curve
 from gitops_ml.evaluation.metrics import METRIC_SCALE, ClassMetrics
 from gitops_ml.reporting.mermaid import xychart
 
@@ -37,6 +38,8 @@ class PrCheckResult:
     segments: pd.DataFrame | None = None
     per_class: list[ClassMetrics] | None = None  # candidate, classification only
     per_class_production: list[ClassMetrics] | None = None
+    costs_note: str | None = None  # the costs expected_cost was computed with, in words
+    curves: list[Curve] | None = None  # ROC, PR, calibration, cost, per-class recall, residuals...
     contract: Any | None = None  # contracts.validate.ValidationReport
     contract_diff: Any | None = None  # contracts.diff.ContractDiff (None: no base to diff against)
     contract_diff_note: str | None = None
@@ -116,6 +119,9 @@ def _metrics_section(r: PrCheckResult) -> str:
             lines.append(f"| {m.metric} {arrow} | {_fmt(m.candidate)} | [{_fmt(lo)}, {_fmt(hi)}] |")
     notes = [f"- {m.metric}: {m.note}" for m in comp if m.note]
     lines += ["", f"Intervals: {comp.method}, {comp.n_resamples:,} resamples, seed {comp.seed}."]
+    if r.costs_note and "expected_cost" in comp.metrics:
+        lines += ["", f"`expected_cost` is the cost of 1,000 decisions on the holdout with `evaluation.costs`: "
+                      f"{r.costs_note}."]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
@@ -125,6 +131,7 @@ def _metrics_section(r: PrCheckResult) -> str:
 # of different meaning (log loss, MAPE) get a chart each; errors in target units share one.
 _SCALE_LIMITS: dict[str, tuple[float | None, float | None]] = {
     "unit": (0.0, 1.0), "at_most_one": (None, 1.0), "non_negative": (0.0, None), "target": (0.0, None),
+    "cost": (None, None),
 }
 _SHARED_SCALES = ("unit", "target")
 
@@ -195,6 +202,25 @@ def _chart_section(r: PrCheckResult) -> str:
             floor, ceiling = _SCALE_LIMITS[METRIC_SCALE.get(r.primary_metric, "non_negative")]
             parts += ["", xychart(f"{r.primary_metric} by segment", labels, seg_series, y_label=r.primary_metric,
                                   floor=floor, ceiling=ceiling)]
+    return "\n".join(parts) + "\n"
+
+
+def _curves_section(r: PrCheckResult) -> str:
+    if not r.curves:
+        return ""
+    parts = ["## Curves", "", "_Candidate and production on one chart, sampled on an even grid; the full-resolution "
+             "PNGs are in the artifact._"]
+    for c in r.curves:
+        names = list(c.series)
+        kinds = c.kinds or ["line"] * len(names)
+        order = ", ".join(f"{k} {i + 1}: {n}" for i, (k, n) in enumerate(zip(kinds, names, strict=True)))
+        if c.categories is not None:
+            chart = xychart(c.title, c.categories, c.series, y_label=c.y_label, kind=kinds,
+                            y_min=c.y_min, y_max=c.y_max)
+        else:
+            chart = xychart(c.title, [], c.series, y_label=c.y_label, kind=kinds, y_min=c.y_min, y_max=c.y_max,
+                            x_range=(c.x_min, c.x_max), x_label=c.x_label)
+        parts += ["", chart, "", f"_{order}{'; ' + c.note if c.note else ''}._"]
     return "\n".join(parts) + "\n"
 
 
@@ -370,6 +396,7 @@ SECTIONS = (  # in report order; the verdict is never truncated
     ("metrics", _metrics_section),
     ("per_class", _per_class_section),
     ("chart", _chart_section),
+    ("curves", _curves_section),
     ("segments", _segments_section),
     ("contract", _contract_section),
     ("deepchecks", _deepchecks_section),
@@ -377,7 +404,7 @@ SECTIONS = (  # in report order; the verdict is never truncated
     ("reproducibility", _repro_section),
 )
 # Dropped or cut first when over budget: least important first.
-TRUNCATION_ORDER = ("segments", "deepchecks", "contract", "plots", "chart", "per_class", "gates", "metrics",
+TRUNCATION_ORDER = ("curves", "segments", "deepchecks", "contract", "plots", "chart", "per_class", "gates", "metrics",
                     "reproducibility")
 
 
