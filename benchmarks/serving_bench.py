@@ -49,10 +49,14 @@ def bench_settings(workdir: Path) -> Any:
     from gitops_ml.config import load_settings
 
     base = load_settings(REPO / "config")  # the real estimator config (HGB, 200 iterations)
-    return base.model_copy(update={
-        "dataset": base.dataset.model_copy(update={"contract": REPO / base.dataset.contract}),
-        "serving": base.serving.model_copy(update={"max_body_bytes": 5_000_000, "reload_interval_s": 5.0}),
-    })
+    return base.model_copy(
+        update={
+            "dataset": base.dataset.model_copy(update={"contract": REPO / base.dataset.contract}),
+            "serving": base.serving.model_copy(
+                update={"max_body_bytes": 5_000_000, "reload_interval_s": 5.0}
+            ),
+        }
+    )
 
 
 def records_of(df: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
@@ -77,14 +81,32 @@ def prepare(workdir: Path, n_rows: int) -> tuple[Any, list[dict[str, Any]], floa
         pipeline = train_model(train, settings).pipeline
     fit_s = time.perf_counter() - started
     records = records_of(generate_month("2026-02", n_rows, seed=1), features.all)
-    info = ModelInfo(version="bench", git_commit=None, config_hash="c" * 64, data_hash="d" * 64,
-                     task=settings.dataset.task, target=settings.dataset.target, features=tuple(features.all),
-                     numeric_features=tuple(features.numeric), categorical_features=tuple(features.categorical),
-                     sample_record=records[0])
+    info = ModelInfo(
+        version="bench",
+        git_commit=None,
+        config_hash="c" * 64,
+        data_hash="d" * 64,
+        task=settings.dataset.task,
+        target=settings.dataset.target,
+        features=tuple(features.all),
+        numeric_features=tuple(features.numeric),
+        categorical_features=tuple(features.categorical),
+        sample_record=records[0],
+    )
     artifact = save_model(pipeline, workdir / "store" / "bench", info)
-    pointer = ProductionPointer(version="bench", artifact_uri=str(artifact.model_path), sha256=artifact.sha256)
-    append_history(workdir / "history.yaml", HistoryEntry(action="promote", version="bench", previous_version=None,
-                                                          at="2026-01-01T00:00:00+00:00", pointer=pointer))
+    pointer = ProductionPointer(
+        version="bench", artifact_uri=str(artifact.model_path), sha256=artifact.sha256
+    )
+    append_history(
+        workdir / "history.yaml",
+        HistoryEntry(
+            action="promote",
+            version="bench",
+            previous_version=None,
+            at="2026-01-01T00:00:00+00:00",
+            pointer=pointer,
+        ),
+    )
     write_pointer(workdir / "production.yaml", pointer)
     return pipeline, records, fit_s
 
@@ -94,13 +116,15 @@ def _rate(run: Any, records: list[dict[str, Any]], size: int, seconds: float) ->
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         start = (calls * size) % (len(records) - size)
-        run(records[start:start + size])
+        run(records[start : start + size])
         calls += 1
     elapsed = time.perf_counter() - started
     return elapsed / calls * 1e6, calls * size / elapsed
 
 
-def bare_rates(workdir: Path, pipeline: Any, records: list[dict[str, Any]], seconds: float = 3.0) -> dict[str, Any]:
+def bare_rates(
+    workdir: Path, pipeline: Any, records: list[dict[str, Any]], seconds: float = 3.0
+) -> dict[str, Any]:
     """In-process rates of the served model (what /predict calls: the fast path when compiled) and,
     for reference, of the scikit-learn pipeline (DataFrame -> prepare_features -> predict_proba)."""
     from threadpoolctl import threadpool_limits
@@ -120,7 +144,9 @@ def bare_rates(workdir: Path, pipeline: Any, records: list[dict[str, Any]], seco
         out["serving_path"] = served.serving_path
 
         def sklearn(rows: list[dict[str, Any]]) -> None:
-            pipeline.predict_proba(prepare_features(pd.DataFrame.from_records(rows, columns=columns), settings))
+            pipeline.predict_proba(
+                prepare_features(pd.DataFrame.from_records(rows, columns=columns), settings)
+            )
 
         for name, run in (("served", served.predict), ("sklearn", sklearn)):
             for size_name, size in (("single", 1), ("batch", BATCH)):
@@ -145,8 +171,12 @@ def bench_app() -> Any:
     from gitops_ml.serving.app import create_app
 
     workdir = Path(os.environ[ENV_WORKDIR])
-    return create_app(bench_settings(workdir), pointer_path=workdir / "production.yaml",
-                      store_url=f"sqlite:///{workdir / 'predictions.db'}", cache_dir=workdir / "cache")
+    return create_app(
+        bench_settings(workdir),
+        pointer_path=workdir / "production.yaml",
+        store_url=f"sqlite:///{workdir / 'predictions.db'}",
+        cache_dir=workdir / "cache",
+    )
 
 
 def echo_app() -> Any:
@@ -175,16 +205,38 @@ def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
 
     os.environ[ENV_WORKDIR] = str(workdir)
     factory = "serving_bench:bench_app" if kind == "app" else "serving_bench:echo_app"
-    uvicorn.run(factory, factory=True, app_dir=str(REPO / "benchmarks"), host="127.0.0.1", port=port,
-                log_level="warning", access_log=False, loop="uvloop", http="httptools", workers=workers)
+    uvicorn.run(
+        factory,
+        factory=True,
+        app_dir=str(REPO / "benchmarks"),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        workers=workers,
+    )
 
 
 def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     import httpx
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, __file__, "--serve", str(workdir), "--port", str(port),
-                                "--kind", kind, "--workers", str(workers)])
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            __file__,
+            "--serve",
+            str(workdir),
+            "--port",
+            str(port),
+            "--kind",
+            kind,
+            "--workers",
+            str(workers),
+        ]
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -232,17 +284,20 @@ def _wrk_time_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def load_wrk(url: str, records: list[dict[str, Any]], concurrency: int, duration: float,
-             workdir: Path) -> dict[str, float]:
+def load_wrk(
+    url: str, records: list[dict[str, Any]], concurrency: int, duration: float, workdir: Path
+) -> dict[str, float]:
     bodies = ",".join(json.dumps(json.dumps(r)) for r in records[:200])
     script = workdir / "single.lua"
     script.write_text(WRK_SCRIPT % bodies)
     result = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", f"-d{int(duration)}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     text = result.stdout
-    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.MULTILINE))
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
@@ -255,7 +310,9 @@ def load_wrk(url: str, records: list[dict[str, Any]], concurrency: int, duration
     }
 
 
-def load_httpx(url: str, records: list[dict[str, Any]], concurrency: int, duration: float) -> dict[str, float]:
+def load_httpx(
+    url: str, records: list[dict[str, Any]], concurrency: int, duration: float
+) -> dict[str, float]:
     import httpx
 
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -281,15 +338,24 @@ def load_httpx(url: str, records: list[dict[str, Any]], concurrency: int, durati
         t.join()
     elapsed = time.perf_counter() - started
     flat = np.concatenate([np.asarray(x) for x in latencies])
-    return {"rps": len(flat) / elapsed, "p50_ms": float(np.percentile(flat, 50)),
-            "p99_ms": float(np.percentile(flat, 99)), "requests": len(flat), "failed": failed[0]}
+    return {
+        "rps": len(flat) / elapsed,
+        "p50_ms": float(np.percentile(flat, 50)),
+        "p99_ms": float(np.percentile(flat, 99)),
+        "requests": len(flat),
+        "failed": failed[0],
+    }
 
 
-def load_batches(url: str, records: list[dict[str, Any]], duration: float, concurrency: int = 2) -> dict[str, float]:
+def load_batches(
+    url: str, records: list[dict[str, Any]], duration: float, concurrency: int = 2
+) -> dict[str, float]:
     import httpx
 
-    bodies = [json.dumps({"records": records[i:i + BATCH]}).encode()
-              for i in range(0, len(records) - BATCH + 1, BATCH)]
+    bodies = [
+        json.dumps({"records": records[i : i + BATCH]}).encode()
+        for i in range(0, len(records) - BATCH + 1, BATCH)
+    ]
     counts = [0] * concurrency
     latencies: list[float] = []
     stop_at = time.perf_counter() + duration
@@ -299,8 +365,9 @@ def load_batches(url: str, records: list[dict[str, Any]], duration: float, concu
             i = k
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
-                response = http.post("/predict", content=bodies[i % len(bodies)],
-                                     headers={"content-type": "application/json"})
+                response = http.post(
+                    "/predict", content=bodies[i % len(bodies)], headers={"content-type": "application/json"}
+                )
                 response.raise_for_status()
                 latencies.append((time.perf_counter() - started) * 1000)
                 counts[k] += BATCH
@@ -313,8 +380,12 @@ def load_batches(url: str, records: list[dict[str, Any]], duration: float, concu
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    return {"records_per_s": sum(counts) / elapsed, "p50_ms": float(np.percentile(latencies, 50)),
-            "requests": len(latencies), "records": sum(counts)}
+    return {
+        "records_per_s": sum(counts) / elapsed,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "requests": len(latencies),
+        "records": sum(counts),
+    }
 
 
 def count_logged(workdir: Path) -> int:
@@ -327,8 +398,9 @@ def count_logged(workdir: Path) -> int:
     return count
 
 
-def load_singles(generator: str, url: str, records: list[dict[str, Any]], concurrency: int, duration: float,
-                 workdir: Path) -> dict[str, float]:
+def load_singles(
+    generator: str, url: str, records: list[dict[str, Any]], concurrency: int, duration: float, workdir: Path
+) -> dict[str, float]:
     if generator == "wrk":
         return load_wrk(url, records, concurrency, duration, workdir)
     return load_httpx(url, records, concurrency, duration)
@@ -339,7 +411,9 @@ def _met(ok: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load test")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--rows", type=int, default=5000)
@@ -372,7 +446,9 @@ def main(argv: list[str] | None = None) -> int:
         process, url = start_server(workdir)
         try:
             for concurrency in args.concurrency:
-                singles[concurrency] = load_singles(generator, url, records, concurrency, args.duration, workdir)
+                singles[concurrency] = load_singles(
+                    generator, url, records, concurrency, args.duration, workdir
+                )
             batch = load_batches(url, records, args.duration)
             served = served_count(url, 1)
         finally:
@@ -395,10 +471,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     load = os.getloadavg()
-    print(f"\n## Serving benchmark ({os.cpu_count()} cores; load average before {load_before[0]:.1f} / "
-          f"{load_before[1]:.1f} / {load_before[2]:.1f}, after {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; "
-          f"load generator: {generator}; model: HistGradientBoosting, fit on {args.rows} rows in {fit_s:.1f} s; "
-          f"served by: {bare['serving_path']})\n")
+    print(
+        f"\n## Serving benchmark ({os.cpu_count()} cores; load average before {load_before[0]:.1f} / "
+        f"{load_before[1]:.1f} / {load_before[2]:.1f}, after {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; "
+        f"load generator: {generator}; model: HistGradientBoosting, fit on {args.rows} rows in {fit_s:.1f} s; "
+        f"served by: {bare['serving_path']})\n"
+    )
     print("| measurement | value | target | |")
     print("|---|---|---|---|")
     for concurrency, result in singles.items():
@@ -406,32 +484,52 @@ def main(argv: list[str] | None = None) -> int:
         ratio = result["rps"] / ref["rps"]
         target = ">= 5,000 and >= 1/3 of echo" if concurrency >= 64 else ""
         ok = result["rps"] >= 5000 and ratio >= 1 / 3 if concurrency >= 64 else None
-        print(f"| single-record req/s, {concurrency} connections | {result['rps']:,.0f} "
-              f"({ratio:.2f} of echo {ref['rps']:,.0f}) | {target} | {'' if ok is None else _met(ok)} |")
+        print(
+            f"| single-record req/s, {concurrency} connections | {result['rps']:,.0f} "
+            f"({ratio:.2f} of echo {ref['rps']:,.0f}) | {target} | {'' if ok is None else _met(ok)} |"
+        )
         p99_target = 20.0 if concurrency >= 64 else 10.0
-        print(f"| p50 / p99 latency, {concurrency} connections | {result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms "
-              f"(echo {ref['p50_ms']:.1f} / {ref['p99_ms']:.1f}) | p99 <= {p99_target:.0f} ms | "
-              f"{_met(result['p99_ms'] <= p99_target)} |")
+        print(
+            f"| p50 / p99 latency, {concurrency} connections | {result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms "
+            f"(echo {ref['p50_ms']:.1f} / {ref['p99_ms']:.1f}) | p99 <= {p99_target:.0f} ms | "
+            f"{_met(result['p99_ms'] <= p99_target)} |"
+        )
         if result["failed"]:
             print(f"| failed requests, {concurrency} connections | {result['failed']} | 0 | |")
     single_ms = bare["served_single_us_per_call"] / 1000
-    print(f"| bare one-row predict (served model) | {single_ms:.3f} ms | <= 0.25 ms | {_met(single_ms <= 0.25)} |")
-    print(f"| bare 1000-row predict (served model) | {bare['served_batch_records_per_s']:,.0f} records/s "
-          f"({bare['served_batch_us_per_call'] / 1000:.1f} ms/call) | | |")
+    print(
+        f"| bare one-row predict (served model) | {single_ms:.3f} ms | <= 0.25 ms | {_met(single_ms <= 0.25)} |"
+    )
+    print(
+        f"| bare 1000-row predict (served model) | {bare['served_batch_records_per_s']:,.0f} records/s "
+        f"({bare['served_batch_us_per_call'] / 1000:.1f} ms/call) | | |"
+    )
     batch_ratio = batch["records_per_s"] / bare["served_batch_records_per_s"]
-    print(f"| batch records/s (1000-record requests, 2 clients) | {batch['records_per_s']:,.0f} "
-          f"({batch_ratio:.2f} of bare) | >= 0.8 of bare | {_met(batch_ratio >= 0.8)} |")
-    print(f"| scikit-learn pipeline, 1-row / 1000-row calls | {bare['sklearn_single_us_per_call'] / 1000:.2f} ms / "
-          f"{bare['sklearn_batch_us_per_call'] / 1000:.1f} ms | (reference) | |")
-    print(f"| the estimator's own predict_proba, 1 row | {bare['estimator_single_us'] / 1000:.3f} ms | (reference) | |")
-    print(f"| predictions logged / served (server's count) | {logged:,} / {served:,} | equal | "
-          f"{_met(logged == served)} |")
+    print(
+        f"| batch records/s (1000-record requests, 2 clients) | {batch['records_per_s']:,.0f} "
+        f"({batch_ratio:.2f} of bare) | >= 0.8 of bare | {_met(batch_ratio >= 0.8)} |"
+    )
+    print(
+        f"| scikit-learn pipeline, 1-row / 1000-row calls | {bare['sklearn_single_us_per_call'] / 1000:.2f} ms / "
+        f"{bare['sklearn_batch_us_per_call'] / 1000:.1f} ms | (reference) | |"
+    )
+    print(
+        f"| the estimator's own predict_proba, 1 row | {bare['estimator_single_us'] / 1000:.3f} ms | (reference) | |"
+    )
+    print(
+        f"| predictions logged / served (server's count) | {logged:,} / {served:,} | equal | "
+        f"{_met(logged == served)} |"
+    )
     if multi is not None:
-        print(f"| `--workers {args.workers}`: single-record req/s, {multi['concurrency']} connections | "
-              f"{multi['rps']:,.0f} (p50 / p99 {multi['p50_ms']:.1f} / {multi['p99_ms']:.1f} ms) | | |")
-        print(f"| `--workers {args.workers}`: logged / completed by wrk | {multi['logged']:,} / "
-              f"{int(multi['requests']):,} | logged - completed <= in flight at the cut-off "
-              f"({multi['concurrency']}) | {_met(0 <= multi['logged'] - multi['requests'] <= multi['concurrency'])} |")
+        print(
+            f"| `--workers {args.workers}`: single-record req/s, {multi['concurrency']} connections | "
+            f"{multi['rps']:,.0f} (p50 / p99 {multi['p50_ms']:.1f} / {multi['p99_ms']:.1f} ms) | | |"
+        )
+        print(
+            f"| `--workers {args.workers}`: logged / completed by wrk | {multi['logged']:,} / "
+            f"{int(multi['requests']):,} | logged - completed <= in flight at the cut-off "
+            f"({multi['concurrency']}) | {_met(0 <= multi['logged'] - multi['requests'] <= multi['concurrency'])} |"
+        )
     return 0
 
 

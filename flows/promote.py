@@ -30,13 +30,24 @@ def commit_pointer_task(repo_dir: str, registry: RegistryConfig, message: str) -
 
 
 @flow(name="promote")
-def promote_flow(config_dir: str = "config", out_dir: str = "reports/promote", commit: bool = False,
-                 repo_dir: str = ".", reason: str = "merge to main", started_at: float | None = None,
-                 run_deepchecks: bool = False) -> PointerOutcome:
+def promote_flow(
+    config_dir: str = "config",
+    out_dir: str = "reports/promote",
+    commit: bool = False,
+    repo_dir: str = ".",
+    reason: str = "merge to main",
+    started_at: float | None = None,
+    run_deepchecks: bool = False,
+) -> PointerOutcome:
     logger = get_run_logger()
     settings = load_checked_settings(config_dir)
-    check = pr_check_flow(config_dir=config_dir, out_dir=out_dir, repo_dir=repo_dir,
-                          started_at=started_at or time.time(), run_deepchecks=run_deepchecks)
+    check = pr_check_flow(
+        config_dir=config_dir,
+        out_dir=out_dir,
+        repo_dir=repo_dir,
+        started_at=started_at or time.time(),
+        run_deepchecks=run_deepchecks,
+    )
     job.refuse_unless_passed(check, out_dir)
     change = publish_task(Path(out_dir) / "candidate", settings.registry, reason)
     logger.info("%s %s (previous: %s)", change.action, change.version, change.previous_version)

@@ -89,8 +89,12 @@ def _bad(records: list[dict]) -> list[tuple[str, object, int, str]]:
         ("records not a list", {"records": {"a": 1}}, 422, "records"),
         ("bad record in a batch", {"records": [good, {**good, "late_payments": -1}]}, 422, "late_payments"),
         ("too many records", {"records": [good] * 501}, 422, "at most 500"),
-        ("duplicate request ids", {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
-         422, "request_id"),
+        (
+            "duplicate request ids",
+            {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
+            422,
+            "request_id",
+        ),
         ("not a record", "hello", 422, "one record {...}"),
     ]
 
@@ -112,7 +116,9 @@ def test_bad_record_errors_name_the_record_and_field(server, records):
 
 
 def test_malformed_json_and_empty_body_get_400(server):
-    malformed = server.client.post("/predict", content=b'{"tenure_months": 3,', headers={"content-type": "application/json"})
+    malformed = server.client.post(
+        "/predict", content=b'{"tenure_months": 3,', headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400
     assert "not valid JSON" in malformed.json()["message"]
     empty = server.client.post("/predict", content=b"")
@@ -185,8 +191,10 @@ def test_concurrent_requests_get_their_own_scores(server, records, trained, sett
 
 
 def test_feedback_joins_labels(server, records):
-    server.client.post("/predict", json={"records": [{**records[0], "request_id": "fb-1"},
-                                                      {**records[1], "request_id": "fb-2"}]})
+    server.client.post(
+        "/predict",
+        json={"records": [{**records[0], "request_id": "fb-1"}, {**records[1], "request_id": "fb-2"}]},
+    )
     # No explicit flush: /feedback flushes the logger before it calls an id unknown.
     first = server.client.post("/feedback", json={"request_id": "fb-1", "label": 1})
     assert first.status_code == 200, first.text
@@ -264,20 +272,30 @@ def test_a_bare_list_is_a_batch(server, records):
 # and nothing logged with a traceback.
 HOSTILE = [
     ("NaN", b'{"tenure_months": NaN}', 422, "tenure_months"),
-    ("Infinity", b'{"records": [{}, {"monthly_charges": Infinity}]}', 422, "record 1: field 'monthly_charges'"),
+    (
+        "Infinity",
+        b'{"records": [{}, {"monthly_charges": Infinity}]}',
+        422,
+        "record 1: field 'monthly_charges'",
+    ),
     ("-Infinity", b'{"monthly_charges": -Infinity}', 422, "monthly_charges"),
     ("1e309", b'{"total_charges": 1e309}', 422, "total_charges"),
     ("integer beyond float64", b'{"usage_minutes": 1' + b"0" * 400 + b"}", 422, "usage_minutes"),
     ("100,000 nested brackets", b"[" * 100_000, 400, "nested too deeply"),
     ("invalid UTF-8", b'{"plan": "\xff\xfe"}', 400, "not UTF-8"),
-    ("duplicate keys", b'{"plan": "basic", "plan": "premium"}', 422, "field 'plan': field given more than once"),
+    (
+        "duplicate keys",
+        b'{"plan": "basic", "plan": "premium"}',
+        422,
+        "field 'plan': field given more than once",
+    ),
     ("a JSON number", b"42", 422, "one record {...}"),
 ]
 
 
 @pytest.mark.parametrize(("name", "body", "status", "needle"), HOSTILE, ids=[h[0] for h in HOSTILE])
 def test_hostile_bodies_get_a_4xx_and_no_traceback(server, records, caplog, name, body, status, needle):
-    if name in ("duplicate keys",):
+    if name == "duplicate keys":
         good = {k: v for k, v in records[0].items() if k != "plan"}
         body = body[:-1] + b", " + orjson.dumps(good)[1:]
     with caplog.at_level(logging.INFO):
@@ -304,7 +322,9 @@ def test_model_says_which_path_serves(server):
     assert info["serving_path"].startswith("compiled numpy preprocessing")
 
 
-def test_feedback_needs_the_labels_token_when_one_is_configured(start_server, model_store, records, monkeypatch):
+def test_feedback_needs_the_labels_token_when_one_is_configured(
+    start_server, model_store, records, monkeypatch
+):
     """The attack: anyone who can reach /feedback writes retraining labels. With a token configured
     only its holders can."""
     monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
@@ -316,8 +336,11 @@ def test_feedback_needs_the_labels_token_when_one_is_configured(start_server, mo
         refused = running.client.post("/feedback", json={"request_id": "tok-1", "label": 1}, headers=headers)
         assert refused.status_code == 401 and "GITOPS_ML_LABELS_TOKEN" in refused.json()["message"]
     assert PredictionStore(f"sqlite:///{running.db_path}").window()["label"].isna().all()
-    accepted = running.client.post("/feedback", json={"request_id": "tok-1", "label": 1},
-                                   headers={"Authorization": "Bearer s3cret-labels-token"})
+    accepted = running.client.post(
+        "/feedback",
+        json={"request_id": "tok-1", "label": 1},
+        headers={"Authorization": "Bearer s3cret-labels-token"},
+    )
     assert accepted.status_code == 200, accepted.text
 
 
@@ -329,7 +352,15 @@ def test_labels_import_needs_the_token_when_one_is_configured(server, records, t
     labels = tmp_path / "labels.csv"
     labels.write_text("request_id,label\nimp-1,1\n")
     monkeypatch.chdir(make_config_project(tmp_path / "project"))
-    command = ["labels", "import", str(labels), "--config-dir", "config", "--store-url", f"sqlite:///{server.db_path}"]
+    command = [
+        "labels",
+        "import",
+        str(labels),
+        "--config-dir",
+        "config",
+        "--store-url",
+        f"sqlite:///{server.db_path}",
+    ]
     monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
     for extra in ([], ["--token", "wrong"]):
         assert main([*command, *extra]) == 2

@@ -22,22 +22,35 @@ CATEGORICAL = ["c", "d"]
 
 
 def _settings(class_path: str, task: str, **features: Any) -> Settings:
-    return Settings.model_validate({
-        "dataset": {"name": "t", "contract": "c.yaml", "manifest": "m.yaml", "target": "y", "id_column": "id", "task": task,
-                    "positive_label": "yes" if task == "binary" else None},
-        "features": {"numeric": NUMERIC, "categorical": CATEGORICAL, **features},
-        "split": {"strategy": "random"},
-        "estimator": {"class_path": class_path},
-    })
+    return Settings.model_validate(
+        {
+            "dataset": {
+                "name": "t",
+                "contract": "c.yaml",
+                "manifest": "m.yaml",
+                "target": "y",
+                "id_column": "id",
+                "task": task,
+                "positive_label": "yes" if task == "binary" else None,
+            },
+            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL, **features},
+            "split": {"strategy": "random"},
+            "estimator": {"class_path": class_path},
+        }
+    )
 
 
 def _frame(n: int, seed: int, task: str) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    df = pd.DataFrame({
-        "a": rng.normal(size=n), "b": rng.integers(0, 50, n).astype(float), "big": rng.normal(1e6, 1e5, n),
-        "c": rng.choice(["x", "y", "z", "rare"], n, p=[0.4, 0.3, 0.28, 0.02]).astype(object),
-        "d": rng.choice(["p", "q"], n).astype(object),
-    })
+    df = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 50, n).astype(float),
+            "big": rng.normal(1e6, 1e5, n),
+            "c": rng.choice(["x", "y", "z", "rare"], n, p=[0.4, 0.3, 0.28, 0.02]).astype(object),
+            "d": rng.choice(["p", "q"], n).astype(object),
+        }
+    )
     df.loc[::9, "a"] = np.nan
     df.loc[::13, "c"] = None
     signal = df["a"].fillna(0) + (df["c"] == "x") - 0.02 * df["b"]
@@ -67,23 +80,39 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """What the serving app hands the model: JSON values, missing as None."""
     out = []
     for row in frame[NUMERIC + CATEGORICAL].to_dict("records"):
-        out.append({k: (None if v is None or (isinstance(v, float) and np.isnan(v)) else
-                        (v.item() if isinstance(v, np.generic) else v)) for k, v in row.items()})
+        out.append(
+            {
+                k: (
+                    None
+                    if v is None or (isinstance(v, float) and np.isnan(v))
+                    else (v.item() if isinstance(v, np.generic) else v)
+                )
+                for k, v in row.items()
+            }
+        )
     return out
 
 
-CASES = [(path, "regression" if path.endswith(("Regressor", "Ridge", "ElasticNet")) else "binary")
-         for path in SUPPORTED_ESTIMATORS]
-CASES += [("sklearn.ensemble.HistGradientBoostingClassifier", "multiclass"),
-          ("sklearn.linear_model.LogisticRegression", "multiclass")]
+CASES = [
+    (path, "regression" if path.endswith(("Regressor", "Ridge", "ElasticNet")) else "binary")
+    for path in SUPPORTED_ESTIMATORS
+]
+CASES += [
+    ("sklearn.ensemble.HistGradientBoostingClassifier", "multiclass"),
+    ("sklearn.linear_model.LogisticRegression", "multiclass"),
+]
 
 
 @pytest.mark.parametrize(("class_path", "task"), CASES)
-@pytest.mark.parametrize("features", [
-    {"categorical_encoding": "onehot"},
-    {"categorical_encoding": "ordinal", "numeric_imputation": "mean", "scale_numeric": False},
-    {"categorical_encoding": "onehot", "max_categories": 3, "numeric_imputation": "constant"},
-], ids=["onehot", "ordinal-mean-unscaled", "onehot-infrequent-constant"])
+@pytest.mark.parametrize(
+    "features",
+    [
+        {"categorical_encoding": "onehot"},
+        {"categorical_encoding": "ordinal", "numeric_imputation": "mean", "scale_numeric": False},
+        {"categorical_encoding": "onehot", "max_categories": 3, "numeric_imputation": "constant"},
+    ],
+    ids=["onehot", "ordinal-mean-unscaled", "onehot-infrequent-constant"],
+)
 def test_fast_path_matches_the_pipeline(class_path: str, task: str, features: dict[str, Any]) -> None:
     settings = _settings(class_path, task, **features)
     train, holdout = _frame(400, 0, task), _frame(150, 1, task)

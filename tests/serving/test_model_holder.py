@@ -59,10 +59,16 @@ def _publish_without_region(model_store, tmp_path, *, metadata_features):
     from tests.serving.conftest import artifact_metadata
 
     pipeline = model_store.pipelines["no_region"]
-    artifact = save_model(pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features))
+    artifact = save_model(
+        pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features)
+    )
     pointer = ProductionPointer(version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256)
-    append_history(model_store.history_path, HistoryEntry(action="promote", version="v9", previous_version=None,
-                                                          at=utc_now_text(), pointer=pointer))
+    append_history(
+        model_store.history_path,
+        HistoryEntry(
+            action="promote", version="v9", previous_version=None, at=utc_now_text(), pointer=pointer
+        ),
+    )
     write_pointer(model_store.pointer_path, pointer)
 
 
@@ -87,7 +93,8 @@ def test_model_with_fewer_features_serves_with_its_own(model_store, settings, tm
     row = records_of(synth_churn(1, seed=5))[0]
     for record in (row, {k: v for k, v in row.items() if k != "region"}):
         validated = model.request_model.model_validate(model.without_ignored(record)).model_dump(
-            exclude={"request_id"})
+            exclude={"request_id"}
+        )
         assert model.predict([validated])[0]["prediction"] in (0, 1)
 
 
@@ -181,8 +188,9 @@ def test_a_fast_path_that_differs_from_the_pipeline_is_not_used(model_store, set
     from gitops_ml.serving import fast_path
 
     original = fast_path.CompiledPipeline.predict_proba
-    monkeypatch.setattr(fast_path.CompiledPipeline, "predict_proba",
-                        lambda self, records: original(self, records) * 0.999)
+    monkeypatch.setattr(
+        fast_path.CompiledPipeline, "predict_proba", lambda self, records: original(self, records) * 0.999
+    )
     model_store.point_to("v1")
     holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
     assert holder.check()
@@ -215,8 +223,10 @@ def test_a_pointer_whose_sha256_differs_from_history_is_refused(model_store, set
     # Same version name, other (valid, signed-by-sha) bytes: the pointer's sha256 matches the file
     # but not what promotion recorded.
     other = save_model(model_store.pipelines["v2"], tmp_path / "evil" / "v1", artifact_metadata("v1"))
-    write_pointer(model_store.pointer_path, ProductionPointer(
-        version="v1", artifact_uri=str(other.model_path), sha256=other.sha256))
+    write_pointer(
+        model_store.pointer_path,
+        ProductionPointer(version="v1", artifact_uri=str(other.model_path), sha256=other.sha256),
+    )
     assert holder.check() is False
     assert holder.current.pointer.artifact_uri != str(other.model_path)
     assert "in the history with sha256" in holder.reload_error

@@ -18,10 +18,24 @@ from tests.serving.conftest import free_port, records_of, synth_churn
 
 def _serve(model_store, port: int, db, cwd, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from gitops_ml.cli import run; run()", "serve", "--port", str(port),
-         "--pointer", str(model_store.pointer_path), "--store-url", f"sqlite:///{db}", "--log-level", "warning",
-         *extra],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-c",
+            "from gitops_ml.cli import run; run()",
+            "serve",
+            "--port",
+            str(port),
+            "--pointer",
+            str(model_store.pointer_path),
+            "--store-url",
+            f"sqlite:///{db}",
+            "--log-level",
+            "warning",
+            *extra,
+        ],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 180
     while True:
@@ -67,23 +81,32 @@ def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_sto
     rows = records_of(synth_churn(40, seed=6))
     served: set[str] = set()
     try:
+
         def client_run(offset: int) -> list[str]:
             ids = []
             with httpx.Client(timeout=60) as client:
                 for i, row in enumerate(rows):
-                    body = {**row, "request_id": f"w-{offset}-{i}"} if i % 2 else {
-                        "records": [{**row, "request_id": f"w-{offset}-{i}-{k}"} for k in range(3)]}
+                    body = (
+                        {**row, "request_id": f"w-{offset}-{i}"}
+                        if i % 2
+                        else {"records": [{**row, "request_id": f"w-{offset}-{i}-{k}"} for k in range(3)]}
+                    )
                     response = client.post(f"http://127.0.0.1:{port}/predict", json=body)
                     assert response.status_code == 200, response.text
                     data = response.json()
-                    ids += [p["request_id"] for p in data["predictions"]] if "predictions" in data else [
-                        data["request_id"]]
+                    ids += (
+                        [p["request_id"] for p in data["predictions"]]
+                        if "predictions" in data
+                        else [data["request_id"]]
+                    )
             return ids
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             for ids in pool.map(client_run, range(8)):
                 served.update(ids)
-        children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
+        ).stdout.split()
         assert len(children) >= 2, children  # the worker processes (multiprocessing may add a tracker)
     finally:
         process.send_signal(signal.SIGTERM)

@@ -23,7 +23,8 @@ def register(app: typer.Typer) -> None:
         config_dir: Path = ConfigDirOption,
         store_url: str | None = StoreUrlOption,
         token: str | None = typer.Option(
-            None, "--token", help="required when GITOPS_ML_LABELS_TOKEN is set: the same token"),
+            None, "--token", help="required when GITOPS_ML_LABELS_TOKEN is set: the same token"
+        ),
     ) -> None:
         """Store labels for known request ids (all in one transaction); print matched/unknown counts.
 
@@ -42,6 +43,8 @@ def register(app: typer.Typer) -> None:
             matched, unknown = store.add_labels(pairs)
         finally:
             store.dispose()
-        typer.echo(f"{file}: {len(pairs)} label rows: {matched} matched a logged prediction, {unknown} unknown")
+        typer.echo(
+            f"{file}: {len(pairs)} label rows: {matched} matched a logged prediction, {unknown} unknown"
+        )
 
     app.add_typer(group, name="labels")

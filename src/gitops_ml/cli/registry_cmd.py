@@ -19,16 +19,23 @@ def register(app: typer.Typer) -> None:
         out_dir: Path = typer.Option(Path("reports/promote"), "--out", help="re-evaluation report folder"),
         commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
         reason: str = typer.Option("merge to main", "--reason", help="recorded in deploy/history.yaml"),
-        deepchecks: bool = typer.Option(False, "--deepchecks/--no-deepchecks",
-                                        help="also run deepchecks (the PR check already did)"),
+        deepchecks: bool = typer.Option(
+            False, "--deepchecks/--no-deepchecks", help="also run deepchecks (the PR check already did)"
+        ),
     ) -> None:
         """Re-evaluate HEAD's candidate vs the CURRENT production; publish and move the pointer if gates pass."""
         started = time.time()
         load_checked_settings(config_dir)  # every problem at once, before Prefect starts
         from flows.promote import promote_flow
 
-        outcome = promote_flow(config_dir=str(config_dir), out_dir=str(out_dir), commit=commit, reason=reason,
-                               started_at=started, run_deepchecks=deepchecks)
+        outcome = promote_flow(
+            config_dir=str(config_dir),
+            out_dir=str(out_dir),
+            commit=commit,
+            reason=reason,
+            started_at=started,
+            run_deepchecks=deepchecks,
+        )
         change = outcome.change
         if not change.changed:
             typer.echo(f"production is already {change.version}: nothing to do")
@@ -41,7 +48,9 @@ def register(app: typer.Typer) -> None:
     @app.command("rollback")
     def rollback_cmd(
         config_dir: Path = ConfigDirOption,
-        to: str = typer.Option(None, "--to", help="version to restore (default: the previous one in history)"),
+        to: str = typer.Option(
+            None, "--to", help="version to restore (default: the previous one in history)"
+        ),
         commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
         reason: str = typer.Option("rollback", "--reason", help="recorded in deploy/history.yaml"),
     ) -> None:

@@ -49,9 +49,14 @@ class BatchInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the time range as ISO dates."""
-        return {"name": self.name, "rows": self.rows, "sha256": self.sha256, "source": self.source,
-                "format": self.format,
-                "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None}
+        return {
+            "name": self.name,
+            "rows": self.rows,
+            "sha256": self.sha256,
+            "source": self.source,
+            "format": self.format,
+            "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -202,15 +207,21 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
     except Exception:  # the raw URL may hold a password: never echo it
         raise DataError(f"{label}: sql.url is not a valid SQLAlchemy URL") from None
     secret = url.password if isinstance(url.password, str) else None
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:"):
+    if (
+        url.get_backend_name() == "sqlite"
+        and url.database
+        and url.database != ":memory:"
+        and not url.database.startswith("file:")
+    ):
         db_path = Path(url.database)
         if not db_path.is_absolute():
             db_path = base_dir / db_path
             url = url.set(database=str(db_path))
         if not db_path.is_file():
-            raise DataError(f"{label}: cannot reach {url.render_as_string(hide_password=True)}: "
-                            f"SQLite file {db_path} not found")
+            raise DataError(
+                f"{label}: cannot reach {url.render_as_string(hide_password=True)}: "
+                f"SQLite file {db_path} not found"
+            )
     shown = url.render_as_string(hide_password=True)
     connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
     try:
@@ -234,7 +245,9 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
                 raise
             except Exception as exc:
                 what = f"table '{entry.sql.table}'" if entry.sql.table else "query"
-                raise DataError(f"{label}: reading {what} from {shown} failed: {_scrub(str(exc), secret)}") from None
+                raise DataError(
+                    f"{label}: reading {what} from {shown} failed: {_scrub(str(exc), secret)}"
+                ) from None
     finally:
         engine.dispose()
     if frame.empty:
@@ -328,8 +341,14 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None) -> Acq
                     f"time_range {time_range.start}..{time_range.end}"
                 )
             time_range = time_range or actual
-        info = BatchInfo(name=entry.name, rows=len(frame), sha256=sha, source=source, format=entry.format,
-                         time_range=time_range)
+        info = BatchInfo(
+            name=entry.name,
+            rows=len(frame),
+            sha256=sha,
+            source=source,
+            format=entry.format,
+            time_range=time_range,
+        )
         loaded.append((_sort_key(time_range), index, entry, frame, info))
 
     loaded.sort(key=lambda item: (item[0], item[1]))

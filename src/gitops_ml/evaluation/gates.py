@@ -87,6 +87,10 @@ def evaluate_gates(
     validate_gate_metrics(gates_cfg, comparison.task, primary_metric)
     for section in ("minimums", "maximums", "max_regression", "required_improvement"):
         for metric in getattr(gates_cfg, section):
+            if metric == "expected_cost" and metric not in comparison.metrics:
+                raise ConfigError(
+                    f"gates.{section}.expected_cost: needs evaluation.costs (what a decision costs)"
+                )
             if metric not in comparison.metrics:
                 raise ConfigError(
                     f"gates.{section}.{metric}: not computed; add it to evaluation.metrics "
@@ -175,6 +179,7 @@ def _required_improvement(comparison: Comparison, m: MetricComparison, amount: f
             amount,
             None,
         )
+    assert m.delta is not None  # a production exists, so the delta was computed
     sign = direction_sign(m.metric)
     # lower confidence bound of the improvement (sign-adjusted delta)
     lower_bound = m.ci_low if sign > 0 else -m.ci_high

@@ -38,9 +38,11 @@ def publish(candidate_dir: Path, registry: RegistryConfig, reason: str) -> Point
 
 
 def promotion_message(change: PointerChange, report_dir: str | Path) -> str:
-    return (f"Promote model {change.version} to production\n\n"
-            f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
-            f"Report: {report_dir}/report.md\n\n[skip ci]")
+    return (
+        f"Promote model {change.version} to production\n\n"
+        f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
+        f"Report: {report_dir}/report.md\n\n[skip ci]"
+    )
 
 
 def rollback_message(change: PointerChange, reason: str) -> str:
@@ -54,8 +56,9 @@ def commit_pointer_change(repo_dir: str | Path, registry: RegistryConfig, messag
     return GitRepo(repo_dir).commit_paths([registry.pointer, registry.history], message)
 
 
-def rollback_production(settings: Settings, *, to_version: str | None, reason: str, commit: bool,
-                        repo_dir: str | Path = ".") -> PointerOutcome:
+def rollback_production(
+    settings: Settings, *, to_version: str | None, reason: str, commit: bool, repo_dir: str | Path = "."
+) -> PointerOutcome:
     """Point production back at an earlier version (default: the previous one in the history)."""
     change = rollback(settings.registry, to_version=to_version, reason=reason)
     commit_id = None

@@ -25,6 +25,7 @@ def to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
         value = datetime.fromisoformat(value)
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    assert isinstance(value, datetime)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value

@@ -98,8 +98,11 @@ class BatchingLogger:
         self._queue.put(_STOP)
         thread.join(timeout)
         if thread.is_alive():
-            log.error("prediction logger did not stop within %ss; %s records may be unwritten", timeout,
-                      self._queue.qsize())
+            log.error(
+                "prediction logger did not stop within %ss; %s records may be unwritten",
+                timeout,
+                self._queue.qsize(),
+            )
 
     # -- writer thread -----------------------------------------------------------------------
 
@@ -129,7 +132,7 @@ class BatchingLogger:
                 except queue.Empty:
                     break
             for start in range(0, len(pending), self.batch_size):
-                self._write(pending[start:start + self.batch_size])
+                self._write(pending[start : start + self.batch_size])
             for marker in markers:
                 marker.done.set()
 

@@ -62,8 +62,9 @@ def make_engine(url: str) -> Engine:
         if database in ("", ":memory:"):
             raise DataError(f"{url}: an in-memory SQLite store cannot be shared across threads; use a file")
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-                                  json_serializer=json_dumps)
+        engine = sa.create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, json_serializer=json_dumps
+        )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         return engine
     return sa.create_engine(parsed, pool_pre_ping=True, json_serializer=json_dumps)
@@ -89,10 +90,12 @@ def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
     """The subset of `ids` that has a logged prediction."""
     found: set[str] = set()
     for start in range(0, len(ids), 500):  # stay far below any bind-parameter limit
-        chunk = ids[start:start + 500]
-        found.update(conn.execute(
-            sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
-        ).scalars())
+        chunk = ids[start : start + 500]
+        found.update(
+            conn.execute(
+                sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
+            ).scalars()
+        )
     return found
 
 
@@ -190,8 +193,17 @@ class PredictionStore:
         """
         p, lab = predictions_table, labels_table
         query = (
-            sa.select(p.c.request_id, p.c.created_at, p.c.model_version, p.c.inputs, p.c.prediction,
-                      p.c.score, p.c.latency_ms, lab.c.label, lab.c.received_at.label("label_received_at"))
+            sa.select(
+                p.c.request_id,
+                p.c.created_at,
+                p.c.model_version,
+                p.c.inputs,
+                p.c.prediction,
+                p.c.score,
+                p.c.latency_ms,
+                lab.c.label,
+                lab.c.received_at.label("label_received_at"),
+            )
             .select_from(p.outerjoin(lab, lab.c.request_id == p.c.request_id))
             .order_by(p.c.created_at, p.c.request_id)
         )
@@ -209,20 +221,24 @@ class PredictionStore:
             return frame
         inputs = pd.DataFrame.from_records([row.inputs for row in rows])
         inputs = inputs.drop(columns=[c for c in inputs.columns if c in head or c in tail])
-        frame = pd.DataFrame({
-            "request_id": [r.request_id for r in rows],
-            "created_at": pd.to_datetime([from_db_time(r.created_at) for r in rows], utc=True),
-            "model_version": [r.model_version for r in rows],
-        })
-        extra = pd.DataFrame({
-            "prediction": [r.prediction for r in rows],
-            "score": pd.array([r.score for r in rows], dtype="float64"),
-            "latency_ms": pd.array([r.latency_ms for r in rows], dtype="float64"),
-            "label": [r.label for r in rows],
-            "label_received_at": pd.to_datetime(
-                [from_db_time(r.label_received_at) for r in rows], utc=True
-            ),
-        })
+        frame = pd.DataFrame(
+            {
+                "request_id": [r.request_id for r in rows],
+                "created_at": pd.to_datetime([from_db_time(r.created_at) for r in rows], utc=True),
+                "model_version": [r.model_version for r in rows],
+            }
+        )
+        extra = pd.DataFrame(
+            {
+                "prediction": [r.prediction for r in rows],
+                "score": pd.array([r.score for r in rows], dtype="float64"),
+                "latency_ms": pd.array([r.latency_ms for r in rows], dtype="float64"),
+                "label": [r.label for r in rows],
+                "label_received_at": pd.to_datetime(
+                    [from_db_time(r.label_received_at) for r in rows], utc=True
+                ),
+            }
+        )
         frame = pd.concat([frame, inputs, extra], axis=1)
         # Object columns holding only numbers/None become numeric (label 0/1 -> float with NaN).
         for column in ("prediction", "label"):
@@ -244,13 +260,15 @@ class PredictionStore:
         window_start = window_start if window_start is not None else payload.get("window_start")
         window_end = window_end if window_end is not None else payload.get("window_end")
         with self.engine.begin() as conn:
-            result = conn.execute(monitor_runs_table.insert().values(
-                created_at=to_db_time(utc_now()),
-                window_start=to_db_time(window_start),
-                window_end=to_db_time(window_end),
-                payload=to_jsonable(payload),
-            ))
-            return int(result.inserted_primary_key[0])
+            result = conn.execute(
+                monitor_runs_table.insert().values(
+                    created_at=to_db_time(utc_now()),
+                    window_start=to_db_time(window_start),
+                    window_end=to_db_time(window_end),
+                    payload=to_jsonable(payload),
+                )
+            )
+            return _inserted_id(result)
 
     def monitor_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest `limit` monitor runs, newest first."""
@@ -272,10 +290,16 @@ class PredictionStore:
     def add_retrain_pr(self, *, branch: str, pr_number: int | None, url: str | None, action: str) -> int:
         """Record that the monitor opened/updated/closed a retraining PR (`action`)."""
         with self.engine.begin() as conn:
-            result = conn.execute(retrain_prs_table.insert().values(
-                created_at=to_db_time(utc_now()), branch=branch, pr_number=pr_number, url=url, action=action,
-            ))
-            return int(result.inserted_primary_key[0])
+            result = conn.execute(
+                retrain_prs_table.insert().values(
+                    created_at=to_db_time(utc_now()),
+                    branch=branch,
+                    pr_number=pr_number,
+                    url=url,
+                    action=action,
+                )
+            )
+            return _inserted_id(result)
 
     def last_retrain_pr(self) -> dict[str, Any] | None:
         t = retrain_prs_table
@@ -284,3 +308,9 @@ class PredictionStore:
         if row is None:
             return None
         return {**dict(row), "created_at": from_db_time(row["created_at"])}
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has one
+    return int(key[0])

@@ -52,6 +52,14 @@ retrain_prs_table = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
 )
 
-PREDICTION_FIELDS = ("request_id", "created_at", "model_version", "inputs", "output", "score",
-                     "prediction", "latency_ms")
+PREDICTION_FIELDS = (
+    "request_id",
+    "created_at",
+    "model_version",
+    "inputs",
+    "output",
+    "score",
+    "prediction",
+    "latency_ms",
+)
 PREDICTION_FIELDS_SET = frozenset(PREDICTION_FIELDS)

@@ -69,6 +69,7 @@ SUPPORTED_ESTIMATORS: tuple[str, ...] = (
     "sklearn.linear_model.ElasticNet",
 )
 
+
 class ModelInfo(BaseModel):
     """What the PR check records about a trained candidate; `save_model` adds the rest.
 
@@ -86,7 +87,9 @@ class ModelInfo(BaseModel):
     features: tuple[str, ...]
     numeric_features: tuple[str, ...] | None = None
     categorical_features: tuple[str, ...] | None = None
-    version: str | None = Field(None, description="default: model_version(git_commit, config_hash, data_hash)")
+    version: str | None = Field(
+        None, description="default: model_version(git_commit, config_hash, data_hash)"
+    )
     dataset: str | None = None
     estimator: str | None = None
     best_params: dict[str, Any] = Field(default_factory=dict)
@@ -95,7 +98,8 @@ class ModelInfo(BaseModel):
     split: str | None = None
     training_seconds: float | None = None
     sample_record: dict[str, Any] | None = Field(
-        None, description="one raw holdout row: the serving app's smoke prediction before a swap")
+        None, description="one raw holdout row: the serving app's smoke prediction before a swap"
+    )
 
     @field_validator("metrics", mode="before")
     @classmethod
@@ -149,8 +153,14 @@ def sha256_bytes(data: bytes) -> str:
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name, dist in (("sklearn", "scikit-learn"), ("numpy", "numpy"), ("pandas", "pandas"),
-                       ("scipy", "scipy"), ("skops", "skops"), ("joblib", "joblib")):
+    for name, dist in (
+        ("sklearn", "scikit-learn"),
+        ("numpy", "numpy"),
+        ("pandas", "pandas"),
+        ("scipy", "scipy"),
+        ("skops", "skops"),
+        ("joblib", "joblib"),
+    ):
         try:
             versions[name] = version(dist)
         except PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -158,7 +168,9 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def save_model(pipeline: Pipeline, out_dir: Path, info: ModelInfo, *, overwrite: bool = True) -> ModelArtifact:
+def save_model(
+    pipeline: Pipeline, out_dir: Path, info: ModelInfo, *, overwrite: bool = True
+) -> ModelArtifact:
     """Write `out_dir/MODEL_FILE` and `out_dir/METADATA_FILE`; return what was written.
 
     The folder is assembled in a temp folder beside it and renamed into place, so readers
@@ -260,8 +272,10 @@ def read_metadata(artifact_dir: Path) -> ArtifactMetadata:
     try:
         return ArtifactMetadata.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
-                             for e in exc.errors(include_url=False)[:5])
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:5]
+        )
         raise ArtifactError(f"{path}: invalid artifact metadata: {problems}") from exc
 
 

@@ -46,7 +46,7 @@ def _is_local(url: str) -> bool:
 
 
 def _local_path(url: str) -> Path:
-    return Path(url[len("file://"):] if url.startswith("file://") else url)
+    return Path(url.removeprefix("file://"))
 
 
 class FsspecStore:

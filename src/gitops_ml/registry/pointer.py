@@ -78,7 +78,9 @@ def parse_pointer(text: bytes, source: Path) -> ProductionPointer | None:
 
 
 def write_pointer(path: Path, pointer: ProductionPointer) -> None:
-    header = "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    header = (
+        "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    )
     atomic_write_text(Path(path), header + yaml.safe_dump(pointer.model_dump(mode="json"), sort_keys=False))
 
 
@@ -114,8 +116,12 @@ def require_in_history(pointer: ProductionPointer, history_path: Path) -> None:
     """
     entries = [e for e in read_history(history_path) if e.version == pointer.version]
     if not entries:
-        raise PointerError(f"{history_path}: version {pointer.version} of the pointer is not in the history; "
-                           "only promoted or rolled-back versions are served")
+        raise PointerError(
+            f"{history_path}: version {pointer.version} of the pointer is not in the history; "
+            "only promoted or rolled-back versions are served"
+        )
     if not any(e.pointer.sha256 == pointer.sha256 for e in entries):
-        raise PointerError(f"{history_path}: version {pointer.version} is in the history with sha256 "
-                           f"{entries[-1].pointer.sha256[:12]}, the pointer says {pointer.sha256[:12]}")
+        raise PointerError(
+            f"{history_path}: version {pointer.version} is in the history with sha256 "
+            f"{entries[-1].pointer.sha256[:12]}, the pointer says {pointer.sha256[:12]}"
+        )

@@ -48,8 +48,9 @@ class LoadedModel:
         if lists is None:
             return settings
         numeric, categorical = lists
-        features = FeaturesConfig(**{**settings.features.model_dump(), "numeric": list(numeric),
-                                     "categorical": list(categorical)})
+        features = FeaturesConfig(
+            **{**settings.features.model_dump(), "numeric": list(numeric), "categorical": list(categorical)}
+        )
         return settings.model_copy(update={"features": features})
 
     def positive_index(self, positive_label: object) -> int:
@@ -87,5 +88,10 @@ def score_with_production(production: LoadedModel, holdout: pd.DataFrame, settin
     from gitops_ml.training.pipeline import prepare_features, training_target
 
     model_settings = production.model_settings(settings)
-    return predict(production.pipeline, prepare_features(holdout, model_settings),
-                   training_target(holdout, settings), settings.dataset.task, settings.dataset.positive_label)
+    return predict(
+        production.pipeline,
+        prepare_features(holdout, model_settings),
+        training_target(holdout, settings),
+        settings.dataset.task,
+        settings.dataset.positive_label,
+    )

@@ -54,8 +54,11 @@ def create_app(
     serving = settings.serving
     pointer = Path(pointer_path) if pointer_path is not None else settings.registry.pointer
     # A pointer given by path has its history beside it; the configured one, the configured history.
-    history = pointer.parent / Path(settings.registry.history).name if pointer_path is not None else (
-        settings.registry.history)
+    history = (
+        pointer.parent / Path(settings.registry.history).name
+        if pointer_path is not None
+        else (settings.registry.history)
+    )
     url = store_url or serving.prediction_store_url
     docs_request_model = build_request_model(settings)
 
@@ -68,8 +71,13 @@ def create_app(
         limits = threadpool_limits(limits=1)
         store = PredictionStore(url)
         logger = BatchingLogger(store, serving.log_batch_size, serving.log_flush_interval_s).start()
-        holder = ModelHolder(pointer, settings, reload_interval_s=serving.reload_interval_s, cache_dir=cache_dir,
-                             history_path=history)
+        holder = ModelHolder(
+            pointer,
+            settings,
+            reload_interval_s=serving.reload_interval_s,
+            cache_dir=cache_dir,
+            history_path=history,
+        )
         await asyncio.get_running_loop().run_in_executor(None, holder.check)
         holder.start()
         scheduler = PredictionScheduler()
@@ -91,7 +99,7 @@ def create_app(
     app = FastAPI(
         title="gitops-ml serving",
         description="Predictions from the production model named by the GitOps pointer; every prediction "
-                    "is logged for monitoring. Requests are validated against the data contract.",
+        "is logged for monitoring. Requests are validated against the data contract.",
         version="1",
         lifespan=lifespan,
     )
@@ -99,23 +107,44 @@ def create_app(
     app.add_exception_handler(BodyTooLarge, routes.on_too_large)
     app.add_exception_handler(RequestProblem, routes.on_problem)
     app.add_exception_handler(RequestValidationError, routes.on_invalid)
-    errors = {400: {"model": ErrorOut}, 413: {"model": ErrorOut}, 422: {"model": ErrorOut},
-              503: {"model": ErrorOut}}
+    errors = {
+        400: {"model": ErrorOut},
+        413: {"model": ErrorOut},
+        422: {"model": ErrorOut},
+        503: {"model": ErrorOut},
+    }
     app.add_api_route(
-        "/predict", routes.predict, methods=["POST"], summary="Predict one record or a batch",
-        response_model=SinglePredictionOut | BatchPredictionOut, responses=errors,  # type: ignore[arg-type]
+        "/predict",
+        routes.predict,
+        methods=["POST"],
+        summary="Predict one record or a batch",
+        response_model=SinglePredictionOut | BatchPredictionOut,
+        responses=errors,  # type: ignore[arg-type]
         openapi_extra=openapi_request_body(docs_request_model.model_json_schema(), serving.max_batch_rows),
     )
     app.add_api_route("/health", routes.health, methods=["GET"], summary="The process is alive")
-    app.add_api_route("/ready", routes.ready, methods=["GET"],
-                      summary="200 with the model version when a model is loaded, 503 otherwise",
-                      responses={503: {"description": "no model loaded; `reason` says why"}})
-    app.add_api_route("/model", routes.model_info, methods=["GET"],
-                      summary="The production pointer of the model being served, and how it is served",
-                      responses={503: {"model": ErrorOut}})
-    app.add_api_route("/feedback", routes.feedback, methods=["POST"], response_model=FeedbackOut,
-                      summary="Attach a late label to a served prediction",
-                      responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+    app.add_api_route(
+        "/ready",
+        routes.ready,
+        methods=["GET"],
+        summary="200 with the model version when a model is loaded, 503 otherwise",
+        responses={503: {"description": "no model loaded; `reason` says why"}},
+    )
+    app.add_api_route(
+        "/model",
+        routes.model_info,
+        methods=["GET"],
+        summary="The production pointer of the model being served, and how it is served",
+        responses={503: {"model": ErrorOut}},
+    )
+    app.add_api_route(
+        "/feedback",
+        routes.feedback,
+        methods=["POST"],
+        response_model=FeedbackOut,
+        summary="Attach a late label to a served prediction",
+        responses={401: {"model": ErrorOut}, 404: {"model": ErrorOut}, 422: {"model": ErrorOut}},
+    )
     return app
 
 
@@ -124,5 +153,8 @@ def app_from_environment() -> FastAPI:
     from gitops_ml.config import load_settings
 
     settings = load_settings(Path(os.environ.get(ENV_CONFIG_DIR, "config")))
-    return create_app(settings, pointer_path=os.environ.get(ENV_POINTER) or None,
-                      store_url=os.environ.get(ENV_STORE_URL) or None)
+    return create_app(
+        settings,
+        pointer_path=os.environ.get(ENV_POINTER) or None,
+        store_url=os.environ.get(ENV_STORE_URL) or None,
+    )

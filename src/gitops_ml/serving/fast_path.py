@@ -87,8 +87,11 @@ class CompiledPreprocessor:
             name, codes, unknown, fill = column.name, column.codes, column.unknown, column.fill
             for i, record in enumerate(records):
                 value = record.get(name)
-                key = fill if value is None or (type(value) is float and math.isnan(value)) else (
-                    value if type(value) is str else str(value))
+                key = (
+                    fill
+                    if value is None or (type(value) is float and math.isnan(value))
+                    else (value if type(value) is str else str(value))
+                )
                 code = codes.get(key, unknown)
                 if self.onehot:
                     if code >= 0:
@@ -156,7 +159,9 @@ class CompiledPipeline:
         return np.asarray(self.estimator.predict(X), dtype=float)
 
 
-def compile_pipeline(pipeline: Pipeline, numeric: Sequence[str], categorical: Sequence[str]) -> CompiledPipeline:
+def compile_pipeline(
+    pipeline: Pipeline, numeric: Sequence[str], categorical: Sequence[str]
+) -> CompiledPipeline:
     """Compile a fitted Pipeline([ColumnTransformer, estimator]); NotCompilable says why not."""
     if not isinstance(pipeline, Pipeline) or len(pipeline.steps) != 2:
         raise NotCompilable("not a two-step Pipeline(preprocess, model)")
@@ -173,10 +178,15 @@ def _compile_preprocessor(ct: Any, numeric: list[str], categorical: list[str]) -
         raise NotCompilable(f"preprocessing is {type(ct).__name__}, not a ColumnTransformer")
     if getattr(ct, "sparse_output_", False):
         raise NotCompilable("the ColumnTransformer produces sparse output")
-    fitted = [(name, step, list(cols)) for name, step, cols in ct.transformers_
-              if not (name == "remainder" and step == "drop")]
+    fitted = [
+        (name, step, list(cols))
+        for name, step, cols in ct.transformers_
+        if not (name == "remainder" and step == "drop")
+    ]
     parts: dict[str, tuple[Any, list[str]]] = {name: (step, cols) for name, step, cols in fitted}
-    if [name for name, _, _ in fitted] != [n for n, cols in (("numeric", numeric), ("categorical", categorical)) if cols]:
+    if [name for name, _, _ in fitted] != [
+        n for n, cols in (("numeric", numeric), ("categorical", categorical)) if cols
+    ]:
         raise NotCompilable(f"unexpected ColumnTransformer blocks {[name for name, _, _ in fitted]}")
     fill = np.zeros(0)
     mean = scale = None
@@ -194,7 +204,9 @@ def _compile_preprocessor(ct: Any, numeric: list[str], categorical: list[str]) -
             raise NotCompilable("categorical block columns differ from the model's categorical features")
         columns, widths, onehot = _compile_categorical(step, categorical)
     n_out = len(numeric) + sum(widths)
-    return CompiledPreprocessor(tuple(numeric), fill, mean, scale, tuple(columns), onehot, tuple(widths), n_out)
+    return CompiledPreprocessor(
+        tuple(numeric), fill, mean, scale, tuple(columns), onehot, tuple(widths), n_out
+    )
 
 
 def _steps(step: Any) -> list[Any]:
@@ -225,8 +237,11 @@ def _compile_numeric(step: Any, n: int) -> tuple[np.ndarray, np.ndarray | None, 
 
 def _compile_categorical(step: Any, names: list[str]) -> tuple[list[_CategoricalColumn], list[int], bool]:
     steps = _steps(step)
-    if len(steps) != 2 or not isinstance(steps[0], SimpleImputer) or not isinstance(
-            steps[1], OneHotEncoder | OrdinalEncoder):
+    if (
+        len(steps) != 2
+        or not isinstance(steps[0], SimpleImputer)
+        or not isinstance(steps[1], OneHotEncoder | OrdinalEncoder)
+    ):
         raise NotCompilable("categorical block is not SimpleImputer(constant) + OneHot/OrdinalEncoder")
     imputer, encoder = steps
     if imputer.strategy != "constant" or imputer.add_indicator or not isinstance(imputer.fill_value, str):
@@ -239,14 +254,15 @@ def _compile_categorical(step: Any, names: list[str]) -> tuple[list[_Categorical
     for j, name in enumerate(names):
         known = [str(c) for c in encoder.categories_[j]]
         probe_values = [*known, _UNKNOWN]
-        frame = pd.DataFrame({other: [str(encoder.categories_[i][0])] * len(probe_values)
-                              for i, other in enumerate(names)})
+        frame = pd.DataFrame(
+            {other: [str(encoder.categories_[i][0])] * len(probe_values) for i, other in enumerate(names)}
+        )
         frame[name] = pd.Series(probe_values, dtype=object)
         encoded = np.asarray(step.transform(frame), dtype=np.float64)
         if encoded.shape[1] != sum(counts):
             raise NotCompilable(f"encoder output has {encoded.shape[1]} columns, expected {sum(counts)}")
         start = sum(counts[:j])
-        block = encoded[:, start:start + counts[j]]
+        block = encoded[:, start : start + counts[j]]
         if onehot:
             if not np.all((block == 0) | (block == 1)) or np.any(block.sum(axis=1) > 1):
                 raise NotCompilable(f"one-hot block of '{name}' is not one-hot")
@@ -263,14 +279,20 @@ def _compile_categorical(step: Any, names: list[str]) -> tuple[list[_Categorical
 def _onehot_counts(encoder: Any) -> list[int]:
     """Output columns per input column of a fitted OneHotEncoder (infrequent ones grouped into one)."""
     infrequent = getattr(encoder, "infrequent_categories_", None) or [None] * len(encoder.categories_)
-    return [len(cats) - (len(extra) - 1 if extra is not None and len(extra) else 0)
-            for cats, extra in zip(encoder.categories_, infrequent, strict=True)]
+    return [
+        len(cats) - (len(extra) - 1 if extra is not None and len(extra) else 0)
+        for cats, extra in zip(encoder.categories_, infrequent, strict=True)
+    ]
 
 
 def _compile_trees(estimator: Any) -> _TreeEnsemble | None:
     """Flat arrays of a fitted HistGradientBoosting model; None for any other estimator."""
     predictors = getattr(estimator, "_predictors", None)
-    if predictors is None or not hasattr(estimator, "_baseline_prediction") or not hasattr(estimator, "_loss"):
+    if (
+        predictors is None
+        or not hasattr(estimator, "_baseline_prediction")
+        or not hasattr(estimator, "_loss")
+    ):
         return None
     flat = [tree for iteration in predictors for tree in iteration]
     if not flat:
@@ -291,15 +313,22 @@ def _compile_trees(estimator: Any) -> _TreeEnsemble | None:
     if baseline.size != per_iteration:
         raise NotCompilable("HistGradientBoosting baseline does not match trees per iteration")
     return _TreeEnsemble(
-        roots=offsets, feature=allnodes["feature_idx"].astype(np.intp),
+        roots=offsets,
+        feature=allnodes["feature_idx"].astype(np.intp),
         threshold=allnodes["num_threshold"].astype(np.float64),
-        missing_left=allnodes["missing_go_to_left"].astype(bool), left=left, right=right,
-        value=allnodes["value"].astype(np.float64), depth=int(allnodes["depth"].max()) if len(allnodes) else 0,
-        per_iteration=per_iteration, baseline=baseline,
+        missing_left=allnodes["missing_go_to_left"].astype(bool),
+        left=left,
+        right=right,
+        value=allnodes["value"].astype(np.float64),
+        depth=int(allnodes["depth"].max()) if len(allnodes) else 0,
+        per_iteration=per_iteration,
+        baseline=baseline,
     )
 
 
-def check_equal(compiled: CompiledPipeline, pipeline: Pipeline, frame: pd.DataFrame, records: Records) -> str | None:
+def check_equal(
+    compiled: CompiledPipeline, pipeline: Pipeline, frame: pd.DataFrame, records: Records
+) -> str | None:
     """None when the compiled pipeline reproduces `pipeline` on these rows, call for call (all rows
     together, then each alone): the same classes or values, probabilities within PROBA_TOLERANCE.
 

@@ -100,11 +100,17 @@ class ServedModel:
         pipeline = self.model.pipeline
         task = self.settings.dataset.task
         if task == "regression":
-            values = (self.compiled.predict_values(records) if self.compiled is not None
-                      else np.asarray(pipeline.predict(self._frame(records)), dtype=float)).tolist()
+            values = (
+                self.compiled.predict_values(records)
+                if self.compiled is not None
+                else np.asarray(pipeline.predict(self._frame(records)), dtype=float)
+            ).tolist()
             return [{"prediction": v, "score": v, "probabilities": None} for v in values]
-        proba = (self.compiled.predict_proba(records) if self.compiled is not None
-                 else np.asarray(pipeline.predict_proba(self._frame(records)), dtype=float))
+        proba = (
+            self.compiled.predict_proba(records)
+            if self.compiled is not None
+            else np.asarray(pipeline.predict_proba(self._frame(records)), dtype=float)
+        )
         labels, keys = self._labels
         top = proba.argmax(axis=1)
         if self.positive_index is not None:
@@ -120,7 +126,9 @@ class ServedModel:
     def _frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         from gitops_ml.training.pipeline import prepare_features
 
-        return prepare_features(pd.DataFrame.from_records(list(records), columns=self.feature_columns), self.settings)
+        return prepare_features(
+            pd.DataFrame.from_records(list(records), columns=self.feature_columns), self.settings
+        )
 
     @cached_property
     def _labels(self) -> tuple[list[Any], list[str]]:
@@ -146,7 +154,9 @@ def build_request_model(settings: Settings) -> type[BaseModel]:
     contract = load_contract(settings.dataset.contract)
     # Non-feature columns (id, dates) are accepted and checked but optional: the model does not
     # need them; the retraining export does (a logged row without them is left out, counted).
-    others = [c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all]
+    others = [
+        c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all
+    ]
     return request_model(contract, settings.features.all, optional_columns=others)
 
 
@@ -156,8 +166,11 @@ def example_record(request_model: type[BaseModel], columns: Sequence[str] | None
     schema = request_model.model_json_schema()
     properties = schema.get("properties", {})
     names = [c for c in columns if c in properties] if columns is not None else list(properties)
-    return {name: _example_value(properties[name], schema.get("$defs", {}))
-            for name in names if name != "request_id"}
+    return {
+        name: _example_value(properties[name], schema.get("$defs", {}))
+        for name in names
+        if name != "request_id"
+    }
 
 
 def _example_value(prop: dict[str, Any], defs: dict[str, Any]) -> Any:
@@ -251,10 +264,10 @@ def probe_records(served: ServedModel) -> list[dict[str, Any]]:
     rows.append(example_record(served.request_model, served.feature_columns))
     base = rows[0]
     rows.append(dict.fromkeys(served.feature_columns))
-    rows.append({**base, **{c: "\u00a0never-seen-category" for c in features.categorical}})
+    rows.append({**base, **dict.fromkeys(features.categorical, "\xa0never-seen-category")})
     for extreme in (1e30, -1e30, 0.0, 1e-300, -0.5):  # within float32: forests cast to it
         rows.append({**base, **dict.fromkeys(features.numeric, extreme)})
-    rows.append({**base, **{c: None for c in features.categorical}})
+    rows.append({**base, **dict.fromkeys(features.categorical)})
     return rows
 
 
@@ -275,8 +288,11 @@ def smoke_test(model: ServedModel) -> None:
     """One prediction on a sample record (from metadata, else made from the contract) must work."""
     metadata = model.model.metadata
     sample = metadata.sample_record if metadata is not None else None
-    record = ({c: sample.get(c) for c in model.feature_columns} if sample
-              else example_record(model.request_model, model.feature_columns))
+    record = (
+        {c: sample.get(c) for c in model.feature_columns}
+        if sample
+        else example_record(model.request_model, model.feature_columns)
+    )
     try:
         validated = model.request_model.model_validate(record).model_dump(mode="json", exclude={"request_id"})
     except ValidationError:
@@ -284,7 +300,9 @@ def smoke_test(model: ServedModel) -> None:
     try:
         output = model.predict([validated])
     except Exception as exc:  # noqa: BLE001 - any failure here means "do not serve this model"
-        raise ReloadError(f"model {model.version}: smoke prediction failed: {type(exc).__name__}: {exc}") from exc
+        raise ReloadError(
+            f"model {model.version}: smoke prediction failed: {type(exc).__name__}: {exc}"
+        ) from exc
     score = output[0]["score"] if output else None
     if len(output) != 1 or score is None or not math.isfinite(float(score)):
         raise ReloadError(f"model {model.version}: smoke prediction returned {output!r}")
@@ -304,8 +322,11 @@ class ModelHolder:
     ):
         self.pointer_path = Path(pointer_path)
         # Only versions promotion recorded are served; the history sits beside the pointer.
-        self.history_path = Path(history_path) if history_path is not None else (
-            self.pointer_path.parent / Path(settings.registry.history).name)
+        self.history_path = (
+            Path(history_path)
+            if history_path is not None
+            else (self.pointer_path.parent / Path(settings.registry.history).name)
+        )
         self.settings = settings
         self.reload_interval_s = reload_interval_s or settings.serving.reload_interval_s
         self.cache_dir = Path(cache_dir)
@@ -368,8 +389,12 @@ class ModelHolder:
             previous = self._current
             self._current = model  # one reference assignment: requests see the old or the new model
             self._reload_error = None
-            log.info("serving model %s (was %s) with %s", model.version,
-                     previous.version if previous else "none", model.serving_path)
+            log.info(
+                "serving model %s (was %s) with %s",
+                model.version,
+                previous.version if previous else "none",
+                model.serving_path,
+            )
             return True
 
     def _fail(self, message: str, *, log_it: bool = True) -> None:

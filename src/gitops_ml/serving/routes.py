@@ -44,7 +44,9 @@ def model_or_503(request: Request) -> ServedModel:
     return model
 
 
-def validate_records(model: ServedModel, records: list[Any], is_batch: bool) -> tuple[list[Any], list[dict[str, Any]]]:
+def validate_records(
+    model: ServedModel, records: list[Any], is_batch: bool
+) -> tuple[list[Any], list[dict[str, Any]]]:
     """(validated models, their JSON inputs without request_id) or a 422 naming record and field."""
     if model.ignored_inputs:
         records = [model.without_ignored(r) for r in records]
@@ -82,18 +84,34 @@ async def predict(request: Request) -> Response:
         raise RequestProblem(422, f"model {model.version} cannot score this input: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - valid input the model cannot score: a server error, said plainly
         log.exception("prediction failed for model %s", model.version)
-        raise RequestProblem(500, f"prediction failed with model {model.version}: {type(exc).__name__}") from exc
+        raise RequestProblem(
+            500, f"prediction failed with model {model.version}: {type(exc).__name__}"
+        ) from exc
     latency_ms = (time.perf_counter() - started) * 1000
     version = model.version
     state.served += len(outputs)  # one event loop: no lock needed
-    state.logger.log_many([
-        {"request_id": rid, "created_at": created_at, "model_version": version, "inputs": row,
-         "output": out, "score": out["score"], "prediction": out["prediction"], "latency_ms": latency_ms}
-        for rid, row, out in zip(ids, inputs, outputs, strict=True)
-    ])
+    state.logger.log_many(
+        [
+            {
+                "request_id": rid,
+                "created_at": created_at,
+                "model_version": version,
+                "inputs": row,
+                "output": out,
+                "score": out["score"],
+                "prediction": out["prediction"],
+                "latency_ms": latency_ms,
+            }
+            for rid, row, out in zip(ids, inputs, outputs, strict=True)
+        ]
+    )
     if is_batch:
-        return json_response({"model_version": version, "predictions": [
-            {"request_id": rid, **out} for rid, out in zip(ids, outputs, strict=True)]})
+        return json_response(
+            {
+                "model_version": version,
+                "predictions": [{"request_id": rid, **out} for rid, out in zip(ids, outputs, strict=True)],
+            }
+        )
     return json_response({"request_id": ids[0], **outputs[0], "model_version": version})
 
 
@@ -105,23 +123,41 @@ async def ready(request: Request) -> Response:
     holder: ModelHolder = request.app.state.holder
     logger: BatchingLogger = request.app.state.logger
     model = holder.current
-    logging_state = {"served": request.app.state.served, "written": logger.written, "dropped": logger.dropped,
-                     "last_error": logger.last_error}
+    logging_state = {
+        "served": request.app.state.served,
+        "written": logger.written,
+        "dropped": logger.dropped,
+        "last_error": logger.last_error,
+    }
     if model is None:
-        return json_response({"status": "not_ready", "reason": holder.not_ready_reason,
-                              "prediction_log": logging_state}, 503)
-    return json_response({"status": "ready", "model_version": model.version,
-                          "loaded_at": model.loaded_at.isoformat(), "reload_error": holder.reload_error,
-                          "serving_path": model.serving_path, "prediction_log": logging_state})
+        return json_response(
+            {"status": "not_ready", "reason": holder.not_ready_reason, "prediction_log": logging_state}, 503
+        )
+    return json_response(
+        {
+            "status": "ready",
+            "model_version": model.version,
+            "loaded_at": model.loaded_at.isoformat(),
+            "reload_error": holder.reload_error,
+            "serving_path": model.serving_path,
+            "prediction_log": logging_state,
+        }
+    )
 
 
 async def model_info(request: Request) -> dict[str, Any]:
     model = model_or_503(request)
     holder: ModelHolder = request.app.state.holder
-    return {**model.pointer.model_dump(mode="json"), "loaded_at": model.loaded_at.isoformat(),
-            "pointer_path": str(holder.pointer_path), "reload_error": holder.reload_error,
-            "features": model.feature_columns, "task": model.settings.dataset.task,
-            "serving_path": model.serving_path, "fast_path": model.compiled is not None}
+    return {
+        **model.pointer.model_dump(mode="json"),
+        "loaded_at": model.loaded_at.isoformat(),
+        "pointer_path": str(holder.pointer_path),
+        "reload_error": holder.reload_error,
+        "features": model.feature_columns,
+        "task": model.settings.dataset.task,
+        "serving_path": model.serving_path,
+        "fast_path": model.compiled is not None,
+    }
 
 
 def feedback(item: FeedbackIn, request: Request) -> FeedbackOut:
@@ -136,8 +172,16 @@ def feedback(item: FeedbackIn, request: Request) -> FeedbackOut:
     try:
         label = coerce_label(item.label, task)
     except ValueError as exc:
-        detail = [{"loc": ["body", "label"], "record": None, "field": "label", "msg": str(exc),
-                   "type": "value_error", "input": jsonable_input(item.label)}]
+        detail = [
+            {
+                "loc": ["body", "label"],
+                "record": None,
+                "field": "label",
+                "msg": str(exc),
+                "type": "value_error",
+                "input": jsonable_input(item.label),
+            }
+        ]
         raise RequestProblem(422, f"field 'label': {exc}", detail) from None
     store: PredictionStore = request.app.state.store
     matched, _unknown = store.add_labels([(item.request_id, label)])
@@ -166,8 +210,16 @@ async def on_invalid(_request: Request, exc: Exception) -> Response:
     for error in exc.errors():
         loc = list(error.get("loc", ()))
         field_name = ".".join(str(p) for p in loc[1:]) or None
-        detail.append({"loc": loc, "record": None, "field": field_name, "msg": error.get("msg", ""),
-                       "type": error.get("type", ""), "input": jsonable_input(error.get("input"))})
+        detail.append(
+            {
+                "loc": loc,
+                "record": None,
+                "field": field_name,
+                "msg": error.get("msg", ""),
+                "type": error.get("type", ""),
+                "input": jsonable_input(error.get("input")),
+            }
+        )
     if any(d["type"] == "json_invalid" for d in detail):
         return error_response(400, "request body is not valid JSON", detail)
     return error_response(422, summarize(detail), detail)

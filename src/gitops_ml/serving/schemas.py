@@ -20,8 +20,11 @@ REQUEST_ID_MAX_LENGTH = 128
 class PredictionOut(BaseModel):
     request_id: str
     prediction: int | float | str
-    score: float | None = Field(None, description="positive-class probability (binary), top probability "
-                                                  "(multiclass) or predicted value (regression)")
+    score: float | None = Field(
+        None,
+        description="positive-class probability (binary), top probability "
+        "(multiclass) or predicted value (regression)",
+    )
     probabilities: dict[str, float] | None = Field(None, description="class -> probability (classifiers)")
 
 
@@ -71,8 +74,11 @@ class RequestProblem(Exception):
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body, default=_shown, option=orjson.OPT_NON_STR_KEYS), status_code=status,
-                    media_type="application/json")
+    return Response(
+        orjson.dumps(body, default=_shown, option=orjson.OPT_NON_STR_KEYS),
+        status_code=status,
+        media_type="application/json",
+    )
 
 
 def error_response(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> Response:
@@ -85,7 +91,7 @@ def _shown(value: Any) -> str:
 
 def jsonable_input(value: Any) -> Any:
     """A client's value as it can be echoed in an error body (non-finite floats and objects as text)."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+    if (isinstance(value, float) and value != value) or value in (float("inf"), float("-inf")):
         return repr(value)
     try:
         orjson.dumps(value)
@@ -100,15 +106,23 @@ def validation_details(exc: ValidationError, *, batch: bool, offset: int = 0) ->
     for error in exc.errors(include_url=False)[:MAX_REPORTED_ERRORS]:
         loc = list(error["loc"])
         record = offset
-        if batch and loc and isinstance(loc[0], int):
-            record = loc.pop(0) + offset
+        first = loc[0] if loc else None
+        if batch and isinstance(first, int):
+            loc.pop(0)
+            record = first + offset
         field_name = ".".join(str(p) for p in loc) or None
         body_loc: list[str | int] = ["body", "records", record, *loc] if batch else ["body", *loc]
         missing = error["type"] == "missing"  # its "input" is the whole record: noise in the answer
-        items.append({
-            "loc": body_loc, "record": record, "field": field_name, "msg": error["msg"],
-            "type": error["type"], "input": None if missing else jsonable_input(error.get("input")),
-        })
+        items.append(
+            {
+                "loc": body_loc,
+                "record": record,
+                "field": field_name,
+                "msg": error["msg"],
+                "type": error["type"],
+                "input": None if missing else jsonable_input(error.get("input")),
+            }
+        )
     return items
 
 
@@ -117,7 +131,11 @@ def summarize(detail: list[dict[str, Any]], total: int | None = None) -> str:
     for item in detail[:5]:
         where = f"record {item['record']}: " if item.get("record") is not None else ""
         field_name = f"field '{item['field']}': " if item.get("field") else ""
-        shown = "" if item["type"] == "missing" else f" (got {orjson.dumps(item.get('input'), default=_shown).decode()[:60]})"
+        shown = (
+            ""
+            if item["type"] == "missing"
+            else f" (got {orjson.dumps(item.get('input'), default=_shown).decode()[:60]})"
+        )
         parts.append(f"{where}{field_name}{item['msg']}{shown}")
     count = total if total is not None else len(detail)
     more = f"; and {count - 5} more" if count > 5 else ""
@@ -130,7 +148,10 @@ def openapi_request_body(request_schema: dict[str, Any], max_rows: int) -> dict[
     record = dict(request_schema)
     records = {"type": "array", "minItems": 1, "maxItems": max_rows, "items": record}
     batch = {
-        "title": "Batch", "type": "object", "additionalProperties": False, "required": ["records"],
+        "title": "Batch",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["records"],
         "properties": {"records": records},
     }
     schema: dict[str, Any] = {"oneOf": [record, batch, {**records, "title": "Bare list"}]}
