@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -36,8 +37,9 @@ def _serve(model_store, port: int, db, cwd, *extra: str) -> subprocess.Popen:
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: a failed start kills the workers too
     )
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300
     while True:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
@@ -45,7 +47,7 @@ def _serve(model_store, port: int, db, cwd, *extra: str) -> subprocess.Popen:
         except httpx.HTTPError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # workers hold the pipe: kill them before reading it
             output = process.stdout.read().decode() if process.stdout else ""
             pytest.fail(f"server not ready (exit {process.poll()}):\n{output}")
         time.sleep(0.2)
