@@ -109,8 +109,8 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
                     out / "deepchecks" / "model_evaluation.html")
         with timer.stage("report"):
             logger.info("[7/7] gates, candidate artifact, report")
-            blocking = [f"{name}/{c.check}" for name, s in run.deepchecks.items() for c in s.blocking_failures]
-            run.verdict = gates_task(settings, run.comparison, run.segments, run.contract, blocking)
+            # every blocking check config names must have run and held (not run is never a pass)
+            run.verdict = gates_task(settings, run.comparison, run.segments, run.contract, dict(run.deepchecks))
             run.candidate_artifact = save_candidate(run)
         return _finish(result_from_run(run, timer.seconds), run)
     except GitopsMLError as exc:

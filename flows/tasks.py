@@ -130,14 +130,15 @@ def model_evaluation_task(settings: Settings, train, holdout, pipeline, html_pat
 
 
 @task(name="gates", cache_policy=NO_CACHE)
-def gates_task(settings: Settings, comparison, segments, contract_report, blocking: list[str]):
-    from gitops_ml.evaluation.gates import evaluate_gates
+def gates_task(settings: Settings, comparison, segments, contract_report, deepchecks: dict):
+    from gitops_ml.evaluation.gates import blocking_deepchecks_outcome, evaluate_gates
 
     failures = [f"{r.column}: {r.rule}" for r in contract_report.rules if not r.passed]
+    failed, not_run, configured = blocking_deepchecks_outcome(settings.evaluation.deepchecks, deepchecks)
     return evaluate_gates(comparison, settings.gates, primary_metric=settings.evaluation.primary_metric,
                           segment_rows=segments if segments is not None and "delta" in segments else None,
                           contract_passed=contract_report.passed, contract_failures=failures,
-                          blocking_deepchecks=blocking)
+                          blocking_deepchecks=failed, blocking_not_run=not_run, blocking_configured=configured)
 
 
 @task(name="plots", cache_policy=NO_CACHE)

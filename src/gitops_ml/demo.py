@@ -186,7 +186,20 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
     from gitops_ml.serving.simulator import DEFAULT_ID_OFFSET, run_simulation, simulated_records
 
     result = LoopResult(scratch=scratch)
-    work, remote = make_scratch_repo(source, scratch, configure)
+    dc = () if deepchecks else ("--no-deepchecks",)
+
+    def setup(work: Path) -> None:
+        if not deepchecks:
+            # a blocking check that did not run fails the gate: a run without deepchecks must say
+            # so in its config, as a fork would
+            gates_path = work / "config/gates.yaml"
+            gates = yaml.safe_load(gates_path.read_text()) if gates_path.exists() else {}
+            gates_path.write_text(yaml.safe_dump({**(gates or {}), "fail_on_blocking_deepchecks": False},
+                                                 sort_keys=False))
+        if configure is not None:
+            configure(work)
+
+    work, remote = make_scratch_repo(source, scratch, setup)
     os.chdir(work)
     store_url = f"sqlite:///{scratch / 'predictions.db'}"
     state: dict[str, object] = {}
@@ -200,7 +213,7 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
 
     def promote() -> tuple[bool, str, str]:
         before = _pointer_version(work)
-        code = _cli("promote", "--commit")
+        code = _cli("promote", "--commit", *dc)
         git(work, "push", "-q", "origin", "main")
         after = _pointer_version(work)
         state["version"] = after
@@ -249,7 +262,7 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
     def retrain_branch_check() -> tuple[bool, str, str]:
         pr = state["monitor"].pr
         git(work, "checkout", "-q", pr.branch)
-        ok, detail, output = pr_check("reports/pr-retrain", "--no-deepchecks")()
+        ok, detail, output = pr_check("reports/pr-retrain", *dc)()
         import json
 
         summary = json.loads((work / "reports/pr-retrain/summary.json").read_text())
@@ -270,7 +283,7 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
         return ok, detail + "; server hot-reloaded it", output
 
     steps: list[tuple[str, Callable[[], tuple[bool, str, str]]]] = [
-        ("PR check (no production yet)", pr_check("reports/pr", *(() if deepchecks else ("--no-deepchecks",)))),
+        ("PR check (no production yet)", pr_check("reports/pr", *dc)),
         ("promote on merge", promote),
         ("serve", serve),
         ("traffic: stable", traffic(0)),
