@@ -143,7 +143,7 @@ def test_every_gitops_ml_invocation_is_valid(workflows) -> None:
     named = {" ".join(i.args[:2]) for i in invocations}
     # the ones this suite exists for must be found (the extraction works on the real files)
     assert {"pr-check --base-ref", "ci artifact-paths", "ci stage-artifact", "ci pr-number", "ci comment",
-            "promote --commit", "ci pin-report"} <= named | {" ".join(i.args[:1]) for i in invocations}
+            "promote --check-only", "promote --checked", "ci post-comment", "ci pin-report"} <= named | {" ".join(i.args[:1]) for i in invocations}
     assert any(i.args[:1] == ("monitor",) for i in invocations)
     root = typer.main.get_command(_app())
     problems = []
