@@ -323,9 +323,19 @@ class MonitoringConfig(StrictModel):
 
 class ForgeConfig(StrictModel):
     repository: str | None = Field(None, description="owner/name; None = from the git remote")
-    api_url: str = Field("https://api.github.com", description="GitHub Enterprise: https://HOST/api/v3")
+    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github.api_url_for).
+    api_url: SkipJsonSchema[Any] = Field(None, exclude=True)
     token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
     base_branch: str = "main"
+
+    @field_validator("api_url")
+    @classmethod
+    def _no_api_host(cls, value: Any) -> None:
+        if value is not None:
+            raise _refuse("the GitHub API host never comes from the repository (a PR could send the token "
+                          "anywhere): it is GITHUB_API_URL on the machine that runs the job, checked against "
+                          "the repository's remote (GitHub Enterprise: https://HOST/api/v3 of the remote's HOST)")
+        return None
 
 
 class Settings(StrictModel):
