@@ -177,13 +177,16 @@ def read_file_batch(
 # --- SQL ----------------------------------------------------------------------------------------------
 
 
-def _scrub(message: str, secret: str | None) -> str:
+def _scrub(message: str, secrets: list[str]) -> str:
+    from gitops_ml.sql_url import scrub
+
     first = message.strip().splitlines()[0] if message.strip() else ""
-    return first.replace(secret, "***") if secret else first
+    return scrub(first, secrets)
 
 
 def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd.DataFrame, str]:
-    """Read a table or a query through SQLAlchemy. Messages show the URL with its password hidden.
+    """Read a table or a query through SQLAlchemy. Credentials come from `${ENV_VAR}`s in the URL;
+    messages show the URL with its password and query-parameter values hidden.
 
     A relative SQLite path is taken from the manifest's folder, like file URIs; a missing SQLite
     file is an error (SQLite would otherwise create an empty database).
@@ -191,12 +194,15 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
+    from gitops_ml.sql_url import expand_env, redact_url, url_secrets
+
     assert entry.sql is not None
+    raw = expand_env(entry.sql.url, f"{label}: sql.url")
     try:
-        url = make_url(entry.sql.url)
+        url = make_url(raw)
     except Exception:  # the raw URL may hold a password: never echo it
         raise DataError(f"{label}: sql.url is not a valid SQLAlchemy URL") from None
-    secret = url.password if isinstance(url.password, str) else None
+    secret = url_secrets(raw)
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
             and not url.database.startswith("file:"):
         db_path = Path(url.database)
@@ -204,9 +210,8 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
             db_path = base_dir / db_path
             url = url.set(database=str(db_path))
         if not db_path.is_file():
-            raise DataError(f"{label}: cannot reach {url.render_as_string(hide_password=True)}: "
-                            f"SQLite file {db_path} not found")
-    shown = url.render_as_string(hide_password=True)
+            raise DataError(f"{label}: cannot reach {redact_url(url)}: SQLite file {db_path} not found")
+    shown = redact_url(url)
     connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
     try:
         engine = sa.create_engine(url, connect_args=connect_args)
@@ -263,13 +268,10 @@ def _check_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:
 
 
 def _describe_sql(entry: BatchEntry) -> str:
-    from sqlalchemy.engine import make_url
+    from gitops_ml.sql_url import redact_url
 
     assert entry.sql is not None
-    try:
-        shown = make_url(entry.sql.url).render_as_string(hide_password=True)
-    except Exception:
-        shown = "<invalid url>"
+    shown = redact_url(entry.sql.url)  # as written: ${VARS} unexpanded, secrets hidden
     return f"{shown} table={entry.sql.table}" if entry.sql.table else f"{shown} query"
 
 
