@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflows.conftest import load_workflow, WORKFLOWS_DIR
+from tests.workflows.conftest import WORKFLOWS_DIR, load_workflow
 
 TOKEN = "ghs_secret-token-value-123"
 IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
