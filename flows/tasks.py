@@ -18,7 +18,8 @@ from gitops_ml.config import Settings
 def acquire_task(settings: Settings):
     from gitops_ml.data.acquire import acquire
 
-    return acquire(settings.dataset.manifest, time_column=settings.dataset.time_column)
+    return acquire(settings.dataset.manifest, time_column=settings.dataset.time_column,
+                   allowed_uri_prefixes=settings.dataset.allowed_uri_prefixes)
 
 
 @task(name="contract", cache_policy=NO_CACHE)

@@ -50,6 +50,21 @@ class DatasetConfig(StrictModel):
     time_column: str | None = Field(None, description="snapshot/event time; needed for a time-based split")
     task: Task = "binary"
     positive_label: int | str | None = Field(1, description="binary only: the class scored as positive")
+    allowed_uri_prefixes: list[str] = Field(
+        default_factory=list,
+        description="URLs a manifest batch may name beyond files inside the repository, each a scheme and "
+        "bucket (or host) with a trailing '/', e.g. s3://my-bucket/churn/; empty = repository files only",
+    )
+
+    @field_validator("allowed_uri_prefixes")
+    @classmethod
+    def _scheme_and_bucket(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not re.fullmatch(r"[a-z][a-z0-9+.-]*://[^/\s]+/\S*|file:///[^\s]+/", prefix) or \
+                    not prefix.endswith("/"):
+                raise _refuse("{prefix!r}: expected a scheme and a bucket or host ending in '/', e.g. "
+                              "s3://my-bucket/ (a bare scheme would allow every bucket)", prefix=prefix[:120])
+        return prefixes
 
 
 class FeaturesConfig(StrictModel):

@@ -90,7 +90,9 @@ def test_parquet_file_url_and_memory_url(tmp_path: Path, small_batches: list[pd.
         file_entry("jan", (tmp_path / "jan.csv").as_uri(), csv_jan),
         file_entry("apr", "memory://acquire-test/apr.parquet", mem_parquet),
     ])
-    data = acquire(path, time_column="snapshot_date")
+    # URLs are read only under the prefixes config allows (dataset.allowed_uri_prefixes)
+    allowed = ("memory://acquire-test/", tmp_path.as_uri() + "/")
+    data = acquire(path, time_column="snapshot_date", allowed_uri_prefixes=allowed)
     assert [b.format for b in data.batches] == ["csv", "parquet", "csv", "parquet"]
     assert [b.name for b in data.batches] == ["jan", "feb", "mar", "apr"]
     assert len(data.frame) == 610
@@ -128,7 +130,7 @@ def test_missing_file(tmp_path: Path) -> None:
         acquire(path)
     mem = write_manifest(tmp_path, [file_entry("gone", "memory://acquire-test/nothing.csv", b"a\n1\n")])
     with pytest.raises(DataError, match=r"batch 'gone' \(memory://acquire-test/nothing.csv\): file not found"):
-        acquire(mem)
+        acquire(mem, allowed_uri_prefixes=("memory://acquire-test/",))
 
 
 def test_sha256_mismatch_is_checked_before_parsing(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,10 +25,10 @@ import pandas as pd
 from gitops_ml.data.manifest import (
     BatchEntry,
     TimeRange,
+    confine_uri,
     load_manifest,
     manifest_hash,
     open_binary,
-    resolve_uri,
     short_hash,
     time_range_of,
 )
@@ -275,13 +276,15 @@ def _describe_sql(entry: BatchEntry) -> str:
     return f"{shown} table={entry.sql.table}" if entry.sql.table else f"{shown} query"
 
 
-def acquire(manifest_path: Path | str, *, time_column: str | None = None) -> AcquiredData:
+def acquire(manifest_path: Path | str, *, time_column: str | None = None,
+            allowed_uri_prefixes: Sequence[str] = ()) -> AcquiredData:
     """Read, verify and concatenate every batch of the manifest.
 
     The frame is sorted by each batch's `time_range.start` (batches without one keep manifest
     order, after the dated ones) and its index reset. With `time_column`, every batch must have
     that column, its values must be dates inside the manifest's `time_range` when one is given,
-    and batches without a `time_range` are ordered by their data.
+    and batches without a `time_range` are ordered by their data. A file batch must lie inside the
+    repository tree, a URL under one of `allowed_uri_prefixes` (`dataset.allowed_uri_prefixes`).
     """
     manifest_path = Path(manifest_path)
     manifest = load_manifest(manifest_path)
@@ -296,7 +299,8 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None) -> Acq
             frame, sha = read_sql_batch(entry, base_dir=base_dir, label=label)
         else:
             assert entry.uri is not None
-            source = resolve_uri(entry.uri, base_dir)
+            source = confine_uri(entry.uri, base_dir, allowed_uri_prefixes,
+                                 label=f"{manifest_path}: batch '{entry.name}'")
             label = f"{manifest_path}: batch '{entry.name}' ({source})"
             frame, sha = read_file_batch(source, entry.format, label=label, expected_sha256=entry.sha256)
         if entry.rows is not None and len(frame) != entry.rows:
