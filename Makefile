@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-# Prefect's telemetry logs "database is locked" on a busy SQLite (COMPAT.md).
+# Prefect's telemetry logs "database is locked" on a busy SQLite (seen with Prefect 3.9); off.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 

@@ -1,8 +1,8 @@
 """Drift benchmark: 1M reference + 1M current rows x 20 columns (12 numeric, 8 categorical).
 
-The data is the peer benchmark's table (shared/peer-bench/common.py `make_table`, same seeds), so the
-numbers compare with the anchors in COMPAT.md (numpy/scipy baseline 3.9 s; deepchecks FeatureDrift
-5.7-38 s; evidently 21-68 s). Times `build_reference` and `compute_drift` (1 warm-up, median of 3)
+The table (`make_table`, same seeds) is the one the idle reference figures in docs/benchmarks.md
+were measured on (numpy/scipy baseline 3.9 s; deepchecks FeatureDrift 5.7-38 s; evidently
+21-68 s), so the numbers compare. Times `build_reference` and `compute_drift` (1 warm-up, median of 3)
 and the process's peak RSS, and prints one markdown row per case.
 
     .venv/bin/python benchmarks/drift_bench.py [--rows 1000000] [--repeats 3] [--deepchecks]
@@ -31,7 +31,7 @@ DRIFT_CAT = ["cat_01", "cat_05"]  # level frequencies changed in `current`
 
 
 def make_table(n: int, drift: bool, rng: np.random.Generator) -> pd.DataFrame:
-    """Copy of the peer benchmark's table: small, realistic shifts in 6 of 20 columns when drift=True."""
+    """The reference figures' table: small, realistic shifts in 6 of 20 columns when drift=True."""
     d = 1.0 if drift else 0.0
     c: dict[str, Any] = {
         "num_00": rng.normal(50 + 2 * d, 10, n),

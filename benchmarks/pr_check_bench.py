@@ -5,7 +5,7 @@ model store (never in the working tree), as a new process so Prefect's start-up 
 on a CI runner. Data is either the bundled `data/` or a table from `gitops-ml data generate`
 (6 monthly batches, seeded) of 100k or 1M rows, with `dataset.manifest` pointed at it.
 
-Two Prefect modes (COMPAT.md: a fresh process spends ~13 s starting a temporary server):
+Two Prefect modes (a fresh process spends ~13 s starting a temporary server):
 - `ephemeral`: no PREFECT_API_URL; each run starts Prefect's temporary local server. The
   PREFECT_HOME is warmed once by a trivial flow, so database migrations are not charged to the
   first case (what a runner with a cached ~/.prefect sees; `--fresh-home` charges them every time).

@@ -1,7 +1,7 @@
 """Which engine validates a batch against the contract: ours vs pandera vs `datacontract test`.
 
-Same contract (data_contracts/churn.odcs.yaml), same synthetic 1M-row frame (numpy-generated, see
-validation_data.py), same rules: types, required, ranges, pattern, allowed values, uniqueness,
+Same contract (data_contracts/churn.odcs.yaml), same synthetic 1M-row frame (the project's churn generator,
+gitops_ml.data.generator), same rules: types, required, ranges, pattern, allowed values, uniqueness,
 extra columns, row count. Not run as a test. pandera is installed for this benchmark only
 (`uv pip install pandera`); it is not a project dependency.
 
@@ -27,12 +27,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from validation_data import synthetic_churn  # noqa: E402
-
-from gitops_ml.contracts.model import Contract, load_contract  # noqa: E402
-from gitops_ml.contracts.validate import invalid_row_mask, validate_frame  # noqa: E402
+from gitops_ml.contracts.model import Contract, load_contract
+from gitops_ml.contracts.validate import invalid_row_mask, validate_frame
+from gitops_ml.data.generator import generate_month
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = ROOT / "data_contracts" / "churn.odcs.yaml"
@@ -122,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"rows={n:,} columns={len(contract.columns)} repeat={args.repeat} cores={os.cpu_count()} "
           f"load average before={os.getloadavg()[0]:.1f}")  # fmt: skip
-    text = synthetic_churn(n, as_text=True)  # as read from CSV: dates are ISO strings
-    typed = synthetic_churn(n, as_text=False)  # as read from Parquet: dates are datetime64
+    text = generate_month("2026-01", n, seed=0)  # as read from CSV: dates are ISO strings
+    typed = text.astype({"signup_date": "datetime64[ns]", "snapshot_date": "datetime64[ns]"})  # as from Parquet
     bad = text.copy()
     bad.loc[::100, "plan"] = "gold"  # 1% failing rows: the failure path must stay vectorised
     bad.loc[::250, "customer_id"] = "CUST-1"

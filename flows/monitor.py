@@ -57,6 +57,9 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
                  repo_dir: str = ".") -> MonitorOutcome:
     logger = get_run_logger()
     settings = load_settings(config_dir)
+    from gitops_ml.monitoring.performance import check_monitor_metric
+
+    check_monitor_metric(settings.dataset.task, settings.monitoring.performance_metric)  # before any I/O
     store_url = store_url or settings.serving.prediction_store_url
     out = Path(out_dir)
     production = job.load_monitored_model(settings, out / ".cache")

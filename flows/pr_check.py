@@ -29,10 +29,10 @@ from flows.tasks import (
 from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.forge.git import git_commit
+from gitops_ml.jobs.contract_diff import contract_diff_for
 from gitops_ml.jobs.pr_check import (
     PrCheckRun,
     bad_input_result,
-    contract_diff_for,
     result_from_run,
     save_candidate,
     write_pr_outputs,

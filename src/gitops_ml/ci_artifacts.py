@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ DEEPCHECKS_DIR = "deepchecks"
 STAGED_FILES = (REPORT_FILE, SUMMARY_FILE)
 STAGED_DIRS = (PLOTS_DIR, DEEPCHECKS_DIR)  # candidate/ and .cache/ stay out: big, and not for reviewers
 WATERMARK_TITLE = "gitops-ml PR check"  # CML finds its earlier comment by this and edits it
-MAX_COMMENT_CHARS = 65_536  # GitHub's limit for a comment body
 MAX_PR_INFO_BYTES = 64 * 1024
 MAX_REPORT_BYTES = 2 * 1024 * 1024
 _MAX_PR_NUMBER = 2**31 - 1
@@ -293,7 +293,7 @@ def comment_markdown(report_md: str | None, *, artifact_name: str = ARTIFACT_NAM
     """
     if conclusion is not None and conclusion not in RUN_CONCLUSIONS:
         raise CIArtifactError(f"--conclusion: expected one of {sorted(RUN_CONCLUSIONS)}, got {conclusion[:40]!r}")
-    limit = MAX_COMMENT_CHARS - watermark_reserve() if limit is None else limit
+    limit = GITHUB_COMMENT_LIMIT - watermark_reserve() if limit is None else limit
     top = trusted_header(head_sha=head_sha, conclusion=conclusion, run_url=run_url,
                          pr_code_changed=pr_code_changed) if header else ""
     if report_md is None:
@@ -306,9 +306,9 @@ def comment_markdown(report_md: str | None, *, artifact_name: str = ARTIFACT_NAM
     budget = max(0, limit - len(top) - len(footer) - len(note))
     body, cut = _rewrite_images(report_md, where, budget)
     body = neutralize_mentions(body).rstrip() + "\n"
-    if cut or len(body) > budget + len(note):
+    if cut:
         body = body[:budget] + note
-    return top + body + footer
+    return top + truncate_markdown(body, limit - len(top) - len(footer), note) + footer
 
 
 def _rewrite_images(text: str, where: str, budget: int) -> tuple[str, bool]:
@@ -392,9 +392,9 @@ def post_sticky_comment(forge: Any, number: int, comment_file: Path | str, *, au
     """
     path = Path(comment_file)
     body = path.read_text(encoding="utf-8")
-    if len(body) + watermark_reserve(title) > MAX_COMMENT_CHARS:
+    if len(body) + watermark_reserve(title) > GITHUB_COMMENT_LIMIT:
         raise CIArtifactError(f"{path}: {len(body)} characters; with CML's watermark that exceeds GitHub's "
-                              f"{MAX_COMMENT_CHARS} (build it with `gitops-ml ci comment`)")
+                              f"{GITHUB_COMMENT_LIMIT} (build it with `gitops-ml ci comment`)")
     if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha or ""):
         raise CIArtifactError(f"--sha: expected the run's 40- or 64-digit commit sha, got {str(sha)[:80]!r}")
     mine = our_comment(forge.issue_comments(number), author, title)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_ml.contracts.diff import diff_contracts, load_contract_at_ref
+from gitops_ml.contracts.diff import diff_contracts
 from gitops_ml.errors import ContractError
+from gitops_ml.jobs.contract_diff import load_contract_at_ref
 from tests.contracts.conftest import prop
 
 

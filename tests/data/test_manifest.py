@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from gitops_ml.data.add_batch import add_batch
 from gitops_ml.data.manifest import (
     BatchEntry,
     Manifest,
-    add_batch,
     dump_manifest,
     file_sha256,
     load_manifest,

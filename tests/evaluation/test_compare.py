@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from gitops_ml.config import BootstrapConfig
-from gitops_ml.evaluation.compare import bootstrap_distribution, compare_models, resampled_metrics
-from gitops_ml.evaluation.metrics import TASK_METRICS, Predictions, compute_metrics
+from gitops_ml.evaluation.bootstrap import bootstrap_distribution, resampled_metrics
+from gitops_ml.evaluation.compare import compare_models
+from gitops_ml.evaluation.metrics import TASK_METRICS, Predictions, compute_metrics, metric_names
 from tests.evaluation.synthetic import binary_pair, multiclass_preds, regression_preds
 
 CFG = BootstrapConfig(n_resamples=200, confidence=0.95, seed=7)
@@ -47,6 +48,16 @@ def test_vectorised_auc_handles_all_tied_scores_and_one_class_resamples():
     assert fast["roc_auc"][1] == pytest.approx(0.5)  # one positive, one negative, tied
     assert math.isnan(fast["roc_auc"][2])  # positives only
     assert fast["pr_auc"][2] == pytest.approx(1.0)
+    negatives_only = resampled_metrics(preds, np.array([[1.0, 0, 1, 0, 0, 1]]), ["recall", "precision", "accuracy"])
+    assert math.isnan(negatives_only["recall"][0])  # no positive drawn: undefined, as in compute_metrics
+    assert negatives_only["precision"][0] == 0.0 and negatives_only["accuracy"][0] == 1.0
+
+
+def test_vectorised_median_error_on_odd_and_even_draws():
+    preds = Predictions(np.zeros(4), np.array([1.0, 2.0, 3.0, 10.0]), None, "regression")
+    counts = np.array([[1, 1, 1, 1], [3, 0, 0, 1], [0, 1, 2, 1]], dtype=float)
+    got = resampled_metrics(preds, counts, ["median_ae"])["median_ae"]
+    assert got.tolist() == [2.5, 1.0, 3.0]  # np.median of [1,2,3,10], [1,1,1,10], [2,3,3,10]
 
 
 def test_identical_models_have_zero_delta_and_a_zero_interval(binary_models):
@@ -117,12 +128,13 @@ def test_same_seed_same_result_other_seed_other_result(binary_models):
 def test_multiclass_and_regression_paths():
     mc = multiclass_preds(seed=1)
     mc_result = compare_models(mc, mc, None, CFG)
-    assert set(mc_result.metrics) == {"f1_macro", "accuracy", "log_loss"}
+    assert list(mc_result.metrics) == metric_names("multiclass")
     assert mc_result["f1_macro"].delta == 0.0
     good, bad = regression_preds(seed=2, noise=1.0), regression_preds(seed=2, noise=3.0)
     reg = compare_models(good, bad, None, CFG)
     assert reg["rmse"].outcome == "better" and reg["rmse"].delta < 0
     assert reg["r2"].outcome == "better" and reg["r2"].delta > 0
+    assert list(reg.metrics) == metric_names("regression")  # the target is positive: MAPE included
 
 
 def test_undefined_resamples_are_counted_in_the_note():

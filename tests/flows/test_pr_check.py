@@ -9,7 +9,7 @@ import pandas as pd
 import yaml
 
 from gitops_ml.cli import main
-from gitops_ml.reporting.pr_report import GITHUB_COMMENT_LIMIT
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT
 from tests.flows.conftest import git, update_config
 
 
@@ -139,8 +139,10 @@ def test_regression_task_from_contract_and_config_only(mini_repo: Path):
     assert code == 0, report[:3000]
     assert "| rmse ↓ |" in report and "| r2 ↑ |" in report
     summary = read_summary(mini_repo)
-    assert {m["metric"] for m in summary["comparison"]["metrics"]} == {"rmse", "mae", "r2"}
+    # every regression metric: the target (monthly charges) is positive, so MAPE is defined
+    assert [m["metric"] for m in summary["comparison"]["metrics"]] == ["rmse", "mae", "r2", "mape", "median_ae"]
     assert "residuals" in summary["plots"]
+    assert summary["per_class"] is None
 
 
 def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
@@ -151,4 +153,7 @@ def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
     code = main(["pr-check", "--no-deepchecks"])
     report = (mini_repo / "reports/pr/report.md").read_text()
     assert code == 0, report[:3000]
-    assert "| f1_macro ↑ |" in report
+    assert "| f1_macro ↑ |" in report and "| roc_auc_ovr ↑ |" in report
+    per_class = read_summary(mini_repo)["per_class"]
+    assert {row["label"] for row in per_class} <= {"basic", "standard", "premium"} and len(per_class) >= 2
+    assert "## Per class (candidate)" in report

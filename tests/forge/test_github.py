@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_ml.forge.github import MAX_BODY_CHARS, TRUNCATION_NOTE, ForgeError, GitHubForge, truncate_body
+from gitops_ml.forge.github import TRUNCATION_NOTE, ForgeError, GitHubForge, truncate_body
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT
 from tests.forge.conftest import REPOSITORY, TOKEN
 from tests.forge.fake_github import FakeGitHub
 
@@ -153,9 +154,9 @@ def test_long_bodies_are_truncated_with_a_note(fake_github: FakeGitHub) -> None:
     forge = make_forge(fake_github)
     pr = forge.open_pr("retrain/i", "main", "t", "x" * 70_000)
     body = fake_github.pulls()[0]["body"]
-    assert len(body) == MAX_BODY_CHARS and body.endswith(TRUNCATION_NOTE)
+    assert len(body) == GITHUB_COMMENT_LIMIT and body.endswith(TRUNCATION_NOTE)
     forge.comment(pr.number, "y" * 100_000)
-    assert len(fake_github.comments(pr.number)[0]) == MAX_BODY_CHARS
+    assert len(fake_github.comments(pr.number)[0]) == GITHUB_COMMENT_LIMIT
     assert truncate_body("short") == "short"
 
 

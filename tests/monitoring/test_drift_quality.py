@@ -12,6 +12,7 @@ import yaml
 
 from gitops_ml.config import FeaturesConfig, MonitoringConfig
 from gitops_ml.monitoring import assess_window, build_reference, decide, make_record, render_monitor_report
+from gitops_ml.monitoring.performance import labelled_predictions
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1_500
@@ -65,8 +66,10 @@ def _monitor(trained, cfg, scenario, months):
         labels[int(0.7 * ROWS):] = np.nan  # late labels: 30% not arrived yet
         start = pd.Timestamp(f"{month}-01", tz="UTC")
         end = start + pd.offsets.MonthBegin()
+        served = model.predict(window[columns])
+        labelled, _ = labelled_predictions("binary", labels, served, scores, classes=model.classes_, positive_label=1)
         result = assess_window(reference, window, cfg, window_start=start.to_pydatetime(),
-                               window_end=end.to_pydatetime(), y_true=labels, y_score=scores,
+                               window_end=end.to_pydatetime(), y_score=scores, labelled=labelled,
                                baseline_value=baseline, model_version="v1", n_resamples=300)
         decision = decide(history, result, cfg, now=end.to_pydatetime(), last_retrain_pr_at=None)
         history.append(make_record(result, decision, created_at=end.to_pydatetime()))

@@ -5,7 +5,8 @@ from dataclasses import replace
 
 from gitops_ml.monitoring.drift import DriftResult
 from gitops_ml.monitoring.policy import decide, make_record
-from gitops_ml.monitoring.report import MAX_CHARS, render_monitor_report, write_monitor_plots
+from gitops_ml.monitoring.report import render_monitor_report, write_monitor_plots
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT
 from tests.monitoring.conftest import THRESHOLDS, feature
 
 
@@ -58,7 +59,7 @@ def test_report_fits_the_comment_limit_and_escapes_pipes(make_window, cfg):
                                           thresholds=dict(THRESHOLDS)))
     text = render_monitor_report(big, decide([], big, cfg, now=big.window_end, last_retrain_pr_at=None),
                                  _history(make_window, cfg, n=40), model_version="v1")
-    assert len(text) <= MAX_CHARS
+    assert len(text) <= GITHUB_COMMENT_LIMIT
     assert "col\\|0001" in text and "2940 more features not shown (1440 of them drifted)" in text
     assert "and 1490 more" in text and "truncated" not in text
 

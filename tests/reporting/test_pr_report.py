@@ -6,7 +6,8 @@ import pandas as pd
 
 from gitops_ml.evaluation.gates import GateResult, Verdict
 from gitops_ml.quality.deepchecks_suites import SuiteSummary
-from gitops_ml.reporting.pr_report import GITHUB_COMMENT_LIMIT, PrCheckResult, render_pr_report
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT
+from gitops_ml.reporting.pr_report import PrCheckResult, render_pr_report
 
 
 def failing_result(n_segments: int) -> PrCheckResult:
@@ -47,3 +48,87 @@ def test_deepchecks_sampling_is_stated():
     summary = SuiteSummary(suite="data_integrity", sample_sizes={"data": 10_000}, input_sizes={"data": 30_000})
     report = render_pr_report(PrCheckResult(status="pass", deepchecks={"data_integrity": summary}))
     assert "data 10,000 of 30,000 rows" in report
+
+
+# --- per-task metric sections and charts (generated predictions, no repo config or data) -------
+
+import re  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from gitops_ml.config import BootstrapConfig  # noqa: E402
+from gitops_ml.evaluation.compare import compare_models  # noqa: E402
+from gitops_ml.evaluation.metrics import Predictions, metric_names, per_class_metrics  # noqa: E402
+from gitops_ml.evaluation.segments import segment_comparison  # noqa: E402
+from tests.evaluation.synthetic import multiclass_preds, regression_preds  # noqa: E402
+
+CFG = BootstrapConfig(n_resamples=100, seed=0)
+
+
+def _charts(report: str) -> list[tuple[str, list[str], float, float]]:
+    """(title, x labels, y min, y max) of every Mermaid chart in the report."""
+    out = []
+    for body in re.findall(r"```mermaid\nxychart-beta\n(.*?)```", report, flags=re.S):
+        title = re.search(r'title "(.*?)"', body).group(1)
+        labels = re.findall(r'"(.*?)"', re.search(r"x-axis \[(.*?)\]", body).group(1))
+        lo, hi = map(float, re.search(r'y-axis ".*?" (\S+) --> (\S+)', body).groups())
+        out.append((title, labels, lo, hi))
+    return out
+
+
+def test_multiclass_report_has_every_metric_a_per_class_table_and_one_range_per_axis():
+    cand = multiclass_preds(n=500, seed=1, classes=("setosa", "versicolor", "virginica"))
+    prod = multiclass_preds(n=500, seed=1, classes=("setosa", "versicolor", "virginica"))
+    result = PrCheckResult(status="pass", comparison=compare_models(cand, prod, None, CFG),
+                           primary_metric="f1_macro", per_class=per_class_metrics(cand),
+                           per_class_production=per_class_metrics(prod))
+    report = render_pr_report(result)
+    for name in metric_names("multiclass"):
+        assert f"| {name} " in report
+    table = report.split("## Per class (candidate)")[1].split("##")[0]
+    assert "| class | support | precision | recall | F1 | recall (production) | F1 (production) |" in table
+    assert all(f"| {c} |" in table for c in ("setosa", "versicolor", "virginica"))
+    charts = _charts(report)
+    assert all(hi <= 1.0 for title, labels, lo, hi in charts if "log_loss" not in title)
+    log_loss = [c for c in charts if c[0].startswith("log_loss")]
+    assert len(log_loss) == 1 and log_loss[0][1] == ["production", "candidate"]  # alone on its axis
+    assert not any("log_loss" in labels for _, labels, _, _ in charts)
+
+
+def test_regression_charts_never_draw_r2_above_1_nor_mix_ranges():
+    good, bad = regression_preds(seed=3, noise=1.0), regression_preds(seed=3, noise=4.0)
+    report = render_pr_report(PrCheckResult(status="pass", comparison=compare_models(good, bad, None, CFG),
+                                            primary_metric="rmse"))
+    for name in ("rmse", "mae", "r2", "mape", "median_ae"):
+        assert f"| {name} " in report
+    assert "## Per class" not in report
+    charts = {title: (labels, lo, hi) for title, labels, lo, hi in _charts(report)}
+    r2 = charts["r2 (higher is better)"]
+    assert r2[2] <= 1.0 and r2[0] == ["production", "candidate"]
+    errors = charts["Candidate vs production (lower is better)"]
+    assert errors[0] == ["rmse", "mae", "median_ae"]  # same units: one axis
+    assert "mape (lower is better)" in charts  # a fraction: its own axis
+    assert not any("r2" in labels and len(labels) > 2 for labels, _, _ in charts.values())
+
+
+def test_float_coded_segments_print_as_written_and_small_ones_say_why():
+    cand, prod = regression_preds(n=300, seed=4), regression_preds(n=300, seed=5)
+    prod = Predictions(cand.y_true, prod.y_pred, None, "regression")
+    frame = pd.DataFrame({"rooms": np.r_[np.full(290, 3.0), np.full(10, 7.0)], "zone": ["a"] * 150 + ["b"] * 150})
+    seg = segment_comparison(cand, prod, frame, ["rooms", "zone"], min_size=50, metric="rmse")
+    report = render_pr_report(PrCheckResult(status="pass", comparison=compare_models(cand, prod, None, CFG),
+                                            primary_metric="rmse", segments=seg))
+    section = report.split("## Segments (rmse)")[1].split("\n## ")[0]
+    assert "| rooms | 3 | 290 |" in section and "3.0000" not in section
+    assert "| rooms | 7 | 10 |" in section and "skipped: n=10 < min_segment_size=50" in section
+    assert '"rooms=3"' in report  # the segment chart label too
+
+
+def test_many_classes_stay_under_the_comment_limit():
+    classes = tuple(f"class_{i:03d}" for i in range(120))
+    preds = multiclass_preds(n=1200, seed=2, classes=classes)
+    result = PrCheckResult(status="pass", comparison=compare_models(preds, None, ["accuracy", "f1_macro"], CFG),
+                           primary_metric="f1_macro", per_class=per_class_metrics(preds))
+    report = render_pr_report(result)
+    assert len(report) < GITHUB_COMMENT_LIMIT
+    assert "and 70 more classes in summary.json" in report

@@ -19,6 +19,7 @@ import pytest
 import uvicorn
 
 from gitops_ml.config import Settings, load_settings
+from gitops_ml.data.generator import generate_month
 
 REPO = Path(__file__).resolve().parents[2]
 FEATURES = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes",
@@ -26,27 +27,8 @@ FEATURES = ["tenure_months", "monthly_charges", "total_charges", "support_calls"
 
 
 def synth_churn(n: int, seed: int = 0) -> pd.DataFrame:
-    """Rows shaped like the churn table, with a label that depends on a few features."""
-    rng = np.random.default_rng(seed)
-    tenure = rng.integers(0, 121, n)
-    plan = rng.choice(["basic", "standard", "premium"], n)
-    contract = rng.choice(["month-to-month", "one-year", "two-year"], n)
-    payment = rng.choice(["credit-card", "bank-transfer", "electronic-check", "mailed-check"], n).astype(object)
-    payment[rng.random(n) < 0.02] = None
-    region = rng.choice(["north", "south", "east", "west"], n)
-    monthly = np.round(rng.uniform(10, 200, n), 2)
-    total = np.where(tenure == 0, np.nan, np.round(monthly * tenure, 2))
-    calls = rng.poisson(2, n)
-    usage = np.round(rng.uniform(0, 2000, n), 1)
-    late = rng.poisson(1, n)
-    logit = -1.5 + (contract == "month-to-month") * 1.2 + 0.35 * calls + 0.4 * late - tenure / 40
-    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
-    return pd.DataFrame({
-        "customer_id": [f"CUST-{i:07d}" for i in range(n)], "signup_date": "2025-01-01",
-        "snapshot_date": "2026-01-01", "tenure_months": tenure, "plan": plan, "contract_type": contract,
-        "payment_method": payment, "region": region, "monthly_charges": monthly, "total_charges": total,
-        "support_calls": calls, "usage_minutes": usage, "late_payments": late, "churned": churned,
-    })
+    """Rows shaped like the churn table (the project's generator), dated January 2026."""
+    return generate_month("2026-01", n, seed=seed)
 
 
 def records_of(df: pd.DataFrame) -> list[dict[str, Any]]:

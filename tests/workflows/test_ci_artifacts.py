@@ -182,7 +182,7 @@ def test_comment_replaces_local_images_and_fits_github(tmp_path: Path) -> None:
 
     long = "## ❌ FAIL\n" + "x" * 100_000
     text = ca.comment_markdown(long)
-    assert len(text) <= ca.MAX_COMMENT_CHARS and text.startswith("## ❌ FAIL") and "Truncated" in text
+    assert len(text) <= ca.GITHUB_COMMENT_LIMIT and text.startswith("## ❌ FAIL") and "Truncated" in text
 
 
 def test_comment_cli_writes_the_file(tmp_path: Path) -> None:

@@ -23,12 +23,12 @@ def test_two_mib_of_hostile_markdown_is_handled_in_under_a_second(unit: str) -> 
     comment = ca.comment_markdown(text, conclusion="success", head_sha=HEAD, run_url=RUN, header=True)
     elapsed = time.perf_counter() - started
     assert elapsed < 1.0, f"{elapsed:.2f} s for 2 MiB of {unit!r}"
-    assert len(comment) + ca.watermark_reserve() <= ca.MAX_COMMENT_CHARS
+    assert len(comment) + ca.watermark_reserve() <= ca.GITHUB_COMMENT_LIMIT
 
 
 def test_a_70000_character_report_fits_with_the_watermark() -> None:
     comment = ca.comment_markdown("## ❌ FAIL\n" + "x" * 70_000)
-    assert len(comment) + len("\n\n") + len(ca.cml_watermark("b" * 64)) <= ca.MAX_COMMENT_CHARS
+    assert len(comment) + len("\n\n") + len(ca.cml_watermark("b" * 64)) <= ca.GITHUB_COMMENT_LIMIT
     assert comment.startswith("## ❌ FAIL") and "Truncated" in comment
 
 

@@ -1,4 +1,4 @@
-"""House rules for the workflows that the linters do not check (COMPAT.md, the CI design)."""
+"""House rules for the workflows that the linters do not check (the CI design in docs/github-setup.md)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from gitops_ml.ci_artifacts import CANARY_PACKAGES
 from tests.workflows.conftest import WORKFLOWS_DIR, steps_of
 
-# verified release commits (COMPAT.md): uses -> (sha, version in the comment)
+# verified release commits (each sha checked against the action's release tag): uses -> (sha, version in the comment)
 PINNED = {
     "actions/checkout": ("3d3c42e5aac5ba805825da76410c181273ba90b1", "v7.0.1"),
     "actions/setup-python": ("5fda3b95a4ea91299a34e894583c3862153e4b97", "v7.0.0"),
@@ -35,7 +35,7 @@ def test_actions_pinned_by_verified_sha_with_version_comment() -> None:
                 assert "uses:" not in line.split("#")[0], f"{path.name}: unparsed uses line {line!r}"
                 continue
             action, ref, comment = m.groups()
-            assert action in PINNED, f"{path.name}: {action} is not among the verified actions (COMPAT.md)"
+            assert action in PINNED, f"{path.name}: {action} is not among the verified actions"
             assert (ref, comment) == PINNED[action], f"{path.name}: {line.strip()} != {PINNED[action]}"
 
 

@@ -131,11 +131,11 @@ def test_a_70000_character_report_is_posted_within_githubs_limit(gh: FakeGitHub,
                   "--run-url", "https://github.com/acme/churn/actions/runs/7", "--out", str(out)) == 0
     assert _post(cml, out, number) == 0  # the fake, like GitHub, refuses bodies over 65,536 characters
     (comment,) = gh.comment_records(number)
-    assert len(comment["body"]) <= ca.MAX_COMMENT_CHARS and "Truncated" in comment["body"]
+    assert len(comment["body"]) <= ca.GITHUB_COMMENT_LIMIT and "Truncated" in comment["body"]
     assert ca.carries_watermark(comment["body"])
 
     # without the reserve, CML's watermark pushed the body over the limit and nothing was posted
-    out.write_text(ca.comment_markdown("x" * 70_000, limit=ca.MAX_COMMENT_CHARS), encoding="utf-8")
+    out.write_text(ca.comment_markdown("x" * 70_000, limit=ca.GITHUB_COMMENT_LIMIT), encoding="utf-8")
     assert _post(cml, out, number) == 2
 
 

@@ -51,7 +51,7 @@ def build_app() -> typer.Typer:
 
 
 # Set before Prefect is imported (settings are read once). Telemetry logs "database is locked" on
-# a busy SQLite (COMPAT.md); a loaded 2-core runner needs longer than the default 20 s to start the
+# a busy SQLite (seen with Prefect 3.9 on a shared runner); a loaded 2-core runner needs longer than the default 20 s to start the
 # temporary server.
 PREFECT_DEFAULTS = {
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

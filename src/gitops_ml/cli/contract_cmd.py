@@ -98,8 +98,8 @@ def read_table(path: Path) -> pd.DataFrame:
 
 def _load(spec: str, repo_dir: Path) -> Contract | None:
     """A file path, or `REF:PATH` read from git (None when the file does not exist at REF)."""
-    from gitops_ml.contracts.diff import load_contract_at_ref
     from gitops_ml.contracts.model import load_contract
+    from gitops_ml.jobs.contract_diff import load_contract_at_ref
 
     if Path(spec).exists() or ":" not in spec:
         return load_contract(spec)

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         time_column: str = typer.Option("snapshot_date", "--time-column", help="'' to record no time range"),
     ) -> None:
         """Append a batch to the manifest with its sha256, row count and time range."""
-        from gitops_ml.data.manifest import add_batch
+        from gitops_ml.data.add_batch import add_batch
 
         entry = add_batch(manifest, file, name=name, time_column=time_column or None)
         span = f", {entry.time_range.start}..{entry.time_range.end}" if entry.time_range else ""

@@ -24,7 +24,6 @@ _EXPORTS = {
     "ContractChange": "diff",
     "ContractDiff": "diff",
     "diff_contracts": "diff",
-    "load_contract_at_ref": "diff",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -9,13 +9,10 @@ forbidden. Everything that only accepts more data, or only touches metadata, is 
 from __future__ import annotations
 
 import json
-import subprocess
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from gitops_ml.contracts.model import Column, Contract, QualityRule, parse_contract_text
-from gitops_ml.errors import ContractError
+from gitops_ml.contracts.model import Column, Contract, QualityRule
 
 Kind = Literal["breaking", "non-breaking"]
 BREAKING: Kind = "breaking"
@@ -308,39 +305,3 @@ def _looser_or_equal(old: QualityRule, new: QualityRule) -> bool:
     lo_ok = b[0] < a[0] or (b[0] == a[0] and (not b[1] or a[1]))
     hi_ok = b[2] > a[2] or (b[2] == a[2] and (not b[3] or a[3]))
     return lo_ok and hi_ok
-
-
-def load_contract_at_ref(path: str | Path, git_ref: str, repo_dir: str | Path = ".") -> Contract | None:
-    """The contract as it is at `git_ref` (e.g. the PR's base branch), or None if absent there.
-
-    Reads with `git show REF:path`, never touching the working tree. An unknown ref or a repo that
-    is not a git repository raises ContractError.
-    """
-    repo = Path(repo_dir).resolve()
-    rel = _repo_relative(Path(path), repo)
-    verify = _git(repo, "rev-parse", "--verify", "--quiet", f"{git_ref}^{{commit}}")
-    if verify.returncode != 0:
-        raise ContractError(f"{repo}: git ref {git_ref!r} not found (fetch the base branch first?)")
-    spec = f"{git_ref}:{rel}"
-    if _git(repo, "cat-file", "-e", spec).returncode != 0:
-        return None
-    shown = _git(repo, "show", spec)
-    if shown.returncode != 0:
-        raise ContractError(f"{repo}: git show {spec} failed: {shown.stderr.strip()}")
-    return parse_contract_text(shown.stdout, source=spec)
-
-
-def _repo_relative(path: Path, repo: Path) -> str:
-    if path.is_absolute():
-        try:
-            return path.resolve().relative_to(repo).as_posix()
-        except ValueError as exc:
-            raise ContractError(f"{path}: not inside the git repository {repo}") from exc
-    return path.as_posix()
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
-    except OSError as exc:  # git not installed
-        raise ContractError(f"cannot run git: {exc}") from exc

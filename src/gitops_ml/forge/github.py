@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_CHARS = 65_536  # GitHub's limit for PR bodies and comments
 TRUNCATION_NOTE = "\n\n---\n_Truncated by gitops-ml: the full report is in the run's artifacts._\n"
 _T = TypeVar("_T")
 
@@ -86,11 +86,9 @@ def api_url_for(remote_url: str | None, env_url: str | None = None) -> str:
     return env_url
 
 
-def truncate_body(body: str, limit: int = MAX_BODY_CHARS) -> str:
+def truncate_body(body: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """Fit GitHub's body limit, keeping the start (the verdict comes first) and saying so."""
-    if len(body) <= limit:
-        return body
-    return body[: limit - len(TRUNCATION_NOTE)] + TRUNCATION_NOTE
+    return truncate_markdown(body, limit, TRUNCATION_NOTE)
 
 
 def _make_retry(max_retries: int, backoff_factor: float, secondary_rate_wait: float) -> Any:

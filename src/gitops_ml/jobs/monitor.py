@@ -65,7 +65,7 @@ def load_window(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
 def assess(settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime,
            end: datetime) -> WindowResult:
     from gitops_ml.monitoring.drift import read_reference
-    from gitops_ml.monitoring.performance import baseline_value
+    from gitops_ml.monitoring.performance import labelled_predictions
     from gitops_ml.monitoring.policy import assess_window
     from gitops_ml.registry.production import model_features
     from gitops_ml.training.pipeline import prepare_features
@@ -73,13 +73,20 @@ def assess(settings: Settings, production: LoadedModel, window: pd.DataFrame, st
     reference = read_reference(production.path.parent / "reference.json")
     model_settings = model_features(production.metadata, settings)
     features = prepare_features(window, model_settings) if len(window) else window
-    metric = settings.monitoring.performance_metric
-    baseline = baseline_value(production.pointer.metrics, metric)
-    # labels arrive as text in the store; a label that is not a number counts as missing
-    labels = pd.to_numeric(window["label"], errors="coerce").to_numpy() if len(window) else None
+    # the pointer records the holdout metrics under the registry's names: the same as the config's
+    baseline = production.pointer.metrics.get(settings.monitoring.performance_metric)
     scores = window["score"].to_numpy(dtype=float) if len(window) else None
+    labelled = None
+    if len(window):
+        # labels as stored (0/1, "yes"/"no", class names), matched to the model's classes by value
+        labelled, _ = labelled_predictions(
+            settings.dataset.task, window["label"].to_numpy(dtype=object),
+            window["prediction"].to_numpy(dtype=object), scores,
+            classes=getattr(production.pipeline, "classes_", None),
+            positive_label=settings.dataset.positive_label,
+        )
     return assess_window(reference, features, settings.monitoring, window_start=start, window_end=end,
-                         y_true=labels, y_score=scores, baseline_value=baseline,
+                         y_score=scores, labelled=labelled, baseline_value=baseline,
                          model_version=production.version)
 
 

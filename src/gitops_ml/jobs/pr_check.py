@@ -59,25 +59,6 @@ class PrCheckRun:
     candidate_artifact: ModelArtifact | None = None
 
 
-def contract_diff_for(settings: Settings, repo_dir: str | Path,
-                      base_ref: str | None) -> tuple[ContractDiff | None, str | None]:
-    """(diff, None) or (None, why there is no diff) for the contract vs the base ref."""
-    from gitops_ml.contracts.diff import diff_contracts, load_contract_at_ref
-    from gitops_ml.contracts.model import load_contract
-    from gitops_ml.forge.git import default_base_ref
-
-    ref = base_ref or default_base_ref(repo_dir, settings.forge.base_branch)
-    if ref is None:
-        return None, "No base ref found (not a git repository, or no main branch): diff not computed."
-    repo_root = Path(repo_dir).resolve()
-    contract_path = Path(settings.dataset.contract)
-    rel = contract_path.resolve().relative_to(repo_root) if contract_path.is_absolute() else contract_path
-    old = load_contract_at_ref(str(rel), ref, repo_root)
-    if old is None:
-        return None, f"`{rel}` does not exist at `{ref[:12]}`: the contract is new in this change."
-    return diff_contracts(old, load_contract(contract_path)), None
-
-
 def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
     info: dict[str, Any] = {"commit": run.commit}
     if run.acquired is not None:
@@ -122,6 +103,8 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         candidate_version=run.candidate_artifact.version if run.candidate_artifact else None,
         production_version=run.production_model.version if run.production_model else None,
         segments=run.segments,
+        per_class=_per_class(run.candidate),
+        per_class_production=_per_class(run.production),
         contract=run.contract,
         contract_diff=run.contract_diff,
         contract_diff_note=run.contract_diff_note,
@@ -131,6 +114,12 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         reproducibility=_reproducibility(run),
         timings=dict(timings),
     )
+
+
+def _per_class(preds: Any) -> Any:
+    from gitops_ml.evaluation.metrics import per_class_metrics
+
+    return None if preds is None or preds.task == "regression" else per_class_metrics(preds)
 
 
 def bad_input_result(run: PrCheckRun, message: str, timings: dict[str, float]) -> PrCheckResult:
@@ -215,6 +204,7 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "gates": [vars(g) for g in verdict.gates] if verdict is not None else [],
         "comparison": result.comparison.to_dict() if result.comparison is not None else None,
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
+        "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
         "contract": result.contract.to_dict() if result.contract is not None else None,
         "contract_diff": (result.contract_diff.to_dict() if hasattr(result.contract_diff, "to_dict")
                           else None),

@@ -43,8 +43,8 @@ def _existing_ids(settings: Settings) -> set[str]:
 
 def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *, repo_dir: Path,
                        window_end: datetime, store_url: str) -> RetrainingPr:
+    from gitops_ml.data.add_batch import add_batch
     from gitops_ml.data.export import labelled_window_batch, write_batch_csv
-    from gitops_ml.data.manifest import add_batch
     from gitops_ml.forge.git import GitRepo, repository_from_remote
     from gitops_ml.forge.github import GitHubForge, api_url_for
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr

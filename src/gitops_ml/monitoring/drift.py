@@ -35,6 +35,7 @@ from scipy import stats
 from gitops_ml.config import DriftThresholds
 from gitops_ml.errors import DataError
 from gitops_ml.io_utils import atomic_write_text
+from gitops_ml.jsonable import to_jsonable
 
 PROFILE_VERSION = 1
 NULL_BUCKET = "__null__"
@@ -346,7 +347,8 @@ class FeatureDrift:
     unseen_rate: float = 0.0  # categorical: share of window rows in levels the reference never saw
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _json_number(v) for k, v in asdict(self).items()}
+        cleaned: dict[str, Any] = to_jsonable(asdict(self))
+        return cleaned
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
@@ -396,12 +398,6 @@ class DriftResult:
             prediction=FeatureDrift.from_dict(prediction) if prediction is not None else None,
             thresholds=dict(data.get("thresholds", {})),
         )
-
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # NaN is not JSON
-    return value
 
 
 def _fmt_p(p: float) -> str:

@@ -1,7 +1,9 @@
 """Model performance on the labelled part of a monitoring window, against the production baseline.
 
-Labels arrive late, so `y_true` may hold NaN for rows not labelled yet: they count in the label
-coverage and are left out of the metric.
+Labels arrive late, so `y_true` may hold None/NaN for rows not labelled yet: they count in the label
+coverage and are left out of the metric. The metric itself (name, direction, definition, bootstrap)
+is the evaluation engine's, so the window value is comparable with the holdout value the production
+pointer recorded under the same name.
 
 Decay rule (conservative, explainable): with drop = baseline - window value, oriented so that a
 positive drop is always worse (for losses it is window - baseline),
@@ -9,136 +11,49 @@ positive drop is always worse (for losses it is window - baseline),
     decayed = lower bound of the bootstrap CI of the drop > max_performance_drop
 
 i.e. only when we are confident the model lost more than the allowed margin. A window with fewer than
-`min_labelled` labels (or a single class) has status "insufficient labels" and is never decayed.
-The baseline is the production model's holdout value, taken as fixed, so the CI of the drop is the
-CI of the window value, mirrored.
+`min_labelled` labels (or where the metric is undefined, e.g. ROC AUC on a single class) has status
+"insufficient labels" and is never decayed. The baseline is the production model's holdout value,
+taken as fixed, so the CI of the drop is the CI of the window value, mirrored.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
+from gitops_ml.config import Task
 from gitops_ml.errors import ConfigError, DataError
-from gitops_ml.evaluation.compare import draw_counts
+from gitops_ml.evaluation.bootstrap import bootstrap_distribution, percentile_interval
+from gitops_ml.evaluation.metrics import (
+    Predictions,
+    compute_metrics,
+    direction_sign,
+    metric_notes,
+    metric_spec,
+    positive_class,
+)
 
 Status = Literal["ok", "insufficient labels"]
-_CHUNK_CELLS = 4_000_000  # bootstrap weights held at once (resamples x rows), ~32 MB of float64
-_EPS = 1e-15
+FIELD = "monitoring.performance_metric"
 
 
-# Each metric maps (weights [B, n], y [n], s [n]) -> values [B]. Weights are resample counts that sum to n
-# per row, so one code path gives the point estimate (weights of 1) and every bootstrap replicate.
-def _auc(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    order = np.argsort(s, kind="mergesort")
-    s_sorted = s[order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])  # tied scores form one group
-    ws = w[:, order]
-    pos = np.add.reduceat(ws * y[order], starts, axis=1)
-    neg = np.add.reduceat(ws * (1 - y[order]), starts, axis=1)
-    below = np.cumsum(neg, axis=1) - neg
-    num = np.sum(pos * (below + 0.5 * neg), axis=1)
-    den = pos.sum(axis=1) * neg.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, np.nan)
+def check_monitor_metric(task: Task, metric: str) -> None:
+    """ConfigError unless the monitor can compute `metric` for `task` from what serving logs.
 
-
-def _average_precision(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    order = np.argsort(-s, kind="mergesort")
-    s_sorted = s[order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-    ws = w[:, order]
-    tp = np.cumsum(np.add.reduceat(ws * y[order], starts, axis=1), axis=1)
-    fp = np.cumsum(np.add.reduceat(ws * (1 - y[order]), starts, axis=1), axis=1)
-    total = tp[:, -1:]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-        recall = tp / total
-        ap = np.sum(np.diff(recall, axis=1, prepend=0.0) * precision, axis=1)
-    return np.where(total[:, 0] > 0, ap, np.nan)
-
-
-def _mean_of(loss: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Callable[..., np.ndarray]:
-    def metric(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-        return w @ loss(y, s) / y.size
-
-    return metric
-
-
-def _confusion(kind: str) -> Callable[..., np.ndarray]:
-    def metric(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-        pred = (s >= 0.5).astype("float64")
-        tp = w @ (pred * y)
-        fp = w @ (pred * (1 - y))
-        fn = w @ ((1 - pred) * y)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            if kind == "precision":
-                return np.where(tp + fp > 0, tp / (tp + fp), 0.0)
-            if kind == "recall":
-                return np.where(tp + fn > 0, tp / (tp + fn), np.nan)
-            return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-
-    return metric
-
-
-def _rmse(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    return np.sqrt(w @ (s - y) ** 2 / y.size)
-
-
-def _r2(w: np.ndarray, y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    n = y.size
-    ss_res = w @ (s - y) ** 2
-    ss_tot = w @ y**2 - (w @ y) ** 2 / n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(ss_tot > 0, 1 - ss_res / ss_tot, np.nan)
-
-
-def _log_loss(y: np.ndarray, s: np.ndarray) -> np.ndarray:
-    p = np.clip(s, _EPS, 1 - _EPS)
-    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
-
-
-# name -> (function, higher is better, needs binary labels)
-METRICS: dict[str, tuple[Callable[..., np.ndarray], bool, bool]] = {
-    "roc_auc": (_auc, True, True),
-    "average_precision": (_average_precision, True, True),
-    "accuracy": (_mean_of(lambda y, s: ((s >= 0.5) == (y == 1)).astype("float64")), True, True),
-    "precision": (_confusion("precision"), True, True),
-    "recall": (_confusion("recall"), True, True),
-    "f1": (_confusion("f1"), True, True),
-    "brier": (_mean_of(lambda y, s: (s - y) ** 2), False, True),
-    "log_loss": (_mean_of(_log_loss), False, True),
-    "mae": (_mean_of(lambda y, s: np.abs(s - y)), False, False),
-    "rmse": (_rmse, False, False),
-    "r2": (_r2, True, False),
-}
-# "pr_auc" is what evaluation (and so the production pointer's metrics) calls average precision.
-_ALIASES = {"auc": "roc_auc", "pr_auc": "average_precision", "brier_score_loss": "brier", "brier_score": "brier",
-            "logloss": "log_loss"}
-
-
-def metric_spec(metric: str) -> tuple[str, bool]:
-    """Canonical name and whether higher is better; unknown names are a config error."""
-    name = _ALIASES.get(metric, metric)
-    if name not in METRICS:
+    The prediction store keeps P(positive) for binary models but only the top probability for
+    multiclass, so a multiclass monitor can use only the metrics that need labels alone.
+    """
+    spec = metric_spec(task, metric, field=FIELD)
+    if task == "multiclass" and spec.needs_probabilities:
         raise ConfigError(
-            f"monitoring.performance_metric: unknown metric '{metric}' (known: {', '.join(sorted(METRICS))})"
+            f"{FIELD}: '{metric}' needs class probabilities, which the prediction store does not keep "
+            "for multiclass models; use one that needs labels only (e.g. f1_macro, accuracy)"
         )
-    return name, METRICS[name][1]
-
-
-def baseline_value(model_metrics: dict[str, float], metric: str) -> float | None:
-    """The model's holdout value of `metric` under whichever alias it was recorded
-    (the pointer keeps evaluation's names: pr_auc, not average_precision)."""
-    canonical, _ = metric_spec(metric)
-    for name, value in model_metrics.items():
-        if _ALIASES.get(name, name) == canonical:
-            return value
-    return None
 
 
 @dataclass(frozen=True)
@@ -169,65 +84,79 @@ class PerformanceResult:
         return cls(**{k: (math.nan if v is None and k in floats else v) for k, v in data.items()})
 
 
-def _bootstrap(fn: Callable[..., np.ndarray], y: np.ndarray, s: np.ndarray, n_resamples: int,
-               seed: int) -> np.ndarray:
-    n = y.size
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // n)
-    out = []
-    for start in range(0, n_resamples, chunk):
-        out.append(fn(draw_counts(rng, min(chunk, n_resamples - start), n), y, s))
-    return np.concatenate(out)
+def labelled_predictions(
+    task: Task,
+    y_true: Sequence[Any] | np.ndarray,
+    y_pred: Sequence[Any] | np.ndarray | None,
+    y_score: Sequence[float] | np.ndarray | None,
+    *,
+    classes: Sequence[Any] | np.ndarray | None = None,
+    positive_label: Any = None,
+) -> tuple[Predictions, int]:
+    """The labelled rows of a window as `Predictions`, and how many rows the window had.
 
-
-def _as_1d(values: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
-    arr = np.asarray(values, dtype="float64")
-    if arr.ndim == 2 and arr.shape[1] == 2:  # binary predict_proba
-        arr = arr[:, 1]
-    if arr.ndim != 1:
-        raise DataError(f"{what}: expected one value per row, got shape {arr.shape}")
-    return arr
+    y_true: one label per row, None/NaN where none arrived yet; any label type the model learned
+    (0/1, "yes"/"no", class names). y_pred: the served prediction per row (for regression the
+    served value; None = the score). y_score: binary P(positive) per row; ignored otherwise.
+    classes / positive_label: the production model's classes and positive class (classification).
+    """
+    labels = np.asarray(y_true, dtype=object)
+    n = labels.size
+    if labels.ndim != 1:
+        raise DataError(f"window performance: expected one label per row, got shape {labels.shape}")
+    scores = None if y_score is None else np.asarray(y_score, dtype="float64")
+    if scores is not None and scores.shape != (n,):
+        raise DataError(f"window performance: {n} labels but {scores.size} scores")
+    if y_pred is None and task != "regression":
+        raise ValueError(f"{task} window performance needs the served predictions")
+    served = scores if y_pred is None else np.asarray(y_pred, dtype=object)
+    if served is None or served.shape != (n,):
+        raise DataError(f"window performance: {n} labels but {0 if served is None else served.size} predictions")
+    mask = ~pd.isna(labels)
+    if task == "regression":
+        y = _numbers(labels[mask], "labels")
+        predicted = _numbers(served[mask], "predictions")
+        return Predictions(y, predicted, None, task), n
+    if classes is None:
+        raise ValueError(f"{task} window performance needs the model's classes")
+    classes_arr = np.asarray(classes)
+    truth = _as_class_labels(labels[mask], classes_arr, "labels")
+    predicted = _as_class_labels(served[mask], classes_arr, "predictions")
+    if task == "binary":
+        score = None if scores is None else scores[mask]
+        if score is not None and np.isnan(score).any():
+            raise DataError(f"window performance: {int(np.isnan(score).sum())} labelled rows have no score")
+        positive = classes_arr[positive_class(classes_arr, positive_label)]
+        return Predictions(truth, predicted, score, task, classes=classes_arr, positive_label=positive), n
+    return Predictions(truth, predicted, None, task, classes=classes_arr), n
 
 
 def window_performance(
-    y_true: Sequence[float] | np.ndarray,
-    y_score: Sequence[float] | np.ndarray,
+    preds: Predictions,
     metric: str,
     baseline_value: float | None,
     *,
+    rows: int | None = None,
     n_resamples: int = 500,
     seed: int = 0,
     confidence: float = 0.95,
     max_drop: float = 0.05,
     min_labelled: int = 200,
 ) -> PerformanceResult:
-    """Metric on the labelled rows of a window, with a bootstrap CI and the drop vs the baseline.
+    """Metric on the labelled rows `preds`, with a bootstrap CI and the drop vs the baseline.
 
-    `y_true` has one entry per window row, NaN where the label has not arrived; binary labels are
-    0/1 (positive class = 1). `y_score` is the positive-class score (or the prediction, regression).
+    rows: how many rows the window had, labelled or not (default: the labelled ones).
     """
-    name, higher_is_better = metric_spec(metric)
-    fn, _, binary = METRICS[name]
-    y_all = _as_1d(y_true, "labels")
-    s_all = _as_1d(y_score, "scores")
-    if y_all.size != s_all.size:
-        raise DataError(f"window performance: {y_all.size} labels but {s_all.size} scores")
-    labelled_mask = ~np.isnan(y_all)
-    y, s = y_all[labelled_mask], s_all[labelled_mask]
-    if np.isnan(s).any():
-        raise DataError(f"window performance: {int(np.isnan(s).sum())} labelled rows have no score")
-    if binary:
-        bad = np.unique(y[(y != 0) & (y != 1)])
-        if bad.size:
-            raise DataError(f"window performance: metric '{name}' needs 0/1 labels, got e.g. {bad[:5].tolist()}")
-    rows, labelled = int(y_all.size), int(y.size)
+    check_monitor_metric(preds.task, metric)
+    labelled = len(preds)
+    rows = labelled if rows is None else rows
     coverage = labelled / rows if rows else math.nan
     nan = math.nan
 
     def result(status: Status, value: float, lo: float, hi: float, drop: float, dlo: float, dhi: float,
                decayed: bool, reason: str) -> PerformanceResult:
         return PerformanceResult(
-            metric=name, status=status, rows=rows, labelled=labelled, label_coverage=coverage, value=value,
+            metric=metric, status=status, rows=rows, labelled=labelled, label_coverage=coverage, value=value,
             ci_low=lo, ci_high=hi, baseline=baseline_value, drop=drop, drop_ci_low=dlo, drop_ci_high=dhi,
             max_drop=max_drop, confidence=confidence, decayed=decayed, reason=reason,
         )
@@ -235,24 +164,55 @@ def window_performance(
     if labelled < min_labelled:
         return result("insufficient labels", nan, nan, nan, nan, nan, nan, False,
                       f"{labelled} labelled rows < min_labelled_rows {min_labelled}")
-    if binary and np.unique(y).size < 2:
+    note = metric_notes(preds, [metric]).get(metric)
+    if note:
         return result("insufficient labels", nan, nan, nan, nan, nan, nan, False,
-                      f"all {labelled} labelled rows are class {int(y[0])}: '{name}' is undefined")
+                      f"{metric} on {labelled} labelled rows: {note}")
 
-    value = float(fn(np.ones((1, labelled)), y, s)[0])
-    replicates = _bootstrap(fn, y, s, n_resamples, seed)
-    alpha = (1 - confidence) / 2
-    lo, hi = (float(v) for v in np.nanquantile(replicates, [alpha, 1 - alpha]))
+    value = compute_metrics(preds, [metric])[metric]
+    replicates = bootstrap_distribution(preds, [metric], n_resamples, seed)[metric]
+    lo, hi = percentile_interval(replicates, confidence)
     if baseline_value is None:
         return result("ok", value, lo, hi, nan, nan, nan, False, "no baseline value: decay not assessed")
-    sign = 1.0 if higher_is_better else -1.0
+    sign = direction_sign(metric)
     drop = sign * (baseline_value - value)
     dlo, dhi = sorted((sign * (baseline_value - lo), sign * (baseline_value - hi)))
     pct = round(confidence * 100)
     if dlo > max_drop:
-        reason = (f"{name} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
+        reason = (f"{metric} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
                   f"{pct}% CI [{dlo:.4f}, {dhi:.4f}] entirely above max_performance_drop {max_drop:g}")
         return result("ok", value, lo, hi, drop, dlo, dhi, True, reason)
-    reason = (f"{name} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
+    reason = (f"{metric} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
               f"{pct}% CI lower bound {dlo:.4f} <= max_performance_drop {max_drop:g}")
     return result("ok", value, lo, hi, drop, dlo, dhi, False, reason)
+
+
+def _numbers(values: np.ndarray, what: str) -> np.ndarray:
+    try:
+        out = np.asarray(values, dtype="float64")
+    except (TypeError, ValueError):
+        bad = [v for v in values.tolist() if not isinstance(v, int | float)][:5]
+        raise DataError(f"window performance: regression {what} must be numbers, got e.g. {bad}") from None
+    if np.isnan(out).any():
+        raise DataError(f"window performance: {int(np.isnan(out).sum())} labelled rows have no {what[:-1]}")
+    return out
+
+
+def _as_class_labels(values: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
+    """Labels as the model's class values; a value the model never learned is a DataError."""
+    known = {c: c for c in classes.tolist()}
+    # JSON and CSV round trips turn 1 into 1.0 (or "1" is stored as 1); match by value, keep the class.
+    out = []
+    unknown = []
+    for value in values.tolist():
+        if value in known:
+            out.append(known[value])
+        else:
+            unknown.append(value)
+    if unknown:
+        shown = sorted({repr(v) for v in unknown})[:5]
+        raise DataError(
+            f"window performance: {len(unknown)} {what} are not classes of the model "
+            f"{classes.tolist()[:10]}, e.g. {', '.join(shown)}"
+        )
+    return np.asarray(out, dtype=classes.dtype)

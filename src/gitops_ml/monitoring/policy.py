@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from gitops_ml.config import MonitoringConfig
+from gitops_ml.evaluation.metrics import Predictions
 from gitops_ml.monitoring.drift import DriftResult, ReferenceProfile, compute_drift
 from gitops_ml.monitoring.performance import PerformanceResult, window_performance
 
@@ -284,21 +285,22 @@ def assess_window(
     *,
     window_start: datetime,
     window_end: datetime,
-    y_true: Sequence[float] | np.ndarray | None = None,
     y_score: Sequence[float] | np.ndarray | None = None,
+    labelled: Predictions | None = None,
     baseline_value: float | None = None,
     model_version: str = "",
     n_resamples: int = 500,
     seed: int = 0,
 ) -> WindowResult:
     """Drift (features + scores) and performance of one window, with the thresholds of `cfg`
-    (a `config.MonitoringConfig`). `y_true` is one entry per row, NaN where no label arrived yet."""
+    (a `config.MonitoringConfig`). `y_score` is the served score per row (prediction drift);
+    `labelled` the window's labelled rows (`performance.labelled_predictions`), None = no labels."""
     drift = compute_drift(reference, window_df, cfg.thresholds, prediction_scores=y_score)
     perf = None
-    if y_true is not None and y_score is not None:
+    if labelled is not None:
         perf = window_performance(
-            y_true, y_score, cfg.performance_metric, baseline_value, n_resamples=n_resamples, seed=seed,
-            max_drop=cfg.max_performance_drop, min_labelled=cfg.min_labelled_rows,
+            labelled, cfg.performance_metric, baseline_value, rows=len(window_df), n_resamples=n_resamples,
+            seed=seed, max_drop=cfg.max_performance_drop, min_labelled=cfg.min_labelled_rows,
         )
     return WindowResult(window_start=window_start, window_end=window_end, rows=len(window_df), drift=drift,
                         performance=perf, model_version=model_version)

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from gitops_ml.evaluation.metrics import direction_sign
 from gitops_ml.io_utils import atomic_write_bytes
 from gitops_ml.monitoring.drift import FeatureDrift
-from gitops_ml.monitoring.performance import metric_spec
 from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult, as_utc
+from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
-MAX_CHARS = 65_536  # GitHub comment limit
 MAX_FEATURE_ROWS = 60
 MAX_CHART_WINDOWS = 20
 
@@ -99,7 +99,7 @@ def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:
         lines = [[v for _, v in metric_pts]]
         note = ""
         if perf.baseline is not None:
-            _, higher_is_better = metric_spec(perf.metric)
+            higher_is_better = direction_sign(perf.metric) > 0
             limit = perf.baseline - perf.max_drop if higher_is_better else perf.baseline + perf.max_drop
             lines += [[perf.baseline] * len(metric_pts), [limit] * len(metric_pts)]
             sign = "-" if higher_is_better else "+"
@@ -170,9 +170,9 @@ def render_monitor_report(
     if charts:
         lines += ["", "### Trend over recent windows", *charts]
     text = "\n".join(lines) + "\n"
-    if len(text) > MAX_CHARS:  # never exceed the comment limit, whatever the feature count
-        text = text[: MAX_CHARS - 100] + "\n\n… report truncated to fit the 65,536-character limit.\n"
-    return text
+    # never exceed the comment limit, whatever the feature count
+    return truncate_markdown(text, GITHUB_COMMENT_LIMIT,
+                             "\n\n… report truncated to fit the 65,536-character limit.\n")
 
 
 def _save_atomic(fig: object, path: Path) -> None:
@@ -225,7 +225,7 @@ def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], o
         ax.fill_between(xs, lows, highs, alpha=0.2, label="CI")
         if perf is not None and perf.baseline is not None:
             ax.axhline(perf.baseline, color="black", linewidth=1, label="baseline")
-            _, higher_is_better = metric_spec(perf.metric)
+            higher_is_better = direction_sign(perf.metric) > 0
             limit = perf.baseline - perf.max_drop if higher_is_better else perf.baseline + perf.max_drop
             ax.axhline(limit, color="tab:red", linestyle="--", linewidth=1, label="baseline - max drop")
         ax.set_ylabel(perf.metric if perf is not None else "metric")

@@ -1,7 +1,7 @@
 """deepchecks suites built from an explicit list of checks in config.
 
-The default deepchecks suites are too slow on real data (COMPAT.md: model_evaluation 85 s at
-100k rows, mostly WeakSegmentsPerformance), so a suite here is exactly the checks listed under
+The default deepchecks suites are too slow on real data (model_evaluation took 85 s at
+100k rows here, mostly WeakSegmentsPerformance), so a suite here is exactly the checks listed under
 `evaluation.deepchecks.<suite>.checks`, each on a seeded sample of at most `sample_size` rows.
 
 A fitted model is scored once per dataset and deepchecks gets the predictions (its documented

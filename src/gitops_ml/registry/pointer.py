@@ -6,23 +6,19 @@ atomically (temp file + rename), so a reader sees the old pointer or the new one
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gitops_ml.clock import utc_now_text
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.io_utils import atomic_write_text
 
 
 class PointerError(GitopsMLError):
     """The pointer or history file is unreadable or malformed."""
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ProductionPointer(BaseModel):
@@ -35,7 +31,7 @@ class ProductionPointer(BaseModel):
     commit: str | None = None
     data_hash: str | None = None
     config_hash: str | None = None
-    promoted_at: str = Field(default_factory=utc_now)
+    promoted_at: str = Field(default_factory=utc_now_text)
     metadata_uri: str | None = Field(None, description="metadata.json next to the artifact")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from gitops_ml.clock import utc_now_text
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError, GitopsMLError
 from gitops_ml.registry.lock import exclusive_lock
@@ -21,7 +22,6 @@ from gitops_ml.registry.pointer import (
     append_history,
     read_history,
     read_pointer,
-    utc_now,
     write_pointer,
 )
 from gitops_ml.registry.store import VersionExists, open_store, sha256_file
@@ -99,7 +99,7 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
         path = open_store(registry.store_url).fetch(target.artifact_uri, ROLLBACK_CACHE)
         if sha256_file(path) != target.sha256:
             raise ArtifactError(f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back")
-        pointer = target.model_copy(update={"promoted_at": utc_now()})
+        pointer = target.model_copy(update={"promoted_at": utc_now_text()})
         _append_once(registry, "rollback", pointer, current, reason)
         write_pointer(registry.pointer, pointer)
         return PointerChange("rolled-back", target.version, current.version if current else None,
@@ -132,7 +132,7 @@ def _append_once(registry: RegistryConfig, action: str, pointer: ProductionPoint
             and last.previous_version == previous:
         return  # written by a run that died before moving the pointer
     append_history(registry.history, HistoryEntry(action=action, version=pointer.version,
-                                                  previous_version=previous, at=utc_now(),
+                                                  previous_version=previous, at=utc_now_text(),
                                                   reason=reason, pointer=pointer))
 
 

@@ -11,15 +11,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gitops_ml.errors import EXIT_BAD_INPUT, EXIT_GATES_FAILED, EXIT_OK
+from gitops_ml.evaluation.metrics import METRIC_SCALE, ClassMetrics
 from gitops_ml.reporting.mermaid import xychart
 
-GITHUB_COMMENT_LIMIT = 65_536
 # Headroom for CML's watermark and image links rewritten to longer URLs on upload.
 REPORT_BUDGET = 60_000
 WATERMARK_TITLE = "gitops-ml PR check"
+MAX_CLASS_ROWS = 50  # the rest of the per-class table is in summary.json
 
 
 @dataclass
@@ -33,6 +35,8 @@ class PrCheckResult:
     candidate_version: str | None = None
     production_version: str | None = None
     segments: pd.DataFrame | None = None
+    per_class: list[ClassMetrics] | None = None  # candidate, classification only
+    per_class_production: list[ClassMetrics] | None = None
     contract: Any | None = None  # contracts.validate.ValidationReport
     contract_diff: Any | None = None  # contracts.diff.ContractDiff (None: no base to diff against)
     contract_diff_note: str | None = None
@@ -117,30 +121,90 @@ def _metrics_section(r: PrCheckResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+# Which metrics share an axis: only those of the same range and direction. Unbounded metrics
+# of different meaning (log loss, MAPE) get a chart each; errors in target units share one.
+_SCALE_LIMITS: dict[str, tuple[float | None, float | None]] = {
+    "unit": (0.0, 1.0), "at_most_one": (None, 1.0), "non_negative": (0.0, None), "target": (0.0, None),
+}
+_SHARED_SCALES = ("unit", "target")
+
+
+def _chart_groups(metrics: list[Any]) -> list[tuple[str, list[Any]]]:
+    groups: dict[tuple[str, str], list[Any]] = {}
+    singles: list[tuple[str, list[Any]]] = []
+    for m in metrics:
+        scale = METRIC_SCALE.get(m.metric, "non_negative")
+        if scale in _SHARED_SCALES:
+            groups.setdefault((scale, m.direction), []).append(m)
+        else:
+            singles.append((scale, [m]))
+    titled = []
+    for (scale, _direction), members in groups.items():
+        if len(members) == 1:
+            singles.insert(0, (scale, members))
+        else:
+            titled.append((scale, members))
+    return titled + singles
+
+
+def _metric_chart(comp: Any, scale: str, members: list[Any]) -> str:
+    floor, ceiling = _SCALE_LIMITS[scale]
+    word = "higher" if members[0].direction == "higher" else "lower"
+    labels = [m.metric for m in members]
+    if len(members) == 1:
+        m = members[0]
+        labels = ["production", "candidate"] if comp.has_production else ["candidate"]
+        series: dict[str, list[float | None]] = {
+            "value": [m.production, m.candidate] if comp.has_production else [m.candidate]
+        }
+        title, y_label = f"{m.metric} ({word} is better)", m.metric
+    else:
+        series = {"candidate": [m.candidate for m in members]}
+        if comp.has_production:
+            series["production"] = [m.production for m in members]
+        title = f"Candidate vs production ({word} is better)"
+        y_label = "target units" if scale == "target" else "score"
+    values = [v for vs in series.values() for v in vs if v is not None and math.isfinite(v)]
+    # bars start at zero (a zoomed axis exaggerates a small difference); scores span their whole range
+    y_min = 0.0 if values and min(values) >= 0 else None
+    y_max = 1.0 if scale == "unit" else None
+    return xychart(title, labels, series, y_label=y_label,
+                   y_min=y_min, y_max=y_max, floor=floor, ceiling=ceiling)
+
+
 def _chart_section(r: PrCheckResult) -> str:
     comp = r.comparison
     if comp is None:
         return ""
-    higher = [m for m in comp if m.direction == "higher" and m.candidate is not None and math.isfinite(m.candidate)]
-    if not higher:
+    shown = [m for m in comp if m.candidate is not None and math.isfinite(m.candidate)]
+    if not shown:
         return ""
-    series: dict[str, list[float | None]] = {"candidate": [m.candidate for m in higher]}
-    legend = "bars: candidate"
-    if comp.has_production:
-        series["production"] = [m.production for m in higher]
-        legend += ", line: production"
-    chart = xychart("Candidate vs production (higher is better)", [m.metric for m in higher], series,
-                    y_label="score")
-    parts = ["## Chart", "", chart, "", f"_{legend}_"]
+    parts = ["## Charts", "", "_One axis per range: metrics share a chart only when they share a range and a "
+             "direction. Several metrics: bars candidate" + (", line production" if comp.has_production else "")
+             + "; one metric: a bar per model._"]
+    for scale, members in _chart_groups(shown):
+        parts += ["", _metric_chart(comp, scale, members)]
     seg = r.segments
     if seg is not None and len(seg) and {"candidate", "production"} <= set(seg.columns):
         top = seg.dropna(subset=["candidate"]).head(12)
-        labels = [f"{c}={v}" for c, v in zip(top["column"], top["value"], strict=True)]
-        seg_series: dict[str, list[float | None]] = {"candidate": list(top["candidate"])}
-        if top["production"].notna().any():
-            seg_series["production"] = [None if pd.isna(v) else float(v) for v in top["production"]]
-        parts += ["", xychart(f"{r.primary_metric} by segment", labels, seg_series, y_label=r.primary_metric)]
+        if len(top):
+            labels = [f"{c}={segment_value(v)}" for c, v in zip(top["column"], top["value"], strict=True)]
+            seg_series: dict[str, list[float | None]] = {"candidate": list(top["candidate"])}
+            if top["production"].notna().any():
+                seg_series["production"] = [None if pd.isna(v) else float(v) for v in top["production"]]
+            floor, ceiling = _SCALE_LIMITS[METRIC_SCALE.get(r.primary_metric, "non_negative")]
+            parts += ["", xychart(f"{r.primary_metric} by segment", labels, seg_series, y_label=r.primary_metric,
+                                  floor=floor, ceiling=ceiling)]
     return "\n".join(parts) + "\n"
+
+
+def segment_value(value: Any) -> str:
+    """A segment's value as written in the data: a float-coded category 3.0 reads `3`, not `3.0000`."""
+    if isinstance(value, float | np.floating) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
 
 
 def _segments_section(r: PrCheckResult) -> str:
@@ -154,7 +218,9 @@ def _segments_section(r: PrCheckResult) -> str:
     else:
         lines += ["No segment regresses beyond the allowed amount.", ""]
     cols = [c for c in ("column", "value", "n", "production", "candidate", "delta", "flagged") if c in seg.columns]
-    lines += ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    has_notes = "note" in seg.columns and seg["note"].notna().any()
+    header = cols + (["note"] if has_notes else [])
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     ordered = seg.sort_values("delta") if "delta" in seg.columns else seg
     for _, row in ordered.iterrows():
         cells = []
@@ -162,14 +228,48 @@ def _segments_section(r: PrCheckResult) -> str:
             v = row[c]
             if c == "flagged":
                 cells.append("🔴" if v else "")
+            elif c == "value":
+                cells.append(_cell(segment_value(v)))
             elif c == "delta":
                 cells.append(_signed(None if pd.isna(v) else float(v)))
             elif isinstance(v, float):
                 cells.append(_fmt(v))
             else:
                 cells.append(_cell(v))
+        if has_notes:
+            note = row["note"]
+            cells.append(_cell(note) if isinstance(note, str) else "")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _per_class_section(r: PrCheckResult) -> str:
+    rows = r.per_class
+    if not rows:
+        return ""
+    production = {_label_key(c.label): c for c in (r.per_class_production or [])}
+    lines = ["## Per class (candidate)", ""]
+    head = "| class | support | precision | recall | F1 |"
+    rule = "| --- | ---: | ---: | ---: | ---: |"
+    if production:
+        head += " recall (production) | F1 (production) |"
+        rule += " ---: | ---: |"
+    lines += [head, rule]
+    for c in rows[:MAX_CLASS_ROWS]:
+        line = f"| {_cell(segment_value(c.label))} | {c.support:,} | {_fmt(c.precision)} | {_fmt(c.recall)} | {_fmt(c.f1)} |"
+        if production:
+            p = production.get(_label_key(c.label))
+            line += f" {_fmt(p.recall if p else None)} | {_fmt(p.f1 if p else None)} |"
+        lines.append(line)
+    if len(rows) > MAX_CLASS_ROWS:
+        lines += ["", f"_… and {len(rows) - MAX_CLASS_ROWS} more classes in summary.json._"]
+    if any(c.support == 0 for c in rows):
+        lines += ["", "Recall is – for a class with no holdout row: there is nothing to recall."]
+    return "\n".join(lines) + "\n"
+
+
+def _label_key(label: Any) -> Any:
+    return label.item() if isinstance(label, np.generic) else label
 
 
 def _contract_section(r: PrCheckResult) -> str:
@@ -271,6 +371,7 @@ SECTIONS = (  # in report order; the verdict is never truncated
     ("verdict", _verdict_section),
     ("gates", _gates_section),
     ("metrics", _metrics_section),
+    ("per_class", _per_class_section),
     ("chart", _chart_section),
     ("segments", _segments_section),
     ("contract", _contract_section),
@@ -279,7 +380,8 @@ SECTIONS = (  # in report order; the verdict is never truncated
     ("reproducibility", _repro_section),
 )
 # Dropped or cut first when over budget: least important first.
-TRUNCATION_ORDER = ("segments", "deepchecks", "contract", "plots", "chart", "gates", "metrics", "reproducibility")
+TRUNCATION_ORDER = ("segments", "deepchecks", "contract", "plots", "chart", "per_class", "gates", "metrics",
+                    "reproducibility")
 
 
 def render_pr_report(result: PrCheckResult, budget: int = REPORT_BUDGET) -> str:

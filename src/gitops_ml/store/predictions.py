@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from gitops_ml.clock import utc_now
 from gitops_ml.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -83,10 +84,6 @@ retrain_prs_table = sa.Table(
 PREDICTION_FIELDS = ("request_id", "created_at", "model_version", "inputs", "output", "score",
                      "prediction", "latency_ms")
 PREDICTION_FIELDS_SET = frozenset(PREDICTION_FIELDS)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
