@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from gitops_ml.data.acquire import acquire
+from gitops_ml.data.sql_url import expand_env, redact_url
 from gitops_ml.errors import ConfigError, DataError
-from gitops_ml.sql_url import expand_env, redact_url
 
 from .helpers import write_manifest
 

@@ -179,7 +179,7 @@ def read_file_batch(
 
 
 def _scrub(message: str, secrets: list[str]) -> str:
-    from gitops_ml.sql_url import scrub
+    from gitops_ml.data.sql_url import scrub
 
     first = message.strip().splitlines()[0] if message.strip() else ""
     return scrub(first, secrets)
@@ -195,7 +195,7 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
-    from gitops_ml.sql_url import expand_env, redact_url, url_secrets
+    from gitops_ml.data.sql_url import expand_env, redact_url, url_secrets
 
     assert entry.sql is not None
     raw = expand_env(entry.sql.url, f"{label}: sql.url")
@@ -269,7 +269,7 @@ def _check_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:
 
 
 def _describe_sql(entry: BatchEntry) -> str:
-    from gitops_ml.sql_url import redact_url
+    from gitops_ml.data.sql_url import redact_url
 
     assert entry.sql is not None
     shown = redact_url(entry.sql.url)  # as written: ${VARS} unexpanded, secrets hidden

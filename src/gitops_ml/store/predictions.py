@@ -225,7 +225,7 @@ SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 def make_engine(url: str) -> Engine:
     """An Engine for a store URL (credentials as `${ENV_VAR}`s); SQLite gets WAL + busy_timeout on
     every new connection."""
-    from gitops_ml.sql_url import expand_env
+    from gitops_ml.data.sql_url import expand_env
 
     parsed = sa.make_url(expand_env(url, "prediction store URL"))
     if parsed.get_backend_name() == "sqlite":
