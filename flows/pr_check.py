@@ -72,45 +72,45 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
             run.settings = settings = load_settings(config_dir)
         with timer.stage("data"):
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
-            run.acquired = acquire_task(settings)
-            logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(run.acquired.frame))
-            run.contract, typed = contract_task(settings, run.acquired.frame, str(settings.dataset.manifest))
+            run.acquired = acquired = acquire_task(settings)
+            logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(acquired.frame))
+            report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest))
+            run.contract = report
         run.contract_diff, run.contract_diff_note = contract_diff_for(settings, repo_dir, base_ref)
         if typed is None:
             result = bad_input_result(run, "the data broke hard contract rules (table below)", timer.seconds)
             return _finish(result, run)
         with timer.stage("data"):
-            run.split = split_task(settings, typed)
+            run.split = split = split_task(settings, typed)
         deepchecks_on = run_deepchecks and settings.evaluation.deepchecks.enabled
         if deepchecks_on:
             with timer.stage("deepchecks"):
                 logger.info("[3/7] deepchecks: data integrity, train-test validation")
                 run.deepchecks["data_integrity"] = integrity_task(settings, typed, out / "deepchecks" / "data_integrity.html")
                 run.deepchecks["train_test_validation"] = train_test_task(
-                    settings, run.split.train, run.split.holdout, out / "deepchecks" / "train_test_validation.html")
+                    settings, split.train, split.holdout, out / "deepchecks" / "train_test_validation.html")
         with timer.stage("training"):
-            logger.info("[4/7] train %s on %d rows", settings.estimator.class_path, len(run.split.train))
-            run.trained = train_step(settings, run.split.train)  # search: trials on Dask when configured
+            logger.info("[4/7] train %s on %d rows", settings.estimator.class_path, len(split.train))
+            run.trained = trained = train_step(settings, split.train)  # search: trials on Dask when configured
         with timer.stage("evaluation"):
-            logger.info("[5/7] score candidate and production on the same %d-row holdout", len(run.split.holdout))
-            run.candidate = score_task(settings, run.trained.pipeline, run.split.holdout)
+            logger.info("[5/7] score candidate and production on the same %d-row holdout", len(split.holdout))
+            run.candidate = candidate = score_task(settings, trained.pipeline, split.holdout)
             # only a remote store's artifact is downloaded; a local one is read where it is
-            run.production_model, run.production = score_production_task(settings, run.split.holdout,
-                                                                         out / ".cache")
-            run.comparison = compare_task(settings, run.candidate, run.production)
-            run.segments = segments_task(settings, run.candidate, run.production, run.split.holdout)
-            run.plots = plots_task(settings, run.candidate, run.production, run.trained.pipeline,
-                                   run.split.holdout, out / "plots")
+            run.production_model, run.production = score_production_task(settings, split.holdout, out / ".cache")
+            run.comparison = comparison = compare_task(settings, candidate, run.production)
+            run.segments = segments_task(settings, candidate, run.production, split.holdout)
+            run.plots = plots_task(settings, candidate, run.production, trained.pipeline, split.holdout,
+                                   out / "plots")
         if deepchecks_on:
             with timer.stage("deepchecks"):
                 logger.info("[6/7] deepchecks: model evaluation")
                 run.deepchecks["model_evaluation"] = model_evaluation_task(
-                    settings, run.split.train, run.split.holdout, run.trained.pipeline,
+                    settings, split.train, split.holdout, trained.pipeline,
                     out / "deepchecks" / "model_evaluation.html")
         with timer.stage("report"):
             logger.info("[7/7] gates, candidate artifact, report")
             # every blocking check config names must have run and held (not run is never a pass)
-            run.verdict = gates_task(settings, run.comparison, run.segments, run.contract, dict(run.deepchecks))
+            run.verdict = gates_task(settings, comparison, run.segments, report, dict(run.deepchecks))
             run.candidate_artifact = save_candidate(run)
         return _finish(result_from_run(run, timer.seconds), run)
     except GitopsMLError as exc:

@@ -96,7 +96,8 @@ def _shared(*values: Any) -> list[Any]:
     runner = context.task_runner if context is not None else None
     if type(runner).__name__ != "DaskTaskRunner":  # no import of prefect_dask when Dask is not used
         return list(values)
-    return runner.client.scatter(list(values), broadcast=True)
+    dask_runner: Any = runner  # prefect_dask's DaskTaskRunner, known here by name only
+    return dask_runner.client.scatter(list(values), broadcast=True)
 
 
 def _worker_address() -> str:

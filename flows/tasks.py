@@ -7,15 +7,29 @@ key costs time and buys nothing (each flow run must recompute from the commit it
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from gitops_ml.config import Settings
 
+if TYPE_CHECKING:  # each task imports what it runs, so importing the flows stays cheap
+    import pandas as pd
+
+    from gitops_ml.contracts.validate import ValidationReport
+    from gitops_ml.data.acquire import AcquiredData
+    from gitops_ml.data.split import SplitResult
+    from gitops_ml.evaluation.compare import Comparison
+    from gitops_ml.evaluation.gates import Verdict
+    from gitops_ml.evaluation.metrics import Predictions
+    from gitops_ml.quality.deepchecks_suites import SuiteSummary
+    from gitops_ml.registry.production import LoadedModel
+    from gitops_ml.training.pipeline import TrainedModel
+
 
 @task(name="acquire", cache_policy=NO_CACHE)
-def acquire_task(settings: Settings):
+def acquire_task(settings: Settings) -> AcquiredData:
     from gitops_ml.data.acquire import acquire
 
     return acquire(settings.dataset.manifest, time_column=settings.dataset.time_column,
@@ -23,7 +37,8 @@ def acquire_task(settings: Settings):
 
 
 @task(name="contract", cache_policy=NO_CACHE)
-def contract_task(settings: Settings, frame, source: str):
+def contract_task(settings: Settings, frame: pd.DataFrame,
+                  source: str) -> tuple[ValidationReport, pd.DataFrame | None]:
     """Validate against the contract; returns (report, typed frame or None when it failed)."""
     from gitops_ml.contracts.model import load_contract
     from gitops_ml.contracts.validate import coerce_frame, validate_frame
@@ -35,7 +50,7 @@ def contract_task(settings: Settings, frame, source: str):
 
 
 @task(name="data-integrity", cache_policy=NO_CACHE)
-def integrity_task(settings: Settings, frame, html_path: Path | None):
+def integrity_task(settings: Settings, frame: pd.DataFrame, html_path: Path | None) -> SuiteSummary:
     from gitops_ml.quality.deepchecks_suites import run_data_integrity
 
     features = settings.features
@@ -50,14 +65,14 @@ def integrity_task(settings: Settings, frame, html_path: Path | None):
 
 
 @task(name="split", cache_policy=NO_CACHE)
-def split_task(settings: Settings, frame):
+def split_task(settings: Settings, frame: pd.DataFrame) -> SplitResult:
     from gitops_ml.data.split import split_frame
 
     return split_frame(frame, settings)
 
 
 @task(name="train", cache_policy=NO_CACHE)
-def train_task(settings: Settings, train_frame):
+def train_task(settings: Settings, train_frame: pd.DataFrame) -> TrainedModel:
     from gitops_ml.training.pipeline import train_model
 
     logger = get_run_logger()
@@ -65,7 +80,7 @@ def train_task(settings: Settings, train_frame):
 
 
 @task(name="score-candidate", cache_policy=NO_CACHE)
-def score_task(settings: Settings, pipeline, holdout):
+def score_task(settings: Settings, pipeline: Any, holdout: pd.DataFrame) -> Predictions:
     from gitops_ml.evaluation.metrics import predict
     from gitops_ml.training.pipeline import prepare_features, training_target
 
@@ -74,7 +89,8 @@ def score_task(settings: Settings, pipeline, holdout):
 
 
 @task(name="score-production", cache_policy=NO_CACHE)
-def score_production_task(settings: Settings, holdout, cache_dir: Path):
+def score_production_task(settings: Settings, holdout: pd.DataFrame,
+                          cache_dir: Path) -> tuple[LoadedModel | None, Predictions | None]:
     """The current production model on the SAME holdout; None when there is none yet."""
     from gitops_ml.registry.production import load_production, score_with_production
 
@@ -85,14 +101,15 @@ def score_production_task(settings: Settings, holdout, cache_dir: Path):
 
 
 @task(name="compare", cache_policy=NO_CACHE)
-def compare_task(settings: Settings, candidate, production):
+def compare_task(settings: Settings, candidate: Predictions, production: Predictions | None) -> Comparison:
     from gitops_ml.evaluation.compare import compare_models
 
     return compare_models(candidate, production, settings.evaluation.metrics, settings.evaluation.bootstrap)
 
 
 @task(name="segments", cache_policy=NO_CACHE)
-def segments_task(settings: Settings, candidate, production, holdout):
+def segments_task(settings: Settings, candidate: Predictions, production: Predictions | None,
+                  holdout: pd.DataFrame) -> pd.DataFrame | None:
     from gitops_ml.evaluation.segments import segment_comparison, segment_metrics
 
     ev = settings.evaluation
@@ -106,7 +123,8 @@ def segments_task(settings: Settings, candidate, production, holdout):
 
 
 @task(name="deepchecks-train-test", cache_policy=NO_CACHE)
-def train_test_task(settings: Settings, train, holdout, html_path: Path | None):
+def train_test_task(settings: Settings, train: pd.DataFrame, holdout: pd.DataFrame,
+                    html_path: Path | None) -> SuiteSummary:
     from gitops_ml.quality.deepchecks_suites import run_train_test_validation
 
     f = settings.features
@@ -116,7 +134,8 @@ def train_test_task(settings: Settings, train, holdout, html_path: Path | None):
 
 
 @task(name="deepchecks-model-evaluation", cache_policy=NO_CACHE)
-def model_evaluation_task(settings: Settings, train, holdout, pipeline, html_path: Path | None):
+def model_evaluation_task(settings: Settings, train: pd.DataFrame, holdout: pd.DataFrame, pipeline: Any,
+                          html_path: Path | None) -> SuiteSummary:
     from gitops_ml.quality.deepchecks_suites import run_model_evaluation
     from gitops_ml.training.pipeline import prepare_features
 
@@ -131,7 +150,8 @@ def model_evaluation_task(settings: Settings, train, holdout, pipeline, html_pat
 
 
 @task(name="gates", cache_policy=NO_CACHE)
-def gates_task(settings: Settings, comparison, segments, contract_report, deepchecks: dict):
+def gates_task(settings: Settings, comparison: Comparison, segments: pd.DataFrame | None,
+               contract_report: ValidationReport, deepchecks: dict[str, SuiteSummary]) -> Verdict:
     from gitops_ml.evaluation.gates import blocking_deepchecks_outcome, evaluate_gates
 
     failures = [f"{r.column}: {r.rule}" for r in contract_report.rules if not r.passed]
@@ -143,7 +163,8 @@ def gates_task(settings: Settings, comparison, segments, contract_report, deepch
 
 
 @task(name="plots", cache_policy=NO_CACHE)
-def plots_task(settings: Settings, candidate, production, pipeline, holdout, out_dir: Path):
+def plots_task(settings: Settings, candidate: Predictions, production: Predictions | None, pipeline: Any,
+               holdout: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
     from gitops_ml.evaluation.plots import permutation_importance_series, write_plots
     from gitops_ml.training.pipeline import prepare_features, training_target
     from gitops_ml.training.search import default_scoring

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -202,7 +203,7 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
     work, remote = make_scratch_repo(source, scratch, setup)
     os.chdir(work)
     store_url = f"sqlite:///{scratch / 'predictions.db'}"
-    state: dict[str, object] = {}
+    state: dict[str, Any] = {}  # what one step leaves for the next: server, phase times, monitor outcome
 
     def pr_check(out: str, *extra: str) -> Callable[[], tuple[bool, str, str]]:
         def step() -> tuple[bool, str, str]:

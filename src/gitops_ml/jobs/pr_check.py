@@ -206,8 +206,7 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
         "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
         "contract": result.contract.to_dict() if result.contract is not None else None,
-        "contract_diff": (result.contract_diff.to_dict() if hasattr(result.contract_diff, "to_dict")
-                          else None),
+        "contract_diff": result.contract_diff.to_dict() if result.contract_diff is not None else None,
         "deepchecks": {k: v.to_dict() for k, v in result.deepchecks.items()},
         "plots": result.plots,
         "data": result.data,
