@@ -124,9 +124,14 @@ def test_a_dask_address_in_config_is_refused(tmp_path: Path) -> None:
 
 def test_the_refusal_exits_2_through_the_cli(tmp_path: Path, capsys) -> None:
     folder = _config(tmp_path, {**ESTIMATOR, "search": {"param_grid": {"preprocess__numeric__memory": ["x"]}}})
-    assert main(["config", "show", "--config-dir", str(folder)]) == 2
+    assert main(["config", "check", "--config-dir", str(folder)]) == 2
     captured = capsys.readouterr()
     assert "estimator.search.param_grid.preprocess__numeric__memory" in captured.out + captured.err
+
+
+def test_config_check_passes_a_plain_config(tmp_path: Path, capsys) -> None:
+    assert main(["config", "check", "--config-dir", str(_config(tmp_path, ESTIMATOR))]) == 0
+    assert "config ok" in capsys.readouterr().out
 
 
 def test_every_searchable_preprocessing_path_exists_in_the_pipeline() -> None:

@@ -1,4 +1,4 @@
-"""`gitops-ml config show|schema`."""
+"""`gitops-ml config show|check|schema`."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(config_dir)
         typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip())
         typer.echo(f"# config hash: {settings.config_hash()}")
+
+    @group.command("check")
+    def check(config_dir: Path = ConfigDirOption) -> None:
+        """Load every config file: exit 0 when valid, 2 with each error naming file and key path."""
+        settings = load_settings(config_dir)
+        typer.echo(f"config ok: {config_dir} (hash {settings.config_hash()[:12]})")
 
     @group.command("schema")
     def schema() -> None:
