@@ -329,10 +329,10 @@ def _rewrite_images(text: str, where: str, budget: int) -> tuple[str, bool]:
     while size <= budget:
         endpos = min(len(text), pos + (budget - size) + _IMAGE_MAX_CHARS)
         match = _IMAGE.search(text, pos, endpos)
-        if match is None:
-            rest = text[pos:endpos]
-            out.append(rest)
-            return "".join(out), endpos < len(text)
+        if match is None:  # no image in reach: keep what still fits, the rest is cut anyway
+            keep = min(endpos, pos + (budget - size) + 1)
+            out.append(text[pos:keep])
+            return "".join(out), keep < len(text)
         out.append(text[pos:match.start()])
         replacement = replace(match)
         out.append(replacement)
