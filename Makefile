@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-# Prefect's telemetry logs "database is locked" on a busy SQLite (seen with Prefect 3.9); off.
+# Prefect's telemetry logs "database is locked" errors on a busy SQLite database.
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
@@ -14,13 +14,19 @@ export PREFECT_LOGGING_LEVEL ?= WARNING
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# One command from a fresh clone: .venv from python3, then exactly what uv.lock says (--locked refuses a
+# uv.lock that no longer matches pyproject.toml), then the deepchecks environment from its own lock.
+# `install` always re-checks (both steps are no-ops when nothing changed), so it also repairs.
+install: ## create .venv and install the project with its dev tools from uv.lock, plus the deepchecks env
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python --quiet -e '.[dev]'
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.9'
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --extra dev --compile-bytecode --quiet \
+	  --python $(BIN)/python
+	$(BIN)/python -m gitops_ml.quality build
 	@touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install the project with its dev tools
+$(STAMP): pyproject.toml uv.lock envs/deepchecks/pyproject.toml envs/deepchecks/uv.lock
+	@$(MAKE) --no-print-directory install
 
 demo: $(STAMP) ## run the lifecycle on the bundled data (no accounts needed)
 	$(BIN)/python -m gitops_ml.demo

@@ -17,6 +17,11 @@ before the flow starts + shutdown), and peak RSS of the pr-check process tree (w
 
     .venv/bin/python benchmarks/pr_check_bench.py --data bundled,100k,1m --mode ephemeral,server \\
         [--repeats 1] [--no-deepchecks] [--out benchmarks/results/pr_check.md]
+
+Before / after in one run: `--baseline DIR` names a checkout of an older commit with its own `.venv`
+(`git worktree add DIR <commit> && make -C DIR install`). Every case then runs in both, alternating
+(before, after, before, after, ...) so both see the same machine load; each tree's workspace is
+copied from that tree and run with that tree's `gitops-ml`.
 """
 
 from __future__ import annotations
@@ -93,18 +98,27 @@ def _run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path,
     return proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
-def _workspace(root: Path, data: str) -> Path:
+@dataclass(frozen=True)
+class Tree:
+    """A checkout and the environment whose `gitops-ml` runs its PR check."""
+
+    label: str
+    source: Path
+    bin_dir: Path
+
+
+def _workspace(root: Path, data: str, source: Path = REPO, tag: str = "") -> Path:
     """A throwaway copy of what a PR check reads; bundled data is copied, generated data is made."""
-    ws = root / f"ws-{data}"
+    ws = root / f"ws-{data}{tag}"
     ws.mkdir()
     for name in COPY_DIRS:
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, ws / name)
-    store = yaml.safe_load((REPO / "config" / "registry.yaml").read_text())["store_url"]
-    if "://" not in store and (REPO / store).is_dir():
-        shutil.copytree(REPO / store, ws / store)
+        if (source / name).is_dir():
+            shutil.copytree(source / name, ws / name)
+    store = yaml.safe_load((source / "config" / "registry.yaml").read_text())["store_url"]
+    if "://" not in store and (source / store).is_dir():
+        shutil.copytree(source / store, ws / store)
     if data == "bundled":
-        shutil.copytree(REPO / "data", ws / "data")
+        shutil.copytree(source / "data", ws / "data")
     return ws
 
 
@@ -193,13 +207,13 @@ def _warm_home(home: Path, log_dir: Path) -> float:
 
 
 def run_case(ws: Path, case: str, mode: str, rows: int | None, *, prefect_home: Path,
-             api_url: str | None, deepchecks: bool, log: Path) -> RunResult:
+             api_url: str | None, deepchecks: bool, log: Path, bin_dir: Path = BIN) -> RunResult:
     out = ws / "reports" / "pr"
     shutil.rmtree(out, ignore_errors=True)
     env = _base_env(prefect_home)
     if api_url:
         env["PREFECT_API_URL"] = api_url
-    cmd = [str(BIN / "gitops-ml"), "pr-check", "--config-dir", "config", "--out", "reports/pr"]
+    cmd = [str(bin_dir / "gitops-ml"), "pr-check", "--config-dir", "config", "--out", "reports/pr"]
     if not deepchecks:
         cmd.append("--no-deepchecks")
     rc, wall, cpu, rss = _run_measured(cmd, cwd=ws, env=env, log=log)
@@ -256,7 +270,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-home", action="store_true", help="a new PREFECT_HOME per run (migrations count)")
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspaces (prints where)")
+    parser.add_argument("--baseline", type=Path,
+                        help="a checkout of an older commit with its own .venv: run every case there too")
     args = parser.parse_args(argv)
+    trees = [Tree("after" if args.baseline else "", REPO, BIN)]
+    if args.baseline:
+        base_bin = args.baseline.resolve() / ".venv" / "bin"
+        if not (base_bin / "gitops-ml").exists():
+            parser.error(f"--baseline: {base_bin / 'gitops-ml'} missing (run `make install` there)")
+        commit = subprocess.run(["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=False).stdout.strip()
+        trees.insert(0, Tree(f"before ({commit or args.baseline})", args.baseline.resolve(), base_bin))
     datas = [d.strip() for d in args.data.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
     for d in datas:
@@ -272,16 +296,17 @@ def main(argv: list[str] | None = None) -> int:
     extra: list[str] = []
     results: list[RunResult] = []
     try:
-        workspaces: dict[str, tuple[Path, int | None]] = {}
+        workspaces: dict[tuple[str, str], tuple[Path, int | None]] = {}
         for d in datas:
-            ws = _workspace(root, d)
-            rows = None
-            if d != "bundled":
-                rows = SIZES[d]
-                manifest, gen_s = _generate(ws, rows, args.months, logs)
-                extra.append(f"{d}: `gitops-ml data generate --rows {rows // args.months} --months {args.months}` "
-                             f"took {gen_s:.1f} s (not part of the PR check)")
-            workspaces[d] = (ws, rows)
+            for n, tree in enumerate(trees):
+                ws = _workspace(root, d, tree.source, tag=f"-{n}")
+                rows = None
+                if d != "bundled":
+                    rows = SIZES[d]
+                    manifest, gen_s = _generate(ws, rows, args.months, logs)
+                    extra.append(f"{d}: `gitops-ml data generate --rows {rows // args.months} --months "
+                                 f"{args.months}` took {gen_s:.1f} s (not part of the PR check)")
+                workspaces[(d, tree.label)] = (ws, rows)
 
         shared_home = root / "prefect-home"
         if not args.fresh_home:
@@ -298,20 +323,22 @@ def main(argv: list[str] | None = None) -> int:
                              "to answer /api/health (paid once, not per run)")
             try:
                 for d in datas:
-                    ws, rows = workspaces[d]
-                    runs = []
+                    runs: dict[str, list[RunResult]] = {tree.label: [] for tree in trees}
                     for i in range(args.repeats):
-                        log = logs / f"{d}-{mode}-{i}.log"
-                        print(f"== {d} / {mode} / run {i + 1}", file=sys.stderr, flush=True)
-                        r = run_case(ws, d, mode, rows, prefect_home=home(),
-                                     api_url=server.api_url if server else None,
-                                     deepchecks=args.deepchecks, log=log)
-                        r.rows = r.rows or _data_rows(ws)
-                        print(f"   exit {r.exit_code} in {r.wall_s:.1f} s ({r.cpu_s:.1f} CPU s), "
-                              f"peak {r.peak_rss_mb:.0f} MB, load {os.getloadavg()[0]:.1f}",
-                              file=sys.stderr, flush=True)
-                        runs.append(r)
-                    results.append(_median_result(runs))
+                        for n, tree in enumerate(trees):  # alternating: both see the same load
+                            ws, rows = workspaces[(d, tree.label)]
+                            case = f"{d} {tree.label}".strip()
+                            log = logs / f"{d}-{mode}-{n}-{i}.log"
+                            print(f"== {case} / {mode} / run {i + 1}", file=sys.stderr, flush=True)
+                            r = run_case(ws, case, mode, rows, prefect_home=home(),
+                                         api_url=server.api_url if server else None,
+                                         deepchecks=args.deepchecks, log=log, bin_dir=tree.bin_dir)
+                            r.rows = r.rows or _data_rows(ws)
+                            print(f"   exit {r.exit_code} in {r.wall_s:.1f} s ({r.cpu_s:.1f} CPU s), "
+                                  f"peak {r.peak_rss_mb:.0f} MB, load {os.getloadavg()[0]:.1f}",
+                                  file=sys.stderr, flush=True)
+                            runs[tree.label].append(r)
+                    results += [_median_result(tree_runs) for tree_runs in runs.values()]
             finally:
                 if server is not None:
                     server.__exit__()

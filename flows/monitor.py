@@ -13,8 +13,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from gitops_ml.config import Settings, load_settings
+from gitops_ml.config import Settings
 from gitops_ml.jobs import monitor as job
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.monitor import MonitorOutcome
 from gitops_ml.jobs.retrain import RetrainingPr, open_retraining_pr
 from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
@@ -56,7 +57,7 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
                  window: str | None = None, now: str | None = None, open_pr: bool = True,
                  repo_dir: str = ".") -> MonitorOutcome:
     logger = get_run_logger()
-    settings = load_settings(config_dir)
+    settings = load_checked_settings(config_dir)
     from gitops_ml.monitoring.performance import check_monitor_metric
 
     check_monitor_metric(settings.dataset.task, settings.monitoring.performance_metric)  # before any I/O

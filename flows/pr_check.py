@@ -6,6 +6,7 @@ written whatever happens (gates failing, bad input), because a reviewer must see
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -26,9 +27,9 @@ from flows.tasks import (
     split_task,
     train_test_task,
 )
-from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.forge.git import git_commit
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.contract_diff import contract_diff_for
 from gitops_ml.jobs.pr_check import (
     PrCheckRun,
@@ -37,6 +38,7 @@ from gitops_ml.jobs.pr_check import (
     save_candidate,
     write_pr_outputs,
 )
+from gitops_ml.quality.deepchecks_suites import deepchecks_session
 from gitops_ml.reporting.pr_report import PrCheckResult
 from gitops_ml.runinfo import StageTimer
 
@@ -67,14 +69,18 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
         timer.seconds["prefect start"] = max(0.0, time.time() - started_at)
     out = Path(out_dir)
     run = PrCheckRun(out_dir=out, commit=git_commit(repo_dir), flow_run=_flow_run_id())
+    deepchecks_process = contextlib.ExitStack()
     try:
         with timer.stage("config"):
-            run.settings = settings = load_settings(config_dir)
+            run.settings = settings = load_checked_settings(config_dir)
+        if run_deepchecks and settings.evaluation.deepchecks.enabled:
+            # One deepchecks process for the whole check, started now: its import overlaps the data steps.
+            deepchecks_process.enter_context(deepchecks_session())
         with timer.stage("data"):
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
             run.acquired = acquired = acquire_task(settings)
             logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(acquired.frame))
-            report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest))
+            report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest), acquired.origins)
             run.contract = report
         run.contract_diff, run.contract_diff_note = contract_diff_for(settings, repo_dir, base_ref)
         if typed is None:
@@ -118,3 +124,5 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
             raise
         logger.error("bad input: %s", exc)
         return _finish(bad_input_result(run, str(exc), timer.seconds), run)
+    finally:
+        deepchecks_process.close()

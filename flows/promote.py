@@ -12,8 +12,9 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.pr_check import pr_check_flow
-from gitops_ml.config import RegistryConfig, load_settings
+from gitops_ml.config import RegistryConfig
 from gitops_ml.jobs import promote as job
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.promote import PointerOutcome
 from gitops_ml.registry.promote import PointerChange
 from gitops_ml.reporting.pr_report import PrCheckResult
@@ -45,7 +46,7 @@ def promote_flow(config_dir: str = "config", out_dir: str = "reports/promote", c
                  repo_dir: str = ".", reason: str = "merge to main", started_at: float | None = None,
                  run_deepchecks: bool = True) -> PointerOutcome:
     logger = get_run_logger()
-    settings = load_settings(config_dir)
+    settings = load_checked_settings(config_dir)
     promote_check_flow(config_dir=config_dir, out_dir=out_dir, repo_dir=repo_dir, started_at=started_at,
                        run_deepchecks=run_deepchecks)
     change = publish_task(Path(out_dir) / "candidate", settings.registry, reason)

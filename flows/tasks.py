@@ -37,14 +37,17 @@ def acquire_task(settings: Settings) -> AcquiredData:
 
 
 @task(name="contract", cache_policy=NO_CACHE)
-def contract_task(settings: Settings, frame: pd.DataFrame,
-                  source: str) -> tuple[ValidationReport, pd.DataFrame | None]:
-    """Validate against the contract; returns (report, typed frame or None when it failed)."""
+def contract_task(settings: Settings, frame: pd.DataFrame, source: str,
+                  origins: tuple[tuple[str, int], ...] = ()) -> tuple[ValidationReport, pd.DataFrame | None]:
+    """Validate against the contract; returns (report, typed frame or None when it failed).
+
+    `origins` (file, rows per batch) lets a failure name the batch file and line, not a global row.
+    """
     from gitops_ml.contracts.model import load_contract
     from gitops_ml.contracts.validate import coerce_frame, validate_frame
 
     contract = load_contract(settings.dataset.contract)
-    report = validate_frame(frame, contract, source=source)
+    report = validate_frame(frame, contract, source=source, origins=origins)
     typed = coerce_frame(frame, contract) if report.passed else None
     return report, typed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from flows.tasks import acquire_task, contract_task, integrity_task
-from gitops_ml.config import load_settings
+from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.reporting.validation import ValidationOutcome, write_validation_outputs
 
 
@@ -15,13 +15,14 @@ from gitops_ml.reporting.validation import ValidationOutcome, write_validation_o
 def validate_flow(config_dir: str = "config", out_dir: str = "reports/validation",
                   run_deepchecks: bool = True) -> ValidationOutcome:
     logger = get_run_logger()
-    settings = load_settings(config_dir)
+    settings = load_checked_settings(config_dir)
     out = Path(out_dir)
     logger.info("[1/3] acquire: %s", settings.dataset.manifest)
     acquired = acquire_task(settings)
     logger.info("      %d rows from %d batches", len(acquired.frame), len(acquired.batches))
     logger.info("[2/3] contract: %s", settings.dataset.contract)
-    report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest))
+    report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest),
+                                    acquired.origins)
     integrity = None
     if typed is not None and run_deepchecks and settings.evaluation.deepchecks.enabled:
         logger.info("[3/3] deepchecks data integrity (sample of %d rows)", settings.evaluation.deepchecks.sample_size)

@@ -413,7 +413,8 @@ def post_sticky_comment(forge: Any, number: int, comment_file: Path | str, *, au
 
 
 # -- nightly canary: which pins could move ----------------------------------------------------
-CANARY_PACKAGES = ("numpy", "pandas", "scikit-learn", "plotly", "pyarrow", "deepchecks")
+# The core dependencies with an upper bound (pyproject.toml); numpy, pandas and the rest move with the lock.
+CANARY_PACKAGES = ("prefect", "pydantic", "sqlalchemy", "skops")
 _DEP_LINE = re.compile(r'^\s*"([^"]+)"\s*,?\s*(?:#\s*(.*))?$')
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -46,7 +47,9 @@ class DatasetConfig(StrictModel):
     contract: Path = Field(description="ODCS v3.1 data contract (the single source of truth for the schema)")
     manifest: Path = Field(description="manifest of data batches with sha256")
     target: str
-    id_column: str
+    id_column: str | None = Field(
+        None, description="row identifier (optional): excluded from features, de-duplicates exported labels"
+    )
     time_column: str | None = Field(None, description="snapshot/event time; needed for a time-based split")
     task: Task = "binary"
     positive_label: int | str | None = Field(1, description="binary only: the class scored as positive")
@@ -373,40 +376,86 @@ class Settings(StrictModel):
 
 def load_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> Settings:
     """Read every `*.yaml` in `config_dir` into Settings; raise ConfigError naming file and key path."""
+    parsed = parse_settings(config_dir)
+    if parsed.problems or parsed.settings is None:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(parsed.problems))
+    return parsed.settings
+
+
+@dataclass(frozen=True)
+class ParsedConfig:
+    """What `parse_settings` read: every problem found, and whatever validated.
+
+    `sections` holds each section that validated on its own, so semantic checks can still run on
+    `evaluation` when `gates` is broken: a user sees every mistake in one pass.
+    """
+
+    config_dir: Path
+    settings: Settings | None
+    sections: dict[str, Any]
+    files: dict[str, Path]
+    problems: list[str]
+
+    def file_of(self, section: str) -> Path:
+        return _file_of(section, self.files, self.config_dir)
+
+
+def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
+    """Read and validate every config file, collecting every problem instead of stopping at the first."""
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
-        raise ConfigError(f"{config_dir}: config folder not found")
-    sections: dict[str, Any] = {}
+        return ParsedConfig(config_dir=config_dir, settings=None, sections={}, files={},
+                            problems=[f"{config_dir}: config folder not found"])
+    raw: dict[str, Any] = {}
     files: dict[str, Path] = {}
+    problems: list[str] = []
     for path in sorted(config_dir.glob("*.y*ml")):
         section = path.stem
         if section not in Settings.model_fields:
             known = ", ".join(Settings.model_fields)
-            raise ConfigError(f"{path}: unknown config file '{path.name}' (known sections: {known})")
+            problems.append(f"{path}: unknown config file '{path.name}' (known sections: {known})")
+            continue
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+            problems.append(f"{path}: not valid YAML: {exc}")
+            continue
         except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
+            problems.append(f"{path}: not UTF-8 text: {exc}")
+            continue
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
-        sections[section] = data
+            problems.append(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+            continue
+        raw[section] = data
         files[section] = path
+    settings: Settings | None = None
+    sections: dict[str, Any] = {}
     try:
-        settings = Settings.model_validate(sections)
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        lines = []
         for error in exc.errors():
             section = str(error["loc"][0]) if error["loc"] else ""
             # a refused dict key is reported at `<path>.<key>`, without pydantic's "[key]" marker
             key_path = ".".join(str(part) for part in error["loc"] if part != "[key]")
-            lines.append(f"{_file_of(section, files, config_dir)}: {key_path}: {error['msg']}")
-        raise ConfigError("invalid config:\n  " + "\n  ".join(lines)) from exc
-    _check_cross_references(settings, files, config_dir)
-    return settings
+            problems.append(f"{_file_of(section, files, config_dir)}: {key_path}: {error['msg']}")
+    if settings is not None:
+        sections = {name: getattr(settings, name) for name in Settings.model_fields}
+        problems.extend(_cross_reference_problems(settings, files, config_dir))
+    else:
+        for name, field in Settings.model_fields.items():
+            model = field.annotation
+            if name not in raw and field.is_required():
+                continue
+            try:
+                sections[name] = model.model_validate(raw.get(name, {}))  # type: ignore[union-attr]
+            except ValidationError:
+                continue  # already reported above
+    if problems:
+        settings = None
+    return ParsedConfig(config_dir=config_dir, settings=settings, sections=sections, files=files,
+                        problems=problems)
 
 
 def _file_of(section: str, files: dict[str, Path], config_dir: Path) -> Path:
@@ -414,7 +463,7 @@ def _file_of(section: str, files: dict[str, Path], config_dir: Path) -> Path:
     return files.get(section, config_dir / f"{section}.yaml")
 
 
-def _check_cross_references(settings: Settings, files: dict[str, Path], config_dir: Path) -> None:
+def _cross_reference_problems(settings: Settings, files: dict[str, Path], config_dir: Path) -> list[str]:
     """Rules spanning sections that a single model cannot see."""
     problems = []
     features = settings.features
@@ -433,8 +482,7 @@ def _check_cross_references(settings: Settings, files: dict[str, Path], config_d
         problems.append(
             f"{_file_of('split', files, config_dir)}: split.strategy: 'time' needs dataset.time_column"
         )
-    if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def settings_json_schema() -> dict[str, Any]:

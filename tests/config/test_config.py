@@ -11,19 +11,20 @@ import pytest
 from gitops_ml.cli import main
 from gitops_ml.config import load_settings
 from gitops_ml.errors import ConfigError
+from tests.fixtures.projects import CHURN
 
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
+FIXTURE_CONFIG = CHURN / "config"
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     target = tmp_path / "config"
-    shutil.copytree(REPO_CONFIG, target)
+    shutil.copytree(FIXTURE_CONFIG, target)
     return target
 
 
-def test_committed_config_loads_and_is_frozen():
-    settings = load_settings(REPO_CONFIG)
+def test_example_config_loads_and_is_frozen():
+    settings = load_settings(FIXTURE_CONFIG)
     assert settings.dataset.task == "binary" and settings.split.strategy == "time"
     with pytest.raises(Exception, match="frozen"):
         settings.dataset.target = "x"  # type: ignore[misc]

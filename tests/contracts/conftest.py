@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from gitops_ml.contracts.model import Contract, load_contract, parse_contract
+from tests.fixtures.projects import CHURN
 
-REPO = Path(__file__).resolve().parents[2]
-CONTRACT_PATH = REPO / "data_contracts" / "churn.odcs.yaml"
+CONTRACT_PATH = CHURN / "data_contracts" / "churn.odcs.yaml"
 
 
 @pytest.fixture(scope="session")

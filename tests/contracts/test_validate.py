@@ -288,3 +288,21 @@ def test_zero_tolerance_quality_rules_mark_rows(valid_frame, edited):
     assert mask[mask].index.tolist() == [2, 5]
     tolerant = edited(lambda d: None)  # the committed rule: < 10% nulls, a warning
     assert not invalid_row_mask(df, tolerant).any()
+
+
+def test_failures_name_the_batch_file_and_its_line(contract):
+    first, second = make_valid_frame(8), make_valid_frame(6)
+    second["customer_id"] = [f"CUST-{9000000 + i}" for i in range(6)]
+    second.loc[3, "plan"] = "platinum"
+    frame = pd.concat([first, second], ignore_index=True)
+    origins = (("data/batches/b1.csv", 8), ("data/batches/b2.parquet", 6))
+    report = validate_frame(frame, contract, source="data/manifest.yaml", origins=origins)
+    assert not report.passed
+    table = report.summary_table()
+    assert "plan    valid_values" in table, table
+    assert "data/batches/b2.parquet row 4: 'platinum'" in table, table
+    assert report.locate(2) == "data/batches/b1.csv line 4"  # header is line 1
+    rule = next(r for r in report.to_dict()["rules"] if r["column"] == "plan" and not r["passed"])
+    assert rule["examples"] == [{"row": 11, "value": "platinum", "where": "data/batches/b2.parquet row 4"}]
+    with pytest.raises(ValidationFailed, match=r"plan .*platinum.*first at data/batches/b2.parquet row 4"):
+        ensure_valid(report)

@@ -60,21 +60,37 @@ def test_manifest_add_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) 
     new.write_bytes(csv_bytes(generate_batches("2026-05", 1, 30, 5, id_offset=120)[0]))
     manifest = tmp_path / "manifest.yaml"
     capsys.readouterr()
-    assert main(["data", "manifest-add", str(new), "--manifest", str(manifest)]) == 0
+    assert main(["data", "manifest-add", str(new), "--manifest", str(manifest), "--time-column", "snapshot_date"]) == 0
     assert "added 'churn-2026-05' (30 rows, 2026-05-01..2026-05-01" in capsys.readouterr().out
     assert load_manifest(manifest).batches[-1].uri == "batches/churn-2026-05.csv"
 
-    assert main(["data", "verify", "--manifest", str(manifest)]) == 0
+    assert main(["data", "verify", "--manifest", str(manifest), "--time-column", "snapshot_date"]) == 0
     out = capsys.readouterr().out
     assert "ok  churn-2026-05  30 rows" in out and "150 rows, 14 columns; manifest hash" in out
 
     new.write_bytes(new.read_bytes().replace(b"basic", b"BASIC", 1))
-    assert main(["data", "verify", "--manifest", str(manifest)]) == 2
+    assert main(["data", "verify", "--manifest", str(manifest), "--time-column", "snapshot_date"]) == 2
     assert "batch 'churn-2026-05'" in (err := capsys.readouterr().err) and "sha256 mismatch" in err
 
 
 def test_manifest_add_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     manifest = tmp_path / "manifest.yaml"
-    assert main(["data", "manifest-add", str(tmp_path / "nope.csv"), "--manifest", str(manifest)]) == 2
+    assert main(["data", "manifest-add", str(tmp_path / "nope.csv"), "--manifest", str(manifest),
+                 "--time-column", ""]) == 2
     assert "nope.csv): file not found" in capsys.readouterr().err
     assert not manifest.exists()
+
+
+def test_manifest_add_and_verify_take_their_defaults_from_config(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The configured manifest and time column (here an integer day index), not the example's."""
+    monkeypatch.chdir(tmp_path)
+    frame = pd.DataFrame({"day": [1, 1, 2, 2, 3, 3, 4, 4] * 5, "x": range(40), "y": [0.5 * i for i in range(40)]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["init", "t.csv", "--target", "y", "--task", "regression", "--time-column", "day"]) == 0
+    frame.assign(day=9).to_csv(tmp_path / "later.csv", index=False)
+    capsys.readouterr()
+    assert main(["data", "manifest-add", "later.csv"]) == 0
+    assert "added 'later' (40 rows, 9..9" in capsys.readouterr().out
+    assert load_manifest(tmp_path / "data" / "manifest.yaml").batches[-1].time_range.start == 9
+    assert main(["data", "verify"]) == 0
+    assert "80 rows" in capsys.readouterr().out

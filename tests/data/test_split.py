@@ -9,6 +9,7 @@ import pytest
 from gitops_ml.config import Settings
 from gitops_ml.data.split import split_frame
 from gitops_ml.errors import ConfigError, DataError
+from tests.fixtures.projects import CHURN
 
 
 def _settings(task: str = "binary", target: str = "churned", **split: Any) -> Settings:
@@ -151,7 +152,7 @@ def test_train_periods_keeps_only_the_newest_periods_before_the_holdout():
     from gitops_ml.config import load_settings as _load
     from gitops_ml.data.split import split_frame as _split
 
-    settings = _load("config")
+    settings = _load(CHURN / "config")
     settings = settings.model_copy(update={"split": settings.split.model_copy(update={"train_periods": 2})})
     months = ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"]
     frame = _pd.DataFrame({"snapshot_date": [m for m in months for _ in range(4)],

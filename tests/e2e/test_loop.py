@@ -7,6 +7,7 @@ bare remote. Only GitHub's REST API is the local fake from tests/forge/fake_gith
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from gitops_ml.demo import run_loop
+from tests.fixtures.projects import make_churn_project
 from tests.flows.conftest import REPO_ROOT, update_config
 from tests.forge.fake_github import FakeGitHub
 
@@ -28,6 +30,9 @@ def git_out(repo: Path, *args: str) -> str:
 @pytest.mark.slow
 def test_the_loop_closes_with_one_retraining_pr_updated_in_place(tmp_path, prefect_harness, monkeypatch):
     scratch = tmp_path / "loop"
+    # the bundled example's data, regenerated (same options as data/manifest.yaml's description)
+    source = make_churn_project(tmp_path / "source", months=6, rows=5000, seed=2026)
+    shutil.copy(REPO_ROOT / ".gitignore", source / ".gitignore")
     bare = scratch / "origin.git"
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.chdir(tmp_path)
@@ -42,7 +47,7 @@ def test_the_loop_closes_with_one_retraining_pr_updated_in_place(tmp_path, prefe
             update_config(work, "forge", {"repository": REPOSITORY})
             update_config(work, "monitoring", {"cooldown_days": 0})  # let the 2nd bad window update the PR
 
-        result = run_loop(scratch, source=REPO_ROOT, rows=(1000, 3000, 3000, 1500), deepchecks=False,
+        result = run_loop(scratch, source=source, rows=(1000, 3000, 3000, 1500), deepchecks=False,
                           configure=configure)
         print(result.summary())
         assert result.ok, result.summary()

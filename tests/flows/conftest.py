@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from gitops_ml.cli import main
+from tests.fixtures.projects import CHURN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_IDENTITY = {
@@ -45,8 +46,8 @@ def update_config(root: Path, section: str, changes: dict) -> None:
 
 def make_mini_repo(root: Path, *, months: int = 4, rows: int = 700, seed: int = 7) -> Path:
     root.mkdir(parents=True)
-    shutil.copytree(REPO_ROOT / "config", root / "config")
-    shutil.copytree(REPO_ROOT / "data_contracts", root / "data_contracts")
+    shutil.copytree(CHURN / "config", root / "config")
+    shutil.copytree(CHURN / "data_contracts", root / "data_contracts")
     (root / ".gitignore").write_text("reports/\n.model-store/\n*.db\n*.db-*\n")
     assert main(["data", "generate", "--out", str(root / "data"), "--months", str(months),
                  "--rows", str(rows), "--seed", str(seed)]) == 0

@@ -6,7 +6,6 @@ The pure tests check the trials against scikit-learn's own search; the slow ones
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,8 +28,8 @@ from gitops_ml.training.trials import (
     results_frame,
     score_trial,
 )
+from tests.fixtures.projects import CHURN
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 GRID = {"max_iter": [20, 40], "learning_rate": [0.05, 0.2]}
 
 
@@ -46,7 +45,7 @@ def churn() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def base_settings() -> Settings:
-    return load_settings(REPO_ROOT / "config")
+    return load_settings(CHURN / "config")
 
 
 def xy(frame: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.Series]:

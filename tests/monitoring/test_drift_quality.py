@@ -3,8 +3,6 @@ drift are caught within two windows of onset (one window = one month of traffic,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,8 +11,8 @@ import yaml
 from gitops_ml.config import FeaturesConfig, MonitoringConfig
 from gitops_ml.monitoring import assess_window, build_reference, decide, make_record, render_monitor_report
 from gitops_ml.monitoring.performance import labelled_predictions
+from tests.fixtures.projects import CHURN
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1_500
 ONSET = "2026-07"
 
@@ -22,7 +20,7 @@ ONSET = "2026-07"
 @pytest.fixture(scope="module")
 def monitoring_cfg() -> MonitoringConfig:
     """The committed policy (config/monitoring.yaml), so the test checks what the project ships."""
-    return MonitoringConfig.model_validate(yaml.safe_load((ROOT / "config" / "monitoring.yaml").read_text()))
+    return MonitoringConfig.model_validate(yaml.safe_load((CHURN / "config" / "monitoring.yaml").read_text()))
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +34,7 @@ def trained():
 
     from gitops_ml.data.generator import generate_month, month_range
 
-    features = FeaturesConfig.model_validate(yaml.safe_load((ROOT / "config" / "features.yaml").read_text()))
+    features = FeaturesConfig.model_validate(yaml.safe_load((CHURN / "config" / "features.yaml").read_text()))
     num, cat = features.numeric, features.categorical
     train = pd.concat([generate_month(m, ROWS, seed=7, id_offset=i * ROWS)
                        for i, m in enumerate(month_range("2026-01", 2))])

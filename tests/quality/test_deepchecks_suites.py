@@ -20,9 +20,15 @@ from gitops_ml.quality import (
     run_train_test_validation,
     validate_deepchecks_config,
 )
-from gitops_ml.quality.deepchecks_suites import DEFAULT_CONDITIONS, _label_for
+from gitops_ml.quality.deepchecks_suites import _label_for, deepchecks_session
+from tests.fixtures.projects import CHURN
 
-REPO = Path(__file__).resolve().parents[2]
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_runner_process() -> Any:
+    """One deepchecks process for the module, as a PR check has (each start imports deepchecks)."""
+    with deepchecks_session():
+        yield
 
 
 def dc_config(sample_size: int = 10_000, **suites: list[dict[str, Any]]) -> DeepchecksConfig:
@@ -150,7 +156,7 @@ def test_unknown_condition_is_a_config_error(train_df: pd.DataFrame, columns: di
 
 
 def test_validate_accepts_the_shipped_churn_config() -> None:
-    validate_deepchecks_config(load_settings(REPO / "config").evaluation.deepchecks)
+    validate_deepchecks_config(load_settings(CHURN / "config").evaluation.deepchecks)
 
 
 def test_validate_reports_every_problem_without_running() -> None:
@@ -164,7 +170,10 @@ def test_validate_reports_every_problem_without_running() -> None:
         train_test_validation=[
             {"check": "FeatureDrift", "conditions": {"add_condition_drift_score_less_than": {"max_score": 1}}},
         ],
-        model_evaluation=[{"check": "RocReport", "conditions": {"add_condition_auc_greater_than": {"min_auc": 0.7}}}],
+        model_evaluation=[
+            {"check": "RocReport", "conditions": {"add_condition_auc_greater_than": {"min_auc": 0.7}}},
+            {"check": "BoostingOverfit"},
+        ],
     )
     with pytest.raises(ConfigError) as err:
         validate_deepchecks_config(cfg)
@@ -174,20 +183,8 @@ def test_validate_reports_every_problem_without_running() -> None:
     assert "data_integrity.checks[2].params: DataDuplicates: unknown parameter(s) ['colums']" in text
     assert "data_integrity.checks[3]: MultiModelPerformanceReport cannot run in a suite" in text
     assert "train_test_validation.checks[0].conditions.add_condition_drift_score_less_than" in text
-    assert "model_evaluation.checks" not in text
-
-
-def test_default_conditions_match_deepchecks_default_suites() -> None:
-    """Our table of defaults must add exactly what deepchecks' own suites add."""
-    from deepchecks.tabular.suites import full_suite
-
-    for check in full_suite().checks.values():
-        name = type(check).__name__
-        ours = type(check)()
-        for method in DEFAULT_CONDITIONS.get(name, ()):
-            getattr(ours, method)()
-        theirs = [c.name for c in check._conditions.values()]
-        assert [c.name for c in ours._conditions.values()] == theirs, name
+    assert "model_evaluation.checks[0]" not in text
+    assert "model_evaluation.checks[1]: BoostingOverfit needs the live model object (refits" in text
 
 
 def test_train_test_validation_with_new_category(
@@ -218,7 +215,7 @@ def test_model_evaluation_with_pipeline_on_raw_string_columns(
         model_evaluation=[
             {"check": "RocReport", "conditions": {"add_condition_auc_greater_than": {"min_auc": 0.6}}},
             {"check": "ConfusionMatrixReport"},
-            {"check": "BoostingOverfit", "blocking": True},  # does not support HistGradientBoosting
+            {"check": "BoostingOverfit", "blocking": True},  # needs the live model: never a pass
             {"check": "MultiModelPerformanceReport"},  # compares models: cannot run in a Suite
         ]
     )
@@ -233,31 +230,21 @@ def test_model_evaluation_with_pipeline_on_raw_string_columns(
     assert checks["ConfusionMatrixReport"].status == "info"
     boosting = checks["BoostingOverfit"]
     assert boosting.status == "error"
-    assert "HistGradientBoostingClassifier" in (boosting.error or "")
+    assert "needs the live model object" in (boosting.error or "")
     assert summary.blocking_failures == (boosting,)
     assert checks["MultiModelPerformanceReport"].status == "error"
     assert summary.counts == {"failed": 0, "error": 2, "not_run": 0, "warned": 0, "passed": 1, "info": 1}
 
 
-def test_model_object_checks_get_the_real_pipeline(
-    train_df: pd.DataFrame, test_df: pd.DataFrame, model_factory: Any, columns: dict[str, Any]
+def test_feature_importance_checks_get_importances_from_the_core(
+    train_df: pd.DataFrame, test_df: pd.DataFrame, fitted_model: Any, columns: dict[str, Any]
 ) -> None:
-    """BoostingOverfit refits partial models, so it runs on the pipeline itself, not on cached predictions."""
-    from sklearn.ensemble import GradientBoostingClassifier
-
-    model = model_factory(GradientBoostingClassifier(n_estimators=15, random_state=0))
-    model.fit(train_df[columns["features"]], train_df[columns["label"]])
-    cfg = dc_config(
-        model_evaluation=[
-            {"check": "BoostingOverfit", "conditions": {"add_condition_test_score_percent_decline_less_than": {}}},
-            {"check": "RocReport"},
-        ]
-    )
-    summary = run_model_evaluation(train_df, test_df, model, cfg=cfg, **columns)
+    """UnusedFeatures needs feature importances; without the model in its environment the core supplies them."""
+    cfg = dc_config(model_evaluation=[{"check": "UnusedFeatures"}, {"check": "RocReport"}])
+    summary = run_model_evaluation(train_df, test_df, fitted_model, cfg=cfg, **columns)
     statuses = {c.check: c.status for c in summary.checks}
-    assert statuses == {"BoostingOverfit": "passed", "RocReport": "passed"}
-    assert [c.check for c in summary.checks] == ["BoostingOverfit", "RocReport"]  # config order kept
-
+    assert statuses == {"UnusedFeatures": "passed", "RocReport": "passed"}
+    assert [c.check for c in summary.checks] == ["UnusedFeatures", "RocReport"]  # config order kept
 
 class _CannotPredict:
     """A fitted-looking classifier whose predictions fail, like a pipeline given the wrong columns."""

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.forge.fake_github import FakeGitHub
 
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError
@@ -16,6 +15,7 @@ from gitops_ml.registry.github_release import GitHubReleaseStore, parse_release_
 from gitops_ml.registry.pointer import read_pointer
 from gitops_ml.registry.promote import promote_candidate, rollback
 from gitops_ml.registry.store import fetch_artifact, open_store
+from tests.forge.fake_github import FakeGitHub
 
 TOKEN = "ghp_releaseStoreTOKEN0123456789"
 REPO = "acme/churn"

@@ -52,6 +52,8 @@ def test_promote_writes_pointer_history_and_store(tmp_path, registry):
     history = read_history(registry.history)
     assert [(e.action, e.version, e.reason) for e in history] == [("promote", "v-1", "merge of #1")]
     assert not list((tmp_path / "store").glob(".tmp-*")), "temporary upload left behind"
+    # nothing but the pointer and its history in deploy/ (the lock lives in ignored .gitops-ml/)
+    assert sorted(p.name for p in (tmp_path / "deploy").iterdir()) == ["history.yaml", "production.yaml"]
 
 
 def test_promoting_the_same_version_twice_is_a_noop(tmp_path, registry):

@@ -20,8 +20,8 @@ import uvicorn
 
 from gitops_ml.config import Settings, load_settings
 from gitops_ml.data.generator import generate_month
+from tests.fixtures.projects import CHURN
 
-REPO = Path(__file__).resolve().parents[2]
 FEATURES = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes",
             "late_payments", "plan", "contract_type", "payment_method", "region"]
 
@@ -38,11 +38,11 @@ def records_of(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def make_settings(**serving: Any) -> Settings:
-    """The repo's churn config with absolute paths, a fast estimator and fast reload/flush."""
-    base = load_settings(REPO / "config")
+    """The churn fixture config with absolute paths, a fast estimator and fast reload/flush."""
+    base = load_settings(CHURN / "config")
     defaults = {"reload_interval_s": 0.1, "log_flush_interval_s": 0.05, "max_batch_rows": 500}
     return base.model_copy(update={
-        "dataset": base.dataset.model_copy(update={"contract": REPO / base.dataset.contract}),
+        "dataset": base.dataset.model_copy(update={"contract": CHURN / base.dataset.contract}),
         "estimator": base.estimator.model_copy(update={"params": {"max_iter": 15, "random_state": 0}}),
         "serving": base.serving.model_copy(update={**defaults, **serving}),
     })

@@ -10,7 +10,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.serving.conftest import REPO, free_port, records_of, synth_churn
+from tests.fixtures.projects import make_config_project
+from tests.serving.conftest import free_port, records_of, synth_churn
 
 
 @pytest.mark.slow
@@ -21,7 +22,7 @@ def test_serve_command_serves_and_flushes_on_sigterm(tmp_path, model_store):
     process = subprocess.Popen(
         [sys.executable, "-c", "from gitops_ml.cli import run; run()", "serve", "--port", str(port),
          "--pointer", str(model_store.pointer_path), "--store-url", f"sqlite:///{db}", "--log-level", "warning"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=make_config_project(tmp_path / "project"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120

@@ -10,8 +10,16 @@ from gitops_ml.cli import main
 from gitops_ml.errors import DataError
 from gitops_ml.store.labels import read_labels_csv
 from gitops_ml.store.predictions import PredictionStore
+from tests.fixtures.projects import make_config_project
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
+
+@pytest.fixture(autouse=True)
+def _project(tmp_path, monkeypatch):
+    """labels import checks the config first: run it in a fixture project, not the repository."""
+    monkeypatch.chdir(make_config_project(tmp_path / "project"))
+
+
+CONFIG = Path("config")
 
 
 def seed(store_url: str, n: int = 3) -> None:

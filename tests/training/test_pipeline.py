@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,8 +14,8 @@ from gitops_ml.training.pipeline import (
     prepare_features,
     train_model,
 )
+from tests.fixtures.projects import CHURN
 
-REPO_CONFIG = Path(__file__).resolve().parents[2] / "config"
 NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes", "late_payments"]
 CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
 
@@ -238,10 +236,8 @@ def test_bad_target_is_a_data_error(frame: pd.DataFrame, change, needle: str, ma
         train_model(change(frame), make_settings())
 
 
-def test_repository_config_trains(frame: pd.DataFrame, churn_frame) -> None:
-    if not (REPO_CONFIG / "estimator.yaml").exists():
-        pytest.skip("repository config not present")
-    settings = load_settings(REPO_CONFIG)
+def test_example_config_trains(frame: pd.DataFrame, churn_frame) -> None:
+    settings = load_settings(CHURN / "config")
     model = train_model(churn_frame(n=300, seed=1), settings)
     assert model.pipeline.predict_proba(prepare_features(frame.head(4), settings)).shape == (4, 2)
 

@@ -18,6 +18,7 @@ from gitops_ml.errors import GitopsMLError
 # Imported lazily by main() so `import gitops_ml.cli` stays cheap and side-effect free.
 COMMAND_MODULES = (
     "config_cmd",
+    "init_cmd",
     "data_cmd",
     "contract_cmd",
     "validate_cmd",

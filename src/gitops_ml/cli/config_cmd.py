@@ -1,4 +1,4 @@
-"""`gitops-ml config show|check|schema`."""
+"""`gitops-ml config check|show|schema`."""
 
 from __future__ import annotations
 
@@ -9,28 +9,40 @@ import typer
 import yaml
 
 from gitops_ml.cli.options import ConfigDirOption
-from gitops_ml.config import load_settings, settings_json_schema
+from gitops_ml.config import settings_json_schema
+from gitops_ml.errors import EXIT_BAD_INPUT
+from gitops_ml.jobs.config_check import check_config, format_problems, load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Show the resolved config or its JSON schema.", no_args_is_help=True)
+    group = typer.Typer(help="Check the config, show it resolved, or print its JSON schema.", no_args_is_help=True)
+
+    @group.command("check")
+    def check(config_dir: Path = ConfigDirOption) -> None:
+        """Check every config file and the contract together, before any data is read (exit 0 or 2)."""
+        result = check_config(config_dir)
+        if not result.ok:
+            typer.echo(f"error: {format_problems(result.problems)}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        typer.echo(f"config ok: {config_dir} (config hash {result.settings.config_hash()})")  # type: ignore[union-attr]
 
     @group.command("show")
     def show(config_dir: Path = ConfigDirOption) -> None:
         """Print the resolved config (defaults filled in) as YAML, and its hash."""
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         typer.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False).rstrip())
         typer.echo(f"# config hash: {settings.config_hash()}")
 
-    @group.command("check")
-    def check(config_dir: Path = ConfigDirOption) -> None:
-        """Load every config file: exit 0 when valid, 2 with each error naming file and key path."""
-        settings = load_settings(config_dir)
-        typer.echo(f"config ok: {config_dir} (hash {settings.config_hash()[:12]})")
-
     @group.command("schema")
-    def schema() -> None:
-        """Print the JSON schema of the config (for editors and review)."""
+    def schema(
+        markdown: bool = typer.Option(False, "--markdown", help="the reference page (docs/configuration.md)"),
+    ) -> None:
+        """Print the JSON schema of the config (for editors and review), or the markdown reference."""
+        if markdown:
+            from gitops_ml.config_reference import config_reference_markdown
+
+            typer.echo(config_reference_markdown(), nl=False)
+            return
         typer.echo(json.dumps(settings_json_schema(), indent=2))
 
     app.add_typer(group, name="config")

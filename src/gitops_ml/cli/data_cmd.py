@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from gitops_ml.cli.options import ConfigDirOption
 from gitops_ml.errors import DataError
 
 DEFAULT_SEED = 2026
@@ -53,28 +54,47 @@ def register(app: typer.Typer) -> None:
     @group.command("manifest-add")
     def manifest_add(
         file: str = typer.Argument(..., help="CSV or Parquet file (path or fsspec URL)"),
-        manifest: Path = typer.Option(Path("data/manifest.yaml"), "--manifest"),
+        manifest: Path | None = typer.Option(None, "--manifest", help="default: dataset.manifest in config"),
         name: str | None = typer.Option(None, "--name", help="batch name (default: file name without suffix)"),
-        time_column: str = typer.Option("snapshot_date", "--time-column", help="'' to record no time range"),
+        time_column: str | None = typer.Option(
+            None, "--time-column", help="default: dataset.time_column in config; '' to record no time range"
+        ),
+        config_dir: Path = ConfigDirOption,
     ) -> None:
         """Append a batch to the manifest with its sha256, row count and time range."""
         from gitops_ml.data.add_batch import add_batch
 
-        entry = add_batch(manifest, file, name=name, time_column=time_column or None)
+        manifest, column = _defaults(config_dir, manifest, time_column)
+        entry = add_batch(manifest, file, name=name, time_column=column)
         span = f", {entry.time_range.start}..{entry.time_range.end}" if entry.time_range else ""
         typer.echo(f"added '{entry.name}' ({entry.rows} rows{span}, sha256 {entry.sha256}) to {manifest}")
 
     @group.command("verify")
     def verify(
-        manifest: Path = typer.Option(Path("data/manifest.yaml"), "--manifest"),
-        time_column: str = typer.Option("snapshot_date", "--time-column", help="'' to skip time checks"),
+        manifest: Path | None = typer.Option(None, "--manifest", help="default: dataset.manifest in config"),
+        time_column: str | None = typer.Option(
+            None, "--time-column", help="default: dataset.time_column in config; '' to skip time checks"
+        ),
+        config_dir: Path = ConfigDirOption,
     ) -> None:
         """Read every batch, check sha256 and readability; print one line per batch and the manifest hash."""
         from gitops_ml.data.acquire import acquire
 
-        data = acquire(manifest, time_column=time_column or None)
+        manifest, column = _defaults(config_dir, manifest, time_column)
+        data = acquire(manifest, time_column=column)
         for batch in data.batches:
             typer.echo(f"ok  {batch.name}  {batch.rows} rows  {batch.sha256[:12]}  {batch.source}")
         typer.echo(f"{data.rows} rows, {len(data.frame.columns)} columns; manifest hash {data.manifest_hash}")
 
     app.add_typer(group, name="data")
+
+
+def _defaults(config_dir: Path, manifest: Path | None, time_column: str | None) -> tuple[Path, str | None]:
+    """The manifest and time column: the options when given, else the configured dataset's."""
+    if manifest is not None and time_column is not None:
+        return manifest, time_column or None
+    from gitops_ml.jobs.config_check import load_checked_settings
+
+    dataset = load_checked_settings(config_dir).dataset
+    column = dataset.time_column if time_column is None else (time_column or None)
+    return manifest or dataset.manifest, column

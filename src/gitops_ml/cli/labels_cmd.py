@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gitops_ml.cli.options import ConfigDirOption
-from gitops_ml.config import load_settings
+from gitops_ml.jobs.config_check import load_checked_settings
 
 StoreUrlOption = typer.Option(
     None, "--store-url", help="prediction store URL (default: serving.prediction_store_url)"
@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from gitops_ml.store.labels import read_labels_csv
         from gitops_ml.store.predictions import PredictionStore
 
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         pairs = read_labels_csv(file, settings.dataset.task)
         store = PredictionStore(store_url or settings.serving.prediction_store_url)
         try:

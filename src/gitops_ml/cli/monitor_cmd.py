@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from gitops_ml.cli.options import ConfigDirOption
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -20,6 +21,7 @@ def register(app: typer.Typer) -> None:
         open_pr: bool = typer.Option(True, "--open-pr/--no-open-pr", help="open/update the retraining PR"),
     ) -> None:
         """Drift and late-label performance of production; opens a retraining PR when decayed."""
+        load_checked_settings(config_dir)  # every problem at once, before Prefect starts
         from flows.monitor import monitor_flow
 
         outcome = monitor_flow(config_dir=str(config_dir), out_dir=str(out_dir), store_url=store_url,

@@ -9,8 +9,8 @@ import typer
 import yaml
 
 from gitops_ml.cli.options import ConfigDirOption
-from gitops_ml.config import load_settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -36,10 +36,11 @@ def register(app: typer.Typer) -> None:
         started = time.time()
         if check_only and checked is not None:
             raise GitopsMLError("--check-only and --checked are the two halves of a promotion: use one")
+        settings = load_checked_settings(config_dir)  # every problem at once, before Prefect starts
         if checked is not None:
             from gitops_ml.jobs.promote import publish_checked
 
-            outcome = publish_checked(checked, load_settings(config_dir), expect_commit=expect_commit,
+            outcome = publish_checked(checked, settings, expect_commit=expect_commit,
                                       reason=reason, commit=commit)
         elif check_only:
             from flows.promote import promote_check_flow
@@ -72,7 +73,7 @@ def register(app: typer.Typer) -> None:
         """Move the production pointer back to an earlier version (a commit: in GitHub, a normal PR)."""
         from gitops_ml.jobs.promote import rollback_production
 
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         outcome = rollback_production(settings, to_version=to, reason=reason, commit=commit)
         change = outcome.change
         if not change.changed:
@@ -87,7 +88,7 @@ def register(app: typer.Typer) -> None:
         """Show the production pointer (or that there is none yet)."""
         from gitops_ml.registry.pointer import read_pointer
 
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         pointer = read_pointer(settings.registry.pointer)
         if pointer is None:
             typer.echo(f"no production model yet ({settings.registry.pointer} does not exist)")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from gitops_ml.cli.options import ConfigDirOption
-from gitops_ml.config import load_settings
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
         from gitops_ml.serving.app import create_app
 
-        settings = load_settings(config_dir)
+        settings = load_checked_settings(config_dir)
         application = create_app(settings, pointer_path=pointer, store_url=store_url)
         # access_log off: every prediction is already logged in the store, and the access log
         # costs a sizeable share of a request's CPU time.

@@ -8,6 +8,7 @@ import typer
 
 from gitops_ml.cli.options import ConfigDirOption
 from gitops_ml.errors import EXIT_BAD_INPUT, GitopsMLError
+from gitops_ml.jobs.config_check import load_checked_settings
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +24,7 @@ def register(app: typer.Typer) -> None:
         from gitops_ml.reporting.validation import failures_text, write_validation_error
 
         try:
+            load_checked_settings(config_dir)  # every problem at once, before Prefect starts
             outcome = validate_flow(config_dir=str(config_dir), out_dir=str(out_dir), run_deepchecks=deepchecks)
         except GitopsMLError as exc:
             write_validation_error(out_dir, exc)

@@ -13,7 +13,7 @@ Rule names in RuleResult.rule (stable: reports, tests and flows key on them):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -56,6 +56,24 @@ class ValidationReport:
     rows: int
     rules: list[RuleResult]
     contract: str = ""  # "name version", for the report header
+    # (file, rows) of each batch in frame order: a row of the concatenated frame is reported as
+    # the batch file and the row in that file, which is where someone fixes it
+    origins: tuple[tuple[str, int], ...] = ()
+
+    def locate(self, row: int) -> str:
+        """Where a row of the validated frame comes from: `file line N` (CSV, header = line 1), or `row N`."""
+        start = 0
+        for name, rows in self.origins:
+            if row < start + rows:
+                local = row - start
+                return f"{name} line {local + 2}" if name.endswith(".csv") else f"{name} row {local + 1}"
+            start += rows
+        return f"row {row}"
+
+    def examples_text(self, r: RuleResult) -> str:
+        if not r.examples:
+            return r.message
+        return ", ".join(f"{self.locate(i)}: {v!r}" for i, v in r.examples)
 
     @property
     def passed(self) -> bool:
@@ -75,8 +93,15 @@ class ValidationReport:
             "passed": self.passed,
             "rules_checked": len(self.rules),
             "rules_failed": sum(not r.passed for r in self.rules),
-            "rules": [r.to_dict() for r in self.rules],
+            "rules": [self._rule_dict(r) for r in self.rules],
         }
+
+    def _rule_dict(self, r: RuleResult) -> dict[str, Any]:
+        out = r.to_dict()
+        if self.origins:
+            for example in out["examples"]:
+                example["where"] = self.locate(example["row"])
+        return out
 
     def summary_table(self) -> str:
         """Fixed-width text table of failed rules (or one line saying all passed)."""
@@ -86,7 +111,7 @@ class ValidationReport:
             return f"{head}: all passed"
         rows = [("severity", "column", "rule", "failing", "examples")]
         rows += [
-            (r.severity, r.column or "-", r.rule, str(r.failing_count), _examples_text(r)) for r in failed
+            (r.severity, r.column or "-", r.rule, str(r.failing_count), self.examples_text(r)) for r in failed
         ]
         widths = [max(len(row[i]) for row in rows) for i in range(4)]
         lines = [head + f": {len(failed)} failed"]
@@ -108,7 +133,7 @@ class ValidationReport:
         if failed:
             out += ["", "| severity | column | rule | failing rows | examples |", "|---|---|---|---:|---|"]
             for r in failed:
-                ex = _examples_text(r).replace("|", "\\|")
+                ex = self.examples_text(r).replace("|", "\\|")
                 out.append(f"| {r.severity} | `{r.column or '-'}` | {r.rule} | {r.failing_count} | {ex} |")
         return "\n".join(out)
 
@@ -118,7 +143,11 @@ def ensure_valid(report: ValidationReport) -> ValidationReport:
     if report.passed:
         return report
     errors = [r for r in report.failures() if r.severity == "error"]
-    parts = [f"{r.column or '-'} {r.rule}: {r.message}" for r in errors[:5]]
+    parts = [
+        f"{r.column or '-'} {r.rule}: {r.message}" + (f" (first at {report.locate(r.examples[0][0])})" if r.examples
+                                                      else "")
+        for r in errors[:5]
+    ]
     more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
     raise ValidationFailed(
         f"{report.source}: {len(errors)} data contract rule(s) failed: " + "; ".join(parts) + more,
@@ -126,11 +155,17 @@ def ensure_valid(report: ValidationReport) -> ValidationReport:
     )
 
 
-def validate_frame(df: pd.DataFrame, contract: Contract, *, source: str = "<frame>") -> ValidationReport:
-    """Check every contract rule on `df` and return the structured report (never raises for bad data)."""
+def validate_frame(
+    df: pd.DataFrame, contract: Contract, *, source: str = "<frame>", origins: Sequence[tuple[str, int]] = ()
+) -> ValidationReport:
+    """Check every contract rule on `df` and return the structured report (never raises for bad data).
+
+    `origins`: (file, rows) of the batches `df` concatenates, in order, so failures name file and line.
+    """
     rules = [result for result, _ in _evaluate(df, contract)]
     return ValidationReport(
-        source=source, rows=len(df), rules=rules, contract=f"{contract.name} {contract.version}"
+        source=source, rows=len(df), rules=rules, contract=f"{contract.name} {contract.version}",
+        origins=tuple(origins),
     )
 
 
@@ -542,12 +577,6 @@ def _py(v: Any) -> Any:
 
 def _values_text(examples: list[tuple[int, Any]]) -> str:
     return ", ".join(repr(v) for _, v in examples)
-
-
-def _examples_text(r: RuleResult) -> str:
-    if not r.examples:
-        return r.message
-    return ", ".join(f"row {i}: {v!r}" for i, v in r.examples)
 
 
 def _fmt(bound: Any) -> str:

@@ -65,6 +65,11 @@ class AcquiredData:
     def rows(self) -> int:
         return len(self.frame)
 
+    @property
+    def origins(self) -> tuple[tuple[str, int], ...]:
+        """(file or source, rows) per batch in frame order: where each row of `frame` comes from."""
+        return tuple((b.source, b.rows) for b in self.batches)
+
 
 # --- files ------------------------------------------------------------------------------------------
 
@@ -276,6 +281,15 @@ def _describe_sql(entry: BatchEntry) -> str:
     return f"{shown} table={entry.sql.table}" if entry.sql.table else f"{shown} query"
 
 
+def _sort_key(time_range: TimeRange | None) -> tuple[int, int]:
+    """Dated batches by start date, then integer-period batches by start, then undated ones."""
+    if time_range is None:
+        return (2, 0)
+    if isinstance(time_range.start, date):
+        return (0, time_range.start.toordinal())
+    return (1, time_range.start)
+
+
 def acquire(manifest_path: Path | str, *, time_column: str | None = None,
             allowed_uri_prefixes: Sequence[str] = ()) -> AcquiredData:
     """Read, verify and concatenate every batch of the manifest.
@@ -291,7 +305,7 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None,
     if not manifest.batches:
         raise DataError(f"{manifest_path}: the manifest lists no batches")
     base_dir = manifest_path.parent
-    loaded: list[tuple[date, int, BatchEntry, pd.DataFrame, BatchInfo]] = []
+    loaded: list[tuple[tuple[int, int], int, BatchEntry, pd.DataFrame, BatchInfo]] = []
     for index, entry in enumerate(manifest.batches):
         if entry.format == "sql":
             source = _describe_sql(entry)
@@ -308,7 +322,13 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None,
         time_range = entry.time_range
         if time_column is not None:
             actual = time_range_of(frame, time_column, label=label)
-            if time_range is not None and (actual.start < time_range.start or actual.end > time_range.end):
+            if time_range is not None and isinstance(time_range.start, int) != isinstance(actual.start, int):
+                kinds = ("integer periods", "dates")
+                raise DataError(
+                    f"{label}: the manifest's time_range holds {kinds[isinstance(time_range.start, date)]}, "
+                    f"'{time_column}' holds {kinds[isinstance(actual.start, date)]}"
+                )
+            if time_range is not None and (actual.start < time_range.start or actual.end > time_range.end):  # type: ignore[operator]
                 raise DataError(
                     f"{label}: '{time_column}' spans {actual.start}..{actual.end}, outside the manifest's "
                     f"time_range {time_range.start}..{time_range.end}"
@@ -316,8 +336,7 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None,
             time_range = time_range or actual
         info = BatchInfo(name=entry.name, rows=len(frame), sha256=sha, source=source, format=entry.format,
                          time_range=time_range)
-        sort_start = time_range.start if time_range is not None else date.max
-        loaded.append((sort_start, index, entry, frame, info))
+        loaded.append((_sort_key(time_range), index, entry, frame, info))
 
     loaded.sort(key=lambda item: (item[0], item[1]))
     _check_columns([(entry.name, frame) for _, _, entry, frame, _ in loaded])

@@ -55,7 +55,7 @@ def labelled_window_batch(window: pd.DataFrame, settings: Settings, existing_ids
             frame[target] = as_int.astype("int64")
     frame = frame[contract.column_names].reset_index(drop=True)
     id_col = settings.dataset.id_column
-    if existing_ids:
+    if existing_ids and id_col:
         seen = frame[id_col].astype(str).isin(existing_ids)
         dropped["id already in the training data"] = int(seen.sum())
         frame = frame[~seen].reset_index(drop=True)

@@ -22,12 +22,21 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import DataError
 from gitops_ml.io_utils import atomic_write_bytes
@@ -42,15 +51,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TimeRange(_Strict):
-    """Inclusive range of the batch's time column (ISO dates)."""
+def _time_value(value: Any) -> date | int:
+    """An ISO date (YAML may already have parsed it) or an integer period; nothing else, no guessing."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("time_value", "Input should be a valid date (YYYY-MM-DD) or an integer period")
 
-    start: date
-    end: date
+
+TimeValue = Annotated[date | int, BeforeValidator(_time_value)]
+
+
+class TimeRange(_Strict):
+    """Inclusive range of the batch's time column: ISO dates, or integer periods (a day index, a year).
+
+    The kind follows the column: an integer column is a period number and stays one; it is never
+    read as a timestamp.
+    """
+
+    start: TimeValue
+    end: TimeValue
 
     @model_validator(mode="after")
     def _ordered(self) -> TimeRange:
-        if self.end < self.start:
+        if isinstance(self.start, int) != isinstance(self.end, int):
+            raise ValueError(f"start {self.start} and end {self.end} must both be dates or both integers")
+        if self.end < self.start:  # type: ignore[operator]
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
 
@@ -259,12 +293,24 @@ def short_hash(value: str | None) -> str:
 
 
 def time_range_of(frame: Any, time_column: str, *, label: str) -> TimeRange:
-    """Inclusive min/max of a date column; DataError if the column is missing, empty or not dates."""
+    """Inclusive min/max of the time column; DataError if it is missing, empty or neither dates nor integers.
+
+    Integer values are periods (their range is integers); only text or datetime values are dates.
+    """
     import pandas as pd
+
+    from gitops_ml.contracts.draft import is_integral
 
     if time_column not in frame.columns:
         raise DataError(f"{label}: time column '{time_column}' not found (columns: {list(frame.columns)})")
     values = frame[time_column]
+    if is_integral(values):
+        if values.notna().sum() == 0:
+            raise DataError(f"{label}: time column '{time_column}' has no values")
+        return TimeRange(start=int(values.min()), end=int(values.max()))
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        raise DataError(f"{label}: time column '{time_column}' holds fractional numbers: neither dates nor "
+                        f"integer periods, e.g. {list(values.dropna().astype(str).unique()[:5])}")
     parsed = pd.to_datetime(values, errors="coerce", format="mixed")
     bad = values[parsed.isna() & values.notna()]
     if len(bad):

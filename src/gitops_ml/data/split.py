@@ -8,12 +8,15 @@ deterministic (seeded) and must refuse splits that make the comparison meaningle
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.api import types as ptypes
 from sklearn.model_selection import train_test_split
 
 from gitops_ml.config import Settings
+from gitops_ml.contracts.draft import is_integral
 from gitops_ml.errors import ConfigError, DataError
 
 _CLASSIFICATION = ("binary", "multiclass")
@@ -80,18 +83,31 @@ def _time_split(df: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.
     if column not in df.columns:
         raise DataError(f"split: time column '{column}' not in the data")
     raw = df[column]
-    times = pd.to_datetime(raw, errors="coerce")
-    bad = raw[times.isna()]
-    if len(bad):
-        examples = list(bad.astype(str).unique()[:5])
-        raise DataError(
-            f"split: time column '{column}' has {len(bad)} missing or unparseable values, e.g. {examples}"
-        )
-    periods = times.dt.to_period(cfg.period)
+    if is_integral(raw):
+        # an integer time column is a period number (day index, week, year): each value is a
+        # period, and it is never read as a timestamp
+        if raw.isna().any():
+            raise DataError(f"split: time column '{column}' has {int(raw.isna().sum())} missing values")
+        periods = raw.astype("int64")
+        unit = "integer period"
+    else:
+        if ptypes.is_numeric_dtype(raw.dtype) and not ptypes.is_bool_dtype(raw.dtype):
+            raise DataError(
+                f"split: time column '{column}' holds fractional numbers, neither dates nor integer periods"
+            )
+        times = pd.to_datetime(raw, errors="coerce", format="mixed")
+        bad = raw[times.isna()]
+        if len(bad):
+            examples = list(bad.astype(str).unique()[:5])
+            raise DataError(
+                f"split: time column '{column}' has {len(bad)} missing or unparseable values, e.g. {examples}"
+            )
+        periods = times.dt.to_period(cfg.period)
+        unit = f"period {cfg.period}"
     distinct = sorted(periods.unique())
     if len(distinct) < 2:
         raise DataError(
-            f"split: time split needs at least 2 distinct periods ({cfg.period}) of '{column}', "
+            f"split: time split needs at least 2 distinct periods ({unit}) of '{column}', "
             f"found {[str(p) for p in distinct]}"
         )
     if cfg.holdout_periods >= len(distinct):
@@ -106,12 +122,12 @@ def _time_split(df: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.
         kept = kept[-cfg.train_periods :]
     in_train = periods.isin(kept).to_numpy()
     description = (
-        f"time split on '{column}' by period {cfg.period}: train {_span(kept)}, holdout {_span(held)}"
+        f"time split on '{column}' by {unit}: train {_span(kept)}, holdout {_span(held)}"
     )
     return df[in_train], df[in_holdout], description
 
 
-def _span(periods: list[pd.Period]) -> str:
+def _span(periods: list[Any]) -> str:
     return str(periods[0]) if len(periods) == 1 else f"{periods[0]}..{periods[-1]}"
 
 

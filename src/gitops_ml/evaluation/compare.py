@@ -24,6 +24,7 @@ from gitops_ml.evaluation.metrics import (
     direction_sign,
     metric_notes,
 )
+from gitops_ml.jsonable import finite_or_none
 
 Outcome = Literal["better", "worse", "inconclusive"]
 
@@ -48,13 +49,13 @@ class MetricComparison:
         return {
             "metric": self.metric,
             "direction": self.direction,
-            "candidate": _clean(self.candidate),
+            "candidate": finite_or_none(self.candidate),
             "candidate_ci": _clean_pair(self.candidate_ci),
-            "production": _clean(self.production),
+            "production": finite_or_none(self.production),
             "production_ci": _clean_pair(self.production_ci),
-            "delta": _clean(self.delta),
-            "ci_low": _clean(self.ci_low),
-            "ci_high": _clean(self.ci_high),
+            "delta": finite_or_none(self.delta),
+            "ci_low": finite_or_none(self.ci_low),
+            "ci_high": finite_or_none(self.ci_high),
             "outcome": self.outcome,
             "note": self.note,
         }
@@ -179,9 +180,5 @@ def _outcome(metric: str, low: float, high: float) -> Outcome:
     return "inconclusive"
 
 
-def _clean(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
-
-
 def _clean_pair(pair: tuple[float, float] | None) -> list[float | None] | None:
-    return None if pair is None else [_clean(pair[0]), _clean(pair[1])]
+    return None if pair is None else [finite_or_none(pair[0]), finite_or_none(pair[1])]

@@ -36,6 +36,8 @@ class RetrainingPr:
 def _existing_ids(settings: Settings) -> set[str]:
     from gitops_ml.data.acquire import acquire
 
+    if not settings.dataset.id_column:
+        return set()
     frame = acquire(settings.dataset.manifest, time_column=settings.dataset.time_column,
                     allowed_uri_prefixes=settings.dataset.allowed_uri_prefixes).frame
     return set(frame[settings.dataset.id_column].astype(str))

@@ -37,6 +37,7 @@ from gitops_ml.evaluation.metrics import (
     metric_spec,
     positive_class,
 )
+from gitops_ml.jsonable import to_jsonable
 
 Status = Literal["ok", "insufficient labels"]
 FIELD = "monitoring.performance_metric"
@@ -76,7 +77,8 @@ class PerformanceResult:
     reason: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        cleaned: dict[str, Any] = to_jsonable(asdict(self))
+        return cleaned
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceResult:

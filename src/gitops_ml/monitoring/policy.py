@@ -16,7 +16,6 @@ table) and passed back as `history` next time.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +26,7 @@ import pandas as pd
 
 from gitops_ml.config import MonitoringConfig
 from gitops_ml.evaluation.metrics import Predictions
+from gitops_ml.jsonable import finite_or_none
 from gitops_ml.monitoring.drift import DriftResult, ReferenceProfile, compute_drift
 from gitops_ml.monitoring.performance import PerformanceResult, window_performance
 
@@ -38,10 +38,6 @@ def as_utc(value: datetime | str) -> datetime:
     """Aware UTC datetime; naive values are taken as UTC."""
     dt = datetime.fromisoformat(value) if isinstance(value, str) else value
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _num(value: float | None) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 @dataclass(frozen=True)
@@ -124,12 +120,12 @@ class WindowRecord:
             "rows": self.rows,
             "labelled": self.labelled,
             "drifted_features": list(self.drifted_features),
-            "max_psi": _num(self.max_psi),
-            "prediction_psi": _num(self.prediction_psi),
+            "max_psi": finite_or_none(self.max_psi),
+            "prediction_psi": finite_or_none(self.prediction_psi),
             "metric": self.metric,
-            "metric_value": _num(self.metric_value),
-            "metric_ci_low": _num(self.metric_ci_low),
-            "metric_ci_high": _num(self.metric_ci_high),
+            "metric_value": finite_or_none(self.metric_value),
+            "metric_ci_low": finite_or_none(self.metric_ci_low),
+            "metric_ci_high": finite_or_none(self.metric_ci_high),
             "decayed": self.decayed,
             "status": self.status,
             "bad": self.bad,
@@ -262,12 +258,12 @@ def make_record(current: WindowResult, decision: Decision, *, created_at: dateti
         rows=current.rows,
         labelled=perf.labelled if perf is not None else 0,
         drifted_features=current.drift.drifted_features,
-        max_psi=_num(current.drift.max_psi),
-        prediction_psi=_num(prediction.psi) if prediction is not None else None,
+        max_psi=finite_or_none(current.drift.max_psi),
+        prediction_psi=finite_or_none(prediction.psi) if prediction is not None else None,
         metric=perf.metric if perf is not None else "",
-        metric_value=_num(perf.value) if perf is not None else None,
-        metric_ci_low=_num(perf.ci_low) if perf is not None else None,
-        metric_ci_high=_num(perf.ci_high) if perf is not None else None,
+        metric_value=finite_or_none(perf.value) if perf is not None else None,
+        metric_ci_low=finite_or_none(perf.ci_low) if perf is not None else None,
+        metric_ci_high=finite_or_none(perf.ci_high) if perf is not None else None,
         decayed=bool(perf is not None and perf.decayed),
         status=decision.status,
         bad=decision.bad_window,

@@ -15,6 +15,7 @@ from gitops_ml.io_utils import atomic_write_bytes
 from gitops_ml.monitoring.drift import FeatureDrift
 from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult, as_utc
 from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
+from gitops_ml.reporting.mermaid import xychart
 
 MAX_FEATURE_ROWS = 60
 MAX_CHART_WINDOWS = 20
@@ -68,12 +69,9 @@ def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[
     pad = max(0.01, 0.1 * (max(values) - min(values)))
     lo = 0.0 if from_zero else math.floor((min(values) - pad) * 100) / 100
     hi = math.ceil((max(values) + pad) * 100) / 100
-    quoted = ", ".join(f'"{label}"' for label in labels)
-    out = ["```mermaid", "xychart-beta", f'    title "{title}"', f"    x-axis [{quoted}]",
-           f'    y-axis "{y_label}" {lo:g} --> {hi:g}']
-    out += ["    line [" + ", ".join(f"{v:.4f}" for v in line) + "]" for line in lines]
-    out.append("```")
-    return out
+    series: dict[str, Sequence[float | None]] = {f"line {i}": line for i, line in enumerate(lines)}
+    chart = xychart(title, labels, series, y_label=y_label, kind=["line"] * len(lines), y_min=lo, y_max=hi)
+    return chart.splitlines()
 
 
 def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:

@@ -44,7 +44,9 @@ class PointerChange:
 
 
 def _lock_path(registry: RegistryConfig) -> Path:
-    return Path(registry.pointer).parent / ".promote.lock"
+    # beside the repository's other local state (.gitops-ml/, ignored), not in deploy/: a promotion
+    # leaves nothing untracked in the work tree
+    return Path(registry.pointer).parent.parent / ".gitops-ml" / "promote.lock"
 
 
 def read_candidate_metadata(candidate_dir: Path) -> dict:
