@@ -129,11 +129,6 @@ def test_the_refusal_exits_2_through_the_cli(tmp_path: Path, capsys) -> None:
     assert "estimator.search.param_grid.preprocess__numeric__memory" in captured.out + captured.err
 
 
-def test_config_check_passes_a_plain_config(tmp_path: Path, capsys) -> None:
-    assert main(["config", "check", "--config-dir", str(_config(tmp_path, ESTIMATOR))]) == 0
-    assert "config ok" in capsys.readouterr().out
-
-
 def test_every_searchable_preprocessing_path_exists_in_the_pipeline() -> None:
     from gitops_ml.config import Settings
     from gitops_ml.training.pipeline import build_preprocessor
