@@ -243,12 +243,14 @@ def resolve_uri(uri: str, base_dir: Path | str) -> str:
 
 
 def repository_root(start: Path | str) -> Path:
-    """The git work tree holding `start` (its nearest ancestor with a `.git`), else `start` itself."""
+    """The git work tree holding `start` (its nearest ancestor with a `.git`); outside git, the
+    working directory when `start` lies in it (config paths are relative to it), else `start`."""
     here = Path(start).resolve()
     for folder in (here, *here.parents):
         if (folder / ".git").exists():
             return folder
-    return here
+    cwd = Path.cwd().resolve()
+    return cwd if here.is_relative_to(cwd) else here
 
 
 def confine_uri(uri: str, base_dir: Path | str, allowed_prefixes: Sequence[str] = (), *, label: str) -> str:
