@@ -15,12 +15,13 @@ help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 # One command from a fresh clone: .venv from python3, then exactly what uv.lock says (--locked refuses a
-# uv.lock that no longer matches pyproject.toml), then the deepchecks environment from its own lock.
-# `install` always re-checks (both steps are no-ops when nothing changed), so it also repairs.
+# uv.lock that no longer matches pyproject.toml; --no-build: binary wheels only, nothing but this project
+# is built), then the deepchecks environment from its own lock. `install` always re-checks (both steps
+# are no-ops when nothing changed), so it also repairs a half-built or stale deepchecks environment.
 install: ## create .venv and install the project with its dev tools from uv.lock, plus the deepchecks env
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet 'uv>=0.9'
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --extra dev --compile-bytecode --quiet \
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --locked --no-build --extra dev --quiet \
 	  --python $(BIN)/python
 	$(BIN)/python -m gitops_ml.quality build
 	@touch $(STAMP)

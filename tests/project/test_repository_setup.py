@@ -70,3 +70,13 @@ def test_each_batch_passes_its_contract(settings: Settings):
         if not report.passed:
             failures.append(report.summary_table())
     assert not failures, "\n\n".join(failures)
+
+
+def test_init_still_recognises_the_bundled_example(settings: Settings):
+    """While the repository holds the churn example, `init` replaces it without --force."""
+    from gitops_ml.contracts.model import load_contract
+    from gitops_ml.jobs.init import is_bundled_example
+
+    if load_contract(REPO_ROOT / settings.dataset.contract).id != "urn:datacontract:gitops-ml:churn":
+        pytest.skip("the repository holds its own dataset (gitops-ml init ran)")
+    assert is_bundled_example(REPO_ROOT), "the example's contract or manifest changed: update EXAMPLE_FINGERPRINTS"

@@ -9,6 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from gitops_ml.config import CheckSpec, DeepchecksConfig, SuiteConfig, load_settings
 from gitops_ml.errors import ConfigError
@@ -320,3 +323,42 @@ def test_html_report_written_atomically(
     html = target.read_text(encoding="utf-8")
     assert len(html) > 10_000 and "Mixed Nulls" in html
     assert sorted(p.name for p in target.parent.iterdir()) == ["integrity.html"]
+
+
+def test_string_multiclass_labels_are_encoded_for_deepchecks(frame_factory: Any, model_factory: Any,
+                                                             columns: dict[str, Any]) -> None:
+    """deepchecks' TrainTestPerformance / SimpleModelComparison fail on string classes (pos_label=1)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    def with_plan_label(seed: int) -> pd.DataFrame:
+        frame = frame_factory(300, seed=seed)
+        return frame.assign(tier=np.where(frame["tenure_months"] < 40, "new", np.where(frame["support_calls"] > 2,
+                                                                                      "at-risk", "loyal")))
+
+    train, test = with_plan_label(1), with_plan_label(2)
+    cols = {**columns, "label": "tier"}
+    model = model_factory(HistGradientBoostingClassifier(max_iter=20, random_state=0))
+    model.fit(train[cols["features"]], train["tier"])
+    cfg = dc_config(model_evaluation=[{"check": "TrainTestPerformance"}, {"check": "SimpleModelComparison"},
+                                      {"check": "ConfusionMatrixReport"}])
+    summary = run_model_evaluation(train, test, model, cfg=cfg, task="multiclass", **cols)
+    for outcome in summary.checks:
+        assert outcome.status not in ("error", "not_run"), (outcome.check, outcome.error)
+
+
+def test_regression_checks_run(frame_factory: Any, model_factory: Any, columns: dict[str, Any]) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    train, test = frame_factory(300, seed=1), frame_factory(200, seed=2)
+    cols = {**columns, "label": "monthly_charges", "features": [f for f in columns["features"] if f != "monthly_charges"]}
+    model = make_pipeline(
+        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), cols["cat_features"])],
+                          remainder="passthrough"),
+        HistGradientBoostingRegressor(max_iter=20, random_state=0),
+    ).fit(train[cols["features"]], train["monthly_charges"])
+    cfg = dc_config(model_evaluation=[{"check": "RegressionErrorDistribution"}, {"check": "TrainTestPerformance"},
+                                      {"check": "SimpleModelComparison"}])
+    summary = run_model_evaluation(train, test, model, cfg=cfg, task="regression", **cols)
+    for outcome in summary.checks:
+        assert outcome.status not in ("error", "not_run"), (outcome.check, outcome.error)
+    assert len(by_name(summary)["RegressionErrorDistribution"].conditions) == 4  # 2 conditions x train, test

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print the JSON schema of the config (for editors and review), or the markdown reference."""
         if markdown:
-            from gitops_ml.config_reference import config_reference_markdown
+            from gitops_ml.reporting.config_reference import config_reference_markdown
 
             typer.echo(config_reference_markdown(), nl=False)
             return

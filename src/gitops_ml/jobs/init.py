@@ -9,6 +9,7 @@ stay untouched. Without `force`, a setup other than the bundled example is never
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,11 @@ from gitops_ml.errors import DataError, GitopsMLError
 from gitops_ml.io_utils import atomic_write_bytes, atomic_write_text
 from gitops_ml.quality.support import check_support
 
-# What the bundled example's dataset files hash to: init replaces exactly this setup without --force.
-EXAMPLE_SHA256 = {
-    "data_contracts/churn.odcs.yaml": "723cfeb8b47e98d5e03e3ffe4dc99e5c309f31eaa20de3baf67aaf9b022531bd",
-    "data/manifest.yaml": "82bde1be18bc67c9b65eeea583b0ea9e1d7aafbff60d676dd9011f0540528186",
+# The bundled example's contract and manifest, by content (parsed YAML, so comments do not count):
+# init replaces exactly this setup without --force. tests/project checks it still matches.
+EXAMPLE_FINGERPRINTS = {
+    "data_contracts/churn.odcs.yaml": "ab70b9d634d0d86c38f215d7ceeea519dc9e33a406b44009c66302d0b2f00cf8",
+    "data/manifest.yaml": "f7588209bb6bd34e4b0614c71f56653e12383900655b46e544516fb4c768bae8",
 }
 
 MAX_BATCHES = 6
@@ -45,7 +47,8 @@ CANDIDATE_CHECKS: dict[str, tuple[str, ...]] = {
     "train_test_validation": ("DatasetsSizeComparison", "NewCategoryTrainTest", "NewLabelTrainTest",
                               "FeatureDrift", "LabelDrift", "TrainTestSamplesMix"),
     "model_evaluation": ("TrainTestPerformance", "RocReport", "ConfusionMatrixReport", "CalibrationScore",
-                         "SimpleModelComparison", "RegressionSystematicError", "PredictionDrift"),
+                         "SimpleModelComparison", "RegressionErrorDistribution", "RegressionSystematicError",
+                         "PredictionDrift"),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -333,13 +336,18 @@ def _replaced_files(root: Path) -> list[Path]:
     return found
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def yaml_fingerprint(path: Path) -> str | None:
+    """sha256 of a YAML file's parsed content (None when unreadable): comments and layout do not count."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def is_bundled_example(root: Path) -> bool:
-    """The repository still holds the bundled example's contract and data, unchanged."""
-    return all((root / rel).is_file() and _sha256(root / rel) == digest for rel, digest in EXAMPLE_SHA256.items())
+    """The repository still holds the bundled example's contract and data manifest, unchanged."""
+    return all(yaml_fingerprint(root / rel) == digest for rel, digest in EXAMPLE_FINGERPRINTS.items())
 
 
 def _refuse_overwrite(req: InitRequest) -> None:
