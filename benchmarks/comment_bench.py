@@ -41,9 +41,12 @@ def main() -> None:
     print("|---|---:|---:|")
     for unit in PATTERNS:
         text = (unit * (size // len(unit) + 1))[:size]
-        seconds = _median(lambda text=text: ca.comment_markdown(text, conclusion="success", head_sha="a" * 40,
-                                                                run_url="https://example.com/run", header=True),
-                          args.repeats)
+        seconds = _median(
+            lambda text=text: ca.comment_markdown(
+                text, conclusion="success", head_sha="a" * 40, run_url="https://example.com/run", header=True
+            ),
+            args.repeats,
+        )
         comment = ca.comment_markdown(text)
         shown = unit if len(unit) < 20 else unit[:8] + f"…({len(unit)} chars)"
         print(f"| `{shown}` | {seconds:.3f} | {len(comment):,} |")

@@ -33,8 +33,16 @@ def test_a_password_in_query_parameters_is_never_printed(tmp_path: Path) -> None
 
 
 def test_sqlite_errors_hide_query_parameters_too(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, [{"name": "db", "format": "sql",
-                                      "sql": {"url": f"sqlite:///absent.db?password={SECRET}", "table": "t"}}])
+    path = write_manifest(
+        tmp_path,
+        [
+            {
+                "name": "db",
+                "format": "sql",
+                "sql": {"url": f"sqlite:///absent.db?password={SECRET}", "table": "t"},
+            }
+        ],
+    )
     with pytest.raises(DataError) as info:
         acquire(path)
     assert SECRET not in str(info.value) and "not found" in str(info.value)
@@ -44,17 +52,24 @@ def test_credentials_come_from_the_environment(tmp_path: Path, monkeypatch: pyte
     with sqlite3.connect(tmp_path / "churn.db") as conn:
         pd.DataFrame({"a": [1, 2, 3]}).to_sql("t", conn, index=False)
     monkeypatch.setenv("CHURN_DB", "churn.db")
-    path = write_manifest(tmp_path, [{"name": "db", "format": "sql", "sql": {"url": "sqlite:///${CHURN_DB}",
-                                                                             "table": "t"}}])
+    path = write_manifest(
+        tmp_path, [{"name": "db", "format": "sql", "sql": {"url": "sqlite:///${CHURN_DB}", "table": "t"}}]
+    )
     data = acquire(path)
     assert len(data.frame) == 3
     monkeypatch.delenv("CHURN_DB")
-    with pytest.raises(ConfigError, match=r"batch 'db'.*sql\.url: environment variable\(s\) CHURN_DB not set"):
+    with pytest.raises(
+        ConfigError, match=r"batch 'db'.*sql\.url: environment variable\(s\) CHURN_DB not set"
+    ):
         acquire(path)
 
 
-@pytest.mark.skipif(not os.environ.get("GITOPS_ML_TEST_POSTGRES_URL"), reason="needs GITOPS_ML_TEST_POSTGRES_URL")
-def test_postgres_reads_with_a_password_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.skipif(
+    not os.environ.get("GITOPS_ML_TEST_POSTGRES_URL"), reason="needs GITOPS_ML_TEST_POSTGRES_URL"
+)
+def test_postgres_reads_with_a_password_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import sqlalchemy as sa
 
     base = sa.make_url(os.environ["GITOPS_ML_TEST_POSTGRES_URL"])
@@ -63,13 +78,19 @@ def test_postgres_reads_with_a_password_from_the_environment(tmp_path: Path, mon
         pd.DataFrame({"a": [1, 2]}).to_sql("sql_secrets_t", conn, index=False, if_exists="replace")
     engine.dispose()
     monkeypatch.setenv("PG_PASSWORD", SECRET)
-    url = (f"postgresql+psycopg://{base.username}:${{PG_PASSWORD}}@{base.host}:{base.port}/{base.database}"
-           f"?application_name={SECRET}")
-    path = write_manifest(tmp_path, [{"name": "pg", "format": "sql", "sql": {"url": url, "table": "sql_secrets_t"}}])
+    url = (
+        f"postgresql+psycopg://{base.username}:${{PG_PASSWORD}}@{base.host}:{base.port}/{base.database}"
+        f"?application_name={SECRET}"
+    )
+    path = write_manifest(
+        tmp_path, [{"name": "pg", "format": "sql", "sql": {"url": url, "table": "sql_secrets_t"}}]
+    )
     data = acquire(path)
     assert len(data.frame) == 2
     assert all(SECRET not in b.source for b in data.batches)
-    bad = write_manifest(tmp_path, [{"name": "pg", "format": "sql", "sql": {"url": url, "table": "no_such_table"}}])
+    bad = write_manifest(
+        tmp_path, [{"name": "pg", "format": "sql", "sql": {"url": url, "table": "no_such_table"}}]
+    )
     with pytest.raises(DataError) as info:
         acquire(bad)
     assert SECRET not in str(info.value) and "no_such_table" in str(info.value)
@@ -77,9 +98,14 @@ def test_postgres_reads_with_a_password_from_the_environment(tmp_path: Path, mon
 
 @pytest.mark.parametrize(
     ("url", "shown"),
-    [("postgresql://u:pw@h/db?sslmode=require&password=x", "postgresql://u:***@h/db?password=***&sslmode=***"),
-     ("${DATABASE_URL}", "${DATABASE_URL}"),
-     ("not a url :: at all", "<invalid URL>")],
+    [
+        (
+            "postgresql://u:pw@h/db?sslmode=require&password=x",
+            "postgresql://u:***@h/db?password=***&sslmode=***",
+        ),
+        ("${DATABASE_URL}", "${DATABASE_URL}"),
+        ("not a url :: at all", "<invalid URL>"),
+    ],
 )
 def test_redaction(url: str, shown: str) -> None:
     assert redact_url(url) == shown

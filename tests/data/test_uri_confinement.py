@@ -31,8 +31,16 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("uri", ["../../outside.csv", "batches/../../../outside.csv", "/etc/passwd",
-                                 "file:///etc/passwd", "https://attacker.example/x.csv"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "../../outside.csv",
+        "batches/../../../outside.csv",
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "https://attacker.example/x.csv",
+    ],
+)
 def test_a_batch_outside_the_repository_is_refused(repo: Path, uri: str) -> None:
     path = write_manifest(repo / "data", [file_entry("x", uri, ROWS)])
     with pytest.raises(DataError) as info:

@@ -47,8 +47,9 @@ def test_the_loop_closes_with_one_retraining_pr_updated_in_place(tmp_path, prefe
             update_config(work, "forge", {"repository": REPOSITORY})
             update_config(work, "monitoring", {"cooldown_days": 0})  # let the 2nd bad window update the PR
 
-        result = run_loop(scratch, source=source, rows=(1000, 3000, 3000, 1500), deepchecks=False,
-                          configure=configure)
+        result = run_loop(
+            scratch, source=source, rows=(1000, 3000, 3000, 1500), deepchecks=False, configure=configure
+        )
         print(result.summary())
         assert result.ok, result.summary()
         pulls = github.pulls(REPOSITORY)

@@ -153,24 +153,34 @@ def test_blocking_outcome_reads_config_and_what_ran():
     from gitops_ml.config import DeepchecksConfig
     from gitops_ml.evaluation.gates import blocking_deepchecks_outcome
 
-    cfg = DeepchecksConfig.model_validate({
-        "data_integrity": {"checks": [{"check": "MixedNulls", "blocking": True}, {"check": "StringMismatch"}]},
-        "train_test_validation": {"checks": [{"check": "FeatureDrift", "blocking": True}]},
-        "model_evaluation": {"checks": [{"check": "RocReport", "blocking": True}]},
-    })
+    cfg = DeepchecksConfig.model_validate(
+        {
+            "data_integrity": {
+                "checks": [{"check": "MixedNulls", "blocking": True}, {"check": "StringMismatch"}]
+            },
+            "train_test_validation": {"checks": [{"check": "FeatureDrift", "blocking": True}]},
+            "model_evaluation": {"checks": [{"check": "RocReport", "blocking": True}]},
+        }
+    )
 
     def outcome(check, status, blocks):
         return SimpleNamespace(check=check, status=status, blocks=blocks)
 
-    ran = {"data_integrity": SimpleNamespace(checks=[outcome("MixedNulls", "failed", True),
-                                                     outcome("StringMismatch", "failed", False)]),
-           "train_test_validation": SimpleNamespace(checks=[outcome("FeatureDrift", "not_run", True)])}
+    ran = {
+        "data_integrity": SimpleNamespace(
+            checks=[outcome("MixedNulls", "failed", True), outcome("StringMismatch", "failed", False)]
+        ),
+        "train_test_validation": SimpleNamespace(checks=[outcome("FeatureDrift", "not_run", True)]),
+    }
     failed, not_run, configured = blocking_deepchecks_outcome(cfg, ran)
     assert failed == ["data_integrity/MixedNulls"]
     assert not_run == ["train_test_validation/FeatureDrift", "model_evaluation/RocReport"]
     assert configured == 3
-    assert blocking_deepchecks_outcome(cfg, {}) == ([], [
-        "data_integrity/MixedNulls", "train_test_validation/FeatureDrift", "model_evaluation/RocReport"], 3)
+    assert blocking_deepchecks_outcome(cfg, {}) == (
+        [],
+        ["data_integrity/MixedNulls", "train_test_validation/FeatureDrift", "model_evaluation/RocReport"],
+        3,
+    )
 
 
 def test_a_gate_metric_the_task_lacks_is_a_config_error_naming_the_key():

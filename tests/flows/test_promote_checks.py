@@ -30,11 +30,17 @@ def _deepchecks_gate(report_dir: Path) -> dict:
 
 @pytest.mark.slow  # deepchecks runs three times
 def test_a_failing_blocking_deepchecks_condition_refuses_promotion(mini_repo: Path) -> None:
-    update_config(mini_repo, "evaluation", {"deepchecks": {
-        "data_integrity": {"checks": [FAILING_BLOCKING_CHECK]},
-        "train_test_validation": {"checks": []},
-        "model_evaluation": {"checks": []},
-    }})
+    update_config(
+        mini_repo,
+        "evaluation",
+        {
+            "deepchecks": {
+                "data_integrity": {"checks": [FAILING_BLOCKING_CHECK]},
+                "train_test_validation": {"checks": []},
+                "model_evaluation": {"checks": []},
+            }
+        },
+    )
     update_config(mini_repo, "gates", {"fail_on_blocking_deepchecks": True})
     git(mini_repo, "commit", "-qam", "a blocking check that fails")
 

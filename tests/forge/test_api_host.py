@@ -14,7 +14,11 @@ from gitops_ml.forge.github import ForgeError, api_url_for
         ("git@github.com:acme/churn.git", "", "https://api.github.com"),
         ("https://github.com/acme/churn", "https://api.github.com", "https://api.github.com"),
         ("https://ghe.example.com/acme/churn.git", "", "https://ghe.example.com/api/v3"),
-        ("https://ghe.example.com/acme/churn.git", "https://ghe.example.com/api/v3/", "https://ghe.example.com/api/v3"),
+        (
+            "https://ghe.example.com/acme/churn.git",
+            "https://ghe.example.com/api/v3/",
+            "https://ghe.example.com/api/v3",
+        ),
         (None, "", "https://api.github.com"),
         ("/srv/git/churn.git", "http://127.0.0.1:8080/api/v3", "http://127.0.0.1:8080/api/v3"),
     ],
@@ -26,7 +30,11 @@ def test_the_api_of_the_remotes_host(remote, env, expected) -> None:
 @pytest.mark.parametrize(
     ("remote", "env", "needle"),
     [
-        ("https://github.com/acme/churn.git", "https://attacker.example/api/v3", "not the API of the repository's host"),
+        (
+            "https://github.com/acme/churn.git",
+            "https://attacker.example/api/v3",
+            "not the API of the repository's host",
+        ),
         ("https://ghe.example.com/acme/churn.git", "https://api.github.com", "expected ghe.example.com"),
         ("https://github.com/acme/churn.git", "http://api.github.com", "only sent over https"),
         (None, "http://attacker.example/api", "only sent over https"),

@@ -26,14 +26,25 @@ COMMIT = "1" * 40
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings.model_validate({
-        "dataset": {"name": "t", "contract": "c.yaml", "manifest": "m.yaml", "target": "y", "id_column": "id"},
-        "features": {"numeric": ["a", "b"]},
-        "split": {"strategy": "random"},
-        "estimator": {"class_path": "sklearn.linear_model.LogisticRegression"},
-        "registry": {"pointer": str(tmp_path / "deploy/production.yaml"),
-                     "history": str(tmp_path / "deploy/history.yaml"), "store_url": str(tmp_path / "store")},
-    })
+    return Settings.model_validate(
+        {
+            "dataset": {
+                "name": "t",
+                "contract": "c.yaml",
+                "manifest": "m.yaml",
+                "target": "y",
+                "id_column": "id",
+            },
+            "features": {"numeric": ["a", "b"]},
+            "split": {"strategy": "random"},
+            "estimator": {"class_path": "sklearn.linear_model.LogisticRegression"},
+            "registry": {
+                "pointer": str(tmp_path / "deploy/production.yaml"),
+                "history": str(tmp_path / "deploy/history.yaml"),
+                "store_url": str(tmp_path / "store"),
+            },
+        }
+    )
 
 
 def _checked(tmp_path: Path, settings: Settings, *, status: str = "pass", commit: str = COMMIT) -> Path:
@@ -42,9 +53,18 @@ def _checked(tmp_path: Path, settings: Settings, *, status: str = "pass", commit
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(60, 2)), np.r_[np.zeros(30), np.ones(30)]
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
-    save_model(pipeline, folder / "candidate", {"git_commit": commit, "config_hash": settings.config_hash(),
-                                                "data_hash": "d" * 64, "features": ["a", "b"], "target": "y",
-                                                "task": "binary"})
+    save_model(
+        pipeline,
+        folder / "candidate",
+        {
+            "git_commit": commit,
+            "config_hash": settings.config_hash(),
+            "data_hash": "d" * 64,
+            "features": ["a", "b"],
+            "target": "y",
+            "task": "binary",
+        },
+    )
     (folder / "summary.json").write_text(json.dumps({"status": status}))
     (folder / "report.md").write_text("# ✅ PASS\n")
     return folder
@@ -52,8 +72,9 @@ def _checked(tmp_path: Path, settings: Settings, *, status: str = "pass", commit
 
 def test_a_verified_candidate_is_published(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
-    outcome = publish_checked(_checked(tmp_path, settings), settings, expect_commit=COMMIT, reason="merge",
-                              commit=False)
+    outcome = publish_checked(
+        _checked(tmp_path, settings), settings, expect_commit=COMMIT, reason="merge", commit=False
+    )
     assert outcome.change.changed
     assert read_pointer(settings.registry.pointer).version == outcome.change.version
 
@@ -62,8 +83,13 @@ def test_a_verified_candidate_is_published(tmp_path: Path) -> None:
 def test_a_failed_verdict_is_refused(tmp_path: Path, status: str) -> None:
     settings = _settings(tmp_path)
     with pytest.raises(GatesFailed, match="not 'pass'"):
-        publish_checked(_checked(tmp_path, settings, status=status), settings, expect_commit=COMMIT,
-                        reason="merge", commit=False)
+        publish_checked(
+            _checked(tmp_path, settings, status=status),
+            settings,
+            expect_commit=COMMIT,
+            reason="merge",
+            commit=False,
+        )
     assert not Path(settings.registry.pointer).exists()
 
 
@@ -79,12 +105,18 @@ def test_a_replaced_model_file_is_refused(tmp_path: Path) -> None:
 def test_a_candidate_from_another_commit_or_config_is_refused(tmp_path: Path) -> None:
     settings = _settings(tmp_path)
     with pytest.raises(ArtifactError, match="not " + COMMIT):
-        publish_checked(_checked(tmp_path, settings, commit="2" * 40), settings, expect_commit=COMMIT,
-                        reason="merge", commit=False)
+        publish_checked(
+            _checked(tmp_path, settings, commit="2" * 40),
+            settings,
+            expect_commit=COMMIT,
+            reason="merge",
+            commit=False,
+        )
     other = settings.model_copy(update={"split": settings.split.model_copy(update={"seed": 7})})
     with pytest.raises(ArtifactError, match="config hash"):
-        publish_checked(_checked(tmp_path / "b", settings), other, expect_commit=COMMIT, reason="merge",
-                        commit=False)
+        publish_checked(
+            _checked(tmp_path / "b", settings), other, expect_commit=COMMIT, reason="merge", commit=False
+        )
     assert not Path(settings.registry.pointer).exists()
 
 
@@ -105,7 +137,9 @@ def test_a_model_needing_types_outside_the_allow_list_is_refused(tmp_path: Path)
     settings = _settings(tmp_path)
     folder = _checked(tmp_path, settings)
     rng = np.random.default_rng(1)
-    model = KNeighborsClassifier(n_neighbors=3).fit(rng.normal(size=(20, 2)), np.r_[np.zeros(10), np.ones(10)])
+    model = KNeighborsClassifier(n_neighbors=3).fit(
+        rng.normal(size=(20, 2)), np.r_[np.zeros(10), np.ones(10)]
+    )
     data = sio.dumps(Pipeline([("model", model)]))
     (folder / "candidate" / "model.skops").write_bytes(data)
     meta_path = folder / "candidate" / "metadata.json"

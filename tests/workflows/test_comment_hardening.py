@@ -29,10 +29,12 @@ class _CountingPattern:
         return match
 
 
-@pytest.mark.parametrize("unit", ["![", "![](", '![](x "', "![a](b", "[![", "@a", "![a](b.png)",
-                                  "![a](" + "p" * 1999 + ")"])
+@pytest.mark.parametrize(
+    "unit", ["![", "![](", '![](x "', "![a](b", "[![", "@a", "![a](b.png)", "![a](" + "p" * 1999 + ")"]
+)
 def test_two_mib_of_hostile_markdown_is_read_only_as_far_as_the_comment_reaches(
-        unit: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    unit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # M3: the old image regex was quadratic (80 KB of `![` took 8.3 s; 2 MiB would take hours).
     # Now every search is confined to what the comment can still hold, so the input looked at is
     # bounded by the comment size, not by the report size (timings: docs/benchmarks.md).
@@ -49,7 +51,9 @@ def test_two_mib_of_hostile_markdown_is_read_only_as_far_as_the_comment_reaches(
     # _IMAGE_MAX_CHARS of input for a short replacement, so its report is read further (still once)
     long_image = len(unit) > ca._IMAGE_MAX_CHARS // 4
     assert counting.scanned <= (TWO_MIB if long_image else 2 * window)
-    assert mentions and max(mentions) <= ca.GITHUB_COMMENT_LIMIT + 200  # the mention pass sees only the kept text
+    assert (
+        mentions and max(mentions) <= ca.GITHUB_COMMENT_LIMIT + 200
+    )  # the mention pass sees only the kept text
 
 
 def test_a_70000_character_report_fits_with_the_watermark() -> None:
@@ -59,36 +63,58 @@ def test_a_70000_character_report_fits_with_the_watermark() -> None:
 
 
 def test_the_header_states_commit_conclusion_and_link() -> None:
-    comment = ca.comment_markdown("## ✅ PASS\n", conclusion="success", head_sha=HEAD, run_url=RUN,
-                                  pr_code_changed=False, header=True)
+    comment = ca.comment_markdown(
+        "## ✅ PASS\n", conclusion="success", head_sha=HEAD, run_url=RUN, pr_code_changed=False, header=True
+    )
     first = comment.splitlines()[0]
     assert HEAD in first and "**success**" in first and f"]({RUN})" in first
     assert "own account" not in comment
-    changed = ca.comment_markdown("## ✅ PASS\n", conclusion="success", head_sha=HEAD, run_url=RUN,
-                                  pr_code_changed=True, header=True)
+    changed = ca.comment_markdown(
+        "## ✅ PASS\n", conclusion="success", head_sha=HEAD, run_url=RUN, pr_code_changed=True, header=True
+    )
     assert "changes the code that wrote the report below" in changed and "`src/`" in changed
-    unknown = ca.comment_markdown("## ✅ PASS\n", conclusion="success", head_sha=HEAD, run_url=RUN,
-                                  pr_code_changed=None, header=True)
+    unknown = ca.comment_markdown(
+        "## ✅ PASS\n", conclusion="success", head_sha=HEAD, run_url=RUN, pr_code_changed=None, header=True
+    )
     assert "Could not read which files" in unknown
 
 
 def test_a_hostile_run_url_or_sha_is_not_rendered() -> None:
-    comment = ca.comment_markdown("x", conclusion="success", head_sha="not-a-sha](https://evil)",
-                                  run_url="javascript:alert(1)", header=True)
+    comment = ca.comment_markdown(
+        "x",
+        conclusion="success",
+        head_sha="not-a-sha](https://evil)",
+        run_url="javascript:alert(1)",
+        header=True,
+    )
     assert "evil" not in comment and "javascript" not in comment
 
 
 @pytest.mark.parametrize("conclusion", ["failure", "timed_out", "startup_failure"])
 def test_a_failed_run_replaces_a_passing_verdict(conclusion: str) -> None:
-    comment = ca.comment_markdown("## ✅ PASS\n", conclusion=conclusion, status="pass", head_sha=HEAD,
-                                  run_url=RUN, header=True)
+    comment = ca.comment_markdown(
+        "## ✅ PASS\n", conclusion=conclusion, status="pass", head_sha=HEAD, run_url=RUN, header=True
+    )
     assert ca.CHECK_FAILED in comment and "✅ PASS" not in comment
 
 
 def test_a_run_without_a_report_says_check_failed(tmp_path: Path) -> None:
     out = tmp_path / "comment.md"
-    assert run_ci("comment", str(tmp_path / "no-artifact"), "--conclusion", "failure", "--head-sha", HEAD,
-                  "--run-url", RUN, "--out", str(out)) == 0
+    assert (
+        run_ci(
+            "comment",
+            str(tmp_path / "no-artifact"),
+            "--conclusion",
+            "failure",
+            "--head-sha",
+            HEAD,
+            "--run-url",
+            RUN,
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     text = out.read_text(encoding="utf-8")
     assert ca.CHECK_FAILED in text and HEAD in text and RUN in text
 

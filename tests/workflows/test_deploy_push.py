@@ -16,8 +16,12 @@ import pytest
 from tests.workflows.conftest import WORKFLOWS_DIR, load_workflow
 
 TOKEN = "ghs_secret-token-value-123"
-IDENTITY = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
 
 
 def _push_step() -> dict:
@@ -28,8 +32,9 @@ def _push_step() -> dict:
 
 def _git(cwd: Path, *args: str) -> str:
     env = {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True,
-                          env=env).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
 
 
 def _plant_hooks(clone: Path, marker: Path) -> None:
@@ -38,8 +43,16 @@ def _plant_hooks(clone: Path, marker: Path) -> None:
     other = clone / ".planted-hooks"
     other.mkdir()
     for folder in (clone / ".git" / "hooks", other):
-        for name in ("pre-push", "pre-rebase", "post-rewrite", "post-checkout", "reference-transaction",
-                     "post-merge", "pre-commit", "post-commit"):
+        for name in (
+            "pre-push",
+            "pre-rebase",
+            "post-rewrite",
+            "post-checkout",
+            "reference-transaction",
+            "post-merge",
+            "pre-commit",
+            "post-commit",
+        ):
             path = folder / name
             path.write_text(script)
             path.chmod(0o755)
@@ -60,8 +73,11 @@ def repo(tmp_path: Path) -> dict:
     _git(seed, "add", "-A")
     _git(seed, "commit", "-qm", "merged PR")
     _git(seed, "push", "-q", str(remote), "main")
-    subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True,
-                   env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"})
+    subprocess.run(
+        ["git", "clone", "-q", str(remote), str(clone)],
+        check=True,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+    )
     base = _git(clone, "rev-parse", "HEAD")
     marker = tmp_path / "hook-ran.txt"
     return {"remote": remote, "clone": clone, "seed": seed, "base": base, "marker": marker, "tmp": tmp_path}
@@ -70,13 +86,28 @@ def repo(tmp_path: Path) -> dict:
 def _run_push_step(repo: dict) -> subprocess.CompletedProcess[str]:
     step = _push_step()
     env = {k: str(v) for k, v in step["env"].items() if not str(v).startswith("${{")}
-    env.update(PUSH_TOKEN=TOKEN, GITHUB_SHA=repo["base"], GITHUB_REF_NAME="main", HOME=str(repo["tmp"] / "home"),
-               PATH=os.environ["PATH"], GIT_CONFIG_NOSYSTEM="1", GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com")
+    env.update(
+        PUSH_TOKEN=TOKEN,
+        GITHUB_SHA=repo["base"],
+        GITHUB_REF_NAME="main",
+        HOME=str(repo["tmp"] / "home"),
+        PATH=os.environ["PATH"],
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+    )
     script = repo["tmp"] / "push-step.sh"
     script.write_text(step["run"])
     # the shell GitHub Actions uses for `run:` on Linux
-    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=repo["clone"],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=repo["clone"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _pointer_commit(clone: Path, *extra: str) -> str:
@@ -110,7 +141,9 @@ def test_the_rebase_after_a_refused_push_runs_no_hook_either(repo: dict) -> None
     proc = _run_push_step(repo)
     assert proc.returncode == 0, proc.stderr
     pushed = _git(repo["remote"], "rev-parse", "refs/heads/main")
-    assert pushed != head_before and _git(repo["remote"], "log", "-1", "--format=%s", pushed).startswith("Promote")
+    assert pushed != head_before and _git(repo["remote"], "log", "-1", "--format=%s", pushed).startswith(
+        "Promote"
+    )
     assert not repo["marker"].exists()
     assert TOKEN not in proc.stdout + proc.stderr
 

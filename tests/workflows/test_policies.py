@@ -46,9 +46,12 @@ def test_least_privilege_permissions(workflows) -> None:
             perms = job.get("permissions")
             assert isinstance(perms, dict) and perms, f"{name}/{job_name}: explicit job permissions"
             writes = {k for k, v in perms.items() if v == "write"}
-            allowed = {("deploy.yml", "publish"): {"contents"}, ("pr-report.yml", "comment"): {"pull-requests"},
-                       # runs no project code: commits the tested lock files and opens the PR
-                       ("canary.yml", "propose"): {"contents", "pull-requests"}}
+            allowed = {
+                ("deploy.yml", "publish"): {"contents"},
+                ("pr-report.yml", "comment"): {"pull-requests"},
+                # runs no project code: commits the tested lock files and opens the PR
+                ("canary.yml", "propose"): {"contents", "pull-requests"},
+            }
             assert writes <= allowed.get((name, job_name), set()), f"{name}/{job_name}: writes {writes}"
 
 
@@ -73,7 +76,10 @@ def test_pr_workflow_has_no_secrets_and_a_read_only_token(workflows) -> None:
 def test_concurrency_groups(workflows) -> None:
     for name, wf in workflows.items():
         assert "group" in wf.get("concurrency", {}), f"{name}: concurrency group"
-    assert workflows["deploy.yml"]["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
+    assert workflows["deploy.yml"]["concurrency"] == {
+        "group": "deploy-production",
+        "cancel-in-progress": False,
+    }
     assert workflows["monitor.yml"]["concurrency"]["cancel-in-progress"] is False
 
 
@@ -83,8 +89,16 @@ def _paths(wf: dict[str, Any], event: str) -> list[str]:
 
 def test_trigger_paths(workflows) -> None:
     pr_paths = _paths(workflows["pr.yml"], "pull_request")
-    for needed in ("config/**", "data/**", "data_contracts/**", "src/**", "flows/**", "prefect.yaml",
-                   "pyproject.toml", "deploy/**"):
+    for needed in (
+        "config/**",
+        "data/**",
+        "data_contracts/**",
+        "src/**",
+        "flows/**",
+        "prefect.yaml",
+        "pyproject.toml",
+        "deploy/**",
+    ):
         assert needed in pr_paths
     deploy = workflows["deploy.yml"]
     assert deploy["on"]["push"]["branches"] == ["main"]
@@ -123,13 +137,18 @@ def test_deploy_is_split_by_trust(workflows) -> None:
     verify = next(i for i, s in enumerate(steps) if s.run and "gitops-ml promote --checked" in s.run)
     push = next(i for i, s in enumerate(steps) if s.run and "git_safe push" in s.run)
     assert install < download < verify < push
-    assert steps[download].data["with"]["path"].startswith("${{ runner.temp }}"), "the artifact lands outside the checkout"
+    assert steps[download].data["with"]["path"].startswith("${{ runner.temp }}"), (
+        "the artifact lands outside the checkout"
+    )
     assert '--expect-commit "$GITHUB_SHA"' in steps[verify].run
     assert steps[push].data["env"]["PUSH_TOKEN"] == "${{ secrets.DEPLOY_TOKEN || github.token }}"
     assert "PUSH_TOKEN" not in steps[push].run, "the token reaches git only through the credential helper"
     assert "core.hooksPath=/dev/null" in steps[push].run
-    prefect_step = next(s for s in _job_steps(workflows, "deploy.yml", "prefect")
-                        if s.run and "prefect --no-prompt deploy" in s.run)
+    prefect_step = next(
+        s
+        for s in _job_steps(workflows, "deploy.yml", "prefect")
+        if s.run and "prefect --no-prompt deploy" in s.run
+    )
     assert prefect_step.data["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
     assert 'if [ -z "$PREFECT_API_URL" ]' in prefect_step.run
     assert "PREFECT_API" not in repr([s.data for s in steps]), "Prefect secrets stay out of the publish job"
@@ -158,8 +177,15 @@ def test_deploy_push_credential_helper_gives_git_the_token(workflows, tmp_path) 
     push = next(s for s in steps_of(workflows, "deploy.yml") if s.run and "git_safe push" in s.run)
     env = {k: str(v) for k, v in push.data["env"].items() if not str(v).startswith("${{")}
     env.update(PUSH_TOKEN="tok-123", HOME=str(tmp_path), PATH=os.environ["PATH"], GIT_CONFIG_NOSYSTEM="1")
-    proc = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=github.com\n\n",
-                          capture_output=True, text=True, env=env, timeout=30, check=True)
+    proc = subprocess.run(
+        ["git", "credential", "fill"],
+        input="protocol=https\nhost=github.com\n\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=True,
+    )
     assert "username=x-access-token" in proc.stdout and "password=tok-123" in proc.stdout
 
 

@@ -20,17 +20,27 @@ def register(app: typer.Typer) -> None:
         out_dir: Path = typer.Option(Path("reports/promote"), "--out", help="re-evaluation report folder"),
         commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
         reason: str = typer.Option("merge to main", "--reason", help="recorded in deploy/history.yaml"),
-        deepchecks: bool = typer.Option(True, "--deepchecks/--no-deepchecks",
-                                        help="run the deepchecks suites as the PR check does; without them a "
-                                             "blocking check has not run, which refuses the promotion"),
-        check_only: bool = typer.Option(False, "--check-only",
-                                        help="train and check only (the unprivileged job): report + candidate "
-                                             "in --out, nothing published"),
-        checked: Path = typer.Option(None, "--checked",
-                                     help="publish the candidate a --check-only run left in this folder, after "
-                                          "verifying it (verdict, sha256, skops allow-list, commit, config)"),
-        expect_commit: str = typer.Option(None, "--expect-commit",
-                                          help="with --checked: the commit the candidate must come from"),
+        deepchecks: bool = typer.Option(
+            True,
+            "--deepchecks/--no-deepchecks",
+            help="run the deepchecks suites as the PR check does; without them a "
+            "blocking check has not run, which refuses the promotion",
+        ),
+        check_only: bool = typer.Option(
+            False,
+            "--check-only",
+            help="train and check only (the unprivileged job): report + candidate "
+            "in --out, nothing published",
+        ),
+        checked: Path = typer.Option(
+            None,
+            "--checked",
+            help="publish the candidate a --check-only run left in this folder, after "
+            "verifying it (verdict, sha256, skops allow-list, commit, config)",
+        ),
+        expect_commit: str = typer.Option(
+            None, "--expect-commit", help="with --checked: the commit the candidate must come from"
+        ),
     ) -> None:
         """Re-evaluate HEAD's candidate vs the CURRENT production; publish and move the pointer if gates pass."""
         started = time.time()
@@ -40,20 +50,31 @@ def register(app: typer.Typer) -> None:
         if checked is not None:
             from gitops_ml.jobs.promote import publish_checked
 
-            outcome = publish_checked(checked, settings, expect_commit=expect_commit,
-                                      reason=reason, commit=commit)
+            outcome = publish_checked(
+                checked, settings, expect_commit=expect_commit, reason=reason, commit=commit
+            )
         elif check_only:
             from flows.promote import promote_check_flow
 
-            check = promote_check_flow(config_dir=str(config_dir), out_dir=str(out_dir), started_at=started,
-                                       run_deepchecks=deepchecks)
+            check = promote_check_flow(
+                config_dir=str(config_dir),
+                out_dir=str(out_dir),
+                started_at=started,
+                run_deepchecks=deepchecks,
+            )
             typer.echo(f"candidate checked: {check.status}; report and candidate in {out_dir}")
             return
         else:
             from flows.promote import promote_flow
 
-            outcome = promote_flow(config_dir=str(config_dir), out_dir=str(out_dir), commit=commit, reason=reason,
-                                   started_at=started, run_deepchecks=deepchecks)
+            outcome = promote_flow(
+                config_dir=str(config_dir),
+                out_dir=str(out_dir),
+                commit=commit,
+                reason=reason,
+                started_at=started,
+                run_deepchecks=deepchecks,
+            )
         change = outcome.change
         if not change.changed:
             typer.echo(f"production is already {change.version}: nothing to do")
@@ -66,7 +87,9 @@ def register(app: typer.Typer) -> None:
     @app.command("rollback")
     def rollback_cmd(
         config_dir: Path = ConfigDirOption,
-        to: str = typer.Option(None, "--to", help="version to restore (default: the previous one in history)"),
+        to: str = typer.Option(
+            None, "--to", help="version to restore (default: the previous one in history)"
+        ),
         commit: bool = typer.Option(False, "--commit", help="commit the pointer change to git"),
         reason: str = typer.Option("rollback", "--reason", help="recorded in deploy/history.yaml"),
     ) -> None:

@@ -50,9 +50,14 @@ class BatchInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the time range as ISO dates."""
-        return {"name": self.name, "rows": self.rows, "sha256": self.sha256, "source": self.source,
-                "format": self.format,
-                "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None}
+        return {
+            "name": self.name,
+            "rows": self.rows,
+            "sha256": self.sha256,
+            "source": self.source,
+            "format": self.format,
+            "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -209,8 +214,12 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
     except Exception:  # the raw URL may hold a password: never echo it
         raise DataError(f"{label}: sql.url is not a valid SQLAlchemy URL") from None
     secret = url_secrets(raw)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:"):
+    if (
+        url.get_backend_name() == "sqlite"
+        and url.database
+        and url.database != ":memory:"
+        and not url.database.startswith("file:")
+    ):
         db_path = Path(url.database)
         if not db_path.is_absolute():
             db_path = base_dir / db_path
@@ -240,7 +249,9 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
                 raise
             except Exception as exc:
                 what = f"table '{entry.sql.table}'" if entry.sql.table else "query"
-                raise DataError(f"{label}: reading {what} from {shown} failed: {_scrub(str(exc), secret)}") from None
+                raise DataError(
+                    f"{label}: reading {what} from {shown} failed: {_scrub(str(exc), secret)}"
+                ) from None
     finally:
         engine.dispose()
     if frame.empty:
@@ -290,8 +301,9 @@ def _sort_key(time_range: TimeRange | None) -> tuple[int, int]:
     return (1, time_range.start)
 
 
-def acquire(manifest_path: Path | str, *, time_column: str | None = None,
-            allowed_uri_prefixes: Sequence[str] = ()) -> AcquiredData:
+def acquire(
+    manifest_path: Path | str, *, time_column: str | None = None, allowed_uri_prefixes: Sequence[str] = ()
+) -> AcquiredData:
     """Read, verify and concatenate every batch of the manifest.
 
     The frame is sorted by each batch's `time_range.start` (batches without one keep manifest
@@ -313,8 +325,9 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None,
             frame, sha = read_sql_batch(entry, base_dir=base_dir, label=label)
         else:
             assert entry.uri is not None
-            source = confine_uri(entry.uri, base_dir, allowed_uri_prefixes,
-                                 label=f"{manifest_path}: batch '{entry.name}'")
+            source = confine_uri(
+                entry.uri, base_dir, allowed_uri_prefixes, label=f"{manifest_path}: batch '{entry.name}'"
+            )
             label = f"{manifest_path}: batch '{entry.name}' ({source})"
             frame, sha = read_file_batch(source, entry.format, label=label, expected_sha256=entry.sha256)
         if entry.rows is not None and len(frame) != entry.rows:
@@ -334,8 +347,14 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None,
                     f"time_range {time_range.start}..{time_range.end}"
                 )
             time_range = time_range or actual
-        info = BatchInfo(name=entry.name, rows=len(frame), sha256=sha, source=source, format=entry.format,
-                         time_range=time_range)
+        info = BatchInfo(
+            name=entry.name,
+            rows=len(frame),
+            sha256=sha,
+            source=source,
+            format=entry.format,
+            time_range=time_range,
+        )
         loaded.append((_sort_key(time_range), index, entry, frame, info))
 
     loaded.sort(key=lambda item: (item[0], item[1]))

@@ -261,13 +261,17 @@ def confine_uri(uri: str, base_dir: Path | str, allowed_prefixes: Sequence[str] 
         if any(uri.startswith(prefix) for prefix in allowed_prefixes) and "/../" not in uri:
             return uri
         allowed = ", ".join(allowed_prefixes) or "none"
-        raise DataError(f"{label}: uri {uri!r} is a URL outside dataset.allowed_uri_prefixes (allowed: {allowed}); "
-                        "a batch is a file inside the repository or under an allowed bucket")
+        raise DataError(
+            f"{label}: uri {uri!r} is a URL outside dataset.allowed_uri_prefixes (allowed: {allowed}); "
+            "a batch is a file inside the repository or under an allowed bucket"
+        )
     root = repository_root(base_dir)
     target = (Path(base_dir) / uri).resolve()
     if not target.is_relative_to(root):
-        raise DataError(f"{label}: uri {uri!r} resolves to {target}, outside the repository {root}; "
-                        "a batch must be a file inside the repository (or a URL under dataset.allowed_uri_prefixes)")
+        raise DataError(
+            f"{label}: uri {uri!r} resolves to {target}, outside the repository {root}; "
+            "a batch must be a file inside the repository (or a URL under dataset.allowed_uri_prefixes)"
+        )
     return str(Path(base_dir) / uri) if not Path(uri).is_absolute() else uri
 
 
@@ -311,13 +315,17 @@ def time_range_of(frame: Any, time_column: str, *, label: str) -> TimeRange:
             raise DataError(f"{label}: time column '{time_column}' has no values")
         return TimeRange(start=int(values.min()), end=int(values.max()))
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        raise DataError(f"{label}: time column '{time_column}' holds fractional numbers: neither dates nor "
-                        f"integer periods, e.g. {list(values.dropna().astype(str).unique()[:5])}")
+        raise DataError(
+            f"{label}: time column '{time_column}' holds fractional numbers: neither dates nor "
+            f"integer periods, e.g. {list(values.dropna().astype(str).unique()[:5])}"
+        )
     parsed = pd.to_datetime(values, errors="coerce", format="mixed")
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
-        raise DataError(f"{label}: time column '{time_column}' has values that are not dates: "
-                        f"{list(bad.astype(str).unique()[:5])}")
+        raise DataError(
+            f"{label}: time column '{time_column}' has values that are not dates: "
+            f"{list(bad.astype(str).unique()[:5])}"
+        )
     if parsed.notna().sum() == 0:
         raise DataError(f"{label}: time column '{time_column}' has no values")
     return TimeRange(start=parsed.min().date(), end=parsed.max().date())
@@ -343,8 +351,16 @@ def write_batches(
         data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
         relative = f"{subdir}/{name}.csv"
         time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
-        entries.append(BatchEntry(name=name, uri=relative, format="csv", sha256=hashlib.sha256(data).hexdigest(),
-                                  rows=len(frame), time_range=time_range))
+        entries.append(
+            BatchEntry(
+                name=name,
+                uri=relative,
+                format="csv",
+                sha256=hashlib.sha256(data).hexdigest(),
+                rows=len(frame),
+                time_range=time_range,
+            )
+        )
         payloads.append((out_dir / relative, data))
     manifest = Manifest(description=description, batches=entries)
     for path, data in payloads:

@@ -30,8 +30,10 @@ def expand_env(url: str, where: str, env: Mapping[str, str] | None = None) -> st
     names = _VARIABLE.findall(url)
     missing = sorted({name for name in names if name not in env})
     if missing:
-        raise ConfigError(f"{where}: environment variable(s) {', '.join(missing)} not set (the URL names "
-                          "them as ${...}; set them on the machine that runs the job)")
+        raise ConfigError(
+            f"{where}: environment variable(s) {', '.join(missing)} not set (the URL names "
+            "them as ${...}; set them on the machine that runs the job)"
+        )
     if _VARIABLE.fullmatch(url.strip()):
         return env[names[0]]
     return _VARIABLE.sub(lambda m: quote(env[m.group(1)], safe=""), url)
@@ -49,7 +51,7 @@ def redact_url(url: Any) -> str:
     except Exception:  # noqa: BLE001 - an unparseable URL may still hold a secret: show nothing of it
         return "<invalid URL>"
     if parsed.query:
-        parsed = parsed.set(query={key: REDACTED for key in parsed.query})
+        parsed = parsed.set(query=dict.fromkeys(parsed.query, REDACTED))
     # render_as_string percent-encodes the query's `***`
     return parsed.render_as_string(hide_password=True).replace("%2A%2A%2A", REDACTED)
 

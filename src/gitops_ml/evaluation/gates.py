@@ -92,6 +92,10 @@ def evaluate_gates(
     validate_gate_metrics(gates_cfg, comparison.task, primary_metric)
     for section in ("minimums", "maximums", "max_regression", "required_improvement"):
         for metric in getattr(gates_cfg, section):
+            if metric == "expected_cost" and metric not in comparison.metrics:
+                raise ConfigError(
+                    f"gates.{section}.expected_cost: needs evaluation.costs (what a decision costs)"
+                )
             if metric not in comparison.metrics:
                 raise ConfigError(
                     f"gates.{section}.{metric}: not computed; add it to evaluation.metrics "
@@ -109,8 +113,14 @@ def evaluate_gates(
     if gates_cfg.max_segment_regression is not None:
         gates.append(_segments(comparison, segment_rows, gates_cfg.max_segment_regression, primary_metric))
     gates.append(_contract(gates_cfg.fail_on_contract_violation, contract_passed, list(contract_failures)))
-    gates.append(_deepchecks(gates_cfg.fail_on_blocking_deepchecks, list(blocking_deepchecks),
-                             list(blocking_not_run), blocking_configured))
+    gates.append(
+        _deepchecks(
+            gates_cfg.fail_on_blocking_deepchecks,
+            list(blocking_deepchecks),
+            list(blocking_not_run),
+            blocking_configured,
+        )
+    )
     return _verdict(gates)
 
 
@@ -181,6 +191,7 @@ def _required_improvement(comparison: Comparison, m: MetricComparison, amount: f
             amount,
             None,
         )
+    assert m.delta is not None  # a production exists, so the delta was computed
     sign = direction_sign(m.metric)
     # lower confidence bound of the improvement (sign-adjusted delta)
     lower_bound = m.ci_low if sign > 0 else -m.ci_high
@@ -253,8 +264,9 @@ def _contract(enforced: bool, passed: bool, failures: list[str]) -> GateResult:
     return _fail("contract", f"data contract violated: {shown or 'see the contract section'}")
 
 
-def blocking_deepchecks_outcome(cfg: DeepchecksConfig,
-                                suites: Mapping[str, Any]) -> tuple[list[str], list[str], int]:
+def blocking_deepchecks_outcome(
+    cfg: DeepchecksConfig, suites: Mapping[str, Any]
+) -> tuple[list[str], list[str], int]:
     """(failed, not run, configured) over the checks config marks `blocking`, as `suite/Check`.
 
     `suites` maps a suite name to what ran (objects with `.checks` of outcomes having `.check`,
@@ -262,8 +274,13 @@ def blocking_deepchecks_outcome(cfg: DeepchecksConfig,
     (deepchecks or its suite switched off, the step skipped) or with status not_run is "not run";
     one whose outcome blocks is "failed". Neither ever counts as passed.
     """
-    configured = [(name, spec.check) for name in type(cfg).model_fields
-                  if isinstance(suite := getattr(cfg, name), SuiteConfig) for spec in suite.checks if spec.blocking]
+    configured = [
+        (name, spec.check)
+        for name in type(cfg).model_fields
+        if isinstance(suite := getattr(cfg, name), SuiteConfig)
+        for spec in suite.checks
+        if spec.blocking
+    ]
     failed: list[str] = []
     not_run: list[str] = []
     for suite_name, check in configured:
@@ -290,7 +307,9 @@ def _deepchecks(enforced: bool, failures: list[str], not_run: list[str], configu
             f"skipped: blocking checks not enforced (gates.fail_on_blocking_deepchecks is false): {shown}",
         )
     if not failures:
-        return _fail("deepchecks", f"blocking deepchecks check(s) did not run, and not run is never a pass: {shown}")
+        return _fail(
+            "deepchecks", f"blocking deepchecks check(s) did not run, and not run is never a pass: {shown}"
+        )
     return _fail("deepchecks", f"blocking deepchecks condition(s) failed: {shown}")
 
 

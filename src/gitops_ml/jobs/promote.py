@@ -35,8 +35,9 @@ def refuse_unless_passed(check: PrCheckResult, report_dir: str | Path) -> None:
         raise GatesFailed(f"promotion refused, gates failed vs current production: {failed}")
 
 
-def verify_checked_candidate(report_dir: str | Path, settings: Settings, *,
-                             expect_commit: str | None) -> dict[str, Any]:
+def verify_checked_candidate(
+    report_dir: str | Path, settings: Settings, *, expect_commit: str | None
+) -> dict[str, Any]:
     """What the privileged publish job checks before it publishes a candidate it did not train.
 
     The candidate comes from a job that ran project code with no write token; here, on a fresh
@@ -55,19 +56,32 @@ def verify_checked_candidate(report_dir: str | Path, settings: Settings, *,
         raise ArtifactError(f"{summary_path}: the check's verdict is missing or unreadable: {exc}") from exc
     status = summary.get("status") if isinstance(summary, dict) else None
     if status != "pass":
-        raise GatesFailed(f"promotion refused: the check's verdict in {summary_path} is {status!r}, not 'pass'")
+        raise GatesFailed(
+            f"promotion refused: the check's verdict in {summary_path} is {status!r}, not 'pass'"
+        )
     load_model(candidate)  # sha256 against metadata.json, then the skops allow-list; never unpickles
     meta = read_metadata(candidate)
     if expect_commit and meta.get("git_commit") != expect_commit:
-        raise ArtifactError(f"{candidate}: trained from commit {meta.get('git_commit')!r}, not {expect_commit}")
+        raise ArtifactError(
+            f"{candidate}: trained from commit {meta.get('git_commit')!r}, not {expect_commit}"
+        )
     if meta.get("config_hash") != settings.config_hash():
-        raise ArtifactError(f"{candidate}: config hash {str(meta.get('config_hash'))[:12]} is not this checkout's "
-                            f"{settings.config_hash()[:12]}")
+        raise ArtifactError(
+            f"{candidate}: config hash {str(meta.get('config_hash'))[:12]} is not this checkout's "
+            f"{settings.config_hash()[:12]}"
+        )
     return meta
 
 
-def publish_checked(report_dir: str | Path, settings: Settings, *, expect_commit: str | None, reason: str,
-                    commit: bool, repo_dir: str | Path = ".") -> PointerOutcome:
+def publish_checked(
+    report_dir: str | Path,
+    settings: Settings,
+    *,
+    expect_commit: str | None,
+    reason: str,
+    commit: bool,
+    repo_dir: str | Path = ".",
+) -> PointerOutcome:
     """Verify a candidate checked by another job, publish it and move the pointer (deploy/*.yaml only)."""
     verify_checked_candidate(report_dir, settings, expect_commit=expect_commit)
     change = publish(Path(report_dir) / "candidate", settings.registry, reason)
@@ -82,9 +96,11 @@ def publish(candidate_dir: Path, registry: RegistryConfig, reason: str) -> Point
 
 
 def promotion_message(change: PointerChange, report_dir: str | Path) -> str:
-    return (f"Promote model {change.version} to production\n\n"
-            f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
-            f"Report: {report_dir}/report.md\n\n[skip ci]")
+    return (
+        f"Promote model {change.version} to production\n\n"
+        f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
+        f"Report: {report_dir}/report.md\n\n[skip ci]"
+    )
 
 
 def rollback_message(change: PointerChange, reason: str) -> str:
@@ -98,8 +114,9 @@ def commit_pointer_change(repo_dir: str | Path, registry: RegistryConfig, messag
     return GitRepo(repo_dir).commit_paths([registry.pointer, registry.history], message)
 
 
-def rollback_production(settings: Settings, *, to_version: str | None, reason: str, commit: bool,
-                        repo_dir: str | Path = ".") -> PointerOutcome:
+def rollback_production(
+    settings: Settings, *, to_version: str | None, reason: str, commit: bool, repo_dir: str | Path = "."
+) -> PointerOutcome:
     """Point production back at an earlier version (default: the previous one in the history)."""
     change = rollback(settings.registry, to_version=to_version, reason=reason)
     commit_id = None
