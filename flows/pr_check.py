@@ -135,10 +135,8 @@ def pr_check_flow(
                 )
         with timer.stage("report"):
             logger.info("[7/7] gates, candidate artifact, report")
-            blocking = [
-                f"{name}/{c.check}" for name, s in run.deepchecks.items() for c in s.blocking_failures
-            ]
-            run.verdict = gates_task(settings, comparison, run.segments, report, blocking)
+            # every blocking check config names must have run and held (not run is never a pass)
+            run.verdict = gates_task(settings, comparison, run.segments, report, dict(run.deepchecks))
             run.candidate_artifact = save_candidate(run)
         return _finish(result_from_run(run, timer.seconds), run)
     except GitopsMLError as exc:

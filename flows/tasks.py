@@ -32,7 +32,11 @@ if TYPE_CHECKING:  # each task imports what it runs, so importing the flows stay
 def acquire_task(settings: Settings) -> AcquiredData:
     from gitops_ml.data.acquire import acquire
 
-    return acquire(settings.dataset.manifest, time_column=settings.dataset.time_column)
+    return acquire(
+        settings.dataset.manifest,
+        time_column=settings.dataset.time_column,
+        allowed_uri_prefixes=settings.dataset.allowed_uri_prefixes,
+    )
 
 
 @task(name="contract", cache_policy=NO_CACHE)
@@ -193,11 +197,12 @@ def gates_task(
     comparison: Comparison,
     segments: pd.DataFrame | None,
     contract_report: ValidationReport,
-    blocking: list[str],
+    deepchecks: dict[str, SuiteSummary],
 ) -> Verdict:
-    from gitops_ml.evaluation.gates import evaluate_gates
+    from gitops_ml.evaluation.gates import blocking_deepchecks_outcome, evaluate_gates
 
     failures = [f"{r.column}: {r.rule}" for r in contract_report.rules if not r.passed]
+    failed, not_run, configured = blocking_deepchecks_outcome(settings.evaluation.deepchecks, deepchecks)
     return evaluate_gates(
         comparison,
         settings.gates,
@@ -205,7 +210,9 @@ def gates_task(
         segment_rows=segments if segments is not None and "delta" in segments else None,
         contract_passed=contract_report.passed,
         contract_failures=failures,
-        blocking_deepchecks=blocking,
+        blocking_deepchecks=failed,
+        blocking_not_run=not_run,
+        blocking_configured=configured,
     )
 
 

@@ -206,7 +206,9 @@ def read_pr_info(artifact_dir: Path | str) -> PrInfo:
 # so no match attempt rescans text another attempt already covered.
 _IMAGE = re.compile(r'!\[([^\[\]\n]{0,1000})\]\(([^()\s\[\]]{1,2000})(?:[ \t]+"[^"\n\[\]]{0,1000}")?\)')
 # `@name` / `@org/team` that GitHub would turn into a notification; not e-mail addresses
-_MENTION = re.compile(r"(?<![\w@`/.+-])@(?=[A-Za-z0-9])")
+# `\B` before `@` (a non-word character) keeps e-mail addresses (`a@b.example`) as they are
+_MENTION = re.compile(r"\B@(?=[A-Za-z0-9])")
+_IMAGE_MAX_CHARS = 4100  # the longest text one _IMAGE match can span
 _ZERO_WIDTH_SPACE = "\u200b"
 WATERMARK_IMAGE = "https://cml.dev/watermark.png"  # what CML 0.20.6 appends to every comment it posts
 # A report produced by the PR's own code is the PR's claim about itself: said in the header.
@@ -349,6 +351,21 @@ def comment_markdown(
     where = f"the `{artifact_name}` artifact" + (
         f" of [this run]({_safe_url(run_url)})" if _safe_url(run_url) else ""
     )
+    footer = f"\n---\n<sub>Plots, summary.json and the deepchecks HTML reports: {where}.</sub>\n"
+    note = "\n\n_Truncated: the full report is in the artifact._\n"
+    budget = max(0, limit - len(top) - len(footer) - len(note))
+    body, cut = _rewrite_images(report_md, where, budget)
+    body = neutralize_mentions(body).rstrip() + "\n"
+    if cut:
+        body = body[:budget] + note
+    return top + truncate_markdown(body, limit - len(top) - len(footer), note) + footer
+
+
+def _rewrite_images(text: str, where: str, budget: int) -> tuple[str, bool]:
+    """Local images -> a pointer to the artifact, reading only as much of `text` as the comment can
+    hold: at most `budget` output characters (plus one replacement) are produced, and each search
+    is confined to the next budget + one match of input, so hostile text costs time linear in what
+    is kept. Returns (text, whether it was cut)."""
 
     def replace(match: re.Match[str]) -> str:
         alt, target = match.group(1), match.group(2)
@@ -357,12 +374,21 @@ def comment_markdown(
         label = alt.strip() or Path(target).name
         return f"_Plot **{label}**: in {where}._"
 
-    body = neutralize_mentions(_IMAGE.sub(replace, report_md)).rstrip() + "\n"
-    footer = f"\n---\n<sub>Plots, summary.json and the deepchecks HTML reports: {where}.</sub>\n"
-    body = truncate_markdown(
-        body, limit - len(top) - len(footer), "\n\n_Truncated: the full report is in the artifact._\n"
-    )
-    return top + body + footer
+    out: list[str] = []
+    size = pos = 0
+    while size <= budget:
+        endpos = min(len(text), pos + (budget - size) + _IMAGE_MAX_CHARS)
+        match = _IMAGE.search(text, pos, endpos)
+        if match is None:  # no image in reach: keep what still fits, the rest is cut anyway
+            keep = min(endpos, pos + (budget - size) + 1)
+            out.append(text[pos:keep])
+            return "".join(out), keep < len(text)
+        out.append(text[pos : match.start()])
+        replacement = replace(match)
+        out.append(replacement)
+        size += match.start() - pos + len(replacement)
+        pos = match.end()
+    return "".join(out), pos < len(text)
 
 
 def read_summary_status(artifact_dir: Path | str) -> str | None:

@@ -53,6 +53,25 @@ class DatasetConfig(StrictModel):
     time_column: str | None = Field(None, description="snapshot/event time; needed for a time-based split")
     task: Task = "binary"
     positive_label: int | str | None = Field(1, description="binary only: the class scored as positive")
+    allowed_uri_prefixes: list[str] = Field(
+        default_factory=list,
+        description="URLs a manifest batch may name beyond files inside the repository, each a scheme and "
+        "bucket (or host) with a trailing '/', e.g. s3://my-bucket/churn/; empty = repository files only",
+    )
+
+    @field_validator("allowed_uri_prefixes")
+    @classmethod
+    def _scheme_and_bucket(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not re.fullmatch(
+                r"[a-z][a-z0-9+.-]*://[^/\s]+/\S*|file:///[^\s]+/", prefix
+            ) or not prefix.endswith("/"):
+                raise _refuse(
+                    "{prefix!r}: expected a scheme and a bucket or host ending in '/', e.g. "
+                    "s3://my-bucket/ (a bare scheme would allow every bucket)",
+                    prefix=prefix[:120],
+                )
+        return prefixes
 
 
 class FeaturesConfig(StrictModel):
@@ -380,9 +399,21 @@ class MonitoringConfig(StrictModel):
 
 class ForgeConfig(StrictModel):
     repository: str | None = Field(None, description="owner/name; None = from the git remote")
-    api_url: str = Field("https://api.github.com", description="GitHub Enterprise: https://HOST/api/v3")
+    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github.api_url_for).
+    api_url: SkipJsonSchema[Any] = Field(None, exclude=True)
     token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
     base_branch: str = "main"
+
+    @field_validator("api_url")
+    @classmethod
+    def _no_api_host(cls, value: Any) -> None:
+        if value is not None:
+            raise _refuse(
+                "the GitHub API host never comes from the repository (a PR could send the token "
+                "anywhere): it is GITHUB_API_URL on the machine that runs the job, checked against "
+                "the repository's remote (GitHub Enterprise: https://HOST/api/v3 of the remote's HOST)"
+            )
+        return None
 
 
 class Settings(StrictModel):

@@ -214,7 +214,21 @@ def run_loop(
     from gitops_ml.serving.simulator import DEFAULT_ID_OFFSET, run_simulation, simulated_records
 
     result = LoopResult(scratch=scratch)
-    work, _remote = make_scratch_repo(source, scratch, configure)
+    dc = () if deepchecks else ("--no-deepchecks",)
+
+    def setup(work: Path) -> None:
+        if not deepchecks:
+            # a blocking check that did not run fails the gate: a run without deepchecks must say
+            # so in its config, as a fork would
+            gates_path = work / "config/gates.yaml"
+            gates = yaml.safe_load(gates_path.read_text()) if gates_path.exists() else {}
+            gates_path.write_text(
+                yaml.safe_dump({**(gates or {}), "fail_on_blocking_deepchecks": False}, sort_keys=False)
+            )
+        if configure is not None:
+            configure(work)
+
+    work, _remote = make_scratch_repo(source, scratch, setup)
     os.chdir(work)
     store_url = f"sqlite:///{scratch / 'predictions.db'}"
     state: dict[str, Any] = {}  # what one step leaves for the next: server, phase times, monitor outcome
@@ -229,7 +243,7 @@ def run_loop(
 
     def promote() -> tuple[bool, str, str]:
         before = _pointer_version(work)
-        code = _cli("promote", "--commit")
+        code = _cli("promote", "--commit", *dc)
         git(work, "push", "-q", "origin", "main")
         after = _pointer_version(work)
         state["version"] = after
@@ -305,7 +319,7 @@ def run_loop(
     def retrain_branch_check() -> tuple[bool, str, str]:
         pr = state["monitor"].pr
         git(work, "checkout", "-q", pr.branch)
-        ok, detail, output = pr_check("reports/pr-retrain", "--no-deepchecks")()
+        ok, detail, output = pr_check("reports/pr-retrain", *dc)()
         import json
 
         summary = json.loads((work / "reports/pr-retrain/summary.json").read_text())
@@ -328,10 +342,7 @@ def run_loop(
         return ok, detail + "; server hot-reloaded it", output
 
     steps: list[tuple[str, Callable[[], tuple[bool, str, str]]]] = [
-        (
-            "PR check (no production yet)",
-            pr_check("reports/pr", *(() if deepchecks else ("--no-deepchecks",))),
-        ),
+        ("PR check (no production yet)", pr_check("reports/pr", *dc)),
         ("promote on merge", promote),
         ("serve", serve),
         ("traffic: stable", traffic(0)),

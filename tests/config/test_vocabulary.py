@@ -152,7 +152,7 @@ def test_the_refusal_exits_2_through_the_cli(tmp_path: Path, capsys) -> None:
     folder = _config(
         tmp_path, {**ESTIMATOR, "search": {"param_grid": {"preprocess__numeric__memory": ["x"]}}}
     )
-    assert main(["config", "show", "--config-dir", str(folder)]) == 2
+    assert main(["config", "check", "--config-dir", str(folder)]) == 2
     captured = capsys.readouterr()
     assert "estimator.search.param_grid.preprocess__numeric__memory" in captured.out + captured.err
 
@@ -170,3 +170,12 @@ def test_every_searchable_preprocessing_path_exists_in_the_pipeline() -> None:
     )
     params = {f"preprocess__{k}" for k in build_preprocessor(settings).get_params(deep=True)}
     assert params >= SEARCHABLE_PREPROCESSING, SEARCHABLE_PREPROCESSING - params
+
+
+def test_an_api_host_in_config_is_refused(tmp_path: Path) -> None:
+    # L: forge.api_url sent RETRAIN_TOKEN to any host the config named
+    folder = _config(tmp_path, ESTIMATOR)
+    (folder / "forge.yaml").write_text("repository: acme/churn\napi_url: https://attacker.example/api/v3\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(folder)
+    assert "forge.yaml: forge.api_url:" in str(info.value) and "GITHUB_API_URL" in str(info.value)

@@ -103,7 +103,9 @@ def test_parquet_file_url_and_memory_url(tmp_path: Path, small_batches: list[pd.
             file_entry("apr", "memory://acquire-test/apr.parquet", mem_parquet),
         ],
     )
-    data = acquire(path, time_column="snapshot_date")
+    # URLs are read only under the prefixes config allows (dataset.allowed_uri_prefixes)
+    allowed = ("memory://acquire-test/", tmp_path.as_uri() + "/")
+    data = acquire(path, time_column="snapshot_date", allowed_uri_prefixes=allowed)
     assert [b.format for b in data.batches] == ["csv", "parquet", "csv", "parquet"]
     assert [b.name for b in data.batches] == ["jan", "feb", "mar", "apr"]
     assert len(data.frame) == 610
@@ -156,7 +158,7 @@ def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(
         DataError, match=r"batch 'gone' \(memory://acquire-test/nothing.csv\): file not found"
     ):
-        acquire(mem)
+        acquire(mem, allowed_uri_prefixes=("memory://acquire-test/",))
 
 
 def test_sha256_mismatch_is_checked_before_parsing(tmp_path: Path) -> None:

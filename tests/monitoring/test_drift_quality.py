@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from gitops_ml.config import FeaturesConfig, MonitoringConfig
-from gitops_ml.monitoring import assess_window, build_reference, decide, make_record, render_monitor_report
+from gitops_ml.monitoring.drift import build_reference
 from gitops_ml.monitoring.performance import labelled_predictions
+from gitops_ml.monitoring.policy import assess_window, decide, make_record
+from gitops_ml.monitoring.report import render_monitor_report
 from tests.fixtures.projects import CHURN
 
 ROWS = 1_500

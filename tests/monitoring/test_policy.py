@@ -134,7 +134,9 @@ def test_empty_window_end_to_end_is_insufficient_data(cfg):
     import numpy as np
     import pandas as pd
 
-    from gitops_ml.monitoring import assess_window, build_reference, render_monitor_report
+    from gitops_ml.monitoring.drift import build_reference
+    from gitops_ml.monitoring.policy import assess_window
+    from gitops_ml.monitoring.report import render_monitor_report
     from tests.monitoring.conftest import T0
 
     ref = pd.DataFrame({"x": np.arange(100.0), "plan": ["a", "b"] * 50})

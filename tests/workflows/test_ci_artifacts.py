@@ -279,3 +279,28 @@ def test_pin_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_pin_report_reads_this_projects_pins() -> None:
     packages = {r.package for r in ca.pin_rows(Path(__file__).resolve().parents[2] / "pyproject.toml")}
     assert set(ca.CANARY_PACKAGES) <= packages
+
+
+def test_pr_number_without_an_artifact_comes_from_the_head(
+    gh: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that failed before staging left no pr.json: the open PR at the run's head sha is found."""
+    number = gh.add_pull("feature", HEAD)
+    missing = tmp_path / "no-artifact"
+    args = (
+        "pr-number",
+        str(missing),
+        "--head-sha",
+        HEAD,
+        "--head-owner",
+        "acme",
+        "--head-branch",
+        "feature",
+        "--repository",
+        "acme/churn",
+    )
+    assert run_ci(*args) == 0
+    assert capsys.readouterr().out.strip() == str(number)
+    # the branch moved on: the run's sha is no PR's head any more
+    assert run_ci(*args[:3], "b" * 40, *args[4:]) == 2
+    assert "no open PR from acme:feature" in capsys.readouterr().err

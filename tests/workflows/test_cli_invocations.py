@@ -153,7 +153,9 @@ def test_every_gitops_ml_invocation_is_valid(workflows) -> None:
         "ci stage-artifact",
         "ci pr-number",
         "ci comment",
-        "promote --commit",
+        "promote --check-only",
+        "promote --checked",
+        "ci post-comment",
         "ci pin-report",
     } <= named | {" ".join(i.args[:1]) for i in invocations}
     assert any(i.args[:1] == ("monitor",) for i in invocations)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -239,6 +240,39 @@ def resolve_uri(uri: str, base_dir: Path | str) -> str:
         return uri
     path = Path(uri)
     return str(path if path.is_absolute() else Path(base_dir) / path)
+
+
+def repository_root(start: Path | str) -> Path:
+    """The git work tree holding `start` (its nearest ancestor with a `.git`); outside git, the
+    working directory when `start` lies in it (config paths are relative to it), else `start`."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    cwd = Path.cwd().resolve()
+    return cwd if here.is_relative_to(cwd) else here
+
+
+def confine_uri(uri: str, base_dir: Path | str, allowed_prefixes: Sequence[str] = (), *, label: str) -> str:
+    """Where a manifest entry may point: a file inside the repository tree (symlinks resolved), or a
+    URL under one of `dataset.allowed_uri_prefixes`. A pull request edits the manifest, so it must
+    not reach anything else on the machine (`../`, `/etc/passwd`, `file:///...`) or the network."""
+    if is_url(uri):
+        if any(uri.startswith(prefix) for prefix in allowed_prefixes) and "/../" not in uri:
+            return uri
+        allowed = ", ".join(allowed_prefixes) or "none"
+        raise DataError(
+            f"{label}: uri {uri!r} is a URL outside dataset.allowed_uri_prefixes (allowed: {allowed}); "
+            "a batch is a file inside the repository or under an allowed bucket"
+        )
+    root = repository_root(base_dir)
+    target = (Path(base_dir) / uri).resolve()
+    if not target.is_relative_to(root):
+        raise DataError(
+            f"{label}: uri {uri!r} resolves to {target}, outside the repository {root}; "
+            "a batch must be a file inside the repository (or a URL under dataset.allowed_uri_prefixes)"
+        )
+    return str(Path(base_dir) / uri) if not Path(uri).is_absolute() else uri
 
 
 def open_binary(path_or_url: Path | str):

@@ -76,9 +76,11 @@ def api_url_for(remote_url: str | None, env_url: str | None = None) -> str:
         if not remote_host or remote_host == "github.com":
             return DEFAULT_API_URL
         return f"https://{remote_host}/api/v3"
-    if not env_url.lower().startswith("https://") and remote_host not in ("127.0.0.1", "localhost"):
-        raise ForgeError(f"{API_URL_ENV}={env_url!r}: the GitHub API is only spoken over https")
     api_host = _host_of(env_url)
+    if not env_url.lower().startswith("https://") and api_host not in ("127.0.0.1", "localhost"):
+        raise ForgeError(
+            f"{API_URL_ENV}={env_url!r}: a token is only sent over https (plain http: loopback only)"
+        )
     expected = "api.github.com" if remote_host == "github.com" else remote_host
     if remote_host and api_host != expected:
         raise ForgeError(

@@ -38,7 +38,11 @@ def _existing_ids(settings: Settings) -> set[str]:
 
     if not settings.dataset.id_column:
         return set()
-    frame = acquire(settings.dataset.manifest, time_column=settings.dataset.time_column).frame
+    frame = acquire(
+        settings.dataset.manifest,
+        time_column=settings.dataset.time_column,
+        allowed_uri_prefixes=settings.dataset.allowed_uri_prefixes,
+    ).frame
     return set(frame[settings.dataset.id_column].astype(str))
 
 
@@ -54,7 +58,7 @@ def open_retraining_pr(
     from gitops_ml.data.add_batch import add_batch
     from gitops_ml.data.export import labelled_window_batch, write_batch_csv
     from gitops_ml.forge.git import GitRepo, repository_from_remote
-    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.github import GitHubForge, api_url_for
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
     from gitops_ml.forge.tokens import resolve_token
     from gitops_ml.prediction_store import PredictionStore
@@ -76,7 +80,12 @@ def open_retraining_pr(
 
     token = resolve_token(settings.forge.token_secret_block)
     repository = settings.forge.repository or repository_from_remote(repo.remote_url("origin"))
-    forge = GitHubForge(repository, token, settings.forge.api_url) if token and repository else None
+    # the repository's own API host (GITHUB_API_URL checked against the remote), never one from config
+    forge = (
+        GitHubForge(repository, token, api_url_for(repo.remote_url("origin")))
+        if token and repository
+        else None
+    )
     if forge is None:
         why = (
             "no token (GITHUB_TOKEN / GH_TOKEN / forge.token_secret_block)"

@@ -55,8 +55,11 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
-    """An Engine for a store URL; SQLite gets WAL + busy_timeout on every new connection."""
-    parsed = sa.make_url(url)
+    """An Engine for a store URL (credentials as `${ENV_VAR}`s); SQLite gets WAL + busy_timeout on
+    every new connection."""
+    from gitops_ml.data.sql_url import expand_env
+
+    parsed = sa.make_url(expand_env(url, "prediction store URL"))
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):

@@ -80,6 +80,8 @@ def _rows(
     model: type[BaseModel], prefix: str, out: list[str], nested: list[tuple[str, type[BaseModel]]]
 ) -> None:
     for name, field in model.model_fields.items():
+        if field.exclude:  # a key kept only to refuse it with a reason (e.g. an endpoint in config)
+            continue
         path = f"{prefix}.{name}"
         description = (field.description or "").replace("|", "\\|")
         out.append(f"| `{path}` | `{_type_name(field.annotation)}` | {_default(field)} | {description} |")

@@ -380,7 +380,12 @@ def _contract_section(r: PrCheckResult) -> str:
 
 def _deepchecks_section(r: PrCheckResult) -> str:
     if not r.deepchecks:
-        return ""
+        if r.comparison is None:  # stopped before training: the error says why
+            return ""
+        return (
+            "## deepchecks\n\n⏭️ **Not run.** Not run is never a pass: a check marked `blocking` that did "
+            "not run fails the `deepchecks` gate.\n"
+        )
     lines = [
         "## deepchecks",
         "",
