@@ -19,7 +19,7 @@ from sklearn.preprocessing import StandardScaler
 from gitops_ml.config import Settings
 from gitops_ml.errors import ArtifactError, GatesFailed
 from gitops_ml.jobs.promote import publish_checked
-from gitops_ml.registry.artifacts import save_model
+from gitops_ml.registry.artifacts import ModelInfo, save_model
 from gitops_ml.registry.pointer import read_pointer
 
 COMMIT = "1" * 40
@@ -56,14 +56,14 @@ def _checked(tmp_path: Path, settings: Settings, *, status: str = "pass", commit
     save_model(
         pipeline,
         folder / "candidate",
-        {
-            "git_commit": commit,
-            "config_hash": settings.config_hash(),
-            "data_hash": "d" * 64,
-            "features": ["a", "b"],
-            "target": "y",
-            "task": "binary",
-        },
+        ModelInfo(
+            git_commit=commit,
+            config_hash=settings.config_hash(),
+            data_hash="d" * 64,
+            features=("a", "b"),
+            target="y",
+            task="binary",
+        ),
     )
     (folder / "summary.json").write_text(json.dumps({"status": status}))
     (folder / "report.md").write_text("# ✅ PASS\n")
