@@ -123,6 +123,14 @@ def _retarget(root: Path, *, target: str, task: str, class_path: str, params: di
     (root / "config/estimator.yaml").write_text(yaml.safe_dump({"class_path": class_path, "params": params}))
     (root / "config/gates.yaml").write_text(yaml.safe_dump(gates))
     segments = [s for s in ("contract_type", "region") if s not in drop]
+    # the example's deepchecks lists are binary ones; config check refuses those that do not apply
+    from gitops_ml.quality.support import check_support
+
+    evaluation = yaml.safe_load((root / "config/evaluation.yaml").read_text())
+    for suite in ("data_integrity", "train_test_validation", "model_evaluation"):
+        checks = evaluation["deepchecks"][suite]["checks"]
+        evaluation["deepchecks"][suite]["checks"] = [c for c in checks if check_support(c["check"], task) is None]
+    (root / "config/evaluation.yaml").write_text(yaml.safe_dump(evaluation, sort_keys=False))
     update_config(root, "evaluation", {"primary_metric": primary, "segments": segments})
     update_config(root, "monitoring", {"performance_metric": primary})
 
