@@ -44,20 +44,24 @@ def bench_settings(workdir: Path) -> Any:
     from gitops_ml.config import load_settings
 
     base = load_settings(REPO / "config")  # the real estimator config (HGB, 200 iterations)
-    return base.model_copy(update={
-        "dataset": base.dataset.model_copy(update={"contract": REPO / base.dataset.contract}),
-        "serving": base.serving.model_copy(update={"max_body_bytes": 5_000_000, "reload_interval_s": 5.0}),
-    })
+    return base.model_copy(
+        update={
+            "dataset": base.dataset.model_copy(update={"contract": REPO / base.dataset.contract}),
+            "serving": base.serving.model_copy(
+                update={"max_body_bytes": 5_000_000, "reload_interval_s": 5.0}
+            ),
+        }
+    )
 
 
 def prepare(workdir: Path, n_rows: int) -> tuple[Any, list[dict[str, Any]], float]:
     """Train on synthetic churn rows, publish the artifact and the pointer; return the pipeline, rows."""
-    from tests.serving.conftest import artifact_metadata, records_of, synth_churn
     from threadpoolctl import threadpool_limits
 
     from gitops_ml.registry.artifacts import save_model
     from gitops_ml.registry.pointer import ProductionPointer, write_pointer
     from gitops_ml.training.pipeline import train_model
+    from tests.serving.conftest import artifact_metadata, records_of, synth_churn
 
     settings = bench_settings(workdir)
     train = synth_churn(n_rows, seed=0)
@@ -66,8 +70,10 @@ def prepare(workdir: Path, n_rows: int) -> tuple[Any, list[dict[str, Any]], floa
         pipeline = train_model(train, settings).pipeline
     fit_s = time.perf_counter() - started
     artifact = save_model(pipeline, workdir / "store" / "bench", artifact_metadata("bench"))
-    write_pointer(workdir / "production.yaml", ProductionPointer(
-        version="bench", artifact_uri=str(artifact.model_path), sha256=artifact.sha256))
+    write_pointer(
+        workdir / "production.yaml",
+        ProductionPointer(version="bench", artifact_uri=str(artifact.model_path), sha256=artifact.sha256),
+    )
     return pipeline, records_of(synth_churn(n_rows, seed=1)), fit_s
 
 
@@ -91,7 +97,7 @@ def bare_rates(pipeline: Any, records: list[dict[str, Any]], seconds: float = 3.
             calls, started = 0, time.perf_counter()
             while time.perf_counter() - started < seconds:
                 start = (calls * size) % (len(records) - size)
-                run(records[start:start + size])
+                run(records[start : start + size])
                 calls += 1
             elapsed = time.perf_counter() - started
             out[f"{name}_us_per_call"] = elapsed / calls * 1e6
@@ -111,8 +117,12 @@ def serve(workdir: Path, port: int) -> None:
 
     from gitops_ml.serving.app import create_app
 
-    app = create_app(bench_settings(workdir), pointer_path=workdir / "production.yaml",
-                     store_url=f"sqlite:///{workdir / 'predictions.db'}", cache_dir=workdir / "cache")
+    app = create_app(
+        bench_settings(workdir),
+        pointer_path=workdir / "production.yaml",
+        store_url=f"sqlite:///{workdir / 'predictions.db'}",
+        cache_dir=workdir / "cache",
+    )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -159,17 +169,20 @@ def _wrk_time_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def load_wrk(url: str, records: list[dict[str, Any]], concurrency: int, duration: float,
-             workdir: Path) -> dict[str, float]:
+def load_wrk(
+    url: str, records: list[dict[str, Any]], concurrency: int, duration: float, workdir: Path
+) -> dict[str, float]:
     bodies = ",".join(json.dumps(json.dumps(r)) for r in records[:200])
     script = workdir / "single.lua"
     script.write_text(WRK_SCRIPT % bodies)
     result = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", f"-d{int(duration)}s", "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     text = result.stdout
-    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.M))
+    percentiles = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)", text, re.MULTILINE))
     requests = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
@@ -182,7 +195,9 @@ def load_wrk(url: str, records: list[dict[str, Any]], concurrency: int, duration
     }
 
 
-def load_httpx(url: str, records: list[dict[str, Any]], concurrency: int, duration: float) -> dict[str, float]:
+def load_httpx(
+    url: str, records: list[dict[str, Any]], concurrency: int, duration: float
+) -> dict[str, float]:
     import httpx
 
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -208,15 +223,24 @@ def load_httpx(url: str, records: list[dict[str, Any]], concurrency: int, durati
         t.join()
     elapsed = time.perf_counter() - started
     flat = np.concatenate([np.asarray(x) for x in latencies])
-    return {"rps": len(flat) / elapsed, "p50_ms": float(np.percentile(flat, 50)),
-            "p99_ms": float(np.percentile(flat, 99)), "requests": len(flat), "failed": failed[0]}
+    return {
+        "rps": len(flat) / elapsed,
+        "p50_ms": float(np.percentile(flat, 50)),
+        "p99_ms": float(np.percentile(flat, 99)),
+        "requests": len(flat),
+        "failed": failed[0],
+    }
 
 
-def load_batches(url: str, records: list[dict[str, Any]], duration: float, concurrency: int = 2) -> dict[str, float]:
+def load_batches(
+    url: str, records: list[dict[str, Any]], duration: float, concurrency: int = 2
+) -> dict[str, float]:
     import httpx
 
-    bodies = [json.dumps({"records": records[i:i + BATCH]}).encode()
-              for i in range(0, len(records) - BATCH + 1, BATCH)]
+    bodies = [
+        json.dumps({"records": records[i : i + BATCH]}).encode()
+        for i in range(0, len(records) - BATCH + 1, BATCH)
+    ]
     counts = [0] * concurrency
     latencies: list[float] = []
     stop_at = time.perf_counter() + duration
@@ -226,8 +250,9 @@ def load_batches(url: str, records: list[dict[str, Any]], duration: float, concu
             i = k
             while time.perf_counter() < stop_at:
                 started = time.perf_counter()
-                response = http.post("/predict", content=bodies[i % len(bodies)],
-                                     headers={"content-type": "application/json"})
+                response = http.post(
+                    "/predict", content=bodies[i % len(bodies)], headers={"content-type": "application/json"}
+                )
                 response.raise_for_status()
                 latencies.append((time.perf_counter() - started) * 1000)
                 counts[k] += BATCH
@@ -240,8 +265,12 @@ def load_batches(url: str, records: list[dict[str, Any]], duration: float, concu
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    return {"records_per_s": sum(counts) / elapsed, "p50_ms": float(np.percentile(latencies, 50)),
-            "requests": len(latencies), "records": sum(counts)}
+    return {
+        "records_per_s": sum(counts) / elapsed,
+        "p50_ms": float(np.percentile(latencies, 50)),
+        "requests": len(latencies),
+        "records": sum(counts),
+    }
 
 
 def count_logged(workdir: Path) -> int:
@@ -255,7 +284,9 @@ def count_logged(workdir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load test")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--rows", type=int, default=5000)
@@ -279,8 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             singles = {}
             for concurrency in args.concurrency:
-                result = (load_wrk(url, records, concurrency, args.duration, workdir) if generator == "wrk"
-                          else load_httpx(url, records, concurrency, args.duration))
+                result = (
+                    load_wrk(url, records, concurrency, args.duration, workdir)
+                    if generator == "wrk"
+                    else load_httpx(url, records, concurrency, args.duration)
+                )
                 singles[concurrency] = result
                 sent += int(result["requests"]) - int(result["failed"])
             batch = load_batches(url, records, args.duration)
@@ -292,30 +326,46 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     load = os.getloadavg()
-    print(f"\n## Serving benchmark ({os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
-          f"{load[2]:.1f}; load generator: {generator}; model: HistGradientBoosting 200 iterations, "
-          f"fit on {args.rows} rows in {fit_s:.1f} s)\n")
+    print(
+        f"\n## Serving benchmark ({os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / "
+        f"{load[2]:.1f}; load generator: {generator}; model: HistGradientBoosting 200 iterations, "
+        f"fit on {args.rows} rows in {fit_s:.1f} s)\n"
+    )
     print("| measurement | value | target | ratio |")
     print("|---|---|---|---|")
     for concurrency, result in singles.items():
-        print(f"| single-record requests/s, {concurrency} connections | {result['rps']:,.0f} | >= 2,000 | "
-              f"{result['rps'] / 2000:.2f} |")
-        print(f"| p50 / p99 latency, {concurrency} connections | {result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms "
-              f"| p99 <= 20 ms | {result['p99_ms'] / 20:.2f} |")
+        print(
+            f"| single-record requests/s, {concurrency} connections | {result['rps']:,.0f} | >= 2,000 | "
+            f"{result['rps'] / 2000:.2f} |"
+        )
+        print(
+            f"| p50 / p99 latency, {concurrency} connections | {result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms "
+            f"| p99 <= 20 ms | {result['p99_ms'] / 20:.2f} |"
+        )
         if result["failed"]:
             print(f"| failed requests, {concurrency} connections | {result['failed']} | 0 | |")
-    print(f"| batch records/s (1000-record requests, 2 clients) | {batch['records_per_s']:,.0f} | >= "
-          f"{bare['batch_records_per_s'] / 2:,.0f} (half of bare) | "
-          f"{batch['records_per_s'] / bare['batch_records_per_s']:.2f} of bare |")
-    print(f"| bare in-process predict, 1000-row calls | {bare['batch_records_per_s']:,.0f} records/s "
-          f"({bare['batch_us_per_call'] / 1000:.1f} ms/call) | | |")
-    print(f"| bare in-process predict, 1-row calls | {bare['single_records_per_s']:,.0f} records/s "
-          f"({bare['single_us_per_call']:,.0f} us/call) | | |")
+    print(
+        f"| batch records/s (1000-record requests, 2 clients) | {batch['records_per_s']:,.0f} | >= "
+        f"{bare['batch_records_per_s'] / 2:,.0f} (half of bare) | "
+        f"{batch['records_per_s'] / bare['batch_records_per_s']:.2f} of bare |"
+    )
+    print(
+        f"| bare in-process predict, 1000-row calls | {bare['batch_records_per_s']:,.0f} records/s "
+        f"({bare['batch_us_per_call'] / 1000:.1f} ms/call) | | |"
+    )
+    print(
+        f"| bare in-process predict, 1-row calls | {bare['single_records_per_s']:,.0f} records/s "
+        f"({bare['single_us_per_call']:,.0f} us/call) | | |"
+    )
     best = max(singles.values(), key=lambda r: r["rps"])
-    print(f"| best single-record server rate / bare 1-row rate | {best['rps'] / bare['single_records_per_s']:.2f} "
-          "| | |")
-    print(f"| predictions logged / predictions served | {logged:,} / {sent:,} | equal | "
-          f"{logged / max(sent, 1):.3f} |")
+    print(
+        f"| best single-record server rate / bare 1-row rate | {best['rps'] / bare['single_records_per_s']:.2f} "
+        "| | |"
+    )
+    print(
+        f"| predictions logged / predictions served | {logged:,} / {sent:,} | equal | "
+        f"{logged / max(sent, 1):.3f} |"
+    )
     return 0
 
 

@@ -33,26 +33,41 @@ def test_example_config_loads_and_is_frozen():
 def test_config_hash_is_stable_and_sensitive(config_dir: Path):
     first = load_settings(config_dir).config_hash()
     assert load_settings(config_dir).config_hash() == first
-    (config_dir / "split.yaml").write_text((config_dir / "split.yaml").read_text().replace("seed: 42", "seed: 43"))
+    (config_dir / "split.yaml").write_text(
+        (config_dir / "split.yaml").read_text().replace("seed: 42", "seed: 43")
+    )
     assert load_settings(config_dir).config_hash() != first
 
 
 @pytest.mark.parametrize(
     ("file", "text", "expected"),
     [
-        ("split.yaml", "strategy: time\nholdout_period: 1\n", ["split.yaml", "split.holdout_period", "Extra inputs"]),
-        ("estimator.yaml", "class_path: x\nparams: {a: 1}\nsearch: {method: grid, param_grid: {a: [1]}, cv: 1}\n",
-         ["estimator.yaml", "estimator.search.cv", "greater than or equal to 2"]),
+        (
+            "split.yaml",
+            "strategy: time\nholdout_period: 1\n",
+            ["split.yaml", "split.holdout_period", "Extra inputs"],
+        ),
+        (
+            "estimator.yaml",
+            "class_path: x\nparams: {a: 1}\nsearch: {method: grid, param_grid: {a: [1]}, cv: 1}\n",
+            ["estimator.yaml", "estimator.search.cv", "greater than or equal to 2"],
+        ),
         ("split.yaml", "strategy: sometimes\n", ["split.yaml", "split.strategy", "'time'"]),
         ("gates.yaml", "minimums: [roc_auc]\n", ["gates.yaml", "gates.minimums", "dictionary"]),
         ("features.yaml", "numeric: [a]\ncategorical: [a]\n", ["features", "both numeric and categorical"]),
         ("split.yaml", "strategy: [time\n", ["split.yaml", "not valid YAML"]),
         ("split.yaml", "- time\n", ["split.yaml", "expected a mapping"]),
         ("splits.yaml", "strategy: time\n", ["splits.yaml", "unknown config file"]),
-        ("evaluation.yaml", "segments: [tenure_months]\n", ["evaluation.segments", "not a categorical feature"]),
+        (
+            "evaluation.yaml",
+            "segments: [tenure_months]\n",
+            ["evaluation.segments", "not a categorical feature"],
+        ),
     ],
 )
-def test_invalid_config_names_file_key_and_reason(config_dir: Path, file: str, text: str, expected: list[str]):
+def test_invalid_config_names_file_key_and_reason(
+    config_dir: Path, file: str, text: str, expected: list[str]
+):
     (config_dir / file).write_text(text)
     with pytest.raises(ConfigError) as info:
         load_settings(config_dir)

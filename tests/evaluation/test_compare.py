@@ -24,9 +24,10 @@ def _counts(idx: np.ndarray, n: int) -> np.ndarray:
         binary_pair(n=300, seed=2, decimals=1)[0],
         binary_pair(n=300, seed=3, decimals=3)[1],
         multiclass_preds(n=300),
+        multiclass_preds(n=300, seed=5, classes=("low", "mid", "high", "top")),
         regression_preds(n=300),
     ],
-    ids=["binary-heavy-ties", "binary-few-ties", "multiclass", "regression"],
+    ids=["binary-heavy-ties", "binary-few-ties", "multiclass", "multiclass-unsorted-classes", "regression"],
 )
 def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_rows(preds):
     n = len(preds)
@@ -35,6 +36,9 @@ def test_vectorised_resample_metrics_equal_sklearn_on_the_resampled_rows(preds):
     for b in range(len(idx)):
         slow = compute_metrics(preds.subset(idx[b]))
         for name, value in slow.items():
+            if math.isnan(value):  # undefined (expected_cost without costs): undefined in the resample too
+                assert math.isnan(fast[name][b]), (name, b)
+                continue
             assert fast[name][b] == pytest.approx(value, rel=1e-9, abs=1e-12), (name, b)
 
 
@@ -48,7 +52,9 @@ def test_vectorised_auc_handles_all_tied_scores_and_one_class_resamples():
     assert fast["roc_auc"][1] == pytest.approx(0.5)  # one positive, one negative, tied
     assert math.isnan(fast["roc_auc"][2])  # positives only
     assert fast["pr_auc"][2] == pytest.approx(1.0)
-    negatives_only = resampled_metrics(preds, np.array([[1.0, 0, 1, 0, 0, 1]]), ["recall", "precision", "accuracy"])
+    negatives_only = resampled_metrics(
+        preds, np.array([[1.0, 0, 1, 0, 0, 1]]), ["recall", "precision", "accuracy"]
+    )
     assert math.isnan(negatives_only["recall"][0])  # no positive drawn: undefined, as in compute_metrics
     assert negatives_only["precision"][0] == 0.0 and negatives_only["accuracy"][0] == 1.0
 
@@ -110,7 +116,9 @@ def test_no_production_gives_candidate_value_and_interval_only(binary_models):
     cand, _ = binary_models
     result = compare_models(cand, None, None, CFG)
     assert not result.has_production
-    assert list(result.metrics) == list(TASK_METRICS["binary"])
+    assert list(result.metrics) == [
+        m for m in TASK_METRICS["binary"] if m != "expected_cost"
+    ]  # no costs given
     auc = result["roc_auc"]
     assert auc.production is None and auc.delta is None and auc.outcome is None
     assert auc.candidate_ci[0] < auc.candidate < auc.candidate_ci[1]
@@ -128,13 +136,14 @@ def test_same_seed_same_result_other_seed_other_result(binary_models):
 def test_multiclass_and_regression_paths():
     mc = multiclass_preds(seed=1)
     mc_result = compare_models(mc, mc, None, CFG)
-    assert list(mc_result.metrics) == metric_names("multiclass")
+    assert list(mc_result.metrics) == [m for m in metric_names("multiclass") if m != "expected_cost"]
     assert mc_result["f1_macro"].delta == 0.0
     good, bad = regression_preds(seed=2, noise=1.0), regression_preds(seed=2, noise=3.0)
     reg = compare_models(good, bad, None, CFG)
     assert reg["rmse"].outcome == "better" and reg["rmse"].delta < 0
     assert reg["r2"].outcome == "better" and reg["r2"].delta > 0
-    assert list(reg.metrics) == metric_names("regression")  # the target is positive: MAPE included
+    # the target is positive: MAPE included; no costs given: no expected_cost
+    assert list(reg.metrics) == [m for m in metric_names("regression") if m != "expected_cost"]
 
 
 def test_undefined_resamples_are_counted_in_the_note():

@@ -29,12 +29,21 @@ from gitops_ml.registry.artifacts import (
 from gitops_ml.training.pipeline import build_pipeline, prepare_features
 
 
-def _settings(class_path: str = "sklearn.ensemble.HistGradientBoostingClassifier", task: str = "binary",
-              encoding: str = "onehot") -> Settings:
+def _settings(
+    class_path: str = "sklearn.ensemble.HistGradientBoostingClassifier",
+    task: str = "binary",
+    encoding: str = "onehot",
+) -> Settings:
     return Settings.model_validate(
         {
-            "dataset": {"name": "t", "contract": "c.yaml", "manifest": "m.yaml", "target": "y",
-                        "id_column": "id", "task": task},
+            "dataset": {
+                "name": "t",
+                "contract": "c.yaml",
+                "manifest": "m.yaml",
+                "target": "y",
+                "id_column": "id",
+                "task": task,
+            },
             "features": {"numeric": ["a", "b"], "categorical": ["c"], "categorical_encoding": encoding},
             "split": {"strategy": "random"},
             "estimator": {"class_path": class_path},
@@ -51,7 +60,9 @@ def _frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def _fitted(settings: Settings | None = None, df: pd.DataFrame | None = None) -> tuple[Pipeline, pd.DataFrame]:
+def _fitted(
+    settings: Settings | None = None, df: pd.DataFrame | None = None
+) -> tuple[Pipeline, pd.DataFrame]:
     settings = settings or _settings()
     df = _frame() if df is None else df
     X = prepare_features(df, settings)
@@ -107,7 +118,9 @@ def test_metadata_content(tmp_path: Path) -> None:
     assert meta["version"] == model_version("abc123", "c" * 64, "d" * 64) == artifact.version
     assert meta["class_labels"] == [0, 1]
     assert meta["features"] == ["a", "b", "c"] and meta["target"] == "y" and meta["task"] == "binary"
-    assert meta["git_commit"] == "abc123" and meta["config_hash"] == "c" * 64 and meta["data_hash"] == "d" * 64
+    assert (
+        meta["git_commit"] == "abc123" and meta["config_hash"] == "c" * 64 and meta["data_hash"] == "d" * 64
+    )
     assert meta["metrics"] == {"roc_auc": 0.91, "brier": None}  # numpy scalar unwrapped, NaN -> null
     assert meta["training_seconds"] == 1.5
     assert set(meta["library_versions"]) >= {"python", "sklearn", "numpy", "pandas", "skops"}
@@ -223,8 +236,18 @@ def test_model_version_is_deterministic() -> None:
     first = model_version("abc", "c" * 64, "d" * 64)
     assert re.fullmatch(r"v-[0-9a-f]{12}", first)
     assert model_version("abc", "c" * 64, "d" * 64) == first
-    assert len({first, model_version("abd", "c" * 64, "d" * 64), model_version("abc", "e" * 64, "d" * 64),
-                model_version("abc", "c" * 64, "e" * 64), model_version(None, "c" * 64, "d" * 64)}) == 5
+    assert (
+        len(
+            {
+                first,
+                model_version("abd", "c" * 64, "d" * 64),
+                model_version("abc", "e" * 64, "d" * 64),
+                model_version("abc", "c" * 64, "e" * 64),
+                model_version(None, "c" * 64, "d" * 64),
+            }
+        )
+        == 5
+    )
 
 
 def test_retraining_same_inputs_gives_same_version(tmp_path: Path) -> None:
@@ -236,7 +259,9 @@ def test_retraining_same_inputs_gives_same_version(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("class_path", SUPPORTED_ESTIMATORS)
 @pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
-def test_supported_estimators_load_with_the_allow_list(tmp_path: Path, class_path: str, encoding: str) -> None:
+def test_supported_estimators_load_with_the_allow_list(
+    tmp_path: Path, class_path: str, encoding: str
+) -> None:
     task = "regression" if class_path.endswith(("Regressor", "Ridge", "ElasticNet")) else "binary"
     pipeline, X = _fitted(_settings(class_path, task, encoding))
     artifact = save_model(pipeline, tmp_path / "art", {**META, "task": task})

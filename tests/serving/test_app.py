@@ -86,8 +86,12 @@ def _bad(records: list[dict]) -> list[tuple[str, object, int, str]]:
         ("records not a list", {"records": {"a": 1}}, 422, "records"),
         ("bad record in a batch", {"records": [good, {**good, "late_payments": -1}]}, 422, "late_payments"),
         ("too many records", {"records": [good] * 501}, 422, "at most 500"),
-        ("duplicate request ids", {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
-         422, "request_id"),
+        (
+            "duplicate request ids",
+            {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
+            422,
+            "request_id",
+        ),
         ("not an object", [good], 422, "JSON object"),
     ]
 
@@ -109,7 +113,9 @@ def test_bad_record_errors_name_the_record_and_field(server, records):
 
 
 def test_malformed_json_and_empty_body_get_400(server):
-    malformed = server.client.post("/predict", content=b'{"tenure_months": 3,', headers={"content-type": "application/json"})
+    malformed = server.client.post(
+        "/predict", content=b'{"tenure_months": 3,', headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400
     assert "not valid JSON" in malformed.json()["message"]
     empty = server.client.post("/predict", content=b"")
@@ -182,8 +188,10 @@ def test_concurrent_requests_get_their_own_scores(server, records, trained, sett
 
 
 def test_feedback_joins_labels(server, records):
-    server.client.post("/predict", json={"records": [{**records[0], "request_id": "fb-1"},
-                                                      {**records[1], "request_id": "fb-2"}]})
+    server.client.post(
+        "/predict",
+        json={"records": [{**records[0], "request_id": "fb-1"}, {**records[1], "request_id": "fb-2"}]},
+    )
     # No explicit flush: /feedback flushes the logger before it calls an id unknown.
     first = server.client.post("/feedback", json={"request_id": "fb-1", "label": 1})
     assert first.status_code == 200, first.text

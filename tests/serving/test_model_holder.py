@@ -52,9 +52,13 @@ def _publish_without_region(model_store, tmp_path, *, metadata_features):
     from tests.serving.conftest import artifact_metadata
 
     pipeline = model_store.pipelines["no_region"]
-    artifact = save_model(pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features))
-    write_pointer(model_store.pointer_path, ProductionPointer(
-        version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256))
+    artifact = save_model(
+        pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features)
+    )
+    write_pointer(
+        model_store.pointer_path,
+        ProductionPointer(version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256),
+    )
 
 
 def test_model_whose_metadata_lies_about_its_features_is_refused(model_store, settings, tmp_path):
@@ -78,7 +82,8 @@ def test_model_with_fewer_features_serves_with_its_own(model_store, settings, tm
     row = records_of(synth_churn(1, seed=5))[0]
     for record in (row, {k: v for k, v in row.items() if k != "region"}):
         validated = model.request_model.model_validate(model.without_ignored(record)).model_dump(
-            exclude={"request_id"})
+            exclude={"request_id"}
+        )
         assert model.predict([validated])[0]["prediction"] in (0, 1)
 
 

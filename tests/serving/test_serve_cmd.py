@@ -20,9 +20,23 @@ def test_serve_command_serves_and_flushes_on_sigterm(tmp_path, model_store):
     port = free_port()
     db = tmp_path / "served.db"
     process = subprocess.Popen(
-        [sys.executable, "-c", "from gitops_ml.cli import run; run()", "serve", "--port", str(port),
-         "--pointer", str(model_store.pointer_path), "--store-url", f"sqlite:///{db}", "--log-level", "warning"],
-        cwd=make_config_project(tmp_path / "project"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-c",
+            "from gitops_ml.cli import run; run()",
+            "serve",
+            "--port",
+            str(port),
+            "--pointer",
+            str(model_store.pointer_path),
+            "--store-url",
+            f"sqlite:///{db}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=make_config_project(tmp_path / "project"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         deadline = time.monotonic() + 120

@@ -38,6 +38,8 @@ def register(app: typer.Typer) -> None:
             matched, unknown = store.add_labels(pairs)
         finally:
             store.dispose()
-        typer.echo(f"{file}: {len(pairs)} label rows: {matched} matched a logged prediction, {unknown} unknown")
+        typer.echo(
+            f"{file}: {len(pairs)} label rows: {matched} matched a logged prediction, {unknown} unknown"
+        )
 
     app.add_typer(group, name="labels")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gitops_ml.evaluation.costs import PER
 from gitops_ml.evaluation.metrics import Predictions, require_probabilities, resolve_metrics
 
 # Elements per (resamples x rows) block; a few such float64 blocks stay around 100 MB at most.
@@ -94,12 +95,17 @@ class _Ranking:
         sorted_scores = score[self.order]
         self.group_starts = np.flatnonzero(np.r_[True, np.diff(sorted_scores) != 0])
         self.pos_sorted = positive[self.order].astype(float)
+        self._cached: tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 
     def weights(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Positive and negative weight per tie group, ascending score."""
+        """Positive and negative weight per tie group, ascending score (kept for the next metric
+        on the same block: ROC AUC and average precision share it)."""
+        if self._cached is not None and self._cached[0] is counts:
+            return self._cached[1]
         w = counts[:, self.order]
         pos_w = np.add.reduceat(w * self.pos_sorted, self.group_starts, axis=1)
         neg_w = np.add.reduceat(w, self.group_starts, axis=1) - pos_w
+        self._cached = (counts, (pos_w, neg_w))
         return pos_w, neg_w
 
     def roc_auc(self, counts: np.ndarray) -> np.ndarray:
@@ -135,7 +141,12 @@ class MetricKernel:
         if preds.task == "binary":
             pos = preds.is_positive.astype(float)
             hit = preds.predicted_positive.astype(float)
-            columns = {"tp": pos * hit, "fp": (1 - pos) * hit, "fn": pos * (1 - hit), "tn": (1 - pos) * (1 - hit)}
+            columns = {
+                "tp": pos * hit,
+                "fp": (1 - pos) * hit,
+                "fn": pos * (1 - hit),
+                "tn": (1 - pos) * (1 - hit),
+            }
             if preds.y_score is not None:
                 columns["log_loss"] = _clipped_log_loss(np.where(pos == 1, preds.y_score, 1 - preds.y_score))
                 columns["brier"] = (preds.y_score - pos) ** 2
@@ -168,6 +179,8 @@ class MetricKernel:
                 self.ae_sorted = columns["ae"][self.ae_order]
             if self.non_positive:  # MAPE is NaN then; keep inf/NaN out of the matrix product
                 columns["ape"] = np.zeros(len(preds))
+        if preds.costs is not None:
+            columns["cost"] = preds.row_costs()
         self.column_index = {name: j for j, name in enumerate(columns)}
         self.matrix = np.column_stack(list(columns.values())) if columns else np.empty((len(preds), 0))
 
@@ -182,6 +195,9 @@ class MetricKernel:
                 values = self._multiclass(s, total, counts)
             else:
                 values = self._regression(s, total, counts)
+            values["expected_cost"] = lambda: (
+                PER * s["cost"] / total if "cost" in s else np.full(len(total), np.nan)
+            )
             return {name: values[name]() for name in self.names}
 
     def _binary(
@@ -195,8 +211,10 @@ class MetricKernel:
             "precision": lambda: _ratio(tp, tp + fp),
             "recall": lambda: np.where(n_pos > 0, recall_pos, np.nan),
             "f1": lambda: _ratio(2 * tp, 2 * tp + fp + fn),
-            "balanced_accuracy": lambda: (recall_pos * (n_pos > 0) + recall_neg * (n_neg > 0))
-            / ((n_pos > 0).astype(float) + (n_neg > 0)),
+            "balanced_accuracy": lambda: (
+                (recall_pos * (n_pos > 0) + recall_neg * (n_neg > 0))
+                / ((n_pos > 0).astype(float) + (n_neg > 0))
+            ),
             "log_loss": lambda: s["log_loss"] / total,
             "brier": lambda: s["brier"] / total,
             "roc_auc": lambda: self.rankings[0].roc_auc(counts),
@@ -242,7 +260,9 @@ class MetricKernel:
         return {
             "rmse": lambda: np.sqrt(s["se"] / total),
             "mae": lambda: s["ae"] / total,
-            "r2": lambda: np.where(ss_tot > 1e-12 * np.maximum(s["y2"], 1e-300), 1 - s["se"] / ss_tot, np.nan),
+            "r2": lambda: np.where(
+                ss_tot > 1e-12 * np.maximum(s["y2"], 1e-300), 1 - s["se"] / ss_tot, np.nan
+            ),
             "mape": lambda: np.full(len(total), np.nan) if self.non_positive else s["ape"] / total,
             "median_ae": lambda: self._weighted_median(counts),
         }

@@ -18,20 +18,22 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from gitops_ml.config import Task
+from gitops_ml.config import CostsConfig, Task
 from gitops_ml.errors import ConfigError
+from gitops_ml.evaluation.costs import PER, check_costs, row_costs
 
 Direction = Literal["higher", "lower"]
 # The range a metric lives in, so a chart never mixes ranges on one axis or draws R² above 1:
-# unit = [0, 1]; at_most_one = (-inf, 1]; non_negative = [0, inf); target = the target's units.
-Scale = Literal["unit", "at_most_one", "non_negative", "target"]
+# unit = [0, 1]; at_most_one = (-inf, 1]; non_negative = [0, inf); target = the target's units;
+# cost = the unit of evaluation.costs, either sign.
+Scale = Literal["unit", "at_most_one", "non_negative", "target", "cost"]
 TASKS: tuple[Task, ...] = ("binary", "multiclass", "regression")
 
 
@@ -45,6 +47,7 @@ class MetricSpec:
     scale: Scale = "unit"
     needs_probabilities: bool = False
     needs_positive_target: bool = False  # MAPE: divides by the target
+    needs_costs: bool = False  # expected_cost: only with evaluation.costs
 
     @property
     def valid_when(self) -> str:
@@ -54,13 +57,18 @@ class MetricSpec:
             conditions.append("the model gives probabilities")
         if self.needs_positive_target:
             conditions.append("every target value is > 0")
+        if self.needs_costs:
+            conditions.append("`evaluation.costs` is set")
         return " and ".join(conditions) or "always"
 
 
-def _spec(name: str, direction: Direction, description: str, scale: Scale = "unit",
-          **kwargs: bool) -> tuple[str, MetricSpec]:
+def _spec(
+    name: str, direction: Direction, description: str, scale: Scale = "unit", **kwargs: bool
+) -> tuple[str, MetricSpec]:
     return name, MetricSpec(name, direction, description, scale, **kwargs)
 
+
+_COST_TEXT = "cost of the decisions per 1,000 rows, from `evaluation.costs`"
 
 # `pr_auc` is average precision (scikit-learn's step-wise area under the precision-recall curve,
 # no interpolation). It keeps this name because every recorded production pointer and gate uses it.
@@ -72,10 +80,13 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("f1", "higher", "F1 of the positive class"),
             _spec("precision", "higher", "precision of the positive class"),
             _spec("recall", "higher", "recall of the positive class"),
-            _spec("log_loss", "lower", "cross-entropy of P(positive)", "non_negative", needs_probabilities=True),
+            _spec(
+                "log_loss", "lower", "cross-entropy of P(positive)", "non_negative", needs_probabilities=True
+            ),
             _spec("brier", "lower", "mean squared error of P(positive)", needs_probabilities=True),
             _spec("accuracy", "higher", "share of rows predicted right"),
             _spec("balanced_accuracy", "higher", "mean of the recall of both classes"),
+            _spec("expected_cost", "lower", _COST_TEXT, "cost", needs_costs=True),
         ]
     ),
     "multiclass": dict(
@@ -83,16 +94,25 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("f1_macro", "higher", "F1 averaged over classes"),
             _spec("accuracy", "higher", "share of rows predicted right"),
             _spec(
-                "log_loss", "lower", "cross-entropy of the class probabilities", "non_negative",
+                "log_loss",
+                "lower",
+                "cross-entropy of the class probabilities",
+                "non_negative",
                 needs_probabilities=True,
             ),
-            _spec("roc_auc_ovr", "higher", "ROC AUC one-vs-rest, averaged over classes", needs_probabilities=True),
+            _spec(
+                "roc_auc_ovr",
+                "higher",
+                "ROC AUC one-vs-rest, averaged over classes",
+                needs_probabilities=True,
+            ),
             _spec("balanced_accuracy", "higher", "recall averaged over the classes in y_true"),
             _spec("precision_macro", "higher", "precision averaged over classes"),
             _spec("recall_macro", "higher", "recall averaged over classes"),
             _spec("precision_weighted", "higher", "precision averaged over classes, weighted by support"),
             _spec("recall_weighted", "higher", "recall averaged over classes, weighted by support"),
             _spec("f1_weighted", "higher", "F1 averaged over classes, weighted by support"),
+            _spec("expected_cost", "lower", _COST_TEXT, "cost", needs_costs=True),
         ]
     ),
     "regression": dict(
@@ -101,10 +121,14 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("mae", "lower", "mean absolute error", "target"),
             _spec("r2", "higher", "coefficient of determination (at most 1)", "at_most_one"),
             _spec(
-                "mape", "lower", "mean absolute percentage error (a fraction)", "non_negative",
+                "mape",
+                "lower",
+                "mean absolute percentage error (a fraction)",
+                "non_negative",
                 needs_positive_target=True,
             ),
             _spec("median_ae", "lower", "median absolute error", "target"),
+            _spec("expected_cost", "lower", _COST_TEXT, "cost", needs_costs=True),
         ]
     ),
 }
@@ -114,7 +138,9 @@ TASK_METRICS: Mapping[Task, tuple[str, ...]] = {task: tuple(specs) for task, spe
 METRIC_DIRECTION: Mapping[str, Direction] = {
     name: spec.direction for specs in METRICS.values() for name, spec in specs.items()
 }
-METRIC_SCALE: Mapping[str, Scale] = {name: spec.scale for specs in METRICS.values() for name, spec in specs.items()}
+METRIC_SCALE: Mapping[str, Scale] = {
+    name: spec.scale for specs in METRICS.values() for name, spec in specs.items()
+}
 
 
 def metric_names(task: Task) -> list[str]:
@@ -155,6 +181,7 @@ class Predictions:
     task: Task
     classes: np.ndarray | None = None
     positive_label: Any = None
+    costs: CostsConfig | None = None  # enables expected_cost
 
     def __post_init__(self) -> None:
         if self.task not in METRICS:
@@ -217,7 +244,20 @@ class Predictions:
             task=self.task,
             classes=self.classes,
             positive_label=self.positive_label,
+            costs=self.costs,
         )
+
+    def with_costs(self, costs: CostsConfig | None) -> Predictions:
+        """The same predictions, priced with `costs` (None removes them); costs that do not fit
+        the task or name a class the model does not know are a ConfigError."""
+        check_costs(self.task, costs, None if self.classes is None else self.classes.tolist())
+        return replace(self, costs=costs)
+
+    def row_costs(self) -> np.ndarray:
+        """What each row's decision cost under `costs` (ValueError when there are none)."""
+        if self.costs is None:
+            raise ValueError("these predictions carry no costs")
+        return row_costs(self.task, self.costs, self.y_true, self.y_pred, self.positive_label)
 
 
 def positive_class(classes: np.ndarray, positive_label: Any) -> int:
@@ -291,6 +331,7 @@ def applicable_metrics(preds: Predictions, metrics: Sequence[str] | None) -> lis
         for m in names
         if not (specs[m].needs_probabilities and preds.y_score is None)
         and not (specs[m].needs_positive_target and _has_non_positive(preds.y_true))
+        and not (specs[m].needs_costs and preds.costs is None)
     ]
 
 
@@ -299,9 +340,11 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
     names = resolve_metrics(preds.task, metrics)
     n = len(preds)
     if n == 0:
-        return {m: "no rows" for m in names}
+        return dict.fromkeys(names, "no rows")
     wanted = set(names)
     notes: dict[str, str] = {}
+    if preds.costs is None:
+        notes["expected_cost"] = "undefined: evaluation.costs is not set"
     if preds.task == "binary":
         n_pos = int(preds.is_positive.sum())
         n_neg = n - n_pos
@@ -311,6 +354,7 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
             notes["pr_auc"] = "undefined: y_true has no positive rows"
             notes["recall"] = "undefined: y_true has no positive rows"
     elif preds.task == "multiclass":
+        assert preds.classes is not None  # multiclass predictions always carry their classes
         absent = [c for c in preds.classes.tolist() if not np.any(preds.y_true == c)]
         if absent:
             shown = ", ".join(map(str, absent[:5]))
@@ -325,8 +369,11 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
 
 
 def compute_metrics(preds: Predictions, metrics: Sequence[str] | None = None) -> dict[str, float]:
-    """Metric name -> value (scikit-learn definitions); undefined metrics are NaN, see `metric_notes`."""
-    names = resolve_metrics(preds.task, metrics)
+    """Metric name -> value (scikit-learn definitions); undefined metrics are NaN, see `metric_notes`.
+
+    `metrics=None` means every metric these predictions can have (`applicable_metrics`).
+    """
+    names = applicable_metrics(preds, metrics)
     require_probabilities(preds, names)
     notes = metric_notes(preds, names)
     out: dict[str, float] = {}
@@ -353,8 +400,11 @@ class ClassMetrics:
         """JSON-safe: NaN (recall of a class with no row) is None."""
         label = self.label.item() if isinstance(self.label, np.generic) else self.label
         values = {"precision": self.precision, "recall": self.recall, "f1": self.f1}
-        return {"label": label, "support": self.support,
-                **{k: None if np.isnan(v) else v for k, v in values.items()}}
+        return {
+            "label": label,
+            "support": self.support,
+            **{k: None if np.isnan(v) else v for k, v in values.items()},
+        }
 
 
 def per_class_metrics(preds: Predictions) -> list[ClassMetrics]:
@@ -365,8 +415,10 @@ def per_class_metrics(preds: Predictions) -> list[ClassMetrics]:
     """
     if preds.task == "regression":
         raise ValueError("per-class metrics are for classification tasks")
-    classes = np.asarray(preds.classes) if preds.classes is not None else np.unique(
-        np.r_[preds.y_true, preds.y_pred]
+    classes = (
+        np.asarray(preds.classes)
+        if preds.classes is not None
+        else np.unique(np.r_[preds.y_true, preds.y_pred])
     )
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         preds.y_true, preds.y_pred, labels=classes, zero_division=0
@@ -399,6 +451,13 @@ def require_probabilities(preds: Predictions, names: Sequence[str]) -> None:
         )
 
 
+def _sorted_proba(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) with the columns in sorted label order."""
+    assert p.classes is not None and p.y_score is not None  # callers check the task has probabilities
+    order = np.argsort(p.classes, kind="stable")
+    return p.y_score[:, order], p.classes[order]
+
+
 def _binary(fn: Any, **kwargs: Any) -> Any:
     return lambda p: fn(p.is_positive, p.predicted_positive, **kwargs)
 
@@ -418,13 +477,15 @@ _SKLEARN: dict[str, dict[str, Any]] = {
         "balanced_accuracy": _binary(skm.balanced_accuracy_score),
         "log_loss": lambda p: skm.log_loss(p.is_positive, p.y_score, labels=[False, True]),
         "brier": lambda p: skm.brier_score_loss(p.is_positive, p.y_score, pos_label=True),
+        "expected_cost": lambda p: PER * float(np.mean(p.row_costs())),
     },
     "multiclass": {
         "f1_macro": _multi(skm.f1_score, average="macro", zero_division=0),
         "accuracy": _multi(skm.accuracy_score),
-        "log_loss": lambda p: skm.log_loss(p.y_true, p.y_score, labels=p.classes),
+        # scikit-learn reads probability columns in sorted label order: sort ours to match
+        "log_loss": lambda p: skm.log_loss(p.y_true, _sorted_proba(p)[0], labels=_sorted_proba(p)[1]),
         "roc_auc_ovr": lambda p: skm.roc_auc_score(
-            p.y_true, p.y_score, multi_class="ovr", average="macro", labels=p.classes
+            p.y_true, _sorted_proba(p)[0], multi_class="ovr", average="macro", labels=_sorted_proba(p)[1]
         ),
         "balanced_accuracy": _multi(skm.balanced_accuracy_score),
         "precision_macro": _multi(skm.precision_score, average="macro", zero_division=0),
@@ -432,6 +493,7 @@ _SKLEARN: dict[str, dict[str, Any]] = {
         "precision_weighted": _multi(skm.precision_score, average="weighted", zero_division=0),
         "recall_weighted": _multi(skm.recall_score, average="weighted", zero_division=0),
         "f1_weighted": _multi(skm.f1_score, average="weighted", zero_division=0),
+        "expected_cost": lambda p: PER * float(np.mean(p.row_costs())),
     },
     "regression": {
         "rmse": lambda p: skm.root_mean_squared_error(p.y_true, p.y_pred),
@@ -439,6 +501,7 @@ _SKLEARN: dict[str, dict[str, Any]] = {
         "r2": lambda p: skm.r2_score(p.y_true, p.y_pred),
         "mape": lambda p: skm.mean_absolute_percentage_error(p.y_true, p.y_pred),
         "median_ae": lambda p: skm.median_absolute_error(p.y_true, p.y_pred),
+        "expected_cost": lambda p: PER * float(np.mean(p.row_costs())),
     },
 }
 

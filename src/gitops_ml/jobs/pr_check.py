@@ -81,8 +81,11 @@ def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
 def _data_facts(run: PrCheckRun) -> dict[str, Any]:
     if run.acquired is None:
         return {}
-    facts: dict[str, Any] = {"rows": len(run.acquired.frame), "batches": len(run.acquired.batches),
-                             "manifest_hash": run.acquired.manifest_hash}
+    facts: dict[str, Any] = {
+        "rows": len(run.acquired.frame),
+        "batches": len(run.acquired.batches),
+        "manifest_hash": run.acquired.manifest_hash,
+    }
     if run.split is not None:
         facts["split"] = run.split.description
     return facts
@@ -105,6 +108,8 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         segments=run.segments,
         per_class=_per_class(run.candidate),
         per_class_production=_per_class(run.production),
+        costs_note=_costs_note(settings),
+        curves=_curves(run),
         contract=run.contract,
         contract_diff=run.contract_diff,
         contract_diff_note=run.contract_diff_note,
@@ -114,6 +119,19 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         reproducibility=_reproducibility(run),
         timings=dict(timings),
     )
+
+
+def _curves(run: PrCheckRun) -> Any:
+    from gitops_ml.evaluation.curves import task_curves
+
+    return None if run.candidate is None else task_curves(run.candidate, run.production)
+
+
+def _costs_note(settings: Settings) -> str | None:
+    from gitops_ml.evaluation.costs import describe_costs
+
+    costs = settings.evaluation.costs
+    return None if costs is None else describe_costs(settings.dataset.task, costs)
 
 
 def _per_class(preds: Any) -> Any:
@@ -181,8 +199,13 @@ def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
     # a probability vector, for which prediction drift is not computed
     task = settings.dataset.task
     scores = {"binary": candidate.y_score, "regression": candidate.y_pred}.get(task)
-    return build_reference(features, settings.features.numeric, settings.features.categorical,
-                           bins=settings.monitoring.psi_bins, prediction_scores=scores)
+    return build_reference(
+        features,
+        settings.features.numeric,
+        settings.features.categorical,
+        bins=settings.monitoring.psi_bins,
+        prediction_scores=scores,
+    )
 
 
 def _sample_record(settings: Settings, split: SplitResult) -> dict[str, Any]:
@@ -194,6 +217,7 @@ def _sample_record(settings: Settings, split: SplitResult) -> dict[str, Any]:
 
 def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
     verdict = result.verdict
+    settings = run.settings
     return {
         "status": result.status,
         "exit_code": result.exit_code,
@@ -205,6 +229,12 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "comparison": result.comparison.to_dict() if result.comparison is not None else None,
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
         "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
+        "curves": [c.to_dict() for c in result.curves] if result.curves else None,
+        "costs": (
+            settings.evaluation.costs.model_dump(exclude_none=True)
+            if settings is not None and settings.evaluation.costs is not None
+            else None
+        ),
         "contract": result.contract.to_dict() if result.contract is not None else None,
         "contract_diff": result.contract_diff.to_dict() if result.contract_diff is not None else None,
         "deepchecks": {k: v.to_dict() for k, v in result.deepchecks.items()},

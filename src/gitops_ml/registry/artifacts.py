@@ -91,8 +91,14 @@ def sha256_bytes(data: bytes) -> str:
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name, dist in (("sklearn", "scikit-learn"), ("numpy", "numpy"), ("pandas", "pandas"),
-                       ("scipy", "scipy"), ("skops", "skops"), ("joblib", "joblib")):
+    for name, dist in (
+        ("sklearn", "scikit-learn"),
+        ("numpy", "numpy"),
+        ("pandas", "pandas"),
+        ("scipy", "scipy"),
+        ("skops", "skops"),
+        ("joblib", "joblib"),
+    ):
         try:
             versions[name] = version(dist)
         except PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -100,7 +106,9 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def save_model(pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, overwrite: bool = True) -> ModelArtifact:
+def save_model(
+    pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, overwrite: bool = True
+) -> ModelArtifact:
     """Write `out_dir/model.skops` and `out_dir/metadata.json`; return what was written.
 
     The folder is assembled in a temp folder beside it and renamed into place, so readers
@@ -126,7 +134,9 @@ def save_model(pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, o
         )
     digest = sha256_bytes(data)
     full = dict(metadata)
-    full.setdefault("version", model_version(metadata["git_commit"], metadata["config_hash"], metadata["data_hash"]))
+    full.setdefault(
+        "version", model_version(metadata["git_commit"], metadata["config_hash"], metadata["data_hash"])
+    )
     full.setdefault("metrics", {})
     full.setdefault("training_seconds", None)
     classes = getattr(pipeline, "classes_", None)

@@ -65,7 +65,9 @@ def read_pointer(path: Path) -> ProductionPointer | None:
 
 
 def write_pointer(path: Path, pointer: ProductionPointer) -> None:
-    header = "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    header = (
+        "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    )
     atomic_write_text(Path(path), header + yaml.safe_dump(pointer.model_dump(mode="json"), sort_keys=False))
 
 

@@ -44,8 +44,13 @@ def model_features(metadata: dict[str, Any], settings: Settings) -> Settings:
     categorical = metadata.get("categorical_features")
     if numeric is None and categorical is None:
         return settings
-    features = FeaturesConfig(**{**settings.features.model_dump(), "numeric": list(numeric or []),
-                                 "categorical": list(categorical or [])})
+    features = FeaturesConfig(
+        **{
+            **settings.features.model_dump(),
+            "numeric": list(numeric or []),
+            "categorical": list(categorical or []),
+        }
+    )
     return settings.model_copy(update={"features": features})
 
 
@@ -54,5 +59,10 @@ def score_with_production(production: LoadedModel, holdout: pd.DataFrame, settin
     from gitops_ml.training.pipeline import prepare_features, training_target
 
     model_settings = model_features(production.metadata, settings)
-    return predict(production.pipeline, prepare_features(holdout, model_settings),
-                   training_target(holdout, settings), settings.dataset.task, settings.dataset.positive_label)
+    return predict(
+        production.pipeline,
+        prepare_features(holdout, model_settings),
+        training_target(holdout, settings),
+        settings.dataset.task,
+        settings.dataset.positive_label,
+    )

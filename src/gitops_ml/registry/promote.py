@@ -58,7 +58,9 @@ def read_candidate_metadata(candidate_dir: Path) -> dict:
     meta = read_metadata(candidate_dir)
     actual = sha256_file(Path(candidate_dir) / "model.skops")
     if actual != meta.get("sha256"):
-        raise ArtifactError(f"{candidate_dir}/model.skops: sha256 {actual[:12]} != metadata {str(meta.get('sha256'))[:12]}")
+        raise ArtifactError(
+            f"{candidate_dir}/model.skops: sha256 {actual[:12]} != metadata {str(meta.get('sha256'))[:12]}"
+        )
     return meta
 
 
@@ -69,7 +71,9 @@ def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: 
     with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
         current = read_pointer(registry.pointer)
         if current is not None and current.version == version:
-            return PointerChange("noop", version, current.version, current.artifact_uri, Path(registry.pointer))
+            return PointerChange(
+                "noop", version, current.version, current.artifact_uri, Path(registry.pointer)
+            )
         try:
             artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
         except VersionExists as exc:  # e.g. promoted, rolled back, promoted again
@@ -86,8 +90,9 @@ def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: 
         )
         _append_once(registry, "promote", pointer, current, reason)
         write_pointer(registry.pointer, pointer)
-        return PointerChange("promoted", version, current.version if current else None, artifact_uri,
-                             Path(registry.pointer))
+        return PointerChange(
+            "promoted", version, current.version if current else None, artifact_uri, Path(registry.pointer)
+        )
 
 
 def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason: str = "") -> PointerChange:
@@ -97,21 +102,33 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
         history = read_history(registry.history)
         target = _rollback_target(history, current, to_version)
         if current is not None and current.version == target.version:
-            return PointerChange("noop", target.version, current.version, current.artifact_uri, Path(registry.pointer))
+            return PointerChange(
+                "noop", target.version, current.version, current.artifact_uri, Path(registry.pointer)
+            )
         path = open_store(registry.store_url).fetch(target.artifact_uri, ROLLBACK_CACHE)
         if sha256_file(path) != target.sha256:
-            raise ArtifactError(f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back")
+            raise ArtifactError(
+                f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back"
+            )
         pointer = target.model_copy(update={"promoted_at": utc_now_text()})
         _append_once(registry, "rollback", pointer, current, reason)
         write_pointer(registry.pointer, pointer)
-        return PointerChange("rolled-back", target.version, current.version if current else None,
-                             target.artifact_uri, Path(registry.pointer))
+        return PointerChange(
+            "rolled-back",
+            target.version,
+            current.version if current else None,
+            target.artifact_uri,
+            Path(registry.pointer),
+        )
 
 
-def _rollback_target(history: list[HistoryEntry], current: ProductionPointer | None,
-                     to_version: str | None) -> ProductionPointer:
+def _rollback_target(
+    history: list[HistoryEntry], current: ProductionPointer | None, to_version: str | None
+) -> ProductionPointer:
     if not history:
-        raise GitopsMLError(f"no history: nothing to roll back to{f' (asked for {to_version})' if to_version else ''}")
+        raise GitopsMLError(
+            f"no history: nothing to roll back to{f' (asked for {to_version})' if to_version else ''}"
+        )
     if to_version is not None:
         for entry in reversed(history):
             if entry.version == to_version:
@@ -125,17 +142,34 @@ def _rollback_target(history: list[HistoryEntry], current: ProductionPointer | N
     raise GitopsMLError(f"history holds no version other than the current one ({current_version})")
 
 
-def _append_once(registry: RegistryConfig, action: str, pointer: ProductionPointer,
-                 current: ProductionPointer | None, reason: str) -> None:
+def _append_once(
+    registry: RegistryConfig,
+    action: str,
+    pointer: ProductionPointer,
+    current: ProductionPointer | None,
+    reason: str,
+) -> None:
     history = read_history(registry.history)
     last = history[-1] if history else None
     previous = current.version if current else None
-    if last is not None and last.action == action and last.version == pointer.version \
-            and last.previous_version == previous:
+    if (
+        last is not None
+        and last.action == action
+        and last.version == pointer.version
+        and last.previous_version == previous
+    ):
         return  # written by a run that died before moving the pointer
-    append_history(registry.history, HistoryEntry(action=action, version=pointer.version,
-                                                  previous_version=previous, at=utc_now_text(),
-                                                  reason=reason, pointer=pointer))
+    append_history(
+        registry.history,
+        HistoryEntry(
+            action=action,
+            version=pointer.version,
+            previous_version=previous,
+            at=utc_now_text(),
+            reason=reason,
+            pointer=pointer,
+        ),
+    )
 
 
 def _is_number(value: object) -> bool:

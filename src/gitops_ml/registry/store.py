@@ -55,7 +55,7 @@ def _is_local(url: str) -> bool:
 
 
 def _local_path(url: str) -> Path:
-    return Path(url[len("file://"):] if url.startswith("file://") else url)
+    return Path(url.removeprefix("file://"))
 
 
 class FsspecStore:
@@ -70,7 +70,9 @@ class FsspecStore:
     def publish(self, local_dir: Path, version: str, sha256: str) -> str:
         local_dir = Path(local_dir)
         if sha256_file(local_dir / "model.skops") != sha256:
-            raise ArtifactError(f"{local_dir / 'model.skops'}: sha256 does not match the candidate's metadata")
+            raise ArtifactError(
+                f"{local_dir / 'model.skops'}: sha256 does not match the candidate's metadata"
+            )
         if _is_local(self.url):
             return self._publish_local(local_dir, version, sha256)
         fs, root = fsspec.core.url_to_fs(self.url)

@@ -131,7 +131,9 @@ def build_request_model(settings: Settings) -> type[BaseModel]:
     contract = load_contract(settings.dataset.contract)
     # Non-feature columns (id, dates) are accepted and checked but optional: the model does not
     # need them; the retraining export does (a logged row without them is left out, counted).
-    others = [c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all]
+    others = [
+        c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all
+    ]
     return request_model(contract, settings.features.all, optional_columns=others)
 
 
@@ -141,8 +143,11 @@ def example_record(request_model: type[BaseModel], columns: Sequence[str] | None
     schema = request_model.model_json_schema()
     properties = schema.get("properties", {})
     names = [c for c in columns if c in properties] if columns is not None else list(properties)
-    return {name: _example_value(properties[name], schema.get("$defs", {}))
-            for name in names if name != "request_id"}
+    return {
+        name: _example_value(properties[name], schema.get("$defs", {}))
+        for name in names
+        if name != "request_id"
+    }
 
 
 def _example_value(prop: dict[str, Any], defs: dict[str, Any]) -> Any:
@@ -260,9 +265,14 @@ def _check_features(pipeline: Any, settings: Settings, version: str) -> None:
 
 def smoke_test(model: LoadedModel) -> None:
     """One prediction on a sample record (from metadata, else made from the contract) must work."""
-    sample = next((model.metadata[k] for k in SAMPLE_RECORD_KEYS if isinstance(model.metadata.get(k), dict)), None)
-    record = ({c: sample.get(c) for c in model.feature_columns} if sample
-              else example_record(model.request_model, model.feature_columns))
+    sample = next(
+        (model.metadata[k] for k in SAMPLE_RECORD_KEYS if isinstance(model.metadata.get(k), dict)), None
+    )
+    record = (
+        {c: sample.get(c) for c in model.feature_columns}
+        if sample
+        else example_record(model.request_model, model.feature_columns)
+    )
     try:
         validated = model.request_model.model_validate(record).model_dump(mode="json", exclude={"request_id"})
     except ValidationError:
@@ -270,7 +280,9 @@ def smoke_test(model: LoadedModel) -> None:
     try:
         output = model.predict([validated])
     except Exception as exc:  # noqa: BLE001 - any failure here means "do not serve this model"
-        raise ReloadError(f"model {model.version}: smoke prediction failed: {type(exc).__name__}: {exc}") from exc
+        raise ReloadError(
+            f"model {model.version}: smoke prediction failed: {type(exc).__name__}: {exc}"
+        ) from exc
     score = output[0]["score"] if output else None
     if len(output) != 1 or score is None or not math.isfinite(float(score)):
         raise ReloadError(f"model {model.version}: smoke prediction returned {output!r}")

@@ -81,8 +81,16 @@ retrain_prs_table = sa.Table(
     sa.Column("action", sa.String(32), nullable=False),
 )
 
-PREDICTION_FIELDS = ("request_id", "created_at", "model_version", "inputs", "output", "score",
-                     "prediction", "latency_ms")
+PREDICTION_FIELDS = (
+    "request_id",
+    "created_at",
+    "model_version",
+    "inputs",
+    "output",
+    "score",
+    "prediction",
+    "latency_ms",
+)
 PREDICTION_FIELDS_SET = frozenset(PREDICTION_FIELDS)
 
 
@@ -94,6 +102,7 @@ def _to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
         value = datetime.fromisoformat(value)
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
+    assert isinstance(value, datetime)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     return value
@@ -138,6 +147,12 @@ def to_jsonable(value: Any) -> Any:
     if value is pd.NaT:
         return None
     return value
+
+
+def _inserted_id(result: Any) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # an INSERT of one row always has one
+    return int(key[0])
 
 
 def coerce_label(value: Any, task: str = "binary") -> int | float | str:
@@ -223,8 +238,11 @@ SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def make_engine(url: str) -> Engine:
-    """An Engine for a store URL; SQLite gets WAL + busy_timeout on every new connection."""
-    parsed = sa.make_url(url)
+    """An Engine for a store URL (credentials as `${ENV_VAR}`s); SQLite gets WAL + busy_timeout on
+    every new connection."""
+    from gitops_ml.data.sql_url import expand_env
+
+    parsed = sa.make_url(expand_env(url, "prediction store URL"))
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database in ("", ":memory:"):
@@ -232,8 +250,9 @@ def make_engine(url: str) -> Engine:
         from pathlib import Path
 
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-                                  json_serializer=json_dumps)
+        engine = sa.create_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, json_serializer=json_dumps
+        )
         sa.event.listen(engine, "connect", _sqlite_on_connect)
         return engine
     return sa.create_engine(parsed, pool_pre_ping=True, json_serializer=json_dumps)
@@ -304,10 +323,12 @@ def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
     """The subset of `ids` that has a logged prediction."""
     found: set[str] = set()
     for start in range(0, len(ids), 500):  # stay far below any bind-parameter limit
-        chunk = ids[start:start + 500]
-        found.update(conn.execute(
-            sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
-        ).scalars())
+        chunk = ids[start : start + 500]
+        found.update(
+            conn.execute(
+                sa.select(predictions_table.c.request_id).where(predictions_table.c.request_id.in_(chunk))
+            ).scalars()
+        )
     return found
 
 
@@ -405,8 +426,17 @@ class PredictionStore:
         """
         p, lab = predictions_table, labels_table
         query = (
-            sa.select(p.c.request_id, p.c.created_at, p.c.model_version, p.c.inputs, p.c.prediction,
-                      p.c.score, p.c.latency_ms, lab.c.label, lab.c.received_at.label("label_received_at"))
+            sa.select(
+                p.c.request_id,
+                p.c.created_at,
+                p.c.model_version,
+                p.c.inputs,
+                p.c.prediction,
+                p.c.score,
+                p.c.latency_ms,
+                lab.c.label,
+                lab.c.received_at.label("label_received_at"),
+            )
             .select_from(p.outerjoin(lab, lab.c.request_id == p.c.request_id))
             .order_by(p.c.created_at, p.c.request_id)
         )
@@ -424,20 +454,24 @@ class PredictionStore:
             return frame
         inputs = pd.DataFrame.from_records([row.inputs for row in rows])
         inputs = inputs.drop(columns=[c for c in inputs.columns if c in head or c in tail])
-        frame = pd.DataFrame({
-            "request_id": [r.request_id for r in rows],
-            "created_at": pd.to_datetime([_from_db_time(r.created_at) for r in rows], utc=True),
-            "model_version": [r.model_version for r in rows],
-        })
-        extra = pd.DataFrame({
-            "prediction": [r.prediction for r in rows],
-            "score": pd.array([r.score for r in rows], dtype="float64"),
-            "latency_ms": pd.array([r.latency_ms for r in rows], dtype="float64"),
-            "label": [r.label for r in rows],
-            "label_received_at": pd.to_datetime(
-                [_from_db_time(r.label_received_at) for r in rows], utc=True
-            ),
-        })
+        frame = pd.DataFrame(
+            {
+                "request_id": [r.request_id for r in rows],
+                "created_at": pd.to_datetime([_from_db_time(r.created_at) for r in rows], utc=True),
+                "model_version": [r.model_version for r in rows],
+            }
+        )
+        extra = pd.DataFrame(
+            {
+                "prediction": [r.prediction for r in rows],
+                "score": pd.array([r.score for r in rows], dtype="float64"),
+                "latency_ms": pd.array([r.latency_ms for r in rows], dtype="float64"),
+                "label": [r.label for r in rows],
+                "label_received_at": pd.to_datetime(
+                    [_from_db_time(r.label_received_at) for r in rows], utc=True
+                ),
+            }
+        )
         frame = pd.concat([frame, inputs, extra], axis=1)
         # Object columns holding only numbers/None become numeric (label 0/1 -> float with NaN).
         for column in ("prediction", "label"):
@@ -459,13 +493,15 @@ class PredictionStore:
         window_start = window_start if window_start is not None else payload.get("window_start")
         window_end = window_end if window_end is not None else payload.get("window_end")
         with self.engine.begin() as conn:
-            result = conn.execute(monitor_runs_table.insert().values(
-                created_at=_to_db_time(utc_now()),
-                window_start=_to_db_time(window_start),
-                window_end=_to_db_time(window_end),
-                payload=to_jsonable(payload),
-            ))
-            return int(result.inserted_primary_key[0])
+            result = conn.execute(
+                monitor_runs_table.insert().values(
+                    created_at=_to_db_time(utc_now()),
+                    window_start=_to_db_time(window_start),
+                    window_end=_to_db_time(window_end),
+                    payload=to_jsonable(payload),
+                )
+            )
+            return _inserted_id(result)
 
     def monitor_runs(self, limit: int = 20) -> list[dict[str, Any]]:
         """The newest `limit` monitor runs, newest first."""
@@ -487,10 +523,16 @@ class PredictionStore:
     def add_retrain_pr(self, *, branch: str, pr_number: int | None, url: str | None, action: str) -> int:
         """Record that the monitor opened/updated/closed a retraining PR (`action`)."""
         with self.engine.begin() as conn:
-            result = conn.execute(retrain_prs_table.insert().values(
-                created_at=_to_db_time(utc_now()), branch=branch, pr_number=pr_number, url=url, action=action,
-            ))
-            return int(result.inserted_primary_key[0])
+            result = conn.execute(
+                retrain_prs_table.insert().values(
+                    created_at=_to_db_time(utc_now()),
+                    branch=branch,
+                    pr_number=pr_number,
+                    url=url,
+                    action=action,
+                )
+            )
+            return _inserted_id(result)
 
     def last_retrain_pr(self) -> dict[str, Any] | None:
         t = retrain_prs_table
@@ -579,8 +621,11 @@ class BatchingLogger:
         self._queue.put(_STOP)
         thread.join(timeout)
         if thread.is_alive():
-            log.error("prediction logger did not stop within %ss; %s records may be unwritten", timeout,
-                      self._queue.qsize())
+            log.error(
+                "prediction logger did not stop within %ss; %s records may be unwritten",
+                timeout,
+                self._queue.qsize(),
+            )
 
     # -- writer thread -----------------------------------------------------------------------
 
@@ -610,7 +655,7 @@ class BatchingLogger:
                 except queue.Empty:
                     break
             for start in range(0, len(pending), self.batch_size):
-                self._write(pending[start:start + self.batch_size])
+                self._write(pending[start : start + self.batch_size])
             for marker in markers:
                 marker.done.set()
 
