@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,17 @@ import pytest
 from gitops_ml.cli import main
 from gitops_ml.config import load_settings
 from gitops_ml.errors import ConfigError
-from tests.fixtures.projects import CHURN
+from tests.fixtures.projects import CHURN, make_config_project
 
 FIXTURE_CONFIG = CHURN / "config"
 
 
 @pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(FIXTURE_CONFIG, target)
-    return target
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture config in a project folder (contract + manifest beside it), which is the cwd:
+    commands check the contract the config names, relative to the project root."""
+    monkeypatch.chdir(make_config_project(tmp_path))
+    return tmp_path / "config"
 
 
 def test_example_config_loads_and_is_frozen():

@@ -84,8 +84,11 @@ def _diabetes_csv(path: Path) -> None:
 
 
 def _clone(tmp_path: Path, name: str) -> Path:
+    """A clone at this checkout's commit (cloning a linked worktree would check out the main branch)."""
     fork = tmp_path / name
-    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(fork)], check=True)
+    commit = _git(REPO_ROOT, "rev-parse", "HEAD").strip()
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(REPO_ROOT), str(fork)], check=True)
+    _git(fork, "checkout", "-q", commit)
     return fork
 
 

@@ -23,11 +23,12 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Validate the manifest's data against the contract and the data-integrity checks."""
-        from flows.validate import validate_flow
         from gitops_ml.reporting.validation import failures_text, write_validation_error
 
         try:
-            load_checked_settings(config_dir)  # every problem at once, before Prefect starts
+            load_checked_settings(config_dir)  # every problem at once, before Prefect is even imported
+            from flows.validate import validate_flow
+
             outcome = validate_flow(
                 config_dir=str(config_dir), out_dir=str(out_dir), run_deepchecks=deepchecks
             )
