@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 
-.PHONY: help install demo test test-fast lint bench clean
+.PHONY: help install demo test test-fast check lint format bench clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,16 +32,25 @@ $(STAMP): pyproject.toml uv.lock envs/deepchecks/pyproject.toml envs/deepchecks/
 demo: $(STAMP) ## run the lifecycle on the bundled data (no accounts needed)
 	$(BIN)/python -m gitops_ml.demo
 
-test: $(STAMP) ## the whole test suite (what CI runs)
-	$(BIN)/ruff check src flows tests benchmarks
+test: $(STAMP) ## the static checks, then the whole test suite (what CI runs)
+	@$(MAKE) --no-print-directory check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## unit tests only (skips slow end-to-end tests)
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff + workflow linters
+check: $(STAMP) ## ruff lint + format check + mypy (also the pre-commit hooks)
 	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff format --check src flows tests benchmarks
+	$(BIN)/mypy
+
+lint: $(STAMP) ## the static checks + workflow linters
+	@$(MAKE) --no-print-directory check
 	$(BIN)/zizmor --offline .github/workflows
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix src flows tests benchmarks
+	$(BIN)/ruff format src flows tests benchmarks
 
 clean: ## remove generated reports and local stores (keeps .venv)
 	rm -rf reports .model-store predictions.db predictions.db-*

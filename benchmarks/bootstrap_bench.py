@@ -24,8 +24,10 @@ def _models(task: str, n: int, seed: int = 0) -> tuple[Predictions, Predictions]
     rng = np.random.default_rng(seed)
     if task == "regression":
         y = 100 + rng.normal(0, 10, n)
-        return (Predictions(y, y + rng.normal(0, 3, n), None, "regression"),
-                Predictions(y, y + rng.normal(0, 4, n), None, "regression"))
+        return (
+            Predictions(y, y + rng.normal(0, 3, n), None, "regression"),
+            Predictions(y, y + rng.normal(0, 4, n), None, "regression"),
+        )
     if task == "multiclass":
         classes = np.array(["low", "mid", "high", "top"])
         y = rng.integers(0, len(classes), n)
@@ -35,7 +37,9 @@ def _models(task: str, n: int, seed: int = 0) -> tuple[Predictions, Predictions]
             logits[np.arange(n), y] += strength
             proba = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 3)
             proba /= proba.sum(axis=1, keepdims=True)
-            return Predictions(classes[y], classes[proba.argmax(axis=1)], proba, "multiclass", classes=classes)
+            return Predictions(
+                classes[y], classes[proba.argmax(axis=1)], proba, "multiclass", classes=classes
+            )
 
         return make_mc(1.2), make_mc(1.0)
     y = (rng.random(n) < 0.3).astype(int)

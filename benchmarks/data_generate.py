@@ -45,27 +45,47 @@ def main() -> None:
     generate_month("2026-01", 10_000, seed=0)  # warm-up: imports, first-call allocations
     batch = generate_month("2026-01", n, seed=1)
     cases: list[tuple[str, float]] = [
-        ("generate_month (stable)", _median_seconds(lambda: generate_month("2026-01", n, seed=1), args.repeats)),
-        ("generate_month (covariate drift)", _median_seconds(
-            lambda: generate_month("2026-01", n, seed=1, scenario=COVARIATE_DRIFT), args.repeats)),
-        ("generate_records (28 days)", _median_seconds(
-            lambda: generate_records(n, seed=1, start_time="2026-07-01", end_time="2026-07-29"), args.repeats)),
-        ("write CSV (to_csv)", _median_seconds(lambda: batch.to_csv(index=False, lineterminator="\n"),
-                                               args.repeats)),
+        (
+            "generate_month (stable)",
+            _median_seconds(lambda: generate_month("2026-01", n, seed=1), args.repeats),
+        ),
+        (
+            "generate_month (covariate drift)",
+            _median_seconds(
+                lambda: generate_month("2026-01", n, seed=1, scenario=COVARIATE_DRIFT), args.repeats
+            ),
+        ),
+        (
+            "generate_records (28 days)",
+            _median_seconds(
+                lambda: generate_records(n, seed=1, start_time="2026-07-01", end_time="2026-07-29"),
+                args.repeats,
+            ),
+        ),
+        (
+            "write CSV (to_csv)",
+            _median_seconds(lambda: batch.to_csv(index=False, lineterminator="\n"), args.repeats),
+        ),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         write_batches(tmp, {"big": batch}, time_column="snapshot_date")
         size_mb = (Path(tmp) / "batches/big.csv").stat().st_size / 1e6
-        cases.append(("acquire (verify + parse CSV)", _median_seconds(
-            lambda: acquire(Path(tmp) / "manifest.yaml"), args.repeats)))
+        cases.append(
+            (
+                "acquire (verify + parse CSV)",
+                _median_seconds(lambda: acquire(Path(tmp) / "manifest.yaml"), args.repeats),
+            )
+        )
 
     load = os.getloadavg()
     lines = [
         f"## Data generation and acquisition, {n:,} rows",
         "",
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; median of {args.repeats}; "
-        f"CSV {size_mb:.0f} MB",
+        (
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+            f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; median of {args.repeats}; "
+            f"CSV {size_mb:.0f} MB"
+        ),
         "",
         "| case | seconds | rows/s |",
         "|---|---:|---:|",

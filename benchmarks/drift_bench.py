@@ -73,8 +73,10 @@ def measure(fn: Callable[[], Any], repeats: int) -> tuple[list[float], Any]:
 
 
 def row(case: str, rows: int, times: list[float], note: str) -> str:
-    return (f"| {case} | {rows:,} | {len(times)} | {min(times):.2f} | {statistics.median(times):.2f} | "
-            f"{max(times):.2f} | {peak_rss_mb():,.0f} | {note} |")
+    return (
+        f"| {case} | {rows:,} | {len(times)} | {min(times):.2f} | {statistics.median(times):.2f} | "
+        f"{max(times):.2f} | {peak_rss_mb():,.0f} | {note} |"
+    )
 
 
 def main() -> None:
@@ -88,19 +90,29 @@ def main() -> None:
     t = time.perf_counter()
     ref = make_table(args.rows, drift=False, rng=np.random.default_rng(ref_ss))
     cur = make_table(args.rows, drift=True, rng=np.random.default_rng(cur_ss))
-    print(f"generated 2 x {args.rows:,} rows x 20 columns in {time.perf_counter() - t:.1f} s; "
-          f"RSS after load {peak_rss_mb():,.0f} MB\n")
+    print(
+        f"generated 2 x {args.rows:,} rows x 20 columns in {time.perf_counter() - t:.1f} s; "
+        f"RSS after load {peak_rss_mb():,.0f} MB\n"
+    )
 
-    lines = ["| case | rows per side | n | min s | median s | max s | peak RSS MB | note |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| case | rows per side | n | min s | median s | max s | peak RSS MB | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     times, profile = measure(lambda: build_reference(ref, NUM_COLS, CAT_COLS, bins=10), args.repeats)
     lines.append(row("gitops-ml build_reference", args.rows, times, "10 bins, 10k-point KS sketch"))
     thresholds = DriftThresholds()
     times, result = measure(lambda: compute_drift(profile, cur, thresholds), args.repeats)
     expected = sorted(DRIFT_NUM + DRIFT_CAT)
     top6 = sorted(f.feature for f in sorted(result.features, key=lambda f: -f.effect)[:6])
-    lines.append(row("gitops-ml compute_drift", args.rows, times,
-                     f"flagged {result.drifted_features or 'none'}; top-6 by effect == shifted: {top6 == expected}"))
+    lines.append(
+        row(
+            "gitops-ml compute_drift",
+            args.rows,
+            times,
+            f"flagged {result.drifted_features or 'none'}; top-6 by effect == shifted: {top6 == expected}",
+        )
+    )
 
     if args.deepchecks:
         import warnings
@@ -110,16 +122,24 @@ def main() -> None:
         from deepchecks.tabular.checks import FeatureDrift
 
         def run_deepchecks() -> Any:
-            check = FeatureDrift(numerical_drift_method="KS", categorical_drift_method="cramers_v",
-                                 n_samples=args.rows)
-            return check.run(Dataset(ref, cat_features=CAT_COLS), Dataset(cur, cat_features=CAT_COLS),
-                             with_display=False)
+            check = FeatureDrift(
+                numerical_drift_method="KS", categorical_drift_method="cramers_v", n_samples=args.rows
+            )
+            return check.run(
+                Dataset(ref, cat_features=CAT_COLS), Dataset(cur, cat_features=CAT_COLS), with_display=False
+            )
 
         times, dc = measure(run_deepchecks, args.repeats)
         scores = {c: float(v["Drift score"]) for c, v in dc.value.items()}
         dc_top6 = sorted(sorted(scores, key=scores.get, reverse=True)[:6])
-        lines.append(row("deepchecks FeatureDrift (n_samples=all, no display)", args.rows, times,
-                         f"top-6 by drift score == shifted: {dc_top6 == expected}"))
+        lines.append(
+            row(
+                "deepchecks FeatureDrift (n_samples=all, no display)",
+                args.rows,
+                times,
+                f"top-6 by drift score == shifted: {dc_top6 == expected}",
+            )
+        )
 
     print("\n".join(lines))
     print("\nper feature (gitops-ml): feature | PSI | KS/chi2 p | effect | drifted")

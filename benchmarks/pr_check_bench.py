@@ -72,20 +72,32 @@ class RunResult:
 def _base_env(prefect_home: Path) -> dict[str, str]:
     """The caller's environment without PREFECT_* (no stray API URL), plus a chosen PREFECT_HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING", PYTHONUNBUFFERED="1",
-               # the default 20 s is not enough for a first start (migrations) on a busy 2-core machine
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+    env.update(
+        PREFECT_HOME=str(prefect_home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+        # the default 20 s is not enough for a first start (migrations) on a busy 2-core machine
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )
     return env
 
 
-def _run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path,
-                  timeout: float = RUN_TIMEOUT_S) -> tuple[int, float, float, float]:
+def _run_measured(
+    cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path, timeout: float = RUN_TIMEOUT_S
+) -> tuple[int, float, float, float]:
     """(exit code, wall s, CPU s (user + system), peak RSS MB) of the process and its reaped children."""
     with log.open("w") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         # A stuck run is stopped (its own process group only) instead of hanging the benchmark.
         timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
         timer.start()
@@ -126,8 +138,17 @@ def _generate(ws: Path, rows: int, months: int, log_dir: Path) -> tuple[Path, fl
     """`gitops-ml data generate` of `rows` in all (`--rows` is per monthly batch) into ws/generated;
     dataset.manifest now points there."""
     out = ws / "generated"
-    cmd = [str(BIN / "gitops-ml"), "data", "generate", "--out", str(out), "--rows", str(rows // months),
-           "--months", str(months)]
+    cmd = [
+        str(BIN / "gitops-ml"),
+        "data",
+        "generate",
+        "--out",
+        str(out),
+        "--rows",
+        str(rows // months),
+        "--months",
+        str(months),
+    ]
     start = time.perf_counter()
     done = subprocess.run(cmd, cwd=ws, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
@@ -165,15 +186,31 @@ class PrefectServer:
         self._log = (self.root / "server.log").open("w")
         start = time.perf_counter()
         self.proc = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-ui",
-             "--analytics-off"],
-            cwd=self.root, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-ui",
+                "--analytics-off",
+            ],
+            cwd=self.root,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.api_url = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + 240
         while True:
             if self.proc.poll() is not None:
-                raise SystemExit(f"prefect server exited {self.proc.returncode}; see {self.root / 'server.log'}")
+                raise SystemExit(
+                    f"prefect server exited {self.proc.returncode}; see {self.root / 'server.log'}"
+                )
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2):
                     break
@@ -199,15 +236,26 @@ class PrefectServer:
 def _warm_home(home: Path, log_dir: Path) -> float:
     """One trivial flow so the PREFECT_HOME's SQLite database exists and is migrated."""
     code = "from prefect import flow\nflow(name='warm-up')(lambda: 1)()\n"
-    rc, wall, _, _ = _run_measured([sys.executable, "-c", code], cwd=home.parent, env=_base_env(home),
-                                log=log_dir / "warm-up.log")
+    rc, wall, _, _ = _run_measured(
+        [sys.executable, "-c", code], cwd=home.parent, env=_base_env(home), log=log_dir / "warm-up.log"
+    )
     if rc != 0:
         raise SystemExit(f"warm-up flow failed ({rc}); see {log_dir / 'warm-up.log'}")
     return wall
 
 
-def run_case(ws: Path, case: str, mode: str, rows: int | None, *, prefect_home: Path,
-             api_url: str | None, deepchecks: bool, log: Path, bin_dir: Path = BIN) -> RunResult:
+def run_case(
+    ws: Path,
+    case: str,
+    mode: str,
+    rows: int | None,
+    *,
+    prefect_home: Path,
+    api_url: str | None,
+    deepchecks: bool,
+    log: Path,
+    bin_dir: Path = BIN,
+) -> RunResult:
     out = ws / "reports" / "pr"
     shutil.rmtree(out, ignore_errors=True)
     env = _base_env(prefect_home)
@@ -219,8 +267,10 @@ def run_case(ws: Path, case: str, mode: str, rows: int | None, *, prefect_home: 
     rc, wall, cpu, rss = _run_measured(cmd, cwd=ws, env=env, log=log)
     summary_path = out / "summary.json"
     if not summary_path.exists():
-        raise SystemExit(f"{case}/{mode}: pr-check exited {rc} without summary.json; see {log}:\n"
-                         + log.read_text(errors="replace")[-3000:])
+        raise SystemExit(
+            f"{case}/{mode}: pr-check exited {rc} without summary.json; see {log}:\n"
+            + log.read_text(errors="replace")[-3000:]
+        )
     summary = json.loads(summary_path.read_text())
     timings = {k: float(v) for k, v in (summary.get("timings") or {}).items()}
     notes = [] if rc in (0, 1) else [f"exit {rc}: {summary.get('error')}"]
@@ -233,8 +283,9 @@ def _median_result(runs: list[RunResult]) -> RunResult:
     chosen = ordered[(len(ordered) - 1) // 2]
     if len(runs) > 1:
         which = "median" if len(runs) % 2 else "lower middle"
-        chosen.notes.append(f"{len(runs)} runs, walls {', '.join(f'{r.wall_s:.1f}' for r in runs)} s; "
-                            f"shown: the {which} one")
+        chosen.notes.append(
+            f"{len(runs)} runs, walls {', '.join(f'{r.wall_s:.1f}' for r in runs)} s; shown: the {which} one"
+        )
     return chosen
 
 
@@ -251,13 +302,19 @@ def markdown(results: list[RunResult], extra: list[str]) -> str:
     head = ["data", "Prefect", "rows", "exit", "wall s", "CPU s", *STAGES, "other", "peak RSS MB"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        cells = [r.case, r.mode, f"{r.rows:,}" if r.rows else "?", f"{r.exit_code} ({r.status})",
-                 f"{r.wall_s:.1f}", f"{r.cpu_s:.1f}"]
+        cells = [
+            r.case,
+            r.mode,
+            f"{r.rows:,}" if r.rows else "?",
+            f"{r.exit_code} ({r.status})",
+            f"{r.wall_s:.1f}",
+            f"{r.cpu_s:.1f}",
+        ]
         cells += [f"{r.timings[s]:.1f}" if s in r.timings else "-" for s in STAGES]
         cells += [f"{r.other_s:.1f}", f"{r.peak_rss_mb:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- {r.case}/{r.mode}: {n}" for r in results for n in r.notes] + [f"- {e}" for e in extra]
-    return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+    return "\n".join(lines + (["", *notes] if notes else [])) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,19 +324,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-deepchecks", dest="deepchecks", action="store_false")
-    parser.add_argument("--fresh-home", action="store_true", help="a new PREFECT_HOME per run (migrations count)")
+    parser.add_argument(
+        "--fresh-home", action="store_true", help="a new PREFECT_HOME per run (migrations count)"
+    )
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the temporary workspaces (prints where)")
-    parser.add_argument("--baseline", type=Path,
-                        help="a checkout of an older commit with its own .venv: run every case there too")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an older commit with its own .venv: run every case there too",
+    )
     args = parser.parse_args(argv)
     trees = [Tree("after" if args.baseline else "", REPO, BIN)]
     if args.baseline:
         base_bin = args.baseline.resolve() / ".venv" / "bin"
         if not (base_bin / "gitops-ml").exists():
             parser.error(f"--baseline: {base_bin / 'gitops-ml'} missing (run `make install` there)")
-        commit = subprocess.run(["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "-C", str(args.baseline), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
         trees.insert(0, Tree(f"before ({commit or args.baseline})", args.baseline.resolve(), base_bin))
     datas = [d.strip() for d in args.data.split(",") if d.strip()]
     modes = [m.strip() for m in args.mode.split(",") if m.strip()]
@@ -303,14 +369,18 @@ def main(argv: list[str] | None = None) -> int:
                 rows = None
                 if d != "bundled":
                     rows = SIZES[d]
-                    manifest, gen_s = _generate(ws, rows, args.months, logs)
-                    extra.append(f"{d}: `gitops-ml data generate --rows {rows // args.months} --months "
-                                 f"{args.months}` took {gen_s:.1f} s (not part of the PR check)")
+                    _manifest, gen_s = _generate(ws, rows, args.months, logs)
+                    extra.append(
+                        f"{d}: `gitops-ml data generate --rows {rows // args.months} --months "
+                        f"{args.months}` took {gen_s:.1f} s (not part of the PR check)"
+                    )
                 workspaces[(d, tree.label)] = (ws, rows)
 
         shared_home = root / "prefect-home"
         if not args.fresh_home:
-            extra.append(f"PREFECT_HOME warmed once by a trivial flow ({_warm_home(shared_home, logs):.1f} s)")
+            extra.append(
+                f"PREFECT_HOME warmed once by a trivial flow ({_warm_home(shared_home, logs):.1f} s)"
+            )
 
         def home() -> Path:
             return Path(tempfile.mkdtemp(prefix="home-", dir=root)) if args.fresh_home else shared_home
@@ -319,8 +389,10 @@ def main(argv: list[str] | None = None) -> int:
             server = PrefectServer(root) if mode == "server" else None
             if server is not None:
                 server.__enter__()
-                extra.append(f"server mode: `prefect server start` (SQLite) took {server.startup_s:.1f} s "
-                             "to answer /api/health (paid once, not per run)")
+                extra.append(
+                    f"server mode: `prefect server start` (SQLite) took {server.startup_s:.1f} s "
+                    "to answer /api/health (paid once, not per run)"
+                )
             try:
                 for d in datas:
                     runs: dict[str, list[RunResult]] = {tree.label: [] for tree in trees}
@@ -330,13 +402,24 @@ def main(argv: list[str] | None = None) -> int:
                             case = f"{d} {tree.label}".strip()
                             log = logs / f"{d}-{mode}-{n}-{i}.log"
                             print(f"== {case} / {mode} / run {i + 1}", file=sys.stderr, flush=True)
-                            r = run_case(ws, case, mode, rows, prefect_home=home(),
-                                         api_url=server.api_url if server else None,
-                                         deepchecks=args.deepchecks, log=log, bin_dir=tree.bin_dir)
+                            r = run_case(
+                                ws,
+                                case,
+                                mode,
+                                rows,
+                                prefect_home=home(),
+                                api_url=server.api_url if server else None,
+                                deepchecks=args.deepchecks,
+                                log=log,
+                                bin_dir=tree.bin_dir,
+                            )
                             r.rows = r.rows or _data_rows(ws)
-                            print(f"   exit {r.exit_code} in {r.wall_s:.1f} s ({r.cpu_s:.1f} CPU s), "
-                                  f"peak {r.peak_rss_mb:.0f} MB, load {os.getloadavg()[0]:.1f}",
-                                  file=sys.stderr, flush=True)
+                            print(
+                                f"   exit {r.exit_code} in {r.wall_s:.1f} s ({r.cpu_s:.1f} CPU s), "
+                                f"peak {r.peak_rss_mb:.0f} MB, load {os.getloadavg()[0]:.1f}",
+                                file=sys.stderr,
+                                flush=True,
+                            )
                             runs[tree.label].append(r)
                     results += [_median_result(tree_runs) for tree_runs in runs.values()]
             finally:

@@ -57,6 +57,7 @@ sel machine    && run machine    machine
 sel validation && run validation "$PY" benchmarks/validation_bench.py --rows 1000000 --repeat 3
 sel drift      && run drift      "$PY" benchmarks/drift_bench.py --rows 1000000 --repeats 3 --deepchecks
 sel bootstrap  && run bootstrap  "$PY" benchmarks/bootstrap_bench.py --rows 5000 --resamples 1000
+sel comment    && run comment    "$PY" benchmarks/comment_bench.py --mib 2 --repeats 3
 if sel serving; then
   if [ -f benchmarks/serving_bench.py ]; then
     run serving "$PY" benchmarks/serving_bench.py

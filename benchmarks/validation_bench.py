@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows={n:,} columns={len(contract.columns)} repeat={args.repeat} cores={os.cpu_count()} "
           f"load average before={os.getloadavg()[0]:.1f}")  # fmt: skip
     text = generate_month("2026-01", n, seed=0)  # as read from CSV: dates are ISO strings
-    typed = text.astype({"signup_date": "datetime64[ns]", "snapshot_date": "datetime64[ns]"})  # as from Parquet
+    typed = text.astype(
+        {"signup_date": "datetime64[ns]", "snapshot_date": "datetime64[ns]"}
+    )  # as from Parquet
     bad = text.copy()
     bad.loc[::100, "plan"] = "gold"  # 1% failing rows: the failure path must stay vectorised
     bad.loc[::250, "customer_id"] = "CUST-1"

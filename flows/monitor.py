@@ -28,34 +28,45 @@ def load_window_task(store_url: str, start: datetime, end: datetime) -> pd.DataF
 
 
 @task(name="assess-window", cache_policy=NO_CACHE)
-def assess_task(settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime,
-                end: datetime) -> WindowResult:
+def assess_task(
+    settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime, end: datetime
+) -> WindowResult:
     return job.assess(settings, production, window, start, end)
 
 
 @task(name="decide", cache_policy=NO_CACHE)
-def decide_task(settings: Settings, store_url: str, result: WindowResult,
-                now: datetime) -> tuple[Decision, list[WindowRecord]]:
+def decide_task(
+    settings: Settings, store_url: str, result: WindowResult, now: datetime
+) -> tuple[Decision, list[WindowRecord]]:
     return job.decide_and_record(settings, store_url, result, now)
 
 
 @task(name="report", cache_policy=NO_CACHE)
-def report_task(result: WindowResult, decision: Decision, history: list[WindowRecord], model_version: str,
-                out_dir: Path) -> str:
+def report_task(
+    result: WindowResult, decision: Decision, history: list[WindowRecord], model_version: str, out_dir: Path
+) -> str:
     return job.write_monitor_outputs(result, decision, history, model_version, out_dir)
 
 
 @task(name="retraining-pr", cache_policy=NO_CACHE, retries=0)
-def retrain_pr_task(settings: Settings, window: pd.DataFrame, report: str, repo_dir: str, end: datetime,
-                    store_url: str) -> RetrainingPr:
-    return open_retraining_pr(settings, window, report, repo_dir=Path(repo_dir), window_end=end,
-                              store_url=store_url)
+def retrain_pr_task(
+    settings: Settings, window: pd.DataFrame, report: str, repo_dir: str, end: datetime, store_url: str
+) -> RetrainingPr:
+    return open_retraining_pr(
+        settings, window, report, repo_dir=Path(repo_dir), window_end=end, store_url=store_url
+    )
 
 
 @flow(name="monitor")
-def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", store_url: str | None = None,
-                 window: str | None = None, now: str | None = None, open_pr: bool = True,
-                 repo_dir: str = ".") -> MonitorOutcome:
+def monitor_flow(
+    config_dir: str = "config",
+    out_dir: str = "reports/monitor",
+    store_url: str | None = None,
+    window: str | None = None,
+    now: str | None = None,
+    open_pr: bool = True,
+    repo_dir: str = ".",
+) -> MonitorOutcome:
     logger = get_run_logger()
     settings = load_checked_settings(config_dir)
     from gitops_ml.monitoring.performance import check_monitor_metric
@@ -71,12 +82,21 @@ def monitor_flow(config_dir: str = "config", out_dir: str = "reports/monitor", s
     decision, history = decide_task(settings, store_url, result, end)
     report = report_task(result, decision, history, production.version, out)
     create_markdown_artifact(key="monitor-report", markdown=report, description=f"monitor: {decision.action}")
-    create_table_artifact(key="monitor-drift", table=[f.to_dict() for f in result.drift.features],
-                          description="per-feature drift of the latest window")
+    create_table_artifact(
+        key="monitor-drift",
+        table=[f.to_dict() for f in result.drift.features],
+        description="per-feature drift of the latest window",
+    )
     pr = None
     if decision.action == "retrain" and open_pr:
         since = job.retraining_start(production, start)
         labelled = load_window_task(store_url, since, end) if since is not None else frame
         pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
-    return MonitorOutcome(action=decision.action, status=decision.status, reasons=list(decision.reasons),
-                          rows=result.rows, report=str(out / "report.md"), pr=pr)
+    return MonitorOutcome(
+        action=decision.action,
+        status=decision.status,
+        reasons=list(decision.reasons),
+        rows=result.rows,
+        report=str(out / "report.md"),
+        pr=pr,
+    )

@@ -48,8 +48,9 @@ def _finish(result: PrCheckResult, run: PrCheckRun) -> PrCheckResult:
     from prefect.artifacts import create_markdown_artifact
 
     markdown = write_pr_outputs(result, run)
-    create_markdown_artifact(key="pr-check-report", markdown=markdown,
-                             description=f"PR check: {result.status}")
+    create_markdown_artifact(
+        key="pr-check-report", markdown=markdown, description=f"PR check: {result.status}"
+    )
     return result
 
 
@@ -60,9 +61,14 @@ def _flow_run_id() -> str:
 
 
 @flow(name="pr-check")
-def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_ref: str | None = None,
-                  repo_dir: str = ".", started_at: float | None = None,
-                  run_deepchecks: bool = True) -> PrCheckResult:
+def pr_check_flow(
+    config_dir: str = "config",
+    out_dir: str = "reports/pr",
+    base_ref: str | None = None,
+    repo_dir: str = ".",
+    started_at: float | None = None,
+    run_deepchecks: bool = True,
+) -> PrCheckResult:
     logger = get_run_logger()
     timer = StageTimer()
     if started_at is not None:
@@ -80,7 +86,9 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
             logger.info("[1/7] acquire %s", settings.dataset.manifest)
             run.acquired = acquired = acquire_task(settings)
             logger.info("[2/7] contract %s on %d rows", settings.dataset.contract, len(acquired.frame))
-            report, typed = contract_task(settings, acquired.frame, str(settings.dataset.manifest), acquired.origins)
+            report, typed = contract_task(
+                settings, acquired.frame, str(settings.dataset.manifest), acquired.origins
+            )
             run.contract = report
         run.contract_diff, run.contract_diff_note = contract_diff_for(settings, repo_dir, base_ref)
         if typed is None:
@@ -92,31 +100,43 @@ def pr_check_flow(config_dir: str = "config", out_dir: str = "reports/pr", base_
         if deepchecks_on:
             with timer.stage("deepchecks"):
                 logger.info("[3/7] deepchecks: data integrity, train-test validation")
-                run.deepchecks["data_integrity"] = integrity_task(settings, typed, out / "deepchecks" / "data_integrity.html")
+                run.deepchecks["data_integrity"] = integrity_task(
+                    settings, typed, out / "deepchecks" / "data_integrity.html"
+                )
                 run.deepchecks["train_test_validation"] = train_test_task(
-                    settings, split.train, split.holdout, out / "deepchecks" / "train_test_validation.html")
+                    settings, split.train, split.holdout, out / "deepchecks" / "train_test_validation.html"
+                )
         with timer.stage("training"):
             logger.info("[4/7] train %s on %d rows", settings.estimator.class_path, len(split.train))
-            run.trained = trained = train_step(settings, split.train)  # search: trials on Dask when configured
+            run.trained = trained = train_step(
+                settings, split.train
+            )  # search: trials on Dask when configured
         with timer.stage("evaluation"):
             logger.info("[5/7] score candidate and production on the same %d-row holdout", len(split.holdout))
             run.candidate = candidate = score_task(settings, trained.pipeline, split.holdout)
             # only a remote store's artifact is downloaded; a local one is read where it is
-            run.production_model, run.production = score_production_task(settings, split.holdout, out / ".cache")
+            run.production_model, run.production = score_production_task(
+                settings, split.holdout, out / ".cache"
+            )
             run.comparison = comparison = compare_task(settings, candidate, run.production)
             run.segments = segments_task(settings, candidate, run.production, split.holdout)
-            run.plots = plots_task(settings, candidate, run.production, trained.pipeline, split.holdout,
-                                   out / "plots")
+            run.plots = plots_task(
+                settings, candidate, run.production, trained.pipeline, split.holdout, out / "plots"
+            )
         if deepchecks_on:
             with timer.stage("deepchecks"):
                 logger.info("[6/7] deepchecks: model evaluation")
                 run.deepchecks["model_evaluation"] = model_evaluation_task(
-                    settings, split.train, split.holdout, trained.pipeline,
-                    out / "deepchecks" / "model_evaluation.html")
+                    settings,
+                    split.train,
+                    split.holdout,
+                    trained.pipeline,
+                    out / "deepchecks" / "model_evaluation.html",
+                )
         with timer.stage("report"):
             logger.info("[7/7] gates, candidate artifact, report")
-            blocking = [f"{name}/{c.check}" for name, s in run.deepchecks.items() for c in s.blocking_failures]
-            run.verdict = gates_task(settings, comparison, run.segments, report, blocking)
+            # every blocking check config names must have run and held (not run is never a pass)
+            run.verdict = gates_task(settings, comparison, run.segments, report, dict(run.deepchecks))
             run.candidate_artifact = save_candidate(run)
         return _finish(result_from_run(run, timer.seconds), run)
     except GitopsMLError as exc:

@@ -76,8 +76,12 @@ def task_runner_for(cfg: SearchConfig) -> TaskRunner[Any]:
     # One thread per worker: a trial's fit is single-threaded (estimator.threads), and
     # processes sidestep the GIL. No dashboard: nobody watches it in CI.
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": cfg.n_workers, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": None}
+        cluster_kwargs={
+            "n_workers": cfg.n_workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
     )
 
 
@@ -110,8 +114,9 @@ def _worker_address() -> str:
 
 
 @task(name="score-trial", task_run_name="trial-{index}", cache_policy=NO_CACHE)
-def score_trial_task(index: int, settings: Settings, X: pd.DataFrame, y: pd.Series, params: dict[str, Any],
-                     splits: list[Split]) -> tuple[TrialResult, str]:
+def score_trial_task(
+    index: int, settings: Settings, X: pd.DataFrame, y: pd.Series, params: dict[str, Any], splits: list[Split]
+) -> tuple[TrialResult, str]:
     return score_trial(settings, X, y, params, splits), _worker_address()
 
 
@@ -144,10 +149,14 @@ def hyperparameter_search(settings: Settings, inputs_key: str) -> SearchRun:
     X = prepare_features(train_df, settings)
     y = training_target(train_df, settings)
     splits = cv_splits(settings, X, y)
-    logger.info("%s search: %d candidates x %d folds, parallel %s", cfg.method, len(candidates), cfg.cv, cfg.parallel)
+    logger.info(
+        "%s search: %d candidates x %d folds, parallel %s", cfg.method, len(candidates), cfg.cv, cfg.parallel
+    )
     X_in, y_in, splits_in = _shared(X, y, splits)
-    futures = [score_trial_task.submit(i, settings, X_in, y_in, params, splits_in)
-               for i, params in enumerate(candidates)]
+    futures = [
+        score_trial_task.submit(i, settings, X_in, y_in, params, splits_in)
+        for i, params in enumerate(candidates)
+    ]
     outcomes = [future.result() for future in futures]
     results = [result for result, _ in outcomes]
     best = best_trial(results)
@@ -177,7 +186,9 @@ def run_trials(settings: Settings, train_df: pd.DataFrame) -> SearchRun:
         if cfg.parallel != "dask" or not dask_address():
             raise
         # distributed raises OSError when the scheduler does not answer within its connect timeout.
-        raise ConfigError(f"{DASK_ADDRESS_ENV}: cannot reach the Dask scheduler {dask_address()}: {exc}") from exc
+        raise ConfigError(
+            f"{DASK_ADDRESS_ENV}: cannot reach the Dask scheduler {dask_address()}: {exc}"
+        ) from exc
     finally:
         del _INPUTS[key]
 

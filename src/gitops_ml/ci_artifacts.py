@@ -97,7 +97,9 @@ def _validate_sha(value: object, where: str) -> str | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str) or not _SHA.match(value):
-        raise CIArtifactError(f"{where}: expected a 40- or 64-digit lowercase hex commit sha, got {repr(value)[:80]}")
+        raise CIArtifactError(
+            f"{where}: expected a 40- or 64-digit lowercase hex commit sha, got {repr(value)[:80]}"
+        )
     return value
 
 
@@ -147,10 +149,16 @@ def stage_pr_artifact(report_dir: Path | str, staging_dir: Path | str, info: PrI
                 staged.append(name)
         if REPORT_FILE not in staged:
             (tmp / REPORT_FILE).write_text(
-                fallback_report(f"`gitops-ml pr-check` wrote no `{report_dir / REPORT_FILE}`."), encoding="utf-8")
+                fallback_report(f"`gitops-ml pr-check` wrote no `{report_dir / REPORT_FILE}`."),
+                encoding="utf-8",
+            )
             staged.append(REPORT_FILE)
         if SUMMARY_FILE not in staged:
-            summary = {"status": "error", "exit_code": 2, "error": f"{report_dir / SUMMARY_FILE} was not written"}
+            summary = {
+                "status": "error",
+                "exit_code": 2,
+                "error": f"{report_dir / SUMMARY_FILE} was not written",
+            }
             (tmp / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
             staged.append(SUMMARY_FILE)
         for name in STAGED_DIRS:
@@ -175,7 +183,9 @@ def read_pr_info(artifact_dir: Path | str) -> PrInfo:
     if not path.is_file() or path.is_symlink():
         raise CIArtifactError(f"{path}: missing from the artifact (expected {', '.join(staged_paths())})")
     if path.stat().st_size > MAX_PR_INFO_BYTES:
-        raise CIArtifactError(f"{path}: {path.stat().st_size} bytes, more than {MAX_PR_INFO_BYTES}; refusing it")
+        raise CIArtifactError(
+            f"{path}: {path.stat().st_size} bytes, more than {MAX_PR_INFO_BYTES}; refusing it"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -183,8 +193,11 @@ def read_pr_info(artifact_dir: Path | str) -> PrInfo:
     if not isinstance(data, dict):
         raise CIArtifactError(f"{path}: expected a JSON object, got {type(data).__name__}")
     number = validate_pr_number(data.get("number"), f"{path}: field 'number'")
-    return PrInfo(number, _validate_sha(data.get("head_sha"), f"{path}: field 'head_sha'"),
-                  _validate_sha(data.get("base_sha"), f"{path}: field 'base_sha'"))
+    return PrInfo(
+        number,
+        _validate_sha(data.get("head_sha"), f"{path}: field 'head_sha'"),
+        _validate_sha(data.get("base_sha"), f"{path}: field 'base_sha'"),
+    )
 
 
 # Every pass over report.md below is linear: the PR controls up to MAX_REPORT_BYTES of it and
@@ -193,13 +206,26 @@ def read_pr_info(artifact_dir: Path | str) -> PrInfo:
 # so no match attempt rescans text another attempt already covered.
 _IMAGE = re.compile(r'!\[([^\[\]\n]{0,1000})\]\(([^()\s\[\]]{1,2000})(?:[ \t]+"[^"\n\[\]]{0,1000}")?\)')
 # `@name` / `@org/team` that GitHub would turn into a notification; not e-mail addresses
-_MENTION = re.compile(r"(?<![\w@`/.+-])@(?=[A-Za-z0-9])")
+# `\B` before `@` (a non-word character) keeps e-mail addresses (`a@b.example`) as they are
+_MENTION = re.compile(r"\B@(?=[A-Za-z0-9])")
+_IMAGE_MAX_CHARS = 4100  # the longest text one _IMAGE match can span
 _ZERO_WIDTH_SPACE = "\u200b"
 WATERMARK_IMAGE = "https://cml.dev/watermark.png"  # what CML 0.20.6 appends to every comment it posts
 # A report produced by the PR's own code is the PR's claim about itself: said in the header.
 PR_CODE_PATHS = ("src/", "flows/", "pyproject.toml", "uv.lock", "Makefile", "prefect.yaml")
-RUN_CONCLUSIONS = frozenset({"success", "failure", "cancelled", "skipped", "timed_out", "action_required",
-                             "neutral", "stale", "startup_failure"})
+RUN_CONCLUSIONS = frozenset(
+    {
+        "success",
+        "failure",
+        "cancelled",
+        "skipped",
+        "timed_out",
+        "action_required",
+        "neutral",
+        "stale",
+        "startup_failure",
+    }
+)
 CHECK_FAILED = "## ❌ Check failed, see the run"
 
 
@@ -223,7 +249,9 @@ def watermark_reserve(title: str = WATERMARK_TITLE) -> int:
 
 def carries_watermark(body: str, title: str = WATERMARK_TITLE) -> bool:
     """CML's own test for "this comment is one of mine" (the sha is ignored)."""
-    pattern = (re.escape(f"![]({WATERMARK_IMAGE}#") + "[0-9a-fA-F]+" + re.escape(f' "{cml_watermark_title(title)}")'))
+    pattern = (
+        re.escape(f"![]({WATERMARK_IMAGE}#") + "[0-9a-fA-F]+" + re.escape(f' "{cml_watermark_title(title)}")')
+    )
     return re.search(pattern, body) is not None
 
 
@@ -248,28 +276,35 @@ def _safe_url(url: str | None) -> str | None:
     return None
 
 
-def trusted_header(*, head_sha: str | None, conclusion: str | None, run_url: str | None,
-                   pr_code_changed: bool | None) -> str:
+def trusted_header(
+    *, head_sha: str | None, conclusion: str | None, run_url: str | None, pr_code_changed: bool | None
+) -> str:
     """What trusted code knows about the run (from GitHub, not from the artifact), above the report."""
     url = _safe_url(run_url)
     run = f"[workflow run]({url})" if url else "workflow run"
     sha = f"`{head_sha}`" if head_sha and _SHA.match(head_sha) else "an unknown commit"
     lines = [f"> **gitops-ml PR check** of {sha}: the {run} ended **{conclusion or 'unknown'}**."]
     if pr_code_changed is None:
-        lines.append("> ⚠️ Could not read which files this pull request changes: the report below may come "
-                     "from the pull request's own code.")
+        lines.append(
+            "> ⚠️ Could not read which files this pull request changes: the report below may come "
+            "from the pull request's own code."
+        )
     elif pr_code_changed:
         shown = ", ".join(f"`{p}`" for p in PR_CODE_PATHS)
-        lines.append(f"> ⚠️ This pull request changes the code that wrote the report below ({shown}): "
-                     "it is the pull request's own account of itself; the run log is authoritative.")
+        lines.append(
+            f"> ⚠️ This pull request changes the code that wrote the report below ({shown}): "
+            "it is the pull request's own account of itself; the run log is authoritative."
+        )
     return "\n".join(lines) + "\n\n"
 
 
 def check_failed_markdown(conclusion: str | None, run_url: str | None, why: str) -> str:
     url = _safe_url(run_url)
     where = f"[the run]({url})" if url else "the run"
-    return (f"{CHECK_FAILED}\n\nThe PR check ended **{conclusion or 'unknown'}**: {why}. "
-            f"Any earlier verdict on this pull request no longer applies; see {where}.\n")
+    return (
+        f"{CHECK_FAILED}\n\nThe PR check ended **{conclusion or 'unknown'}**: {why}. "
+        f"Any earlier verdict on this pull request no longer applies; see {where}.\n"
+    )
 
 
 def shows_report(conclusion: str | None, status: str | None) -> bool:
@@ -277,10 +312,18 @@ def shows_report(conclusion: str | None, status: str | None) -> bool:
     return conclusion in (None, "success") or status in ("fail", "error")
 
 
-def comment_markdown(report_md: str | None, *, artifact_name: str = ARTIFACT_NAME, run_url: str | None = None,
-                     limit: int | None = None, head_sha: str | None = None, conclusion: str | None = None,
-                     status: str | None = None, pr_code_changed: bool | None = False,
-                     header: bool = False) -> str:
+def comment_markdown(
+    report_md: str | None,
+    *,
+    artifact_name: str = ARTIFACT_NAME,
+    run_url: str | None = None,
+    limit: int | None = None,
+    head_sha: str | None = None,
+    conclusion: str | None = None,
+    status: str | None = None,
+    pr_code_changed: bool | None = False,
+    header: bool = False,
+) -> str:
     """The PR comment: a trusted header (with `header=True`), then report.md with local images replaced
     by a pointer to the artifact, @mentions neutralized, a footer, and room left for CML's watermark
     so the posted body fits GitHub's 65,536 characters (the verdict comes first, so truncation keeps it).
@@ -290,15 +333,39 @@ def comment_markdown(report_md: str | None, *, artifact_name: str = ARTIFACT_NAM
     report reads well without them (Mermaid charts render natively).
     """
     if conclusion is not None and conclusion not in RUN_CONCLUSIONS:
-        raise CIArtifactError(f"--conclusion: expected one of {sorted(RUN_CONCLUSIONS)}, got {conclusion[:40]!r}")
+        raise CIArtifactError(
+            f"--conclusion: expected one of {sorted(RUN_CONCLUSIONS)}, got {conclusion[:40]!r}"
+        )
     limit = GITHUB_COMMENT_LIMIT - watermark_reserve() if limit is None else limit
-    top = trusted_header(head_sha=head_sha, conclusion=conclusion, run_url=run_url,
-                         pr_code_changed=pr_code_changed) if header else ""
+    top = (
+        trusted_header(
+            head_sha=head_sha, conclusion=conclusion, run_url=run_url, pr_code_changed=pr_code_changed
+        )
+        if header
+        else ""
+    )
     if report_md is None:
         return top + check_failed_markdown(conclusion, run_url, "it produced no report")
     if not shows_report(conclusion, status):
         return top + check_failed_markdown(conclusion, run_url, "the run failed although its report passed")
-    where = f"the `{artifact_name}` artifact" + (f" of [this run]({_safe_url(run_url)})" if _safe_url(run_url) else "")
+    where = f"the `{artifact_name}` artifact" + (
+        f" of [this run]({_safe_url(run_url)})" if _safe_url(run_url) else ""
+    )
+    footer = f"\n---\n<sub>Plots, summary.json and the deepchecks HTML reports: {where}.</sub>\n"
+    note = "\n\n_Truncated: the full report is in the artifact._\n"
+    budget = max(0, limit - len(top) - len(footer) - len(note))
+    body, cut = _rewrite_images(report_md, where, budget)
+    body = neutralize_mentions(body).rstrip() + "\n"
+    if cut:
+        body = body[:budget] + note
+    return top + truncate_markdown(body, limit - len(top) - len(footer), note) + footer
+
+
+def _rewrite_images(text: str, where: str, budget: int) -> tuple[str, bool]:
+    """Local images -> a pointer to the artifact, reading only as much of `text` as the comment can
+    hold: at most `budget` output characters (plus one replacement) are produced, and each search
+    is confined to the next budget + one match of input, so hostile text costs time linear in what
+    is kept. Returns (text, whether it was cut)."""
 
     def replace(match: re.Match[str]) -> str:
         alt, target = match.group(1), match.group(2)
@@ -307,11 +374,21 @@ def comment_markdown(report_md: str | None, *, artifact_name: str = ARTIFACT_NAM
         label = alt.strip() or Path(target).name
         return f"_Plot **{label}**: in {where}._"
 
-    body = neutralize_mentions(_IMAGE.sub(replace, report_md)).rstrip() + "\n"
-    footer = f"\n---\n<sub>Plots, summary.json and the deepchecks HTML reports: {where}.</sub>\n"
-    body = truncate_markdown(body, limit - len(top) - len(footer),
-                             "\n\n_Truncated: the full report is in the artifact._\n")
-    return top + body + footer
+    out: list[str] = []
+    size = pos = 0
+    while size <= budget:
+        endpos = min(len(text), pos + (budget - size) + _IMAGE_MAX_CHARS)
+        match = _IMAGE.search(text, pos, endpos)
+        if match is None:  # no image in reach: keep what still fits, the rest is cut anyway
+            keep = min(endpos, pos + (budget - size) + 1)
+            out.append(text[pos:keep])
+            return "".join(out), keep < len(text)
+        out.append(text[pos : match.start()])
+        replacement = replace(match)
+        out.append(replacement)
+        size += match.start() - pos + len(replacement)
+        pos = match.end()
+    return "".join(out), pos < len(text)
 
 
 def read_summary_status(artifact_dir: Path | str) -> str | None:
@@ -350,9 +427,18 @@ class PostedComment:
     output: str  # CML's output (the comment URL) or the edited comment's URL
 
 
-def post_sticky_comment(forge: Any, number: int, comment_file: Path | str, *, author: str, sha: str,
-                        cml: Sequence[str], repo_url: str, title: str = WATERMARK_TITLE,
-                        timeout_s: float = 300.0) -> PostedComment:
+def post_sticky_comment(
+    forge: Any,
+    number: int,
+    comment_file: Path | str,
+    *,
+    author: str,
+    sha: str,
+    cml: Sequence[str],
+    repo_url: str,
+    title: str = WATERMARK_TITLE,
+    timeout_s: float = 300.0,
+) -> PostedComment:
     """Post the report as ONE comment per PR that is always ours.
 
     CML 0.20.6's `comment update` edits the newest comment carrying the watermark from ANY author
@@ -366,16 +452,27 @@ def post_sticky_comment(forge: Any, number: int, comment_file: Path | str, *, au
     path = Path(comment_file)
     body = path.read_text(encoding="utf-8")
     if len(body) + watermark_reserve(title) > GITHUB_COMMENT_LIMIT:
-        raise CIArtifactError(f"{path}: {len(body)} characters; with CML's watermark that exceeds GitHub's "
-                              f"{GITHUB_COMMENT_LIMIT} (build it with `gitops-ml ci comment`)")
+        raise CIArtifactError(
+            f"{path}: {len(body)} characters; with CML's watermark that exceeds GitHub's "
+            f"{GITHUB_COMMENT_LIMIT} (build it with `gitops-ml ci comment`)"
+        )
     if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", sha or ""):
         raise CIArtifactError(f"--sha: expected the run's 40- or 64-digit commit sha, got {str(sha)[:80]!r}")
     mine = our_comment(forge.issue_comments(number), author, title)
     if mine is not None:
         url = forge.edit_comment(number, mine.id, f"{body}\n\n{cml_watermark(sha, title)}", author=author)
         return PostedComment("edited", mine.id, url)
-    command = [*cml, "comment", "create", f"--target=pr/{number}", f"--watermark-title={title}", "--no-publish",
-               "--driver=github", f"--repo={repo_url}", str(path)]
+    command = [
+        *cml,
+        "comment",
+        "create",
+        f"--target=pr/{number}",
+        f"--watermark-title={title}",
+        "--no-publish",
+        "--driver=github",
+        f"--repo={repo_url}",
+        str(path),
+    ]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -414,7 +511,9 @@ def read_pins(pyproject: Path | str) -> list[tuple[str, str, str]]:
         deps = tomllib.loads(text)["project"]["dependencies"]
     except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
         raise CIArtifactError(f"{path}: cannot read [project].dependencies: {exc}") from exc
-    reasons = {m.group(1): (m.group(2) or "").strip() for line in text.splitlines() if (m := _DEP_LINE.match(line))}
+    reasons = {
+        m.group(1): (m.group(2) or "").strip() for line in text.splitlines() if (m := _DEP_LINE.match(line))
+    }
     pins = []
     for dep in deps:
         try:
@@ -435,8 +534,11 @@ def installed_version(package: str) -> str | None:
         return None
 
 
-def pin_rows(pyproject: Path | str, installed: Callable[[str], str | None] = installed_version,
-             only: Iterable[str] | None = None) -> list[PinRow]:
+def pin_rows(
+    pyproject: Path | str,
+    installed: Callable[[str], str | None] = installed_version,
+    only: Iterable[str] | None = None,
+) -> list[PinRow]:
     from packaging.specifiers import SpecifierSet
     from packaging.version import InvalidVersion, Version
 
@@ -456,7 +558,9 @@ def pin_rows(pyproject: Path | str, installed: Callable[[str], str | None] = ins
     return rows
 
 
-def render_pin_report(rows: list[PinRow], tests_outcome: str | None = None, title: str = "Dependency pins") -> str:
+def render_pin_report(
+    rows: list[PinRow], tests_outcome: str | None = None, title: str = "Dependency pins"
+) -> str:
     """Markdown for `$GITHUB_STEP_SUMMARY`: per pin, whether the newest installable version is outside
     it and, given the unit tests' outcome, whether the pin can move."""
     passed = tests_outcome == "success"

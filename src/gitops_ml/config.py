@@ -53,6 +53,25 @@ class DatasetConfig(StrictModel):
     time_column: str | None = Field(None, description="snapshot/event time; needed for a time-based split")
     task: Task = "binary"
     positive_label: int | str | None = Field(1, description="binary only: the class scored as positive")
+    allowed_uri_prefixes: list[str] = Field(
+        default_factory=list,
+        description="URLs a manifest batch may name beyond files inside the repository, each a scheme and "
+        "bucket (or host) with a trailing '/', e.g. s3://my-bucket/churn/; empty = repository files only",
+    )
+
+    @field_validator("allowed_uri_prefixes")
+    @classmethod
+    def _scheme_and_bucket(cls, prefixes: list[str]) -> list[str]:
+        for prefix in prefixes:
+            if not re.fullmatch(
+                r"[a-z][a-z0-9+.-]*://[^/\s]+/\S*|file:///[^\s]+/", prefix
+            ) or not prefix.endswith("/"):
+                raise _refuse(
+                    "{prefix!r}: expected a scheme and a bucket or host ending in '/', e.g. "
+                    "s3://my-bucket/ (a bare scheme would allow every bucket)",
+                    prefix=prefix[:120],
+                )
+        return prefixes
 
 
 class FeaturesConfig(StrictModel):
@@ -81,7 +100,9 @@ class SplitConfig(StrictModel):
     strategy: Literal["time", "stratified", "random"] = "time"
     holdout_periods: int = Field(1, ge=1, description="time split: newest N distinct periods are held out")
     train_periods: int | None = Field(
-        None, ge=1, description="time split: train on the newest N periods before the holdout (sliding window); "
+        None,
+        ge=1,
+        description="time split: train on the newest N periods before the holdout (sliding window); "
         "None = all. After concept drift, a window lets retraining forget the old relation",
     )
     period: Literal["D", "W", "M", "Q", "Y"] = "M"
@@ -103,13 +124,15 @@ ALLOWED_ESTIMATOR_PREFIXES = ("sklearn.",)
 EXTRA_ALLOWED_ESTIMATORS: frozenset[str] = frozenset()
 # Pipeline paths of our own preprocessing (training.pipeline builds these steps) that a grid
 # may search, each the counterpart of a `features` setting; any other `__` path is refused.
-SEARCHABLE_PREPROCESSING: frozenset[str] = frozenset({
-    "preprocess__numeric__imputer__strategy",  # features.numeric_imputation
-    "preprocess__numeric__scaler__with_mean",  # features.scale_numeric
-    "preprocess__numeric__scaler__with_std",
-    "preprocess__categorical__encoder__max_categories",  # features.max_categories
-    "preprocess__categorical__encoder__min_frequency",
-})
+SEARCHABLE_PREPROCESSING: frozenset[str] = frozenset(
+    {
+        "preprocess__numeric__imputer__strategy",  # features.numeric_imputation
+        "preprocess__numeric__scaler__with_mean",  # features.scale_numeric
+        "preprocess__numeric__scaler__with_std",
+        "preprocess__categorical__encoder__max_categories",  # features.max_categories
+        "preprocess__categorical__encoder__min_frequency",
+    }
+)
 # joblib.Memory(location) loads pickles from `location`: a cache is never configurable.
 REFUSED_PARAMS: frozenset[str] = frozenset({"memory"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -128,11 +151,13 @@ def _plain_scalar(value: Any) -> Any:
         text = value.strip()
         if _IMPORT_PATH.fullmatch(text):
             raise _refuse("{value!r} looks like an import path; " + _PLAIN + ", never code", value=value[:80])
-        if text.startswith("lambda") or text.startswith("<"):
+        if text.startswith(("lambda", "<")):
             raise _refuse("{value!r} looks like a callable; " + _PLAIN + ", never code", value=value[:80])
         if "/" in text or "\\" in text or text.startswith("~"):
-            raise _refuse("{value!r} looks like a file path; config never names files for an estimator to read",
-                          value=value[:80])
+            raise _refuse(
+                "{value!r} looks like a file path; config never names files for an estimator to read",
+                value=value[:80],
+            )
         return value
     raise _refuse("got a {kind}; " + _PLAIN, kind=type(value).__name__)
 
@@ -154,20 +179,27 @@ def estimator_param_name(name: str) -> str:
     """A parameter of the estimator itself: an identifier, no `__` path into nested objects."""
     _refused_name(name)
     if not _IDENTIFIER.fullmatch(name) or "__" in name:
-        raise _refuse("'{name}' is not a parameter name: estimator.params takes the estimator's own "
-                      "parameters (identifiers, no '__' paths)", name=name[:80])
+        raise _refuse(
+            "'{name}' is not a parameter name: estimator.params takes the estimator's own "
+            "parameters (identifiers, no '__' paths)",
+            name=name[:80],
+        )
     return name
 
 
 def grid_param_name(name: str) -> str:
     """An estimator parameter (`max_depth` or `model__max_depth`) or one of our preprocessing settings."""
     _refused_name(name)
-    bare = name[len("model__"):] if name.startswith("model__") else name
+    bare = name.removeprefix("model__")
     if name in SEARCHABLE_PREPROCESSING or (_IDENTIFIER.fullmatch(bare) and "__" not in bare):
         return name
     allowed = ", ".join(sorted(SEARCHABLE_PREPROCESSING))
-    raise _refuse("'{name}' is not searchable: a grid takes estimator parameters (`max_depth` or "
-                  "`model__max_depth`) and these preprocessing settings: {allowed}", name=name[:80], allowed=allowed)
+    raise _refuse(
+        "'{name}' is not searchable: a grid takes estimator parameters (`max_depth` or "
+        "`model__max_depth`) and these preprocessing settings: {allowed}",
+        name=name[:80],
+        allowed=allowed,
+    )
 
 
 def _grid_candidates(values: list[Any]) -> list[Any]:
@@ -178,8 +210,10 @@ def _grid_candidates(values: list[Any]) -> list[Any]:
 
 PlainValue = Annotated[Any, AfterValidator(plain_value)]
 EstimatorParams = dict[Annotated[str, AfterValidator(estimator_param_name)], PlainValue]
-ParamGrid = dict[Annotated[str, AfterValidator(grid_param_name)],
-                 Annotated[list[PlainValue], AfterValidator(_grid_candidates)]]
+ParamGrid = dict[
+    Annotated[str, AfterValidator(grid_param_name)],
+    Annotated[list[PlainValue], AfterValidator(_grid_candidates)],
+]
 
 
 class SearchConfig(StrictModel):
@@ -190,7 +224,8 @@ class SearchConfig(StrictModel):
     scoring: str | None = None
     seed: int = 0
     parallel: Literal["none", "dask"] = Field(
-        "none", description="dask: trials on a Dask cluster; the scheduler address comes from the "
+        "none",
+        description="dask: trials on a Dask cluster; the scheduler address comes from the "
         "GITOPS_ML_DASK_ADDRESS environment variable of the machine running the job (else a LocalCluster)",
     )
     # Not configurable: refused with a reason rather than as an unknown key.
@@ -201,9 +236,11 @@ class SearchConfig(StrictModel):
     @classmethod
     def _no_endpoint(cls, value: Any) -> None:
         if value is not None:
-            raise _refuse("endpoints never come from the repository (a PR could send the training data to, and "
-                          "unpickle results from, any scheduler): set GITOPS_ML_DASK_ADDRESS on the machine "
-                          "that runs the job")
+            raise _refuse(
+                "endpoints never come from the repository (a PR could send the training data to, and "
+                "unpickle results from, any scheduler): set GITOPS_ML_DASK_ADDRESS on the machine "
+                "that runs the job"
+            )
         return None
 
 
@@ -212,7 +249,9 @@ class EstimatorConfig(StrictModel):
     params: EstimatorParams = Field(default_factory=dict)
     search: SearchConfig | None = None
     threads: int | None = Field(
-        1, ge=1, description="OpenMP/BLAS threads for fitting; None = all cores (oversubscribes a shared runner)"
+        1,
+        ge=1,
+        description="OpenMP/BLAS threads for fitting; None = all cores (oversubscribes a shared runner)",
     )
 
     @field_validator("class_path")
@@ -220,9 +259,12 @@ class EstimatorConfig(StrictModel):
     def _allowed_class_path(cls, value: str) -> str:
         allowed = value in EXTRA_ALLOWED_ESTIMATORS or value.startswith(ALLOWED_ESTIMATOR_PREFIXES)
         if not allowed or not all(_IDENTIFIER.fullmatch(part) for part in value.split(".")):
-            raise _refuse("{value!r} is not allowed; use a scikit-learn class such as "
-                          "sklearn.ensemble.HistGradientBoostingClassifier (only types the model store can load "
-                          "safely are accepted)", value=value[:120])
+            raise _refuse(
+                "{value!r} is not allowed; use a scikit-learn class such as "
+                "sklearn.ensemble.HistGradientBoostingClassifier (only types the model store can load "
+                "safely are accepted)",
+                value=value[:120],
+            )
         return value
 
 
@@ -250,7 +292,9 @@ class SuiteConfig(StrictModel):
 
 class DeepchecksConfig(StrictModel):
     enabled: bool = True
-    sample_size: int = Field(10_000, ge=100, description="rows per dataset passed to deepchecks (seeded sample)")
+    sample_size: int = Field(
+        10_000, ge=100, description="rows per dataset passed to deepchecks (seeded sample)"
+    )
     random_state: int = 0
     data_integrity: SuiteConfig = SuiteConfig()
     train_test_validation: SuiteConfig = SuiteConfig()
@@ -280,7 +324,9 @@ class CostsConfig(StrictModel):
 class EvaluationConfig(StrictModel):
     primary_metric: str = "roc_auc"
     metrics: list[str] | None = Field(None, description="None = every metric of the task")
-    segments: list[str] = Field(default_factory=list, description="categorical columns for per-segment metrics")
+    segments: list[str] = Field(
+        default_factory=list, description="categorical columns for per-segment metrics"
+    )
     min_segment_size: int = Field(50, ge=1)
     bootstrap: BootstrapConfig = BootstrapConfig()
     deepchecks: DeepchecksConfig = DeepchecksConfig()
@@ -291,7 +337,9 @@ class GatesConfig(StrictModel):
     """Policy as code: what a candidate must satisfy to be promoted."""
 
     minimums: dict[str, float] = Field(default_factory=dict, description="metric -> lowest acceptable value")
-    maximums: dict[str, float] = Field(default_factory=dict, description="metric -> highest acceptable (losses)")
+    maximums: dict[str, float] = Field(
+        default_factory=dict, description="metric -> highest acceptable (losses)"
+    )
     max_regression: dict[str, float] = Field(
         default_factory=dict, description="metric -> largest allowed worsening vs production (point estimate)"
     )
@@ -325,7 +373,9 @@ class DriftThresholds(StrictModel):
     chi2_pvalue: float = 0.01
     prediction_psi: float = 0.2
     min_effect: float = Field(
-        0.1, ge=0, le=1,
+        0.1,
+        ge=0,
+        le=1,
         description="KS D / total variation distance a significant KS/chi2 test must reach to count as drift",
     )
 
@@ -337,7 +387,9 @@ class MonitoringConfig(StrictModel):
     thresholds: DriftThresholds = DriftThresholds()
     max_drifted_features: int = Field(2, ge=0, description="more drifted features than this = a bad window")
     performance_metric: str = "roc_auc"
-    max_performance_drop: float = Field(0.05, ge=0, description="lower CI bound of (baseline - window) above this = decayed")
+    max_performance_drop: float = Field(
+        0.05, ge=0, description="lower CI bound of (baseline - window) above this = decayed"
+    )
     consecutive_bad_windows: int = Field(2, ge=1)
     cooldown_days: float = Field(7.0, ge=0)
     psi_bins: int = Field(10, ge=2)
@@ -347,9 +399,21 @@ class MonitoringConfig(StrictModel):
 
 class ForgeConfig(StrictModel):
     repository: str | None = Field(None, description="owner/name; None = from the git remote")
-    api_url: str = Field("https://api.github.com", description="GitHub Enterprise: https://HOST/api/v3")
+    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github.api_url_for).
+    api_url: SkipJsonSchema[Any] = Field(None, exclude=True)
     token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
     base_branch: str = "main"
+
+    @field_validator("api_url")
+    @classmethod
+    def _no_api_host(cls, value: Any) -> None:
+        if value is not None:
+            raise _refuse(
+                "the GitHub API host never comes from the repository (a PR could send the token "
+                "anywhere): it is GITHUB_API_URL on the machine that runs the job, checked against "
+                "the repository's remote (GitHub Enterprise: https://HOST/api/v3 of the remote's HOST)"
+            )
+        return None
 
 
 class Settings(StrictModel):
@@ -400,8 +464,13 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
     """Read and validate every config file, collecting every problem instead of stopping at the first."""
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
-        return ParsedConfig(config_dir=config_dir, settings=None, sections={}, files={},
-                            problems=[f"{config_dir}: config folder not found"])
+        return ParsedConfig(
+            config_dir=config_dir,
+            settings=None,
+            sections={},
+            files={},
+            problems=[f"{config_dir}: config folder not found"],
+        )
     raw: dict[str, Any] = {}
     files: dict[str, Path] = {}
     problems: list[str] = []
@@ -450,8 +519,9 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
                 continue  # already reported above
     if problems:
         settings = None
-    return ParsedConfig(config_dir=config_dir, settings=settings, sections=sections, files=files,
-                        problems=problems)
+    return ParsedConfig(
+        config_dir=config_dir, settings=settings, sections=sections, files=files, problems=problems
+    )
 
 
 def _file_of(section: str, files: dict[str, Path], config_dir: Path) -> Path:

@@ -62,14 +62,21 @@ class LoopResult:
 
 
 def git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "gitops-ml demo", "GIT_AUTHOR_EMAIL": "demo@gitops-ml.invalid",
-           "GIT_COMMITTER_NAME": "gitops-ml demo", "GIT_COMMITTER_EMAIL": "demo@gitops-ml.invalid"}
-    return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True,
-                          env=env).stdout.strip()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "gitops-ml demo",
+        "GIT_AUTHOR_EMAIL": "demo@gitops-ml.invalid",
+        "GIT_COMMITTER_NAME": "gitops-ml demo",
+        "GIT_COMMITTER_EMAIL": "demo@gitops-ml.invalid",
+    }
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True, env=env
+    ).stdout.strip()
 
 
-def make_scratch_repo(source: Path, scratch: Path, configure: Callable[[Path], None] | None = None
-                      ) -> tuple[Path, Path]:
+def make_scratch_repo(
+    source: Path, scratch: Path, configure: Callable[[Path], None] | None = None
+) -> tuple[Path, Path]:
     """Copy the project's config, data and contract into a fresh git repo with a bare `origin`."""
     if scratch.exists():
         shutil.rmtree(scratch)
@@ -112,9 +119,23 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gitops_ml", "serve", "--port", str(self.port), "--store-url", store_url,
-             "--log-level", "warning"],
-            cwd=work, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "gitops_ml",
+                "serve",
+                "--port",
+                str(self.port),
+                "--store-url",
+                store_url,
+                "--log-level",
+                "warning",
+            ],
+            cwd=work,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, timeout_s: float = 90) -> dict:
         import httpx
@@ -175,9 +196,15 @@ def _pointer_version(work: Path) -> str | None:
     return yaml.safe_load(path.read_text())["version"] if path.exists() else None
 
 
-def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000, 3000),
-             deepchecks: bool = True, label_delay_s: float = 0.5,
-             configure: Callable[[Path], None] | None = None) -> LoopResult:
+def run_loop(
+    scratch: Path,
+    *,
+    source: Path,
+    rows: tuple[int, ...] = (1000, 3000, 3000),
+    deepchecks: bool = True,
+    label_delay_s: float = 0.5,
+    configure: Callable[[Path], None] | None = None,
+) -> LoopResult:
     """Run the loop; returns each step's outcome (the caller prints `summary()`).
 
     `configure(work)` may edit the scratch repo before its first commit (tests point the forge at a
@@ -187,7 +214,21 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
     from gitops_ml.serving.simulator import DEFAULT_ID_OFFSET, run_simulation, simulated_records
 
     result = LoopResult(scratch=scratch)
-    work, remote = make_scratch_repo(source, scratch, configure)
+    dc = () if deepchecks else ("--no-deepchecks",)
+
+    def setup(work: Path) -> None:
+        if not deepchecks:
+            # a blocking check that did not run fails the gate: a run without deepchecks must say
+            # so in its config, as a fork would
+            gates_path = work / "config/gates.yaml"
+            gates = yaml.safe_load(gates_path.read_text()) if gates_path.exists() else {}
+            gates_path.write_text(
+                yaml.safe_dump({**(gates or {}), "fail_on_blocking_deepchecks": False}, sort_keys=False)
+            )
+        if configure is not None:
+            configure(work)
+
+    work, _remote = make_scratch_repo(source, scratch, setup)
     os.chdir(work)
     store_url = f"sqlite:///{scratch / 'predictions.db'}"
     state: dict[str, Any] = {}  # what one step leaves for the next: server, phase times, monitor outcome
@@ -197,21 +238,30 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
             code = _cli("pr-check", "--out", out, *extra)
             head = (work / out / "report.md").read_text().splitlines()[0]
             return code == 0, f"exit {code}: {head.lstrip('# ')}", str(work / out / "report.md")
+
         return step
 
     def promote() -> tuple[bool, str, str]:
         before = _pointer_version(work)
-        code = _cli("promote", "--commit")
+        code = _cli("promote", "--commit", *dc)
         git(work, "push", "-q", "origin", "main")
         after = _pointer_version(work)
         state["version"] = after
-        return code == 0 and after != before, f"{before or 'none'} -> {after}", str(work / "deploy/production.yaml")
+        return (
+            code == 0 and after != before,
+            f"{before or 'none'} -> {after}",
+            str(work / "deploy/production.yaml"),
+        )
 
     def serve() -> tuple[bool, str, str]:
         server = Server(work, store_url, scratch / "server.log")
         state["server"] = server
         ready = server.wait_ready()
-        return True, f"{server.url} ready, model {ready.get('model_version') or ready.get('version')}", f"{server.url}/docs"
+        return (
+            True,
+            f"{server.url} ready, model {ready.get('model_version') or ready.get('version')}",
+            f"{server.url}/docs",
+        )
 
     def traffic(i: int) -> Callable[[], tuple[bool, str, str]]:
         scenario, start, end = PHASES[i]
@@ -219,13 +269,26 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
         def step() -> tuple[bool, str, str]:
             server = state["server"]
             state[f"phase{i}_start"] = time.time()
-            frame = simulated_records(rows[i], scenario, seed=i, id_offset=DEFAULT_ID_OFFSET + i * 100_000,
-                                      start_time=start, end_time=end)
+            frame = simulated_records(
+                rows[i],
+                scenario,
+                seed=i,
+                id_offset=DEFAULT_ID_OFFSET + i * 100_000,
+                start_time=start,
+                end_time=end,
+            )
             sim = run_simulation(server.url, frame, batch_size=100, label_delay_s=label_delay_s, seed=i)
             state[f"phase{i}_end"] = time.time() + 0.5
             time.sleep(0.6)  # the logger flushes every 0.2 s
-            return sim.errors == 0, (f"{scenario}: {sim.predicted} predictions, {sim.labelled} labels "
-                                     f"(business dates {start}..{end})"), ""
+            return (
+                sim.errors == 0,
+                (
+                    f"{scenario}: {sim.predicted} predictions, {sim.labelled} labels "
+                    f"(business dates {start}..{end})"
+                ),
+                "",
+            )
+
         return step
 
     def monitor(i: int, expect: str) -> Callable[[], tuple[bool, str, str]]:
@@ -237,27 +300,35 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
             out = f"reports/monitor-{i}"
             from flows.monitor import monitor_flow
 
-            outcome = monitor_flow(out_dir=out, store_url=store_url, window=f"{seconds:.0f}s", now=end.isoformat(),
-                                   repo_dir=str(work))
+            outcome = monitor_flow(
+                out_dir=out,
+                store_url=store_url,
+                window=f"{seconds:.0f}s",
+                now=end.isoformat(),
+                repo_dir=str(work),
+            )
             state["monitor"] = outcome
             detail = f"{outcome.status} -> {outcome.action}"
             if outcome.pr is not None:
                 pr = outcome.pr
                 detail += f"; retraining PR {pr.action} on {pr.branch} ({pr.export})"
             return outcome.action == expect, detail, str(work / out / "report.md")
+
         return step
 
     def retrain_branch_check() -> tuple[bool, str, str]:
         pr = state["monitor"].pr
         git(work, "checkout", "-q", pr.branch)
-        ok, detail, output = pr_check("reports/pr-retrain", "--no-deepchecks")()
+        ok, detail, output = pr_check("reports/pr-retrain", *dc)()
         import json
 
         summary = json.loads((work / "reports/pr-retrain/summary.json").read_text())
         roc = next((m for m in summary["comparison"]["metrics"] if m["metric"] == "roc_auc"), None)
         if roc and roc.get("delta") is not None:
-            detail += (f"; roc_auc production {roc['production']:.3f} -> candidate {roc['candidate']:.3f} "
-                       f"(delta {roc['delta']:+.3f}, 95% CI [{roc['ci_low']:+.3f}, {roc['ci_high']:+.3f}])")
+            detail += (
+                f"; roc_auc production {roc['production']:.3f} -> candidate {roc['candidate']:.3f} "
+                f"(delta {roc['delta']:+.3f}, 95% CI [{roc['ci_low']:+.3f}, {roc['ci_high']:+.3f}])"
+            )
             ok = ok and roc["delta"] > 0
         return ok, detail, output
 
@@ -271,7 +342,7 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
         return ok, detail + "; server hot-reloaded it", output
 
     steps: list[tuple[str, Callable[[], tuple[bool, str, str]]]] = [
-        ("PR check (no production yet)", pr_check("reports/pr", *(() if deepchecks else ("--no-deepchecks",)))),
+        ("PR check (no production yet)", pr_check("reports/pr", *dc)),
         ("promote on merge", promote),
         ("serve", serve),
         ("traffic: stable", traffic(0)),
@@ -280,8 +351,14 @@ def run_loop(scratch: Path, *, source: Path, rows: tuple[int, ...] = (1000, 3000
         ("monitor: bad window 1 of 2", monitor(1, "none")),
         ("traffic: concept drift (2)", traffic(2)),
         ("monitor: bad window 2 -> retraining PR", monitor(2, "retrain")),
-        *([("traffic: concept drift (3)", traffic(3)),
-           ("monitor: still decayed -> PR updated", monitor(3, "retrain"))] if len(rows) > 3 else []),
+        *(
+            [
+                ("traffic: concept drift (3)", traffic(3)),
+                ("monitor: still decayed -> PR updated", monitor(3, "retrain")),
+            ]
+            if len(rows) > 3
+            else []
+        ),
         ("PR check on the retraining branch", retrain_branch_check),
         ("merge + promote the retrained model", merge_and_promote),
     ]
@@ -306,8 +383,10 @@ def main() -> int:
     result = run_loop(scratch, source=source)
     os.chdir(source)
     print("\n" + result.summary())
-    print(f"\n  wall time {time.perf_counter() - started:.1f}s; scratch repo: {scratch / 'work'} "
-          f"(bare remote: {scratch / 'origin.git'})")
+    print(
+        f"\n  wall time {time.perf_counter() - started:.1f}s; scratch repo: {scratch / 'work'} "
+        f"(bare remote: {scratch / 'origin.git'})"
+    )
     return 0 if result.ok else 1
 
 

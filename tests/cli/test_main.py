@@ -11,8 +11,22 @@ import typer
 
 from gitops_ml.cli import COMMAND_MODULES, PREFECT_DEFAULTS, build_app, main
 
-COMMANDS = {"config", "init", "data", "contract", "validate", "pr-check", "promote", "rollback", "production",
-            "serve", "labels", "monitor", "simulate", "ci"}
+COMMANDS = {
+    "config",
+    "init",
+    "data",
+    "contract",
+    "validate",
+    "pr-check",
+    "promote",
+    "rollback",
+    "production",
+    "serve",
+    "labels",
+    "monitor",
+    "simulate",
+    "ci",
+}
 
 
 def _registered() -> set[str]:
@@ -48,7 +62,9 @@ def test_an_option_without_its_value_is_a_usage_error(capsys: pytest.CaptureFixt
     assert "--to" in capsys.readouterr().err
 
 
-def test_a_user_error_is_one_line_on_stderr_with_its_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+def test_a_user_error_is_one_line_on_stderr_with_its_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     missing = tmp_path / "no-config"
     assert main(["production", "--config-dir", str(missing)]) == 2
     captured = capsys.readouterr()
@@ -61,5 +77,7 @@ def test_main_sets_the_prefect_defaults_but_keeps_the_callers(monkeypatch: pytes
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "7")
     assert main(["--help"]) == 0
-    assert os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == PREFECT_DEFAULTS["PREFECT_SERVER_ANALYTICS_ENABLED"]
+    assert (
+        os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] == PREFECT_DEFAULTS["PREFECT_SERVER_ANALYTICS_ENABLED"]
+    )
     assert os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "7"

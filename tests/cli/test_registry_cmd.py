@@ -33,8 +33,9 @@ def _publish(root: Path, version: str) -> ProductionPointer:
     path = root / ".model-store" / version / "model.skops"
     path.parent.mkdir(parents=True)
     path.write_bytes(f"model {version}".encode())
-    return ProductionPointer(version=version, artifact_uri=str(path),
-                             sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    return ProductionPointer(
+        version=version, artifact_uri=str(path), sha256=hashlib.sha256(path.read_bytes()).hexdigest()
+    )
 
 
 @pytest.fixture
@@ -54,9 +55,16 @@ def _promote_by_hand(root: Path, *versions: str) -> None:
     previous = None
     for version in versions:
         pointer = _publish(root, version)
-        append_history(root / "deploy" / "history.yaml", HistoryEntry(
-            action="promote", version=version, previous_version=previous, at="2026-01-01T00:00:00+00:00",
-            pointer=pointer))
+        append_history(
+            root / "deploy" / "history.yaml",
+            HistoryEntry(
+                action="promote",
+                version=version,
+                previous_version=previous,
+                at="2026-01-01T00:00:00+00:00",
+                pointer=pointer,
+            ),
+        )
         write_pointer(root / "deploy" / "production.yaml", pointer)
         previous = version
     _git(root, "add", "deploy")
@@ -83,9 +91,13 @@ def test_rollback_commits_pointer_and_history_together(project: Path, capsys: py
     assert pointer is not None and pointer.version == "v-1"
     head = _git(project, "rev-parse", "HEAD").strip()
     assert f"commit: {head}" in out
-    assert _git(project, "log", "-1", "--format=%B").startswith("Roll back production to v-1\n\nWas v-2. Reason: bad predictions")
+    assert _git(project, "log", "-1", "--format=%B").startswith(
+        "Roll back production to v-1\n\nWas v-2. Reason: bad predictions"
+    )
     assert set(_git(project, "show", "--name-only", "--format=", "HEAD").split()) == {
-        "deploy/production.yaml", "deploy/history.yaml"}
+        "deploy/production.yaml",
+        "deploy/history.yaml",
+    }
     assert _git(project, "status", "--porcelain", "deploy") == ""
 
     assert main(["rollback", "--to", "v-1", "--commit"]) == 0  # already there: no new commit
@@ -110,7 +122,9 @@ def test_rollback_refuses_an_artifact_whose_bytes_changed(project: Path, capsys:
     assert pointer is not None and pointer.version == "v-2"
 
 
-def test_rollback_to_an_unknown_version_names_the_known_ones(project: Path, capsys: pytest.CaptureFixture[str]):
+def test_rollback_to_an_unknown_version_names_the_known_ones(
+    project: Path, capsys: pytest.CaptureFixture[str]
+):
     _promote_by_hand(project, "v-1", "v-2")
     assert main(["rollback", "--to", "v-9"]) == 2
     assert "v-9 is not in the history (known: v-1, v-2)" in capsys.readouterr().err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,17 @@ import pytest
 from gitops_ml.cli import main
 from gitops_ml.config import load_settings
 from gitops_ml.errors import ConfigError
-from tests.fixtures.projects import CHURN
+from tests.fixtures.projects import CHURN, make_config_project
 
 FIXTURE_CONFIG = CHURN / "config"
 
 
 @pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(FIXTURE_CONFIG, target)
-    return target
+def config_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fixture config in a project folder (contract + manifest beside it), which is the cwd:
+    commands check the contract the config names, relative to the project root."""
+    monkeypatch.chdir(make_config_project(tmp_path))
+    return tmp_path / "config"
 
 
 def test_example_config_loads_and_is_frozen():
@@ -33,26 +33,41 @@ def test_example_config_loads_and_is_frozen():
 def test_config_hash_is_stable_and_sensitive(config_dir: Path):
     first = load_settings(config_dir).config_hash()
     assert load_settings(config_dir).config_hash() == first
-    (config_dir / "split.yaml").write_text((config_dir / "split.yaml").read_text().replace("seed: 42", "seed: 43"))
+    (config_dir / "split.yaml").write_text(
+        (config_dir / "split.yaml").read_text().replace("seed: 42", "seed: 43")
+    )
     assert load_settings(config_dir).config_hash() != first
 
 
 @pytest.mark.parametrize(
     ("file", "text", "expected"),
     [
-        ("split.yaml", "strategy: time\nholdout_period: 1\n", ["split.yaml", "split.holdout_period", "Extra inputs"]),
-        ("estimator.yaml", "class_path: x\nparams: {a: 1}\nsearch: {method: grid, param_grid: {a: [1]}, cv: 1}\n",
-         ["estimator.yaml", "estimator.search.cv", "greater than or equal to 2"]),
+        (
+            "split.yaml",
+            "strategy: time\nholdout_period: 1\n",
+            ["split.yaml", "split.holdout_period", "Extra inputs"],
+        ),
+        (
+            "estimator.yaml",
+            "class_path: x\nparams: {a: 1}\nsearch: {method: grid, param_grid: {a: [1]}, cv: 1}\n",
+            ["estimator.yaml", "estimator.search.cv", "greater than or equal to 2"],
+        ),
         ("split.yaml", "strategy: sometimes\n", ["split.yaml", "split.strategy", "'time'"]),
         ("gates.yaml", "minimums: [roc_auc]\n", ["gates.yaml", "gates.minimums", "dictionary"]),
         ("features.yaml", "numeric: [a]\ncategorical: [a]\n", ["features", "both numeric and categorical"]),
         ("split.yaml", "strategy: [time\n", ["split.yaml", "not valid YAML"]),
         ("split.yaml", "- time\n", ["split.yaml", "expected a mapping"]),
         ("splits.yaml", "strategy: time\n", ["splits.yaml", "unknown config file"]),
-        ("evaluation.yaml", "segments: [tenure_months]\n", ["evaluation.segments", "not a categorical feature"]),
+        (
+            "evaluation.yaml",
+            "segments: [tenure_months]\n",
+            ["evaluation.segments", "not a categorical feature"],
+        ),
     ],
 )
-def test_invalid_config_names_file_key_and_reason(config_dir: Path, file: str, text: str, expected: list[str]):
+def test_invalid_config_names_file_key_and_reason(
+    config_dir: Path, file: str, text: str, expected: list[str]
+):
     (config_dir / file).write_text(text)
     with pytest.raises(ConfigError) as info:
         load_settings(config_dir)

@@ -60,8 +60,10 @@ def test_every_wrong_metric_name_at_once_with_file_key_and_valid_names(project: 
 def test_deepchecks_checks_that_cannot_run_for_the_task_are_refused_with_reason(project: Path):
     as_regression(project)
     problems = "\n".join(check_config("config").problems)
-    assert ("evaluation.deepchecks.train_test_validation.checks[2]: NewLabelTrainTest: does not apply: "
-            "Check is irrelevant for regression tasks") in problems
+    assert (
+        "evaluation.deepchecks.train_test_validation.checks[2]: NewLabelTrainTest: does not apply: "
+        "Check is irrelevant for regression tasks"
+    ) in problems
     assert "evaluation.deepchecks.data_integrity.checks[3]: ConflictingLabels" in problems
     assert "RocReport: does not apply: Check is irrelevant for regression tasks" in problems
     assert "FeatureDrift" not in problems
@@ -74,8 +76,11 @@ def test_positive_label_against_the_contracts_allowed_values(project: Path):
     assert "validValues: [0, 1]" in text
     contract.write_text(text.replace("validValues: [0, 1]", "validValues: ['No', 'Yes']"))
     problems = check_config("config").problems
-    assert any("dataset.yaml: dataset.positive_label: 1 is not an allowed value of 'churned'" in p
-               and "'No', 'Yes'" in p for p in problems), problems
+    assert any(
+        "dataset.yaml: dataset.positive_label: 1 is not an allowed value of 'churned'" in p
+        and "'No', 'Yes'" in p
+        for p in problems
+    ), problems
     edit(project / "config" / "dataset.yaml", positive_label="Yes")
     assert check_config("config").ok
 
@@ -157,8 +162,10 @@ def test_costs_of_another_task_and_all_zero_costs_are_named(project: Path):
 def test_expected_cost_without_costs_is_refused_where_it_is_named(project: Path):
     edit(project / "config" / "gates.yaml", required_improvement={"expected_cost": 1.0})
     problems = check_config("config").problems
-    assert any("gates.yaml: gates.required_improvement: 'expected_cost' needs evaluation.costs" in p
-               for p in problems), problems
+    assert any(
+        "gates.yaml: gates.required_improvement: 'expected_cost' needs evaluation.costs" in p
+        for p in problems
+    ), problems
 
 
 def test_a_cost_matrix_class_the_contract_does_not_allow_is_refused(project: Path):
@@ -169,13 +176,19 @@ def test_a_cost_matrix_class_the_contract_does_not_allow_is_refused(project: Pat
     features = yaml.safe_load((project / "config" / "features.yaml").read_text())
     features["categorical"] = [c for c in features["categorical"] if c != "plan"]
     (project / "config" / "features.yaml").write_text(yaml.safe_dump(features))
-    edit(project / "config" / "evaluation.yaml", primary_metric="f1_macro",
-         costs={"matrix": {allowed[0]: {"platinum": 7, allowed[1]: 2}}})
+    edit(
+        project / "config" / "evaluation.yaml",
+        primary_metric="f1_macro",
+        costs={"matrix": {allowed[0]: {"platinum": 7, allowed[1]: 2}}},
+    )
     edit(project / "config" / "monitoring.yaml", performance_metric="log_loss")
     (project / "config" / "gates.yaml").write_text(yaml.safe_dump({"minimums": {"accuracy": 0.5}}))
     problems = check_config("config").problems
-    assert any(f"evaluation.costs.matrix.{allowed[0]}.platinum: not a class of the target" in p
-               for p in problems), problems
+    assert any(
+        f"evaluation.costs.matrix.{allowed[0]}.platinum: not a class of the target" in p for p in problems
+    ), problems
     assert not any(f"matrix.{allowed[0]}.{allowed[1]}" in p for p in problems)
-    assert any("monitoring.yaml: monitoring.performance_metric: 'log_loss' needs class probabilities" in p
-               for p in problems), problems
+    assert any(
+        "monitoring.yaml: monitoring.performance_metric: 'log_loss' needs class probabilities" in p
+        for p in problems
+    ), problems

@@ -20,8 +20,15 @@ def _config(tmp_path: Path, estimator: dict) -> Path:
     folder = tmp_path / "config"
     folder.mkdir(exist_ok=True)
     sections = {
-        "dataset": {"name": "t", "contract": "c.odcs.yaml", "manifest": "m.yaml", "target": "y", "id_column": "id",
-                    "time_column": None, "task": "binary"},
+        "dataset": {
+            "name": "t",
+            "contract": "c.odcs.yaml",
+            "manifest": "m.yaml",
+            "target": "y",
+            "id_column": "id",
+            "time_column": None,
+            "task": "binary",
+        },
         "features": {"numeric": ["a", "b"], "categorical": ["c"]},
         "split": {"strategy": "random"},
         "estimator": estimator,
@@ -38,7 +45,11 @@ def _refused(tmp_path: Path, estimator: dict) -> str:
 
 
 def test_a_plain_config_loads(tmp_path: Path) -> None:
-    grid = {"max_depth": [2, None], "model__learning_rate": [0.1], "preprocess__numeric__imputer__strategy": ["mean"]}
+    grid = {
+        "max_depth": [2, None],
+        "model__learning_rate": [0.1],
+        "preprocess__numeric__imputer__strategy": ["mean"],
+    }
     settings = load_settings(_config(tmp_path, {**ESTIMATOR, "search": {"param_grid": grid}}))
     assert settings.estimator.search is not None and settings.estimator.search.param_grid == grid
 
@@ -66,8 +77,12 @@ def test_a_cache_path_as_a_value_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("os.system", "import path"), ("builtins:eval", "import path"), ("lambda x: x", "callable"),
-     ("sklearn.metrics.accuracy_score", "import path")],
+    [
+        ("os.system", "import path"),
+        ("builtins:eval", "import path"),
+        ("lambda x: x", "callable"),
+        ("sklearn.metrics.accuracy_score", "import path"),
+    ],
 )
 def test_callable_looking_params_are_refused(tmp_path: Path, value: str, reason: str) -> None:
     message = _refused(tmp_path, {**ESTIMATOR, "params": {"loss": value}})
@@ -78,9 +93,11 @@ def test_callable_looking_params_are_refused(tmp_path: Path, value: str, reason:
 
 @pytest.mark.parametrize(
     ("params", "where"),
-    [({"class_weight": {"0": 1}}, "estimator.params.class_weight"),
-     ({"max_depth": "2026-01-01"}, None),  # a string stays a string
-     ({"interaction_cst": [[0, 1]]}, "estimator.params.interaction_cst")],
+    [
+        ({"class_weight": {"0": 1}}, "estimator.params.class_weight"),
+        ({"max_depth": "2026-01-01"}, None),  # a string stays a string
+        ({"interaction_cst": [[0, 1]]}, "estimator.params.interaction_cst"),
+    ],
 )
 def test_only_plain_values(tmp_path: Path, params: dict, where: str | None) -> None:
     if where is None:
@@ -90,8 +107,10 @@ def test_only_plain_values(tmp_path: Path, params: dict, where: str | None) -> N
     assert f"{where}:" in message and "plain values only" in message
 
 
-@pytest.mark.parametrize("key", ["preprocess__numeric__imputer__add_indicator", "model__estimator__memory",
-                                 "preprocess__remainder"])
+@pytest.mark.parametrize(
+    "key",
+    ["preprocess__numeric__imputer__add_indicator", "model__estimator__memory", "preprocess__remainder"],
+)
 def test_grid_paths_beyond_our_preprocessing_settings_are_refused(tmp_path: Path, key: str) -> None:
     message = _refused(tmp_path, {**ESTIMATOR, "search": {"param_grid": {key: [True]}}})
     assert f"estimator.search.param_grid.{key}:" in message
@@ -107,8 +126,15 @@ def test_nested_estimator_params_are_refused(tmp_path: Path) -> None:
     assert "estimator.params.estimator__max_depth:" in message
 
 
-@pytest.mark.parametrize("class_path", ["os.system", "builtins.eval", "HistGradientBoostingClassifier",
-                                        "sklearn.ensemble.HistGradientBoostingClassifier;import os"])
+@pytest.mark.parametrize(
+    "class_path",
+    [
+        "os.system",
+        "builtins.eval",
+        "HistGradientBoostingClassifier",
+        "sklearn.ensemble.HistGradientBoostingClassifier;import os",
+    ],
+)
 def test_class_paths_beyond_the_allow_list_are_refused_at_load(tmp_path: Path, class_path: str) -> None:
     message = _refused(tmp_path, {**ESTIMATOR, "class_path": class_path})
     assert "estimator.yaml: estimator.class_path:" in message and "not allowed" in message
@@ -123,8 +149,10 @@ def test_a_dask_address_in_config_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_refusal_exits_2_through_the_cli(tmp_path: Path, capsys) -> None:
-    folder = _config(tmp_path, {**ESTIMATOR, "search": {"param_grid": {"preprocess__numeric__memory": ["x"]}}})
-    assert main(["config", "show", "--config-dir", str(folder)]) == 2
+    folder = _config(
+        tmp_path, {**ESTIMATOR, "search": {"param_grid": {"preprocess__numeric__memory": ["x"]}}}
+    )
+    assert main(["config", "check", "--config-dir", str(folder)]) == 2
     captured = capsys.readouterr()
     assert "estimator.search.param_grid.preprocess__numeric__memory" in captured.out + captured.err
 
@@ -133,10 +161,21 @@ def test_every_searchable_preprocessing_path_exists_in_the_pipeline() -> None:
     from gitops_ml.config import Settings
     from gitops_ml.training.pipeline import build_preprocessor
 
-    settings = Settings.model_validate({
-        "dataset": {"name": "t", "contract": "c", "manifest": "m", "target": "y", "id_column": "id"},
-        "features": {"numeric": ["a"], "categorical": ["c"]},
-        "estimator": ESTIMATOR,
-    })
+    settings = Settings.model_validate(
+        {
+            "dataset": {"name": "t", "contract": "c", "manifest": "m", "target": "y", "id_column": "id"},
+            "features": {"numeric": ["a"], "categorical": ["c"]},
+            "estimator": ESTIMATOR,
+        }
+    )
     params = {f"preprocess__{k}" for k in build_preprocessor(settings).get_params(deep=True)}
-    assert SEARCHABLE_PREPROCESSING <= params, SEARCHABLE_PREPROCESSING - params
+    assert params >= SEARCHABLE_PREPROCESSING, SEARCHABLE_PREPROCESSING - params
+
+
+def test_an_api_host_in_config_is_refused(tmp_path: Path) -> None:
+    # L: forge.api_url sent RETRAIN_TOKEN to any host the config named
+    folder = _config(tmp_path, ESTIMATOR)
+    (folder / "forge.yaml").write_text("repository: acme/churn\napi_url: https://attacker.example/api/v3\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(folder)
+    assert "forge.yaml: forge.api_url:" in str(info.value) and "GITHUB_API_URL" in str(info.value)

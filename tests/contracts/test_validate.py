@@ -83,7 +83,7 @@ def test_wrong_type_is_reported_and_range_runs_on_parseable_values(valid_frame, 
     df = valid_frame.astype({"monthly_charges": object})
     df.loc[3, "monthly_charges"] = "abc"
     df.loc[5, "monthly_charges"] = 999.0
-    report, failed = assert_fails(df, contract, "monthly_charges", "type", "abc", row=3)
+    _report, failed = assert_fails(df, contract, "monthly_charges", "type", "abc", row=3)
     assert failed[("monthly_charges", "type")].failing_count == 1
     assert failed[("monthly_charges", "maximum")].examples == [(5, 999.0)]
     assert ("monthly_charges", "required") not in failed  # an unparseable value is not a null
@@ -143,7 +143,7 @@ def test_duplicate_primary_key(valid_frame, contract):
     df = valid_frame.copy()
     dup = df.loc[0, "customer_id"]
     df.loc[11, "customer_id"] = dup
-    report, failed = assert_fails(df, contract, "customer_id", "unique", dup, row=11)
+    _report, failed = assert_fails(df, contract, "customer_id", "unique", dup, row=11)
     assert failed[("customer_id", "unique")].failing_count == 1
     # both copies are bad rows: we cannot tell which one is right
     assert invalid_row_mask(df, contract)[invalid_row_mask(df, contract)].index.tolist() == [0, 11]
@@ -160,13 +160,13 @@ def test_snapshot_not_on_first_of_month(valid_frame, contract):
     df.loc[13, "snapshot_date"] = "2026-01-15"
     assert_fails(df, contract, "snapshot_date", "pattern", "2026-01-15", row=13)
     typed = df.assign(snapshot_date=pd.to_datetime(df["snapshot_date"]))
-    report, failed = failures(typed, contract)
+    _report, failed = failures(typed, contract)
     assert failed[("snapshot_date", "pattern")].examples[0][0] == 13
 
 
 def test_duplicate_snapshot_rows_at_table_level(valid_frame, contract):
     df = pd.concat([valid_frame, valid_frame.iloc[[3]]], ignore_index=True)
-    report, failed = failures(df, contract)
+    _report, failed = failures(df, contract)
     key = ("customer_id,snapshot_date", "duplicate_values")
     assert key in failed
     assert failed[key].examples[0][0] == len(valid_frame)
@@ -258,7 +258,7 @@ def test_bad_rows_never_crash(contract):
 def test_larger_frame_with_mixed_problems(contract):
     df = make_valid_frame(2_000)
     df.loc[1_500, "plan"] = "gold"
-    report, failed = failures(df, contract)
+    _report, failed = failures(df, contract)
     assert list(failed) == [("plan", "valid_values")]
     assert failed[("plan", "valid_values")].examples == [(1_500, "gold")]
 
@@ -282,7 +282,7 @@ def test_zero_tolerance_quality_rules_mark_rows(valid_frame, edited):
     df = valid_frame.copy()
     df.loc[[2, 5], "usage_minutes"] = np.nan
     strict = edited(strict_nulls)
-    report, failed = failures(df, strict)
+    _report, failed = failures(df, strict)
     assert failed[("usage_minutes", "null_values")].failing_count == 2
     mask = invalid_row_mask(df, strict)
     assert mask[mask].index.tolist() == [2, 5]

@@ -26,7 +26,9 @@ def file_entry(name: str, uri: str, data: bytes, **extra: Any) -> dict[str, Any]
 
 def write_manifest(folder: Path, batches: list[dict[str, Any]], **top: Any) -> Path:
     path = folder / "manifest.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, **top, "batches": batches}, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump({"version": 1, **top, "batches": batches}, sort_keys=False), encoding="utf-8"
+    )
     return path
 
 

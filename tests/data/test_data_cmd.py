@@ -16,10 +16,14 @@ SMALL = ["--months", "2", "--rows", "60", "--start", "2026-03", "--seed", "5"]
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
-def test_generate_writes_batches_and_manifest_reproducibly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_generate_writes_batches_and_manifest_reproducibly(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["data", "generate", "--out", str(tmp_path / "a"), *SMALL]) == 0
     assert "wrote 2 batches (120 rows)" in capsys.readouterr().out
     assert main(["data", "generate", "--out", str(tmp_path / "b"), *SMALL]) == 0
@@ -30,11 +34,23 @@ def test_generate_writes_batches_and_manifest_reproducibly(tmp_path: Path, capsy
     manifest = load_manifest(tmp_path / "a/manifest.yaml")
     assert "--seed 5 --scenario stable" in (manifest.description or "")
     data = acquire(tmp_path / "a/manifest.yaml", time_column="snapshot_date")
-    pd.testing.assert_frame_equal(data.frame, pd.concat(generate_batches("2026-03", 2, 60, 5), ignore_index=True))
+    pd.testing.assert_frame_equal(
+        data.frame, pd.concat(generate_batches("2026-03", 2, 60, 5), ignore_index=True)
+    )
 
 
 def test_generate_with_a_drift_scenario_and_onset(tmp_path: Path) -> None:
-    args = ["data", "generate", "--out", str(tmp_path), *SMALL, "--scenario", "covariate-drift", "--onset", "2026-04"]
+    args = [
+        "data",
+        "generate",
+        "--out",
+        str(tmp_path),
+        *SMALL,
+        "--scenario",
+        "covariate-drift",
+        "--onset",
+        "2026-04",
+    ]
     assert main(args) == 0
     expected = generate_batches("2026-03", 2, 60, 5, COVARIATE_DRIFT.with_onset("2026-04"))
     frame = acquire(tmp_path / "manifest.yaml").frame
@@ -42,13 +58,17 @@ def test_generate_with_a_drift_scenario_and_onset(tmp_path: Path) -> None:
     assert "--onset 2026-04" in (load_manifest(tmp_path / "manifest.yaml").description or "")
 
 
-@pytest.mark.parametrize(("option", "value", "message"), [
-    ("--scenario", "chaos", "unknown scenario 'chaos'"),
-    ("--start", "2026-13", "month must be 'YYYY-MM'"),
-    ("--onset", "someday", "onset_month must be"),
-])
-def test_generate_rejects_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture, option: str, value: str,
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--scenario", "chaos", "unknown scenario 'chaos'"),
+        ("--start", "2026-13", "month must be 'YYYY-MM'"),
+        ("--onset", "someday", "onset_month must be"),
+    ],
+)
+def test_generate_rejects_bad_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture, option: str, value: str, message: str
+) -> None:
     assert main(["data", "generate", "--out", str(tmp_path), option, value]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
@@ -60,7 +80,12 @@ def test_manifest_add_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) 
     new.write_bytes(csv_bytes(generate_batches("2026-05", 1, 30, 5, id_offset=120)[0]))
     manifest = tmp_path / "manifest.yaml"
     capsys.readouterr()
-    assert main(["data", "manifest-add", str(new), "--manifest", str(manifest), "--time-column", "snapshot_date"]) == 0
+    assert (
+        main(
+            ["data", "manifest-add", str(new), "--manifest", str(manifest), "--time-column", "snapshot_date"]
+        )
+        == 0
+    )
     assert "added 'churn-2026-05' (30 rows, 2026-05-01..2026-05-01" in capsys.readouterr().out
     assert load_manifest(manifest).batches[-1].uri == "batches/churn-2026-05.csv"
 
@@ -75,8 +100,20 @@ def test_manifest_add_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) 
 
 def test_manifest_add_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     manifest = tmp_path / "manifest.yaml"
-    assert main(["data", "manifest-add", str(tmp_path / "nope.csv"), "--manifest", str(manifest),
-                 "--time-column", ""]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "manifest-add",
+                str(tmp_path / "nope.csv"),
+                "--manifest",
+                str(manifest),
+                "--time-column",
+                "",
+            ]
+        )
+        == 2
+    )
     assert "nope.csv): file not found" in capsys.readouterr().err
     assert not manifest.exists()
 
@@ -84,7 +121,9 @@ def test_manifest_add_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_manifest_add_and_verify_take_their_defaults_from_config(tmp_path: Path, monkeypatch, capsys) -> None:
     """The configured manifest and time column (here an integer day index), not the example's."""
     monkeypatch.chdir(tmp_path)
-    frame = pd.DataFrame({"day": [1, 1, 2, 2, 3, 3, 4, 4] * 5, "x": range(40), "y": [0.5 * i for i in range(40)]})
+    frame = pd.DataFrame(
+        {"day": [1, 1, 2, 2, 3, 3, 4, 4] * 5, "x": range(40), "y": [0.5 * i for i in range(40)]}
+    )
     frame.to_csv(tmp_path / "t.csv", index=False)
     assert main(["init", "t.csv", "--target", "y", "--task", "regression", "--time-column", "day"]) == 0
     frame.assign(day=9).to_csv(tmp_path / "later.csv", index=False)

@@ -26,8 +26,18 @@ from gitops_ml.data.generator import (
     scenario_by_name,
 )
 
-FEATURES = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes",
-            "late_payments", "plan", "contract_type", "payment_method", "region"]
+FEATURES = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls",
+    "usage_minutes",
+    "late_payments",
+    "plan",
+    "contract_type",
+    "payment_method",
+    "region",
+]
 CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
 
 
@@ -74,8 +84,19 @@ def test_schema_and_rules(month: pd.DataFrame) -> None:
     assert month["support_calls"].between(0, 50).all()
     assert month["late_payments"].between(0, 24).all()
     assert set(month["churned"]) == {0, 1}
-    for col in ("customer_id", "signup_date", "snapshot_date", "tenure_months", "plan", "contract_type",
-                "region", "monthly_charges", "support_calls", "late_payments", "churned"):
+    for col in (
+        "customer_id",
+        "signup_date",
+        "snapshot_date",
+        "tenure_months",
+        "plan",
+        "contract_type",
+        "region",
+        "monthly_charges",
+        "support_calls",
+        "late_payments",
+        "churned",
+    ):
         assert month[col].notna().all(), col
 
 
@@ -102,7 +123,9 @@ def test_churn_rate_and_drivers(month: pd.DataFrame) -> None:
 def test_seeded_and_deterministic() -> None:
     a = generate_month("2026-01", 300, seed=1)
     pd.testing.assert_frame_equal(a, generate_month("2026-01", 300, seed=1))
-    assert not a.drop(columns="customer_id").equals(generate_month("2026-01", 300, seed=2).drop(columns="customer_id"))
+    assert not a.drop(columns="customer_id").equals(
+        generate_month("2026-01", 300, seed=2).drop(columns="customer_id")
+    )
     other_month = generate_month("2026-02", 300, seed=1)
     assert not a["tenure_months"].equals(other_month["tenure_months"])
 
@@ -157,7 +180,11 @@ def test_onset_and_ramp() -> None:
     for i in range(3, 6):  # per customer, where the plan mix shift left the plan alone
         same_plan = stable[i]["plan"] == drifted[i]["plan"]
         ratios.append((drifted[i]["monthly_charges"] / stable[i]["monthly_charges"])[same_plan].median())
-    assert ratios == [pytest.approx(1.1, abs=0.002), pytest.approx(1.2, abs=0.002), pytest.approx(1.2, abs=0.002)]
+    assert ratios == [
+        pytest.approx(1.1, abs=0.002),
+        pytest.approx(1.2, abs=0.002),
+        pytest.approx(1.2, abs=0.002),
+    ]
     days = np.array(["2026-03-31", "2026-04-01", "2026-05-01", "2026-07-01"], dtype="datetime64[D]")
     assert scenario.ramp(days).tolist() == [0.0, 0.5, pytest.approx(1.0, abs=0.01), 1.0]
     assert STABLE.ramp(days).tolist() == [1.0] * 4  # no onset: from the start (intensity is 0 anyway)
@@ -187,7 +214,7 @@ def test_bad_arguments() -> None:
 
 
 def test_records_spread_over_time_with_drift_from_onset() -> None:
-    kwargs = dict(seed=8, start_time="2026-07-20", end_time="2026-08-17", id_offset=1_000_000)
+    kwargs = {"seed": 8, "start_time": "2026-07-20", "end_time": "2026-08-17", "id_offset": 1_000_000}
     stable = generate_records(2000, scenario=STABLE, include_event_time=True, **kwargs)
     drifted = generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-08-03"), **kwargs)
     assert list(stable.columns) == [*COLUMNS, "event_time"]
@@ -207,6 +234,11 @@ def test_records_spread_over_time_with_drift_from_onset() -> None:
     assert ratio.median() == pytest.approx(1.2, abs=0.002)
     again = generate_records(2000, scenario=COVARIATE_DRIFT.with_onset("2026-08-03"), **kwargs)
     pd.testing.assert_frame_equal(drifted, again)
-    aware = generate_records(10, seed=8, start_time=pd.Timestamp("2026-07-20 02:00", tz="Europe/Paris"),
-                             end_time="2026-07-21", include_event_time=True)
+    aware = generate_records(
+        10,
+        seed=8,
+        start_time=pd.Timestamp("2026-07-20 02:00", tz="Europe/Paris"),
+        end_time="2026-07-21",
+        include_event_time=True,
+    )
     assert aware["event_time"].iloc[0] >= "2026-07-20T00:00:00"  # 02:00 Paris = 00:00 UTC

@@ -31,10 +31,14 @@ def _entry(**overrides: object) -> dict[str, object]:
 
 
 def test_load_valid_manifest(tmp_path: Path) -> None:
-    path = write_manifest(tmp_path, [
-        _entry(time_range={"start": "2026-01-01", "end": "2026-01-31"}),
-        {"name": "from-db", "format": "sql", "sql": {"url": "sqlite:///x.db", "table": "churn"}},
-    ], description="demo")
+    path = write_manifest(
+        tmp_path,
+        [
+            _entry(time_range={"start": "2026-01-01", "end": "2026-01-31"}),
+            {"name": "from-db", "format": "sql", "sql": {"url": "sqlite:///x.db", "table": "churn"}},
+        ],
+        description="demo",
+    )
     manifest = load_manifest(path)
     assert manifest.description == "demo"
     assert manifest.batch("b1").time_range.start == date(2026, 1, 1)  # type: ignore[union-attr]
@@ -53,13 +57,22 @@ def test_load_valid_manifest(tmp_path: Path) -> None:
         (_entry(sha256="ABC"), r"batches\[0\] \(b1\)\.sha256: Value error, must be 64 lowercase hex"),
         (_entry(rows=-1), r"batches\[0\] \(b1\)\.rows: Input should be greater than or equal to 0"),
         (_entry(uri=None), r"batches\[0\] \(b1\): Value error, format 'csv' needs a 'uri'"),
-        (_entry(time_range={"start": "2026-02-01", "end": "2026-01-01"}),
-         r"batches\[0\] \(b1\)\.time_range: Value error, end 2026-01-01 is before start 2026-02-01"),
-        (_entry(time_range={"start": "soon", "end": "2026-01-01"}), r"batches\[0\] \(b1\)\.time_range\.start: Input"),
-        ({"name": "q", "format": "sql", "sha256": SHA, "sql": {"url": "sqlite://", "table": "t"}},
-         r"batches\[0\] \(q\): Value error, a SQL batch has no sha256"),
-        ({"name": "q", "format": "sql", "sql": {"url": "sqlite://", "table": "t", "query": "select 1"}},
-         r"batches\[0\] \(q\)\.sql: Value error, give exactly one of 'table' or 'query'"),
+        (
+            _entry(time_range={"start": "2026-02-01", "end": "2026-01-01"}),
+            r"batches\[0\] \(b1\)\.time_range: Value error, end 2026-01-01 is before start 2026-02-01",
+        ),
+        (
+            _entry(time_range={"start": "soon", "end": "2026-01-01"}),
+            r"batches\[0\] \(b1\)\.time_range\.start: Input",
+        ),
+        (
+            {"name": "q", "format": "sql", "sha256": SHA, "sql": {"url": "sqlite://", "table": "t"}},
+            r"batches\[0\] \(q\): Value error, a SQL batch has no sha256",
+        ),
+        (
+            {"name": "q", "format": "sql", "sql": {"url": "sqlite://", "table": "t", "query": "select 1"}},
+            r"batches\[0\] \(q\)\.sql: Value error, give exactly one of 'table' or 'query'",
+        ),
         ({"name": "q", "format": "sql"}, r"batches\[0\] \(q\): Value error, format 'sql' needs a 'sql"),
     ],
 )
@@ -97,13 +110,16 @@ def test_manifest_hash_is_content_not_formatting(tmp_path: Path) -> None:
     reordered["batches"][0] = dict(reversed(list(reordered["batches"][0].items())))
     path.write_text("# a comment\n" + yaml.safe_dump(reordered, sort_keys=True, indent=4))
     assert manifest_hash(load_manifest(path)) == original
-    changed = write_manifest(tmp_path, [_entry(rows=4, time_range={"start": "2026-01-01", "end": "2026-01-01"})])
+    changed = write_manifest(
+        tmp_path, [_entry(rows=4, time_range={"start": "2026-01-01", "end": "2026-01-01"})]
+    )
     assert manifest_hash(load_manifest(changed)) != original
 
 
 def test_dump_round_trips(tmp_path: Path) -> None:
-    manifest = Manifest(batches=[BatchEntry.model_validate(_entry(time_range={"start": "2026-01-01",
-                                                                              "end": "2026-01-02"}))])
+    manifest = Manifest(
+        batches=[BatchEntry.model_validate(_entry(time_range={"start": "2026-01-01", "end": "2026-01-02"}))]
+    )
     text = dump_manifest(manifest)
     assert "start: 2026-01-01\n" in text and "null" not in text
     path = tmp_path / "m.yaml"
@@ -142,7 +158,10 @@ def test_add_batch_creates_and_appends(tmp_path: Path, small_batches: list[pd.Da
     add_batch(manifest_path, second, name="feb", time_column="snapshot_date")
     manifest = load_manifest(manifest_path)
     assert [b.name for b in manifest.batches] == ["churn-2026-01", "feb"]
-    assert sorted(p.name for p in manifest_path.parent.iterdir()) == ["batches", "manifest.yaml"]  # no temp files
+    assert sorted(p.name for p in manifest_path.parent.iterdir()) == [
+        "batches",
+        "manifest.yaml",
+    ]  # no temp files
 
 
 def test_add_batch_outside_folder_and_memory_url(tmp_path: Path, small_batches: list[pd.DataFrame]) -> None:
@@ -156,7 +175,9 @@ def test_add_batch_outside_folder_and_memory_url(tmp_path: Path, small_batches: 
     assert entry.uri == "memory://add-test/feb.csv" and entry.name == "feb" and entry.time_range is not None
 
 
-def test_add_batch_refuses_bad_input_and_writes_nothing(tmp_path: Path, small_batches: list[pd.DataFrame]) -> None:
+def test_add_batch_refuses_bad_input_and_writes_nothing(
+    tmp_path: Path, small_batches: list[pd.DataFrame]
+) -> None:
     good = tmp_path / "good.csv"
     good.write_bytes(csv_bytes(small_batches[0]))
     manifest_path = tmp_path / "manifest.yaml"

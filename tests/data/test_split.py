@@ -15,8 +15,15 @@ from tests.fixtures.projects import CHURN
 def _settings(task: str = "binary", target: str = "churned", **split: Any) -> Settings:
     return Settings.model_validate(
         {
-            "dataset": {"name": "churn", "contract": "c.yaml", "manifest": "m.yaml", "target": target,
-                        "id_column": "customer_id", "time_column": "snapshot_date", "task": task},
+            "dataset": {
+                "name": "churn",
+                "contract": "c.yaml",
+                "manifest": "m.yaml",
+                "target": target,
+                "id_column": "customer_id",
+                "time_column": "snapshot_date",
+                "task": task,
+            },
             "features": {"numeric": ["tenure_months"], "categorical": ["plan"]},
             "split": {"strategy": "time", **split},
             "estimator": {"class_path": "sklearn.linear_model.LogisticRegression"},
@@ -155,8 +162,7 @@ def test_train_periods_keeps_only_the_newest_periods_before_the_holdout():
     settings = _load(CHURN / "config")
     settings = settings.model_copy(update={"split": settings.split.model_copy(update={"train_periods": 2})})
     months = ["2026-01-01", "2026-02-01", "2026-03-01", "2026-04-01"]
-    frame = _pd.DataFrame({"snapshot_date": [m for m in months for _ in range(4)],
-                           "churned": [0, 1] * 8})
+    frame = _pd.DataFrame({"snapshot_date": [m for m in months for _ in range(4)], "churned": [0, 1] * 8})
     result = _split(frame, settings)
     assert sorted(result.train["snapshot_date"].unique()) == ["2026-02-01", "2026-03-01"]
     assert list(result.holdout["snapshot_date"].unique()) == ["2026-04-01"]

@@ -33,14 +33,23 @@ from tests.flows.processes import PrefectServer, child_env, free_port, start_gro
 CLI_TIMEOUT_S = 900
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = CLI_TIMEOUT_S
-         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+def _run(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float = CLI_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def _git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
-                            env={**os.environ, **GIT_IDENTITY})
+    result = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **GIT_IDENTITY},
+    )
     return result.stdout
 
 
@@ -49,7 +58,9 @@ def _cli(fork: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPro
 
 
 def _ok(result: subprocess.CompletedProcess[str], what: str) -> str:
-    assert result.returncode == 0, f"{what}: exit {result.returncode}\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    assert result.returncode == 0, (
+        f"{what}: exit {result.returncode}\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    )
     return result.stdout
 
 
@@ -73,8 +84,11 @@ def _diabetes_csv(path: Path) -> None:
 
 
 def _clone(tmp_path: Path, name: str) -> Path:
+    """A clone at this checkout's commit (cloning a linked worktree would check out the main branch)."""
     fork = tmp_path / name
-    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(fork)], check=True)
+    commit = _git(REPO_ROOT, "rev-parse", "HEAD").strip()
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(REPO_ROOT), str(fork)], check=True)
+    _git(fork, "checkout", "-q", commit)
     return fork
 
 
@@ -100,7 +114,9 @@ def _pr_loop(fork: Path, env: dict[str, str], name: str) -> str:
     version = pointer["version"]
     # promotion leaves nothing untracked in the work tree (the lock lives in ignored .gitops-ml/)
     status = _git(fork, "status", "--porcelain", "--untracked-files=all")
-    assert {line[3:] for line in status.splitlines()} <= {"deploy/production.yaml", "deploy/history.yaml"}, status
+    assert {line[3:] for line in status.splitlines()} <= {"deploy/production.yaml", "deploy/history.yaml"}, (
+        status
+    )
     _git(fork, "add", "-A")
     _git(fork, "commit", "-q", "-m", f"promote {version}")
 
@@ -120,8 +136,12 @@ def _pr_loop(fork: Path, env: dict[str, str], name: str) -> str:
 
 def _serve_and_simulate(fork: Path, env: dict[str, str], tmp_path: Path) -> None:
     port = free_port()
-    server = start_group([sys.executable, "-m", "gitops_ml", "serve", "--port", str(port), "--log-level", "warning"],
-                         env, tmp_path / "serve.log", fork)
+    server = start_group(
+        [sys.executable, "-m", "gitops_ml", "serve", "--port", str(port), "--log-level", "warning"],
+        env,
+        tmp_path / "serve.log",
+        fork,
+    )
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -133,9 +153,24 @@ def _serve_and_simulate(fork: Path, env: dict[str, str], tmp_path: Path) -> None
             if server.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"serve not ready:\n{tail(tmp_path / 'serve.log')}")
             time.sleep(0.5)
-        out = _ok(_cli(fork, env, "simulate", "--url", f"http://127.0.0.1:{port}", "--rows", "40",
-                       "--batch-size", "20", "--label-delay", "0", "--scenario", "covariate-drift"),
-                  "wine: simulate")
+        out = _ok(
+            _cli(
+                fork,
+                env,
+                "simulate",
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--rows",
+                "40",
+                "--batch-size",
+                "20",
+                "--label-delay",
+                "0",
+                "--scenario",
+                "covariate-drift",
+            ),
+            "wine: simulate",
+        )
         assert "sent 40, predicted 40, labelled 40, errors 0" in out, out
     finally:
         stop_group(server)
@@ -152,21 +187,46 @@ def test_a_fork_on_two_other_datasets_is_green(tmp_path: Path):
         env = child_env(tmp_path / "prefect-home", PREFECT_API_URL=server.api)
         tests_env = child_env(tmp_path / "tests-home")  # the fork's tests start their own Prefect harness
 
-        out = _ok(_cli(wine, env, "init", str(tmp_path / "wine.csv"), "--target", "cultivar",
-                       "--task", "multiclass"), "wine: init")
+        out = _ok(
+            _cli(
+                wine, env, "init", str(tmp_path / "wine.csv"), "--target", "cultivar", "--task", "multiclass"
+            ),
+            "wine: init",
+        )
         assert "Next: gitops-ml config check" in out
-        _ok(_cli(diabetes, env, "init", str(tmp_path / "diabetes.csv"), "--target", "progression",
-                 "--task", "regression"), "diabetes: init")
+        _ok(
+            _cli(
+                diabetes,
+                env,
+                "init",
+                str(tmp_path / "diabetes.csv"),
+                "--target",
+                "progression",
+                "--task",
+                "regression",
+            ),
+            "diabetes: init",
+        )
         for fork in (wine, diabetes):
             _git(fork, "add", "-A")
             _git(fork, "commit", "-q", "-m", "gitops-ml init")
             assert not (fork / "data_contracts" / "churn.odcs.yaml").exists()
 
         log = tmp_path / "wine-pytest.log"
-        suite = start_group([sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q", "-p", "no:cacheprovider"],
-                            tests_env, log, wine)
-        _ok(_run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/project"],
-                 diabetes, tests_env), "diabetes: pytest tests/project")
+        suite = start_group(
+            [sys.executable, "-m", "pytest", "-m", "not slow", "-x", "-q", "-p", "no:cacheprovider"],
+            tests_env,
+            log,
+            wine,
+        )
+        _ok(
+            _run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "tests/project"],
+                diabetes,
+                tests_env,
+            ),
+            "diabetes: pytest tests/project",
+        )
         server.wait_healthy(180)
         diabetes_report = _pr_loop(diabetes, env, "diabetes")
         assert "| rmse" in diabetes_report and "| r2" in diabetes_report

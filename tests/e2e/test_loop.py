@@ -40,12 +40,16 @@ def test_the_loop_closes_with_one_retraining_pr_updated_in_place(tmp_path, prefe
         # the first attempt to open the PR fails with a 500: the retry must not leave two PRs
         github.fail_next("POST", r"/repos/acme/churn/pulls$", status=500)
 
+        # the API host comes from the environment, never from config
+        monkeypatch.setenv("GITHUB_API_URL", github.api_url)
+
         def configure(work: Path) -> None:
-            update_config(work, "forge", {"repository": REPOSITORY, "api_url": github.api_url})
+            update_config(work, "forge", {"repository": REPOSITORY})
             update_config(work, "monitoring", {"cooldown_days": 0})  # let the 2nd bad window update the PR
 
-        result = run_loop(scratch, source=source, rows=(1000, 3000, 3000, 1500), deepchecks=False,
-                          configure=configure)
+        result = run_loop(
+            scratch, source=source, rows=(1000, 3000, 3000, 1500), deepchecks=False, configure=configure
+        )
         print(result.summary())
         assert result.ok, result.summary()
         pulls = github.pulls(REPOSITORY)

@@ -52,7 +52,9 @@ def test_vectorised_auc_handles_all_tied_scores_and_one_class_resamples():
     assert fast["roc_auc"][1] == pytest.approx(0.5)  # one positive, one negative, tied
     assert math.isnan(fast["roc_auc"][2])  # positives only
     assert fast["pr_auc"][2] == pytest.approx(1.0)
-    negatives_only = resampled_metrics(preds, np.array([[1.0, 0, 1, 0, 0, 1]]), ["recall", "precision", "accuracy"])
+    negatives_only = resampled_metrics(
+        preds, np.array([[1.0, 0, 1, 0, 0, 1]]), ["recall", "precision", "accuracy"]
+    )
     assert math.isnan(negatives_only["recall"][0])  # no positive drawn: undefined, as in compute_metrics
     assert negatives_only["precision"][0] == 0.0 and negatives_only["accuracy"][0] == 1.0
 
@@ -114,7 +116,9 @@ def test_no_production_gives_candidate_value_and_interval_only(binary_models):
     cand, _ = binary_models
     result = compare_models(cand, None, None, CFG)
     assert not result.has_production
-    assert list(result.metrics) == [m for m in TASK_METRICS["binary"] if m != "expected_cost"]  # no costs given
+    assert list(result.metrics) == [
+        m for m in TASK_METRICS["binary"] if m != "expected_cost"
+    ]  # no costs given
     auc = result["roc_auc"]
     assert auc.production is None and auc.delta is None and auc.outcome is None
     assert auc.candidate_ci[0] < auc.candidate < auc.candidate_ci[1]

@@ -40,7 +40,8 @@ def test_costs_for_the_wrong_task_all_zero_or_naming_unknown_classes_are_config_
     ]
     zero = CostsConfig(false_positive=0, false_negative=0)
     assert cost_problems("binary", zero) == [
-        "evaluation.costs: every cost is zero, so every model would cost nothing; give the costs of errors"]
+        "evaluation.costs: every cost is zero, so every model would cost nothing; give the costs of errors"
+    ]
     matrix = CostsConfig(matrix={"setosa": {"virginica": 10, "tulip": 3}, "rose": {"setosa": 1}})
     problems = cost_problems("multiclass", matrix, ["setosa", "versicolor", "virginica"])
     assert problems == [
@@ -56,38 +57,57 @@ def test_binary_expected_cost_per_thousand_decisions():
     y = np.array([1, 1, 0, 0, 0, 1, 0, 0])
     yp = np.array([1, 0, 1, 0, 0, 0, 0, 0])  # 1 TP, 2 FN, 1 FP, 4 TN
     preds = Predictions(y, yp, np.linspace(0.1, 0.9, 8), "binary", positive_label=1).with_costs(BINARY)
-    assert compute_metrics(preds, ["expected_cost"])["expected_cost"] == pytest.approx(1000 * (2 * 50 + 5) / 8)
+    assert compute_metrics(preds, ["expected_cost"])["expected_cost"] == pytest.approx(
+        1000 * (2 * 50 + 5) / 8
+    )
     gains = BINARY.model_copy(update={"true_positive": -20})  # a negative cost is a gain
     assert compute_metrics(preds.with_costs(gains), ["expected_cost"])["expected_cost"] == pytest.approx(
-        1000 * (2 * 50 + 5 - 20) / 8)
+        1000 * (2 * 50 + 5 - 20) / 8
+    )
 
 
 def test_multiclass_matrix_with_string_labels_and_regression_asymmetric_loss():
     mc = multiclass_preds(n=300, seed=3, classes=("low", "mid", "high"))
     matrix = CostsConfig(matrix={"high": {"low": 100, "mid": 10}, "low": {"high": 1}})
     priced = mc.with_costs(matrix)
-    expected = np.mean([{("high", "low"): 100, ("high", "mid"): 10, ("low", "high"): 1}.get((t, p), 0)
-                        for t, p in zip(mc.y_true, mc.y_pred, strict=True)]) * 1000
+    expected = (
+        np.mean(
+            [
+                {("high", "low"): 100, ("high", "mid"): 10, ("low", "high"): 1}.get((t, p), 0)
+                for t, p in zip(mc.y_true, mc.y_pred, strict=True)
+            ]
+        )
+        * 1000
+    )
     assert compute_metrics(priced, ["expected_cost"])["expected_cost"] == pytest.approx(expected)
     reg = regression_preds(n=200, seed=1).with_costs(CostsConfig(under_prediction=3, over_prediction=1))
     err = reg.y_pred - reg.y_true
     assert compute_metrics(reg, ["expected_cost"])["expected_cost"] == pytest.approx(
-        1000 * np.mean(np.where(err > 0, err, -3 * err)))
+        1000 * np.mean(np.where(err > 0, err, -3 * err))
+    )
     with pytest.raises(ConfigError, match="matrix.tulip"):
         mc.with_costs(CostsConfig(matrix={"tulip": {"low": 1}}))
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_vectorised_expected_cost_equals_the_point_estimate_on_resampled_rows(task):
-    costs = {"binary": BINARY, "multiclass": CostsConfig(matrix={"a": {"b": 4, "c": 9}, "c": {"a": 2}}),
-             "regression": CostsConfig(under_prediction=2, over_prediction=0.5)}[task]
-    preds = {"binary": binary_pair(n=300, seed=2)[0], "multiclass": multiclass_preds(n=300),
-             "regression": regression_preds(n=300)}[task].with_costs(costs)
+    costs = {
+        "binary": BINARY,
+        "multiclass": CostsConfig(matrix={"a": {"b": 4, "c": 9}, "c": {"a": 2}}),
+        "regression": CostsConfig(under_prediction=2, over_prediction=0.5),
+    }[task]
+    preds = {
+        "binary": binary_pair(n=300, seed=2)[0],
+        "multiclass": multiclass_preds(n=300),
+        "regression": regression_preds(n=300),
+    }[task].with_costs(costs)
     idx = np.random.default_rng(4).integers(0, 300, size=(5, 300))
     counts = np.stack([np.bincount(row, minlength=300) for row in idx]).astype(float)
     fast = resampled_metrics(preds, counts, ["expected_cost"])["expected_cost"]
     for b in range(5):
-        assert fast[b] == pytest.approx(compute_metrics(preds.subset(idx[b]), ["expected_cost"])["expected_cost"])
+        assert fast[b] == pytest.approx(
+            compute_metrics(preds.subset(idx[b]), ["expected_cost"])["expected_cost"]
+        )
 
 
 def test_without_costs_expected_cost_is_left_out_or_undefined_with_the_reason():
@@ -95,7 +115,9 @@ def test_without_costs_expected_cost_is_left_out_or_undefined_with_the_reason():
     assert "expected_cost" not in applicable_metrics(cand, None)
     assert "expected_cost" in applicable_metrics(cand.with_costs(BINARY), None)
     assert math.isnan(compute_metrics(cand, ["expected_cost"])["expected_cost"])
-    assert metric_notes(cand, ["expected_cost"]) == {"expected_cost": "undefined: evaluation.costs is not set"}
+    assert metric_notes(cand, ["expected_cost"]) == {
+        "expected_cost": "undefined: evaluation.costs is not set"
+    }
 
 
 def test_expected_cost_comparison_has_a_paired_ci_and_gates_read_it():
@@ -107,7 +129,9 @@ def test_expected_cost_comparison_has_a_paired_ci_and_gates_read_it():
     verdict = _verdict(comparison, GatesConfig(max_regression={"expected_cost": 5.0}))
     gate = {g.name: g for g in verdict.gates}["max_regression.expected_cost"]
     assert gate.status == "fail"
-    assert gate.reason.startswith("expected_cost worse than production by") and "CI of the delta" in gate.reason
+    assert (
+        gate.reason.startswith("expected_cost worse than production by") and "CI of the delta" in gate.reason
+    )
     better = compare_models(prod.with_costs(BINARY), cand.with_costs(BINARY), None, CFG)
     improved = _verdict(better, GatesConfig(required_improvement={"expected_cost": 1.0}))
     assert {g.name: g for g in improved.gates}["required_improvement.expected_cost"].status == "pass"
@@ -124,6 +148,8 @@ def test_a_cost_gate_without_costs_says_what_is_missing():
 
 def test_costs_are_described_for_the_report():
     assert describe_costs("binary", BINARY.model_copy(update={"unit": "EUR"})) == (
-        "false positive 5, false negative 50 (EUR per decision)")
+        "false positive 5, false negative 50 (EUR per decision)"
+    )
     assert describe_costs("regression", CostsConfig(under_prediction=2)) == (
-        "under prediction 2 (cost per decision per unit of error)")
+        "under prediction 2 (cost per decision per unit of error)"
+    )

@@ -22,13 +22,18 @@ def test_binary_curves_follow_sklearn_and_share_the_grid():
     assert set(curves) == {"roc", "pr", "calibration"}  # no costs: no cost curve
     roc = curves["roc"]
     names = list(roc.series)
-    assert names[0].startswith("candidate (AUC ") and names[1].startswith("production (AUC ") and names[2] == "chance"
+    assert (
+        names[0].startswith("candidate (AUC ")
+        and names[1].startswith("production (AUC ")
+        and names[2] == "chance"
+    )
     assert all(len(v) == GRID_POINTS <= 50 for v in roc.series.values())
     cand_tpr = np.array(roc.series[names[0]])
     assert cand_tpr[-1] == 1.0 and np.all(np.diff(cand_tpr) >= 0)
     # the area under the sampled curve is close to the exact AUC
     assert np.trapezoid(cand_tpr, np.linspace(0, 1, GRID_POINTS)) == pytest.approx(
-        skm.roc_auc_score(cand.y_true, cand.y_score), abs=0.03)
+        skm.roc_auc_score(cand.y_true, cand.y_score), abs=0.03
+    )
     pr = curves["pr"]
     precision = np.array(next(iter(pr.series.values())))
     assert np.all(np.diff(precision) <= 1e-12) and precision[-1] >= cand.y_true.mean() - 1e-9  # interpolated
@@ -59,7 +64,8 @@ def test_multiclass_recall_per_class_with_string_labels():
     assert recall.kinds == ["bar", "line"] and recall.series["candidate"] == recall.series["production"]
     first = recall.categories[0]
     assert recall.series["candidate"][0] == pytest.approx(
-        skm.recall_score(cand.y_true, cand.y_pred, labels=[first], average="macro"))
+        skm.recall_score(cand.y_true, cand.y_pred, labels=[first], average="macro")
+    )
 
 
 def test_regression_residuals_and_predicted_vs_actual():
@@ -75,8 +81,9 @@ def test_regression_residuals_and_predicted_vs_actual():
 
 
 def test_degenerate_inputs_give_no_curve_rather_than_an_error():
-    one_class = Predictions(np.zeros(20, dtype=int), np.zeros(20, dtype=int), np.linspace(0, 1, 20), "binary",
-                            positive_label=1)
+    one_class = Predictions(
+        np.zeros(20, dtype=int), np.zeros(20, dtype=int), np.linspace(0, 1, 20), "binary", positive_label=1
+    )
     assert task_curves(one_class, None) == []
     constant = Predictions(np.full(10, 5.0), np.full(10, 5.0), None, "regression")
     assert task_curves(constant, None) == []

@@ -24,6 +24,7 @@ def _verdict(comparison, gates=GATES, **kwargs):
     kwargs.setdefault("contract_passed", True)
     kwargs.setdefault("contract_failures", [])
     kwargs.setdefault("blocking_deepchecks", [])
+    kwargs.setdefault("blocking_configured", 1)  # one blocking check configured, and it ran and held
     return evaluate_gates(comparison, gates, primary_metric="roc_auc", **kwargs)
 
 
@@ -132,6 +133,54 @@ def test_contract_and_deepchecks_gates():
     assert relaxed.passed and {g.status for g in relaxed.gates if g.name in ("contract", "deepchecks")} == {
         "skipped"
     }
+
+
+def test_a_blocking_check_that_did_not_run_never_passes():
+    cand, _ = binary_pair(n=500)
+    comparison = compare_models(cand, cand, ["roc_auc"], CFG)
+    verdict = _verdict(comparison, GatesConfig(), blocking_not_run=["data_integrity/FeatureLabelCorrelation"])
+    gate = _by_name(verdict)["deepchecks"]
+    assert not verdict.passed and gate.status == "fail"
+    assert "did not run" in gate.reason and "FeatureLabelCorrelation" in gate.reason
+    # nothing marked blocking: the gate is skipped, never reported as passed
+    none = _by_name(_verdict(comparison, GatesConfig(), blocking_configured=0))["deepchecks"]
+    assert none.status == "skipped" and "no deepchecks check is marked blocking" in none.reason
+
+
+def test_blocking_outcome_reads_config_and_what_ran():
+    from types import SimpleNamespace
+
+    from gitops_ml.config import DeepchecksConfig
+    from gitops_ml.evaluation.gates import blocking_deepchecks_outcome
+
+    cfg = DeepchecksConfig.model_validate(
+        {
+            "data_integrity": {
+                "checks": [{"check": "MixedNulls", "blocking": True}, {"check": "StringMismatch"}]
+            },
+            "train_test_validation": {"checks": [{"check": "FeatureDrift", "blocking": True}]},
+            "model_evaluation": {"checks": [{"check": "RocReport", "blocking": True}]},
+        }
+    )
+
+    def outcome(check, status, blocks):
+        return SimpleNamespace(check=check, status=status, blocks=blocks)
+
+    ran = {
+        "data_integrity": SimpleNamespace(
+            checks=[outcome("MixedNulls", "failed", True), outcome("StringMismatch", "failed", False)]
+        ),
+        "train_test_validation": SimpleNamespace(checks=[outcome("FeatureDrift", "not_run", True)]),
+    }
+    failed, not_run, configured = blocking_deepchecks_outcome(cfg, ran)
+    assert failed == ["data_integrity/MixedNulls"]
+    assert not_run == ["train_test_validation/FeatureDrift", "model_evaluation/RocReport"]
+    assert configured == 3
+    assert blocking_deepchecks_outcome(cfg, {}) == (
+        [],
+        ["data_integrity/MixedNulls", "train_test_validation/FeatureDrift", "model_evaluation/RocReport"],
+        3,
+    )
 
 
 def test_a_gate_metric_the_task_lacks_is_a_config_error_naming_the_key():

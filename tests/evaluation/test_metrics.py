@@ -133,8 +133,17 @@ def test_predictions_validate_shapes():
 
 def test_registry_lists_each_task_metric_with_direction_and_validity():
     assert metric_names("binary")[:2] == ["roc_auc", "pr_auc"]
-    assert {"roc_auc_ovr", "balanced_accuracy", "precision_macro", "recall_macro", "f1_macro",
-            "precision_weighted", "recall_weighted", "f1_weighted", "log_loss"} <= set(metric_names("multiclass"))
+    assert {
+        "roc_auc_ovr",
+        "balanced_accuracy",
+        "precision_macro",
+        "recall_macro",
+        "f1_macro",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "log_loss",
+    } <= set(metric_names("multiclass"))
     assert metric_names("regression") == ["rmse", "mae", "r2", "mape", "median_ae", "expected_cost"]
     assert METRICS["binary"]["expected_cost"].valid_when == "`evaluation.costs` is set"
     for task in ("binary", "multiclass", "regression"):
@@ -149,8 +158,11 @@ def test_registry_lists_each_task_metric_with_direction_and_validity():
 
 
 def test_a_wrong_name_for_the_task_is_refused_with_the_valid_names():
-    with pytest.raises(ConfigError, match=r"monitoring\.performance_metric: 'average_precision' is not a binary "
-                                          r"metric \(valid: roc_auc, pr_auc"):
+    with pytest.raises(
+        ConfigError,
+        match=r"monitoring\.performance_metric: 'average_precision' is not a binary "
+        r"metric \(valid: roc_auc, pr_auc",
+    ):
         metric_spec("binary", "average_precision", field="monitoring.performance_metric")
     with pytest.raises(ConfigError, match=r"\['roc_auc', 'auc'\] not available for a regression task"):
         resolve_metrics("regression", ["rmse", "roc_auc", "auc"])
@@ -161,7 +173,8 @@ def test_new_multiclass_metrics_match_sklearn_with_string_labels():
     y, yp = preds.y_true, preds.y_pred
     got = compute_metrics(preds)
     assert got["roc_auc_ovr"] == pytest.approx(
-        skm.roc_auc_score(y, preds.y_score, multi_class="ovr", labels=preds.classes))
+        skm.roc_auc_score(y, preds.y_score, multi_class="ovr", labels=preds.classes)
+    )
     assert got["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, yp))
     for avg in ("macro", "weighted"):
         assert got[f"precision_{avg}"] == pytest.approx(skm.precision_score(y, yp, average=avg))
@@ -220,11 +233,15 @@ def test_per_class_table_has_support_precision_recall_f1_largest_class_first():
 
 
 def test_metrics_that_need_probabilities_refuse_predictions_without_them():
-    preds = Predictions(np.array(["a", "b"]), np.array(["a", "a"]), None, "multiclass", classes=np.array(["a", "b"]))
+    preds = Predictions(
+        np.array(["a", "b"]), np.array(["a", "a"]), None, "multiclass", classes=np.array(["a", "b"])
+    )
     assert compute_metrics(preds, ["accuracy"]) == {"accuracy": 0.5}
-    assert applicable_metrics(preds, None) == [m for m in metric_names("multiclass")
-                                               if not METRICS["multiclass"][m].needs_probabilities
-                                               and m != "expected_cost"]
+    assert applicable_metrics(preds, None) == [
+        m
+        for m in metric_names("multiclass")
+        if not METRICS["multiclass"][m].needs_probabilities and m != "expected_cost"
+    ]
     with pytest.raises(ConfigError, match="log_loss need predicted probabilities"):
         compute_metrics(preds, ["log_loss", "accuracy"])
 

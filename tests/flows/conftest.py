@@ -15,14 +15,21 @@ from tests.fixtures.projects import CHURN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
 }
 
 
 def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True,
-                          env={**os.environ, **GIT_IDENTITY})
+    proc = subprocess.run(
+        ["git", "-C", str(cwd), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **GIT_IDENTITY},
+    )
     return proc.stdout.strip()
 
 
@@ -49,12 +56,33 @@ def make_mini_repo(root: Path, *, months: int = 4, rows: int = 700, seed: int = 
     shutil.copytree(CHURN / "config", root / "config")
     shutil.copytree(CHURN / "data_contracts", root / "data_contracts")
     (root / ".gitignore").write_text("reports/\n.model-store/\n*.db\n*.db-*\n")
-    assert main(["data", "generate", "--out", str(root / "data"), "--months", str(months),
-                 "--rows", str(rows), "--seed", str(seed)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "generate",
+                "--out",
+                str(root / "data"),
+                "--months",
+                str(months),
+                "--rows",
+                str(rows),
+                "--seed",
+                str(seed),
+            ]
+        )
+        == 0
+    )
     # small and fast: fewer boosting rounds, bootstrap resamples and deepchecks rows
     update_config(root, "estimator", {"params": {"max_iter": 60}})
-    update_config(root, "evaluation", {"bootstrap": {"n_resamples": 200}, "min_segment_size": 30,
-                                       "deepchecks": {"sample_size": 1000}})
+    update_config(
+        root,
+        "evaluation",
+        {"bootstrap": {"n_resamples": 200}, "min_segment_size": 30, "deepchecks": {"sample_size": 1000}},
+    )
+    # the flow tests run without deepchecks (`--no-deepchecks`, for speed): a blocking check that
+    # did not run fails the gate, so this fixture repository waives that gate explicitly
+    update_config(root, "gates", {"fail_on_blocking_deepchecks": False})
     subprocess.run(["git", "init", "--quiet", "-b", "main", str(root)], check=True)
     git(root, "add", "-A")
     git(root, "commit", "--quiet", "-m", "initial")

@@ -7,6 +7,7 @@ setting of the test process (a session harness must not leak into a real server)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -34,8 +35,13 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(GIT_IDENTITY)
     # one OpenMP thread: spin-waiting threads oversubscribe a loaded 2-core runner (see tests/conftest.py)
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", PYTHONUNBUFFERED="1",
-               OMP_NUM_THREADS="1", **extra)
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+        **extra,
+    )
     return env
 
 
@@ -45,8 +51,15 @@ def tail(path: Path, chars: int = 4000) -> str:
 
 def start_group(args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
     with log_path.open("w") as log:
-        return subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=cwd, start_new_session=True)
+        return subprocess.Popen(
+            args,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
 
 def stop_group(proc: subprocess.Popen) -> None:
@@ -57,10 +70,8 @@ def stop_group(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-    try:  # whatever the leader left behind in its group
+    with contextlib.suppress(ProcessLookupError):  # whatever the leader left behind in its group
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass
@@ -76,10 +87,22 @@ class PrefectServer:
         port = free_port()
         api = f"http://127.0.0.1:{port}/api"
         log = workdir / "server.log"
-        proc = start_group([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-                            "--no-ui", "--analytics-off"],
-                           child_env(workdir / "server-home", PREFECT_API_URL=api, PREFECT_SERVER_UI_ENABLED="false",
-                                     **env), log, workdir)
+        proc = start_group(
+            [
+                str(BIN / "prefect"),
+                "server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-ui",
+                "--analytics-off",
+            ],
+            child_env(workdir / "server-home", PREFECT_API_URL=api, PREFECT_SERVER_UI_ENABLED="false", **env),
+            log,
+            workdir,
+        )
         return cls(api, log, proc)
 
     def wait_healthy(self, timeout_s: float) -> None:

@@ -32,10 +32,15 @@ CLI_TIMEOUT_S = 180
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path, timeout: float = CLI_TIMEOUT_S,
-         ) -> subprocess.CompletedProcess:
-    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+def _run(
+    args: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    timeout: float = CLI_TIMEOUT_S,
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
 
 
 def _explain(done: subprocess.CompletedProcess, *logs: Path) -> str:
@@ -71,7 +76,7 @@ def deployed_repo(tmp_path: Path, prefect_server: PrefectServer) -> Iterator[dic
     prefect_server.wait_healthy(SERVER_STARTUP_TIMEOUT_S)
 
     env = child_env(tmp_path / "client-home", PREFECT_API_URL=api)
-    done = _run([str(BIN / "gitops-ml"), "promote", "--commit"], env, root)
+    done = _run([str(BIN / "gitops-ml"), "promote", "--no-deepchecks", "--commit"], env, root)
     assert done.returncode == 0, _explain(done, server_log)
     assert "Promote model" in git(root, "log", "-1", "--format=%s")
 
@@ -113,20 +118,36 @@ def test_monitor_deployment_runs_on_a_process_worker_from_a_clone(deployed_repo:
         monitor = deployed["monitor/monitor"]
         assert monitor["work_pool_name"] == POOL
         # the pull step clones the remote given at deploy time, at the given branch
-        clone = next(step["prefect.deployments.steps.git_clone"] for step in monitor["pull_steps"]
-                     if "prefect.deployments.steps.git_clone" in step)
+        clone = next(
+            step["prefect.deployments.steps.git_clone"]
+            for step in monitor["pull_steps"]
+            if "prefect.deployments.steps.git_clone" in step
+        )
         assert (clone["repository"], clone["branch"]) == (str(deployed_repo["remote"]), "main")
 
-        done = _run([str(BIN / "prefect"), "deployment", "run", "monitor/monitor", "--watch",
-                     "--watch-timeout", str(CLI_TIMEOUT_S - 20)], env, root)
+        done = _run(
+            [
+                str(BIN / "prefect"),
+                "deployment",
+                "run",
+                "monitor/monitor",
+                "--watch",
+                "--watch-timeout",
+                str(CLI_TIMEOUT_S - 20),
+            ],
+            env,
+            root,
+        )
         assert done.returncode == 0, _explain(done, *logs)
         run_id = UUID.search(done.stdout).group(0)
 
         flow_run = client.get(f"/flow_runs/{run_id}").json()
         assert flow_run["deployment_id"] == monitor["id"]
         assert flow_run["state"]["type"] == "COMPLETED", (flow_run["state"], tail(worker))
-        artifacts = client.post("/artifacts/filter", json={"artifacts": {
-            "flow_run_id": {"any_": [run_id]}, "key": {"any_": ["monitor-report"]}}}).json()
+        artifacts = client.post(
+            "/artifacts/filter",
+            json={"artifacts": {"flow_run_id": {"any_": [run_id]}, "key": {"any_": ["monitor-report"]}}},
+        ).json()
     assert len(artifacts) == 1, artifacts
     assert artifacts[0]["type"] == "markdown"
     report = artifacts[0]["data"]

@@ -62,8 +62,10 @@ FLOW_SCRIPT = textwrap.dedent(
 def _admin_url() -> URL:
     raw = os.environ.get(ENV_VAR)
     if not raw:
-        pytest.skip(f"{ENV_VAR} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:54329/postgres); "
-                    ".ci/run starts PostgreSQL and sets it")
+        pytest.skip(
+            f"{ENV_VAR} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:54329/postgres); "
+            ".ci/run starts PostgreSQL and sets it"
+        )
     url = make_url(raw)
     if url.get_backend_name() != "postgresql":
         pytest.skip(f"{ENV_VAR} must be a postgresql:// URL, got backend {url.get_backend_name()!r}")
@@ -109,7 +111,11 @@ def test_flow_run_is_recorded_in_postgres(prefect_server: str, prefect_database:
     done = subprocess.run(
         [sys.executable, str(script)],
         env=child_env(tmp_path / "client-home", PREFECT_API_URL=prefect_server),
-        capture_output=True, text=True, timeout=FLOW_TIMEOUT_S, cwd=tmp_path, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=FLOW_TIMEOUT_S,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
@@ -131,9 +137,14 @@ def test_flow_run_is_recorded_in_postgres(prefect_server: str, prefect_database:
             row = conn.execute(
                 sa.text("SELECT state_type, name FROM flow_run WHERE id = CAST(:id AS uuid)"), {"id": run_id}
             ).one()
-            task_states = conn.execute(
-                sa.text("SELECT state_type FROM task_run WHERE flow_run_id = CAST(:id AS uuid)"), {"id": run_id}
-            ).scalars().all()
+            task_states = (
+                conn.execute(
+                    sa.text("SELECT state_type FROM task_run WHERE flow_run_id = CAST(:id AS uuid)"),
+                    {"id": run_id},
+                )
+                .scalars()
+                .all()
+            )
     finally:
         engine.dispose()
     assert row.state_type == "COMPLETED"

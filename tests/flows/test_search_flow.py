@@ -94,13 +94,20 @@ def test_trials_reproduce_run_search(churn, base_settings) -> None:
 
     refit, best_params, table = run_search(build_pipeline(settings), X, y, settings)
     assert config_params(settings, pipeline, best.params) == best_params
-    pd.testing.assert_frame_equal(results_frame(settings, pipeline, results).drop(columns="mean_fit_time"),
-                                  table.drop(columns="mean_fit_time"), check_dtype=False, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(
+        results_frame(settings, pipeline, results).drop(columns="mean_fit_time"),
+        table.drop(columns="mean_fit_time"),
+        check_dtype=False,
+        rtol=0,
+        atol=1e-12,
+    )
     model = fit_best(settings, X, y, best.params)
     assert np.array_equal(model.predict_proba(X), refit.predict_proba(X))
     # the folds are the seeded ones: a hand-made GridSearchCV on them scores every fold identically
     full = {f"model__{key}": values for key, values in GRID.items()}
-    reference = GridSearchCV(build_pipeline(settings), full, scoring="roc_auc", cv=_FixedSplits(splits)).fit(X, y)
+    reference = GridSearchCV(build_pipeline(settings), full, scoring="roc_auc", cv=_FixedSplits(splits)).fit(
+        X, y
+    )
     for i, result in enumerate(results):
         folds = [reference.cv_results_[f"split{k}_test_score"][i] for k in range(3)]
         np.testing.assert_allclose(result.fold_scores, folds, rtol=0, atol=1e-12)
@@ -108,8 +115,9 @@ def test_trials_reproduce_run_search(churn, base_settings) -> None:
 
 
 def _result(mean: float, name: str) -> TrialResult:
-    return TrialResult(params={"model__name": name}, mean_score=mean, std_score=0.0, fold_scores=(mean,),
-                       fit_seconds=0.1)
+    return TrialResult(
+        params={"model__name": name}, mean_score=mean, std_score=0.0, fold_scores=(mean,), fit_seconds=0.1
+    )
 
 
 def test_best_trial_breaks_ties_by_trial_order() -> None:
@@ -148,28 +156,41 @@ def test_dask_trials_match_the_sequential_run_and_gridsearchcv(prefect_harness, 
 
     assert on_dask.trained.best_params == sequential.trained.best_params
     assert [t.params for t in on_dask.trials] == [t.params for t in sequential.trials]
-    np.testing.assert_allclose([t.mean_score for t in on_dask.trials], [t.mean_score for t in sequential.trials],
-                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        [t.mean_score for t in on_dask.trials], [t.mean_score for t in sequential.trials], rtol=0, atol=1e-12
+    )
     X, y = xy(churn, base_settings)
-    assert np.array_equal(on_dask.trained.pipeline.predict_proba(X), sequential.trained.pipeline.predict_proba(X))
+    assert np.array_equal(
+        on_dask.trained.pipeline.predict_proba(X), sequential.trained.pipeline.predict_proba(X)
+    )
 
     # ... and the winner is GridSearchCV's (through run_search, the in-process path)
     settings = with_search(base_settings)
     refit, best_params, table = run_search(build_pipeline(settings), X, y, settings)
     assert on_dask.trained.best_params == best_params
-    pd.testing.assert_frame_equal(on_dask.trained.search_results.drop(columns="mean_fit_time"),
-                                  table.drop(columns="mean_fit_time"), check_dtype=False, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(
+        on_dask.trained.search_results.drop(columns="mean_fit_time"),
+        table.drop(columns="mean_fit_time"),
+        check_dtype=False,
+        rtol=0,
+        atol=1e-12,
+    )
     assert np.array_equal(on_dask.trained.pipeline.predict_proba(X), refit.predict_proba(X))
 
 
 @pytest.mark.slow
-def test_unreachable_dask_scheduler_is_a_config_error(prefect_harness, churn, base_settings, monkeypatch) -> None:
+def test_unreachable_dask_scheduler_is_a_config_error(
+    prefect_harness, churn, base_settings, monkeypatch
+) -> None:
     import dask
+
     from flows.search import DASK_ADDRESS_ENV, run_trials
 
     # the address is the machine's (environment), never the repository's
     monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://127.0.0.1:9")
     settings = with_search(base_settings, parallel="dask")
-    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
-        with pytest.raises(ConfigError, match=DASK_ADDRESS_ENV):
-            run_trials(settings, churn.iloc[:200])
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ConfigError, match=DASK_ADDRESS_ENV),
+    ):
+        run_trials(settings, churn.iloc[:200])

@@ -16,7 +16,7 @@ from gitops_ml.cli import main
 
 
 def _batch(root: Path) -> Path:
-    return sorted((root / "data/batches").glob("*.csv"))[-1]
+    return max((root / "data/batches").glob("*.csv"))
 
 
 def _rehash(root: Path) -> None:
@@ -30,14 +30,17 @@ def _rehash(root: Path) -> None:
     manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
 
 
-def _edit_frame(edit: Callable[[pd.DataFrame], pd.DataFrame], every_batch: bool = False
-                ) -> Callable[[Path], None]:
+def _edit_frame(
+    edit: Callable[[pd.DataFrame], pd.DataFrame], every_batch: bool = False
+) -> Callable[[Path], None]:
     """every_batch: a schema change in one batch only is caught earlier, by acquisition."""
+
     def apply(root: Path) -> None:
         paths = sorted((root / "data/batches").glob("*.csv")) if every_batch else [_batch(root)]
         for path in paths:
             edit(pd.read_csv(path)).to_csv(path, index=False)
         _rehash(root)
+
     return apply
 
 
@@ -46,6 +49,7 @@ def _set(column: str, value, row: int = 2):
         frame[column] = frame[column].astype(object)
         frame.loc[row, column] = value
         return frame
+
     return edit
 
 
@@ -60,6 +64,7 @@ def _bytes(transform: Callable[[bytes], bytes], rehash: bool = True) -> Callable
         path.write_bytes(transform(path.read_bytes()))
         if rehash:
             _rehash(root)
+
     return apply
 
 
@@ -69,6 +74,7 @@ def _manifest(edit: Callable[[dict], None]) -> Callable[[Path], None]:
         manifest = yaml.safe_load(path.read_text())
         edit(manifest)
         path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+
     return apply
 
 
@@ -87,6 +93,7 @@ def _to_parquet_then(transform: Callable[[bytes], bytes]) -> Callable[[Path], No
                 entry["format"] = "parquet"
         manifest_path.write_text(yaml.safe_dump(manifest, sort_keys=False))
         _rehash(root)
+
     return apply
 
 
@@ -101,17 +108,24 @@ def _sql_unreachable(manifest: dict) -> None:
 def _write(relative: str, text: str) -> Callable[[Path], None]:
     def apply(root: Path) -> None:
         (root / relative).write_text(text)
+
     return apply
 
 
 CASES = {
     # name: (mutation, words that must appear in the error output)
-    "missing column": (_edit_frame(lambda f: f.drop(columns=["region"]), every_batch=True),
-                       ["region", "missing_column"]),
-    "extra column": (_edit_frame(lambda f: f.assign(shoe_size=42), every_batch=True),
-                     ["shoe_size", "unexpected_column"]),
-    "column missing in one batch": (_edit_frame(lambda f: f.drop(columns=["region"])),
-                                    ["region", "different columns"]),
+    "missing column": (
+        _edit_frame(lambda f: f.drop(columns=["region"]), every_batch=True),
+        ["region", "missing_column"],
+    ),
+    "extra column": (
+        _edit_frame(lambda f: f.assign(shoe_size=42), every_batch=True),
+        ["shoe_size", "unexpected_column"],
+    ),
+    "column missing in one batch": (
+        _edit_frame(lambda f: f.drop(columns=["region"])),
+        ["region", "different columns"],
+    ),
     "wrong dtype": (_edit_frame(_set("tenure_months", "abc")), ["tenure_months", "type", "abc"]),
     "null in required": (_edit_frame(_set("plan", None)), ["plan", "required"]),
     "out of range": (_edit_frame(_set("support_calls", 999)), ["support_calls", "maximum", "999"]),
@@ -123,15 +137,23 @@ CASES = {
     "corrupt parquet": (_to_parquet_then(lambda b: b[:100] + b"\x00garbage" + b[200:]), ["parquet"]),
     "non-utf8": (_bytes(lambda b: b.replace(b"north", b"n\xf6rth", 1)), ["UTF-8"]),
     "sha256 mismatch": (_bytes(lambda b: b.replace(b"basic", b"BASIC", 1), rehash=False), ["sha256"]),
-    "missing file": (_manifest(lambda m: m["batches"][-1].update(uri="batches/nope.csv")),
-                     ["nope.csv", "not found"]),
+    "missing file": (
+        _manifest(lambda m: m["batches"][-1].update(uri="batches/nope.csv")),
+        ["nope.csv", "not found"],
+    ),
     "unreachable sql": (_manifest(_sql_unreachable), ["sql"]),
-    "malformed contract yaml": (_write("data_contracts/churn.odcs.yaml", "schema: [\n  - name: x\n  bad"),
-                                ["churn.odcs.yaml", "YAML"]),
-    "contract not odcs": (_write("data_contracts/churn.odcs.yaml", "apiVersion: v9\nkind: Recipe\n"),
-                          ["churn.odcs.yaml", "apiVersion"]),
-    "config unknown key": (_write("config/split.yaml", "strategy: time\nholdout_period: 1\n"),
-                           ["config/split.yaml", "split.holdout_period", "Extra inputs"]),
+    "malformed contract yaml": (
+        _write("data_contracts/churn.odcs.yaml", "schema: [\n  - name: x\n  bad"),
+        ["churn.odcs.yaml", "YAML"],
+    ),
+    "contract not odcs": (
+        _write("data_contracts/churn.odcs.yaml", "apiVersion: v9\nkind: Recipe\n"),
+        ["churn.odcs.yaml", "apiVersion"],
+    ),
+    "config unknown key": (
+        _write("config/split.yaml", "strategy: time\nholdout_period: 1\n"),
+        ["config/split.yaml", "split.holdout_period", "Extra inputs"],
+    ),
 }
 
 

@@ -16,6 +16,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -218,21 +219,39 @@ class FakeGitHub:
                 if i["is_pull"] and (state is None or i["state"] == state)
             ]
 
-    def add_pull(self, head: str, head_sha: str, *, base: str = "main", title: str = "a PR",
-                 files: Iterable[str] = (), full_name: str = "acme/churn") -> int:
+    def add_pull(
+        self,
+        head: str,
+        head_sha: str,
+        *,
+        base: str = "main",
+        title: str = "a PR",
+        files: Iterable[str] = (),
+        full_name: str = "acme/churn",
+    ) -> int:
         """Open a pull request directly (no git branch needed); `files` are the paths it changes."""
         repo = self._repo_or_none(full_name)
         assert repo is not None, full_name
         with self._lock:
             number = len(repo.issues) + 1
             repo.issues[number] = {
-                "id": self._new_id(), "number": number, "is_pull": True, "state": "open", "title": title,
-                "body": None, "head": head, "head_sha": head_sha, "base": base, "labels": [],
+                "id": self._new_id(),
+                "number": number,
+                "is_pull": True,
+                "state": "open",
+                "title": title,
+                "body": None,
+                "head": head,
+                "head_sha": head_sha,
+                "base": base,
+                "labels": [],
                 "files": list(files),
             }
             return number
 
-    def add_comment(self, number: int, body: str, user: str = "mallory", full_name: str = "acme/churn") -> int:
+    def add_comment(
+        self, number: int, body: str, user: str = "mallory", full_name: str = "acme/churn"
+    ) -> int:
         """A comment written by `user` (e.g. another participant copying our watermark)."""
         repo = self._repo_or_none(full_name)
         assert repo is not None, full_name
@@ -518,7 +537,11 @@ class FakeGitHub:
                     rendered = [self._comment_json(repo, number, c) for c in comments]
                     return self._paginated(repo, f"/issues/{number}/comments", query, rendered)
                 if method == "POST":
-                    comment = {"id": self._new_id(), "body": _comment_body(data), "user": self._caller(headers)}
+                    comment = {
+                        "id": self._new_id(),
+                        "body": _comment_body(data),
+                        "user": self._caller(headers),
+                    }
                     comments.append(comment)
                     return _json(201, self._comment_json(repo, number, comment))
             else:
@@ -751,7 +774,9 @@ def _comment_body(data: Any) -> str:
     if not isinstance(data, dict) or not isinstance(data.get("body"), str):
         raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "missing"}])
     if len(data["body"]) > 65_536:  # GitHub refuses longer bodies
-        raise _HTTPError(422, "Validation Failed", [{"field": "body", "code": "custom", "message": "body is too long"}])
+        raise _HTTPError(
+            422, "Validation Failed", [{"field": "body", "code": "custom", "message": "body is too long"}]
+        )
     return data["body"]
 
 
@@ -819,10 +844,8 @@ class _Handler(BaseHTTPRequestHandler):
         entry.status = rule.status
         if rule.status == "reset":
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(2)
-            except OSError:
-                pass
             return
         payload = rule.body or {"message": "Server Error (injected by fake)"}
         self._send(

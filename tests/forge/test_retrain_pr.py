@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops_ml.forge import ForgeError, GitError, GitHubForge, GitRepo, open_or_update_retraining_pr
+from gitops_ml.forge.git import GitError, GitRepo
+from gitops_ml.forge.github import ForgeError, GitHubForge
+from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
 from tests.forge.conftest import REPOSITORY, TOKEN, RepoPair, git
 from tests.forge.fake_github import FakeGitHub
 

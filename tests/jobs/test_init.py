@@ -31,15 +31,17 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def table(n: int = 240, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
-    frame = pd.DataFrame({
-        "row_id": [f"r{i:05d}" for i in range(n)],
-        "day": np.repeat(np.arange(1, 13), n // 12),
-        "size": rng.uniform(1, 50, n).round(2),
-        "count": rng.integers(0, 20, n),
-        "colour": rng.choice(["red", "green", "blue"], n),
-        "note": [f"free text {i}" for i in range(n)],
-        "x": x,
-    })
+    frame = pd.DataFrame(
+        {
+            "row_id": [f"r{i:05d}" for i in range(n)],
+            "day": np.repeat(np.arange(1, 13), n // 12),
+            "size": rng.uniform(1, 50, n).round(2),
+            "count": rng.integers(0, 20, n),
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "note": [f"free text {i}" for i in range(n)],
+            "x": x,
+        }
+    )
     frame.loc[rng.choice(n, 10, replace=False), "colour"] = None
     frame.loc[rng.choice(n, 7, replace=False), "size"] = np.nan
     frame["kind"] = np.where(x > 0.8, "high", np.where(x < -0.8, "low", "mid"))
@@ -49,8 +51,11 @@ def table(n: int = 240, seed: int = 0) -> pd.DataFrame:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in root.rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
 
 
 def assert_setup_works(root: Path) -> None:
@@ -68,7 +73,9 @@ def assert_setup_works(root: Path) -> None:
 
 def test_multiclass_with_string_labels_and_nulls(root: Path, capsys):
     table().drop(columns=["churn", "amount"]).to_csv(root / "things.csv", index=False)
-    assert main(["init", "things.csv", "--target", "kind", "--task", "multiclass", "--id-column", "row_id"]) == 0
+    assert (
+        main(["init", "things.csv", "--target", "kind", "--task", "multiclass", "--id-column", "row_id"]) == 0
+    )
     out = capsys.readouterr().out
     assert "wrote   data_contracts/things.odcs.yaml" in out and "Next: gitops-ml config check" in out
     assert "not used as features" in out and "note (string" in out
@@ -76,13 +83,19 @@ def test_multiclass_with_string_labels_and_nulls(root: Path, capsys):
     features = yaml.safe_load((root / "config" / "features.yaml").read_text())
     assert features == {**features, "numeric": ["day", "size", "count", "x"], "categorical": ["colour"]}
     evaluation = yaml.safe_load((root / "config" / "evaluation.yaml").read_text())
-    checks = [c["check"] for suite in ("data_integrity", "train_test_validation", "model_evaluation")
-              for c in evaluation["deepchecks"][suite]["checks"]]
+    checks = [
+        c["check"]
+        for suite in ("data_integrity", "train_test_validation", "model_evaluation")
+        for c in evaluation["deepchecks"][suite]["checks"]
+    ]
     # string classes are encoded for deepchecks, so TrainTestPerformance runs on them
     assert "TrainTestPerformance" in checks and "RocReport" in checks
     contract = load_contract(root / "data_contracts" / "things.odcs.yaml")
     assert contract.column("kind").valid_values == ("high", "low", "mid")
-    assert contract.column("colour").valid_values == ("blue", "green", "red") and contract.column("colour").nullable
+    assert (
+        contract.column("colour").valid_values == ("blue", "green", "red")
+        and contract.column("colour").nullable
+    )
     size = contract.column("size")
     assert size.minimum == 0 and size.maximum >= 90  # widened beyond the observed 1..50
     assert contract.column("row_id").must_be_unique
@@ -106,8 +119,23 @@ def test_binary_positive_label_option(root: Path):
 
 def test_regression_with_an_integer_time_column(root: Path):
     table().drop(columns=["kind", "churn"]).to_parquet(root / "sales.parquet", index=False)
-    assert main(["init", "sales.parquet", "--target", "amount", "--task", "regression",
-                 "--time-column", "day", "--name", "sales"]) == 0
+    assert (
+        main(
+            [
+                "init",
+                "sales.parquet",
+                "--target",
+                "amount",
+                "--task",
+                "regression",
+                "--time-column",
+                "day",
+                "--name",
+                "sales",
+            ]
+        )
+        == 0
+    )
     manifest = yaml.safe_load((root / "data" / "manifest.yaml").read_text())
     ranges = [(b["time_range"]["start"], b["time_range"]["end"]) for b in manifest["batches"]]
     assert ranges == [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12)]  # day numbers, never 1970 timestamps
@@ -124,10 +152,17 @@ def test_dates_become_monthly_batches(root: Path):
     frame = table(n=360).drop(columns=["kind", "churn"])
     frame["when"] = pd.date_range("2025-01-01", periods=360, freq="D").strftime("%Y-%m-%d")
     frame.drop(columns=["day"]).to_csv(root / "daily.csv", index=False)
-    assert main(["init", "daily.csv", "--target", "amount", "--task", "regression", "--time-column", "when"]) == 0
+    assert (
+        main(["init", "daily.csv", "--target", "amount", "--task", "regression", "--time-column", "when"])
+        == 0
+    )
     manifest = yaml.safe_load((root / "data" / "manifest.yaml").read_text())
     assert [b["name"] for b in manifest["batches"]] == [
-        "daily-2025Q1", "daily-2025Q2", "daily-2025Q3", "daily-2025Q4"]
+        "daily-2025Q1",
+        "daily-2025Q2",
+        "daily-2025Q3",
+        "daily-2025Q4",
+    ]
     assert yaml.safe_load((root / "config" / "split.yaml").read_text())["period"] == "Q"
     assert load_contract(root / "data_contracts" / "daily.odcs.yaml").column("when").logical_type == "date"
     assert_setup_works(root)
@@ -151,8 +186,10 @@ def test_replaces_the_bundled_example_but_not_another_setup(root: Path, capsys):
     assert main(["init", "mine.csv", "--target", "count", "--task", "regression", "--name", "other"]) == 2
     assert "pass --force" in capsys.readouterr().err
     assert snapshot(root) == before
-    assert main(["init", "mine.csv", "--target", "count", "--task", "regression", "--name", "other",
-                 "--force"]) == 0
+    assert (
+        main(["init", "mine.csv", "--target", "count", "--task", "regression", "--name", "other", "--force"])
+        == 0
+    )
     assert sorted(p.name for p in (root / "data_contracts").iterdir()) == ["other.odcs.yaml"]
 
 
@@ -162,12 +199,21 @@ BAD_INPUTS = {
     "empty file": (b"", ["--target", "churn"], ["bad.csv", "empty file"]),
     "missing target": ("table", ["--target", "nope"], ["bad.csv", "column 'nope'", "not found"]),
     "one class": ("one-class", ["--target", "churn"], ["bad.csv", "column 'churn'", "found one"]),
-    "non-numeric regression target": ("table", ["--target", "colour", "--task", "regression"],
-                                      ["bad.csv", "column 'colour'", "must be numeric"]),
-    "unparseable time column": ("table", ["--target", "churn", "--time-column", "note"],
-                                ["bad.csv", "column 'note'", "cannot be read as dates"]),
-    "duplicate ids": ("duplicate-ids", ["--target", "churn", "--id-column", "row_id"],
-                      ["bad.csv", "column 'row_id'", "duplicate values", "r00000"]),
+    "non-numeric regression target": (
+        "table",
+        ["--target", "colour", "--task", "regression"],
+        ["bad.csv", "column 'colour'", "must be numeric"],
+    ),
+    "unparseable time column": (
+        "table",
+        ["--target", "churn", "--time-column", "note"],
+        ["bad.csv", "column 'note'", "cannot be read as dates"],
+    ),
+    "duplicate ids": (
+        "duplicate-ids",
+        ["--target", "churn", "--id-column", "row_id"],
+        ["bad.csv", "column 'row_id'", "duplicate values", "r00000"],
+    ),
 }
 
 

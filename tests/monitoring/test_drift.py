@@ -23,22 +23,26 @@ from gitops_ml.monitoring.drift import (
 )
 
 
-def _frame(rng: np.random.Generator, n: int, *, shift: float = 0.0, levels_p=(0.5, 0.3, 0.2),
-           null_rate: float = 0.0) -> pd.DataFrame:
+def _frame(
+    rng: np.random.Generator, n: int, *, shift: float = 0.0, levels_p=(0.5, 0.3, 0.2), null_rate: float = 0.0
+) -> pd.DataFrame:
     x = rng.normal(10 + shift, 2, n)
     x[rng.random(n) < null_rate] = np.nan
-    return pd.DataFrame({
-        "x": x,
-        "count": rng.poisson(2, n),  # discrete: many ties, duplicate quantile edges
-        "plan": rng.choice(["basic", "standard", "premium"], n, p=list(levels_p)),
-    })
+    return pd.DataFrame(
+        {
+            "x": x,
+            "count": rng.poisson(2, n),  # discrete: many ties, duplicate quantile edges
+            "plan": rng.choice(["basic", "standard", "premium"], n, p=list(levels_p)),
+        }
+    )
 
 
 @pytest.fixture
 def reference() -> ReferenceProfile:
     rng = np.random.default_rng(0)
-    return build_reference(_frame(rng, 20_000, null_rate=0.02), ["x", "count"], ["plan"],
-                           prediction_scores=rng.beta(2, 5, 5_000))
+    return build_reference(
+        _frame(rng, 20_000, null_rate=0.02), ["x", "count"], ["plan"], prediction_scores=rng.beta(2, 5, 5_000)
+    )
 
 
 @pytest.mark.parametrize("round_to", [None, 1])
@@ -162,7 +166,9 @@ def test_prediction_drift_uses_prediction_psi(reference):
     result = compute_drift(reference, window, DriftThresholds(), prediction_scores=rng.beta(5, 2, 2_000))
     assert result.prediction_drifted and result.prediction.psi > 0.2
     assert result.drifted_features == []
-    relaxed = compute_drift(reference, window, {"prediction_psi": 1e6}, prediction_scores=rng.beta(5, 2, 2_000))
+    relaxed = compute_drift(
+        reference, window, {"prediction_psi": 1e6}, prediction_scores=rng.beta(5, 2, 2_000)
+    )
     assert not relaxed.prediction_drifted
 
 

@@ -9,8 +9,10 @@ import pytest
 import yaml
 
 from gitops_ml.config import FeaturesConfig, MonitoringConfig
-from gitops_ml.monitoring import assess_window, build_reference, decide, make_record, render_monitor_report
+from gitops_ml.monitoring.drift import build_reference
 from gitops_ml.monitoring.performance import labelled_predictions
+from gitops_ml.monitoring.policy import assess_window, decide, make_record
+from gitops_ml.monitoring.report import render_monitor_report
 from tests.fixtures.projects import CHURN
 
 ROWS = 1_500
@@ -36,14 +38,23 @@ def trained():
 
     features = FeaturesConfig.model_validate(yaml.safe_load((CHURN / "config" / "features.yaml").read_text()))
     num, cat = features.numeric, features.categorical
-    train = pd.concat([generate_month(m, ROWS, seed=7, id_offset=i * ROWS)
-                       for i, m in enumerate(month_range("2026-01", 2))])
+    train = pd.concat(
+        [generate_month(m, ROWS, seed=7, id_offset=i * ROWS) for i, m in enumerate(month_range("2026-01", 2))]
+    )
     holdout = generate_month("2026-03", ROWS, seed=7, id_offset=10 * ROWS)
-    pre = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
-        ("cat", make_pipeline(SimpleImputer(strategy="constant", fill_value="missing"),
-                              OneHotEncoder(handle_unknown="ignore")), cat),
-    ])
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
+            (
+                "cat",
+                make_pipeline(
+                    SimpleImputer(strategy="constant", fill_value="missing"),
+                    OneHotEncoder(handle_unknown="ignore"),
+                ),
+                cat,
+            ),
+        ]
+    )
     model = make_pipeline(pre, LogisticRegression(max_iter=500)).fit(train[num + cat], train["churned"])
     scores = model.predict_proba(holdout[num + cat])[:, 1]
     baseline = roc_auc_score(holdout["churned"], scores)
@@ -61,14 +72,25 @@ def _monitor(trained, cfg, scenario, months):
         window = generate_month(month, ROWS, seed=11, scenario=scenario, id_offset=100_000 + i * ROWS)
         scores = model.predict_proba(window[columns])[:, 1]
         labels = window["churned"].to_numpy(dtype="float64")
-        labels[int(0.7 * ROWS):] = np.nan  # late labels: 30% not arrived yet
+        labels[int(0.7 * ROWS) :] = np.nan  # late labels: 30% not arrived yet
         start = pd.Timestamp(f"{month}-01", tz="UTC")
         end = start + pd.offsets.MonthBegin()
         served = model.predict(window[columns])
-        labelled, _ = labelled_predictions("binary", labels, served, scores, classes=model.classes_, positive_label=1)
-        result = assess_window(reference, window, cfg, window_start=start.to_pydatetime(),
-                               window_end=end.to_pydatetime(), y_score=scores, labelled=labelled,
-                               baseline_value=baseline, model_version="v1", n_resamples=300)
+        labelled, _ = labelled_predictions(
+            "binary", labels, served, scores, classes=model.classes_, positive_label=1
+        )
+        result = assess_window(
+            reference,
+            window,
+            cfg,
+            window_start=start.to_pydatetime(),
+            window_end=end.to_pydatetime(),
+            y_score=scores,
+            labelled=labelled,
+            baseline_value=baseline,
+            model_version="v1",
+            n_resamples=300,
+        )
         decision = decide(history, result, cfg, now=end.to_pydatetime(), last_retrain_pr_at=None)
         history.append(make_record(result, decision, created_at=end.to_pydatetime()))
         results.append(result)

@@ -69,7 +69,9 @@ def test_the_window_value_is_the_evaluation_engines_value_for_every_task():
     classes = np.array(["bird", "cat", "dog"])
     truth = classes[rng.integers(0, 3, 400)]
     served = np.where(rng.random(400) < 0.7, truth, classes[rng.integers(0, 3, 400)])
-    mc, _ = labelled_predictions("multiclass", truth.astype(object), served.astype(object), None, classes=classes)
+    mc, _ = labelled_predictions(
+        "multiclass", truth.astype(object), served.astype(object), None, classes=classes
+    )
     got = window_performance(mc, "f1_macro", 0.9, n_resamples=50, min_labelled=10)
     assert got.value == pytest.approx(skm.f1_score(truth, served, average="macro"))
     assert got.drop == pytest.approx(0.9 - got.value)
@@ -146,7 +148,9 @@ def test_bootstrap_is_seeded_and_round_trips_as_json():
 
 def test_metric_names_are_the_engines_and_checked_against_the_task():
     check_monitor_metric("binary", "pr_auc")
-    with pytest.raises(ConfigError, match=r"monitoring\.performance_metric: 'average_precision' is not a binary"):
+    with pytest.raises(
+        ConfigError, match=r"monitoring\.performance_metric: 'average_precision' is not a binary"
+    ):
         check_monitor_metric("binary", "average_precision")  # the old monitor-only name: gone
     with pytest.raises(ConfigError, match=r"'auc' is not a binary metric \(valid: roc_auc, pr_auc"):
         _perf([0, 1], [0.1, 0.9], "auc", None)

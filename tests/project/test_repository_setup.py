@@ -39,8 +39,13 @@ def test_contract_lints_with_datacontract_cli(settings: Settings):
     cli = str(beside) if beside.exists() else shutil.which("datacontract")
     if cli is None:
         pytest.skip("datacontract-cli (dev dependency) is not installed")
-    result = subprocess.run([cli, "lint", str(REPO_ROOT / settings.dataset.contract)],
-                            capture_output=True, text=True, timeout=180, check=False)
+    result = subprocess.run(
+        [cli, "lint", str(REPO_ROOT / settings.dataset.contract)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -79,4 +84,6 @@ def test_init_still_recognises_the_bundled_example(settings: Settings):
 
     if load_contract(REPO_ROOT / settings.dataset.contract).id != "urn:datacontract:gitops-ml:churn":
         pytest.skip("the repository holds its own dataset (gitops-ml init ran)")
-    assert is_bundled_example(REPO_ROOT), "the example's contract or manifest changed: update EXAMPLE_FINGERPRINTS"
+    assert is_bundled_example(REPO_ROOT), (
+        "the example's contract or manifest changed: update EXAMPLE_FINGERPRINTS"
+    )

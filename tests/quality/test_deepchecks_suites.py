@@ -53,7 +53,10 @@ def test_integrity_counts_on_clean_data(train_df: pd.DataFrame, columns: dict[st
     cfg = dc_config(
         data_integrity=[
             {"check": "MixedNulls"},
-            {"check": "DataDuplicates", "conditions": {"add_condition_ratio_less_or_equal": {"max_ratio": 0.0}}},
+            {
+                "check": "DataDuplicates",
+                "conditions": {"add_condition_ratio_less_or_equal": {"max_ratio": 0.0}},
+            },
             {"check": "ConflictingLabels"},
             {"check": "OutlierSampleDetection"},  # no default condition
         ]
@@ -117,7 +120,12 @@ def test_failed_condition(train_df: pd.DataFrame, columns: dict[str, Any], block
         ({"check": "ConflictingLabels"}, False, "not_run", "label"),
         ({"check": "FeatureDrift"}, True, "not_run", "train and test"),
         ({"check": "RocReport"}, True, "not_run", "model"),
-        ({"check": "DataDuplicates", "params": {"columns": ["no_such_column"]}}, True, "error", "no_such_column"),
+        (
+            {"check": "DataDuplicates", "params": {"columns": ["no_such_column"]}},
+            True,
+            "error",
+            "no_such_column",
+        ),
         ({"check": "DataDuplicates", "params": {"colums": ["plan"]}}, True, "error", "colums"),
     ],
     ids=["no-label", "train-test-check-on-one-dataset", "no-model", "bad-column", "misspelt-param"],
@@ -171,7 +179,10 @@ def test_validate_reports_every_problem_without_running() -> None:
             {"check": "MultiModelPerformanceReport"},
         ],
         train_test_validation=[
-            {"check": "FeatureDrift", "conditions": {"add_condition_drift_score_less_than": {"max_score": 1}}},
+            {
+                "check": "FeatureDrift",
+                "conditions": {"add_condition_drift_score_less_than": {"max_score": 1}},
+            },
         ],
         model_evaluation=[
             {"check": "RocReport", "conditions": {"add_condition_auc_greater_than": {"min_auc": 0.7}}},
@@ -202,11 +213,13 @@ def test_train_test_validation_with_new_category(
             {"check": "DatasetsSizeComparison"},
         ]
     )
-    summary = run_train_test_validation(
-        train_df, test, cfg=cfg, **columns
-    )
+    summary = run_train_test_validation(train_df, test, cfg=cfg, **columns)
     statuses = {c.check: c.status for c in summary.checks}
-    assert statuses == {"NewCategoryTrainTest": "failed", "NewLabelTrainTest": "passed", "DatasetsSizeComparison": "passed"}
+    assert statuses == {
+        "NewCategoryTrainTest": "failed",
+        "NewLabelTrainTest": "passed",
+        "DatasetsSizeComparison": "passed",
+    }
     assert summary.sample_sizes == {"train": len(train_df), "test": len(test)}
     assert [c.check for c in summary.blocking_failures] == ["NewCategoryTrainTest"]
 
@@ -222,9 +235,7 @@ def test_model_evaluation_with_pipeline_on_raw_string_columns(
             {"check": "MultiModelPerformanceReport"},  # compares models: cannot run in a Suite
         ]
     )
-    summary = run_model_evaluation(
-        train_df, test_df, fitted_model, cfg=cfg, **columns
-    )
+    summary = run_model_evaluation(train_df, test_df, fitted_model, cfg=cfg, **columns)
     checks = by_name(summary)
     roc = checks["RocReport"]
     assert roc.status == "passed"
@@ -249,6 +260,7 @@ def test_feature_importance_checks_get_importances_from_the_core(
     assert statuses == {"UnusedFeatures": "passed", "RocReport": "passed"}
     assert [c.check for c in summary.checks] == ["UnusedFeatures", "RocReport"]  # config order kept
 
+
 class _CannotPredict:
     """A fitted-looking classifier whose predictions fail, like a pipeline given the wrong columns."""
 
@@ -267,7 +279,9 @@ class _CannotPredict:
 def test_model_that_cannot_predict_errors_every_check(
     train_df: pd.DataFrame, test_df: pd.DataFrame, columns: dict[str, Any]
 ) -> None:
-    cfg = dc_config(model_evaluation=[{"check": "RocReport", "blocking": True}, {"check": "ConfusionMatrixReport"}])
+    cfg = dc_config(
+        model_evaluation=[{"check": "RocReport", "blocking": True}, {"check": "ConfusionMatrixReport"}]
+    )
     summary = run_model_evaluation(train_df, test_df, _CannotPredict(), cfg=cfg, **columns)
     assert {c.status for c in summary.checks} == {"error"}
     assert all("could not predict" in (c.error or "") and "usage_minutes" in c.error for c in summary.checks)
@@ -292,7 +306,9 @@ def test_disabled_or_empty_suite_runs_nothing(train_df: pd.DataFrame, columns: d
 
 
 def test_summary_to_dict_is_json(train_df: pd.DataFrame, columns: dict[str, Any]) -> None:
-    cfg = dc_config(data_integrity=[{"check": "MixedNulls", "blocking": True}, {"check": "ConflictingLabels"}])
+    cfg = dc_config(
+        data_integrity=[{"check": "MixedNulls", "blocking": True}, {"check": "ConflictingLabels"}]
+    )
     data = json.loads(json.dumps(integrity(train_df, cfg, columns, label=None).to_dict()))
     assert data["suite"] == "data_integrity"
     assert data["counts"]["not_run"] == 1
@@ -325,22 +341,31 @@ def test_html_report_written_atomically(
     assert sorted(p.name for p in target.parent.iterdir()) == ["integrity.html"]
 
 
-def test_string_multiclass_labels_are_encoded_for_deepchecks(frame_factory: Any, model_factory: Any,
-                                                             columns: dict[str, Any]) -> None:
+def test_string_multiclass_labels_are_encoded_for_deepchecks(
+    frame_factory: Any, model_factory: Any, columns: dict[str, Any]
+) -> None:
     """deepchecks' TrainTestPerformance / SimpleModelComparison fail on string classes (pos_label=1)."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     def with_plan_label(seed: int) -> pd.DataFrame:
         frame = frame_factory(300, seed=seed)
-        return frame.assign(tier=np.where(frame["tenure_months"] < 40, "new", np.where(frame["support_calls"] > 2,
-                                                                                      "at-risk", "loyal")))
+        return frame.assign(
+            tier=np.where(
+                frame["tenure_months"] < 40, "new", np.where(frame["support_calls"] > 2, "at-risk", "loyal")
+            )
+        )
 
     train, test = with_plan_label(1), with_plan_label(2)
     cols = {**columns, "label": "tier"}
     model = model_factory(HistGradientBoostingClassifier(max_iter=20, random_state=0))
     model.fit(train[cols["features"]], train["tier"])
-    cfg = dc_config(model_evaluation=[{"check": "TrainTestPerformance"}, {"check": "SimpleModelComparison"},
-                                      {"check": "ConfusionMatrixReport"}])
+    cfg = dc_config(
+        model_evaluation=[
+            {"check": "TrainTestPerformance"},
+            {"check": "SimpleModelComparison"},
+            {"check": "ConfusionMatrixReport"},
+        ]
+    )
     summary = run_model_evaluation(train, test, model, cfg=cfg, task="multiclass", **cols)
     for outcome in summary.checks:
         assert outcome.status not in ("error", "not_run"), (outcome.check, outcome.error)
@@ -350,14 +375,24 @@ def test_regression_checks_run(frame_factory: Any, model_factory: Any, columns: 
     from sklearn.ensemble import HistGradientBoostingRegressor
 
     train, test = frame_factory(300, seed=1), frame_factory(200, seed=2)
-    cols = {**columns, "label": "monthly_charges", "features": [f for f in columns["features"] if f != "monthly_charges"]}
+    cols = {
+        **columns,
+        "label": "monthly_charges",
+        "features": [f for f in columns["features"] if f != "monthly_charges"],
+    }
     model = make_pipeline(
-        ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), cols["cat_features"])],
-                          remainder="passthrough"),
+        ColumnTransformer(
+            [("cat", OneHotEncoder(handle_unknown="ignore"), cols["cat_features"])], remainder="passthrough"
+        ),
         HistGradientBoostingRegressor(max_iter=20, random_state=0),
     ).fit(train[cols["features"]], train["monthly_charges"])
-    cfg = dc_config(model_evaluation=[{"check": "RegressionErrorDistribution"}, {"check": "TrainTestPerformance"},
-                                      {"check": "SimpleModelComparison"}])
+    cfg = dc_config(
+        model_evaluation=[
+            {"check": "RegressionErrorDistribution"},
+            {"check": "TrainTestPerformance"},
+            {"check": "SimpleModelComparison"},
+        ]
+    )
     summary = run_model_evaluation(train, test, model, cfg=cfg, task="regression", **cols)
     for outcome in summary.checks:
         assert outcome.status not in ("error", "not_run"), (outcome.check, outcome.error)

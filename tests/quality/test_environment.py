@@ -115,13 +115,16 @@ def test_no_usable_interpreter_says_what_to_install(tmp_path: Path, monkeypatch:
     assert "pyenv install 3.11" in str(err.value)
 
 
-def test_lock_that_does_not_match_its_pyproject_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lock_that_does_not_match_its_pyproject_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = tmp_path / "deepchecks-env"
     project.mkdir()
     shutil.copy(environment.project_dir() / "uv.lock", project / "uv.lock")
     pyproject = (environment.project_dir() / "pyproject.toml").read_text(encoding="utf-8")
-    (project / "pyproject.toml").write_text(pyproject.replace('"setuptools<81"', '"setuptools<80"'),
-                                            encoding="utf-8")
+    (project / "pyproject.toml").write_text(
+        pyproject.replace('"setuptools<81"', '"setuptools<80"'), encoding="utf-8"
+    )
     monkeypatch.setenv(environment.ENV_PROJECT_VAR, str(project))
     monkeypatch.setenv(environment.ENV_DIR_VAR, str(tmp_path / "env"))
     with pytest.raises(DeepchecksEnvError, match="uv.lock does not match envs/deepchecks/pyproject.toml"):
@@ -134,13 +137,16 @@ def test_core_lock_that_does_not_match_pyproject_fails_make_install(tmp_path: Pa
     for name in ("Makefile", "uv.lock", "README.md"):
         shutil.copy(REPO / name, tmp_path / name)
     pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    (tmp_path / "pyproject.toml").write_text(pyproject.replace('"pyyaml>=6",', '"pyyaml>=6",\n    "tomli-w>=1",'),
-                                             encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(
+        pyproject.replace('"pyyaml>=6",', '"pyyaml>=6",\n    "tomli-w>=1",'), encoding="utf-8"
+    )
     bin_dir = tmp_path / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     for tool in ("python", "uv"):
         (bin_dir / tool).symlink_to(Path(sys.executable).with_name(tool))
-    done = subprocess.run(["make", "install"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        ["make", "install"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode != 0
     assert "needs to be updated" in done.stderr
     assert "uv lock" in done.stderr
@@ -153,7 +159,9 @@ def test_build_killed_half_way_is_repaired_by_the_next_build(
     env = tmp_path / "env"
     monkeypatch.setenv(environment.ENV_DIR_VAR, str(env))
     build = [sys.executable, "-m", "gitops_ml.quality", "build"]
-    proc = subprocess.Popen(build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        build, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while not (env / "bin" / "python").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -201,8 +209,13 @@ def test_catalogue_matches_the_locked_environment() -> None:
     """The committed catalogue is what the locked deepchecks offers: regenerate it when the lock moves."""
     current = environment.status()
     assert current.ready, current.reason
-    done = subprocess.run([str(current.python), "-I", str(environment.RUNNER), "catalogue"],
-                          capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [str(current.python), "-I", str(environment.RUNNER), "catalogue"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout) == json.loads(CATALOGUE_PATH.read_text(encoding="utf-8")), (
         "regenerate: envs/deepchecks/.venv/bin/python -I src/gitops_ml/quality/deepchecks_runner.py catalogue "

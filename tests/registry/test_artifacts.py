@@ -22,19 +22,30 @@ from gitops_ml.registry import artifacts
 from gitops_ml.registry.artifacts import (
     SUPPORTED_ESTIMATORS,
     TRUSTED_TYPES,
+    ModelInfo,
     load_model,
     model_version,
+    read_metadata,
     save_model,
 )
 from gitops_ml.training.pipeline import build_pipeline, prepare_features
 
 
-def _settings(class_path: str = "sklearn.ensemble.HistGradientBoostingClassifier", task: str = "binary",
-              encoding: str = "onehot") -> Settings:
+def _settings(
+    class_path: str = "sklearn.ensemble.HistGradientBoostingClassifier",
+    task: str = "binary",
+    encoding: str = "onehot",
+) -> Settings:
     return Settings.model_validate(
         {
-            "dataset": {"name": "t", "contract": "c.yaml", "manifest": "m.yaml", "target": "y",
-                        "id_column": "id", "task": task},
+            "dataset": {
+                "name": "t",
+                "contract": "c.yaml",
+                "manifest": "m.yaml",
+                "target": "y",
+                "id_column": "id",
+                "task": task,
+            },
             "features": {"numeric": ["a", "b"], "categorical": ["c"], "categorical_encoding": encoding},
             "split": {"strategy": "random"},
             "estimator": {"class_path": class_path},
@@ -51,7 +62,9 @@ def _frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def _fitted(settings: Settings | None = None, df: pd.DataFrame | None = None) -> tuple[Pipeline, pd.DataFrame]:
+def _fitted(
+    settings: Settings | None = None, df: pd.DataFrame | None = None
+) -> tuple[Pipeline, pd.DataFrame]:
     settings = settings or _settings()
     df = _frame() if df is None else df
     X = prepare_features(df, settings)
@@ -60,16 +73,16 @@ def _fitted(settings: Settings | None = None, df: pd.DataFrame | None = None) ->
         return build_pipeline(settings).fit(X, target), X
 
 
-META = {
-    "git_commit": "abc123",
-    "config_hash": "c" * 64,
-    "data_hash": "d" * 64,
-    "features": ["a", "b", "c"],
-    "target": "y",
-    "task": "binary",
-    "metrics": {"roc_auc": np.float64(0.91), "brier": float("nan")},
-    "training_seconds": 1.5,
-}
+META = ModelInfo(
+    git_commit="abc123",
+    config_hash="c" * 64,
+    data_hash="d" * 64,
+    features=("a", "b", "c"),
+    target="y",
+    task="binary",
+    metrics={"roc_auc": np.float64(0.91), "brier": float("nan")},
+    training_seconds=1.5,
+)
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -102,12 +115,15 @@ def test_metadata_content(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
     artifact = save_model(pipeline, tmp_path / "art", META)
     meta = json.loads(artifact.metadata_path.read_text())
-    assert meta == artifact.metadata
+    assert meta == artifact.metadata.model_dump(mode="json")
+    assert read_metadata(artifact.path) == artifact.metadata
     assert meta["sha256"] == hashlib.sha256(artifact.model_path.read_bytes()).hexdigest() == artifact.sha256
     assert meta["version"] == model_version("abc123", "c" * 64, "d" * 64) == artifact.version
     assert meta["class_labels"] == [0, 1]
     assert meta["features"] == ["a", "b", "c"] and meta["target"] == "y" and meta["task"] == "binary"
-    assert meta["git_commit"] == "abc123" and meta["config_hash"] == "c" * 64 and meta["data_hash"] == "d" * 64
+    assert (
+        meta["git_commit"] == "abc123" and meta["config_hash"] == "c" * 64 and meta["data_hash"] == "d" * 64
+    )
     assert meta["metrics"] == {"roc_auc": 0.91, "brier": None}  # numpy scalar unwrapped, NaN -> null
     assert meta["training_seconds"] == 1.5
     assert set(meta["library_versions"]) >= {"python", "sklearn", "numpy", "pandas", "skops"}
@@ -118,7 +134,10 @@ def test_metadata_content(tmp_path: Path) -> None:
 
 def test_caller_version_is_kept(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
-    assert save_model(pipeline, tmp_path / "a", {**META, "version": "v-custom"}).version == "v-custom"
+    assert (
+        save_model(pipeline, tmp_path / "a", META.model_copy(update={"version": "v-custom"})).version
+        == "v-custom"
+    )
 
 
 def test_one_changed_byte_is_refused(tmp_path: Path) -> None:
@@ -176,18 +195,28 @@ def test_non_pipeline_and_non_skops_files_are_refused(tmp_path: Path) -> None:
         load_model(tmp_path / "missing.skops", expected_sha256="0" * 64)
 
 
-@pytest.mark.parametrize(
-    "metadata",
-    [
-        {**META, "metrics": {"roc_auc": object()}},  # not JSON
-        {k: v for k, v in META.items() if k != "data_hash"},  # required key missing
-    ],
-)
-def test_nothing_left_behind_on_bad_metadata(tmp_path: Path, metadata: dict) -> None:
+def test_nothing_left_behind_on_bad_metadata(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
-    with pytest.raises(ArtifactError):
-        save_model(pipeline, tmp_path / "store" / "art", metadata)
+    with pytest.raises(ArtifactError, match="not JSON-serialisable"):
+        save_model(
+            pipeline, tmp_path / "store" / "art", META.model_copy(update={"best_params": {"x": object()}})
+        )
     assert _leftovers(tmp_path / "store") == []
+
+
+def test_malformed_metadata_file_names_the_file_and_field(tmp_path: Path) -> None:
+    pipeline, _ = _fitted()
+    artifact = save_model(pipeline, tmp_path / "art", META)
+    data = json.loads(artifact.metadata_path.read_text())
+    del data["data_hash"]
+    data["metrics"] = {"roc_auc": "high"}
+    artifact.metadata_path.write_text(json.dumps(data))
+    with pytest.raises(
+        ArtifactError,
+        match=r"metadata.json: invalid artifact metadata: data_hash: Field required"
+        r".*metrics\.roc_auc",
+    ):
+        read_metadata(artifact.path)
 
 
 def test_failed_write_keeps_the_previous_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -211,8 +240,8 @@ def test_failed_write_keeps_the_previous_artifact(tmp_path: Path, monkeypatch: p
 def test_overwrite(tmp_path: Path) -> None:
     pipeline, _ = _fitted()
     save_model(pipeline, tmp_path / "art", META)
-    second = save_model(pipeline, tmp_path / "art", {**META, "metrics": {"roc_auc": 0.5}})
-    assert second.metadata["metrics"] == {"roc_auc": 0.5}
+    second = save_model(pipeline, tmp_path / "art", META.model_copy(update={"metrics": {"roc_auc": 0.5}}))
+    assert second.metadata.metrics == {"roc_auc": 0.5}
     assert _leftovers(tmp_path) == ["art"]
     assert sorted(p.name for p in second.path.iterdir()) == ["metadata.json", "model.skops"]
     with pytest.raises(ArtifactError, match="already exists"):
@@ -223,8 +252,18 @@ def test_model_version_is_deterministic() -> None:
     first = model_version("abc", "c" * 64, "d" * 64)
     assert re.fullmatch(r"v-[0-9a-f]{12}", first)
     assert model_version("abc", "c" * 64, "d" * 64) == first
-    assert len({first, model_version("abd", "c" * 64, "d" * 64), model_version("abc", "e" * 64, "d" * 64),
-                model_version("abc", "c" * 64, "e" * 64), model_version(None, "c" * 64, "d" * 64)}) == 5
+    assert (
+        len(
+            {
+                first,
+                model_version("abd", "c" * 64, "d" * 64),
+                model_version("abc", "e" * 64, "d" * 64),
+                model_version("abc", "c" * 64, "e" * 64),
+                model_version(None, "c" * 64, "d" * 64),
+            }
+        )
+        == 5
+    )
 
 
 def test_retraining_same_inputs_gives_same_version(tmp_path: Path) -> None:
@@ -236,10 +275,12 @@ def test_retraining_same_inputs_gives_same_version(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("class_path", SUPPORTED_ESTIMATORS)
 @pytest.mark.parametrize("encoding", ["onehot", "ordinal"])
-def test_supported_estimators_load_with_the_allow_list(tmp_path: Path, class_path: str, encoding: str) -> None:
+def test_supported_estimators_load_with_the_allow_list(
+    tmp_path: Path, class_path: str, encoding: str
+) -> None:
     task = "regression" if class_path.endswith(("Regressor", "Ridge", "ElasticNet")) else "binary"
     pipeline, X = _fitted(_settings(class_path, task, encoding))
-    artifact = save_model(pipeline, tmp_path / "art", {**META, "task": task})
+    artifact = save_model(pipeline, tmp_path / "art", META.model_copy(update={"task": task}))
     loaded = load_model(artifact.model_path, expected_sha256=artifact.sha256)
     assert np.array_equal(loaded.predict(X), pipeline.predict(X))
 

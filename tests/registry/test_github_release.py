@@ -12,13 +12,16 @@ import pytest
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError
 from gitops_ml.registry.github_release import GitHubReleaseStore, parse_release_url, web_root
+from gitops_ml.registry.model_store import fetch_artifact, open_store
 from gitops_ml.registry.pointer import read_pointer
 from gitops_ml.registry.promote import promote_candidate, rollback
-from gitops_ml.registry.store import fetch_artifact, open_store
 from tests.forge.fake_github import FakeGitHub
 
 TOKEN = "ghp_releaseStoreTOKEN0123456789"
 REPO = "acme/churn"
+
+# The rest of what registry.artifacts.ArtifactMetadata requires of a metadata file.
+TYPED_FIELDS = {"task": "binary", "target": "y", "features": ["a"], "created_at": "2026-12-01T00:00:00+00:00"}
 
 
 def make_candidate(root: Path, version: str, payload: bytes | None = None) -> tuple[Path, str]:
@@ -27,8 +30,15 @@ def make_candidate(root: Path, version: str, payload: bytes | None = None) -> tu
     data = payload if payload is not None else f"model bytes of {version}".encode()
     (folder / "model.skops").write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
-    meta = {"version": version, "sha256": sha, "git_commit": "abc123", "config_hash": "c" * 64,
-            "data_hash": "d" * 64, "metrics": {"roc_auc": 0.8}}
+    meta = {
+        "version": version,
+        "sha256": sha,
+        "git_commit": "abc123",
+        "config_hash": "c" * 64,
+        "data_hash": "d" * 64,
+        "metrics": {"roc_auc": 0.8},
+        **TYPED_FIELDS,
+    }
     (folder / "metadata.json").write_text(json.dumps(meta))
     return folder, sha
 
@@ -57,8 +67,10 @@ def test_publish_then_fetch_round_trip(gh: FakeGitHub, tmp_path: Path) -> None:
 
     assert uri == "github-release://acme/churn/model-20261127-abc/model.skops"
     assets = _release_assets(gh, "model-20261127-abc")
-    assert assets == {"model.skops": b"model bytes of 20261127-abc",
-                      "metadata.json": (folder / "metadata.json").read_bytes()}
+    assert assets == {
+        "model.skops": b"model bytes of 20261127-abc",
+        "metadata.json": (folder / "metadata.json").read_bytes(),
+    }
     path = store_for(gh).fetch(uri, tmp_path / "cache")
     assert path.name == "model.skops" and path.read_bytes() == b"model bytes of 20261127-abc"
     assert json.loads((path.parent / "metadata.json").read_text())["sha256"] == sha
@@ -121,15 +133,19 @@ def test_publish_checks_local_sha_and_needs_a_token(gh: FakeGitHub, tmp_path: Pa
     assert gh._repos[REPO].releases == {}
 
 
-def test_tampered_asset_is_refused_by_the_sha_check(gh: FakeGitHub, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tampered_asset_is_refused_by_the_sha_check(
+    gh: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pointer's sha256 is the trust anchor: an asset replaced on GitHub is downloaded but refused."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
-    registry = RegistryConfig(pointer=tmp_path / "deploy" / "production.yaml",
-                              history=tmp_path / "deploy" / "history.yaml",
-                              store_url=f"github-release://{REPO}", lock_timeout_s=2)
+    registry = RegistryConfig(
+        pointer=tmp_path / "deploy" / "production.yaml",
+        history=tmp_path / "deploy" / "history.yaml",
+        store_url=f"github-release://{REPO}",
+        lock_timeout_s=2,
+    )
     first, _ = make_candidate(tmp_path, "v1")
     second, _ = make_candidate(tmp_path, "v2")
     promote_candidate(first, registry, reason="first")
@@ -150,8 +166,9 @@ def test_tampered_asset_is_refused_by_the_sha_check(gh: FakeGitHub, tmp_path: Pa
     assert pointer is not None and pointer.version == "v2"
 
 
-def test_open_store_and_fetch_artifact_dispatch(gh: FakeGitHub, tmp_path: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_store_and_fetch_artifact_dispatch(
+    gh: FakeGitHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GH_TOKEN", TOKEN)
     monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
     store = open_store(f"github-release://{REPO}")
@@ -213,10 +230,16 @@ def test_transient_download_errors_are_retried(gh: FakeGitHub, tmp_path: Path) -
     assert store_for(gh).fetch(uri, tmp_path / "cache").read_bytes() == b"model bytes of v10"
 
 
-@pytest.mark.parametrize("url", [
-    "s3://bucket/x", "github-release://acme", "github-release://acme/churn/tag",
-    "github-release://acme/churn/../x/model.skops", "github-release://ac me/churn",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://bucket/x",
+        "github-release://acme",
+        "github-release://acme/churn/tag",
+        "github-release://acme/churn/../x/model.skops",
+        "github-release://ac me/churn",
+    ],
+)
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(ArtifactError, match=url.split("://")[0]):
         parse_release_url(url)

@@ -21,23 +21,36 @@ from gitops_ml.registry.lock import LockTimeout, exclusive_lock
 from gitops_ml.registry.pointer import read_history, read_pointer
 from gitops_ml.registry.promote import promote_candidate, rollback
 
+# The rest of what registry.artifacts.ArtifactMetadata requires of a metadata file.
+TYPED_FIELDS = {"task": "binary", "target": "y", "features": ["a"], "created_at": "2026-12-01T00:00:00+00:00"}
+
 
 def make_candidate(root: Path, version: str, payload: bytes | None = None) -> Path:
     folder = root / f"cand-{version}"
     folder.mkdir(parents=True)
     data = payload if payload is not None else f"model bytes of {version}".encode()
     (folder / "model.skops").write_bytes(data)
-    meta = {"version": version, "sha256": hashlib.sha256(data).hexdigest(), "git_commit": "abc123",
-            "config_hash": "c" * 64, "data_hash": "d" * 64, "metrics": {"roc_auc": 0.81, "note": "x"}}
+    meta = {
+        "version": version,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "git_commit": "abc123",
+        "config_hash": "c" * 64,
+        "data_hash": "d" * 64,
+        "metrics": {"roc_auc": 0.81, "brier": None},
+        **TYPED_FIELDS,
+    }
     (folder / "metadata.json").write_text(json.dumps(meta))
     return folder
 
 
 @pytest.fixture
 def registry(tmp_path: Path) -> RegistryConfig:
-    return RegistryConfig(pointer=tmp_path / "deploy" / "production.yaml",
-                          history=tmp_path / "deploy" / "history.yaml",
-                          store_url=str(tmp_path / "store"), lock_timeout_s=2)
+    return RegistryConfig(
+        pointer=tmp_path / "deploy" / "production.yaml",
+        history=tmp_path / "deploy" / "history.yaml",
+        store_url=str(tmp_path / "store"),
+        lock_timeout_s=2,
+    )
 
 
 def test_promote_writes_pointer_history_and_store(tmp_path, registry):
@@ -88,8 +101,13 @@ def test_rollback_to_previous_and_named_version(tmp_path, registry):
     change = rollback(registry, to_version="v-1")
     assert read_pointer(registry.pointer).version == "v-1"
     actions = [(e.action, e.version) for e in read_history(registry.history)]
-    assert actions == [("promote", "v-1"), ("promote", "v-2"), ("promote", "v-3"),
-                       ("rollback", "v-2"), ("rollback", "v-1")]
+    assert actions == [
+        ("promote", "v-1"),
+        ("promote", "v-2"),
+        ("promote", "v-3"),
+        ("rollback", "v-2"),
+        ("rollback", "v-1"),
+    ]
 
 
 def test_rollback_errors_name_the_problem(tmp_path, registry):
@@ -133,9 +151,11 @@ def test_lock_serializes_and_times_out(tmp_path):
     thread = threading.Thread(target=hold)
     thread.start()
     time.sleep(0.05)
-    with pytest.raises(LockTimeout, match="another promotion holds the lock"):
-        with exclusive_lock(lock, timeout_s=0.05):
-            pass
+    with (
+        pytest.raises(LockTimeout, match="another promotion holds the lock"),
+        exclusive_lock(lock, timeout_s=0.05),
+    ):
+        pass
     with exclusive_lock(lock, timeout_s=5):
         order.append("b-in")
     thread.join()
@@ -181,8 +201,12 @@ def test_promotion_killed_midway_leaves_old_pointer_and_a_clean_retry(tmp_path, 
     promote_candidate(make_candidate(tmp_path, "v-1"), registry)
     old_pointer = registry.pointer.read_bytes()
     cand = make_candidate(tmp_path, "v-2")
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(tmp_path), stage, str(cand)],
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(tmp_path), stage, str(cand)],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "STALLED"
         os.killpg(proc.pid, signal.SIGKILL)

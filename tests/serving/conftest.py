@@ -22,8 +22,18 @@ from gitops_ml.config import Settings, load_settings
 from gitops_ml.data.generator import generate_month
 from tests.fixtures.projects import CHURN
 
-FEATURES = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes",
-            "late_payments", "plan", "contract_type", "payment_method", "region"]
+FEATURES = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls",
+    "usage_minutes",
+    "late_payments",
+    "plan",
+    "contract_type",
+    "payment_method",
+    "region",
+]
 
 
 def synth_churn(n: int, seed: int = 0) -> pd.DataFrame:
@@ -41,11 +51,13 @@ def make_settings(**serving: Any) -> Settings:
     """The churn fixture config with absolute paths, a fast estimator and fast reload/flush."""
     base = load_settings(CHURN / "config")
     defaults = {"reload_interval_s": 0.1, "log_flush_interval_s": 0.05, "max_batch_rows": 500}
-    return base.model_copy(update={
-        "dataset": base.dataset.model_copy(update={"contract": CHURN / base.dataset.contract}),
-        "estimator": base.estimator.model_copy(update={"params": {"max_iter": 15, "random_state": 0}}),
-        "serving": base.serving.model_copy(update={**defaults, **serving}),
-    })
+    return base.model_copy(
+        update={
+            "dataset": base.dataset.model_copy(update={"contract": CHURN / base.dataset.contract}),
+            "estimator": base.estimator.model_copy(update={"params": {"max_iter": 15, "random_state": 0}}),
+            "serving": base.serving.model_copy(update={**defaults, **serving}),
+        }
+    )
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +75,20 @@ def trained(settings: Settings, churn_rows: pd.DataFrame) -> dict[str, Any]:
     """Two fitted pipelines: v1 and v2 (different learning rate, so their scores differ)."""
     from gitops_ml.training.pipeline import train_model
 
-    other = settings.model_copy(update={"estimator": settings.estimator.model_copy(
-        update={"params": {"max_iter": 15, "learning_rate": 0.3, "random_state": 0}})})
-    fewer = settings.model_copy(update={"features": settings.features.model_copy(
-        update={"categorical": ["plan", "contract_type", "payment_method"]})})
+    other = settings.model_copy(
+        update={
+            "estimator": settings.estimator.model_copy(
+                update={"params": {"max_iter": 15, "learning_rate": 0.3, "random_state": 0}}
+            )
+        }
+    )
+    fewer = settings.model_copy(
+        update={
+            "features": settings.features.model_copy(
+                update={"categorical": ["plan", "contract_type", "payment_method"]}
+            )
+        }
+    )
     with one_thread():
         return {
             "v1": train_model(churn_rows, settings).pipeline,
@@ -82,17 +104,24 @@ def one_thread() -> Any:
     return threadpool_limits(limits=1)
 
 
-def artifact_metadata(version: str, features: list[str] | None = None) -> dict[str, Any]:
-    """What a PR check records with a candidate (registry.artifacts.REQUIRED_METADATA and more)."""
+def artifact_metadata(version: str, features: list[str] | None = None) -> Any:
+    """What a PR check records with a candidate (registry.artifacts.ModelInfo)."""
+    from gitops_ml.registry.artifacts import ModelInfo
+
     features = features or FEATURES
     numeric = [f for f in features if f in FEATURES[:6]]
-    return {
-        "version": version, "git_commit": "0" * 40, "config_hash": "c" * 64, "data_hash": "d" * 64,
-        "features": features, "numeric_features": numeric,
-        "categorical_features": [f for f in features if f not in numeric],
-        "target": "churned", "task": "binary",
-        "sample_record": records_of(synth_churn(1, seed=99))[0],
-    }
+    return ModelInfo(
+        version=version,
+        git_commit="0" * 40,
+        config_hash="c" * 64,
+        data_hash="d" * 64,
+        features=tuple(features),
+        numeric_features=tuple(numeric),
+        categorical_features=tuple(f for f in features if f not in numeric),
+        target="churned",
+        task="binary",
+        sample_record=records_of(synth_churn(1, seed=99))[0],
+    )
 
 
 def sha256_of(path: Path) -> str:
@@ -116,14 +145,43 @@ class ModelStoreFixture:
         path = folder / "model.skops"
         return {"version": version, "artifact_uri": str(path), "sha256": sha256_of(path)}
 
-    def point_to(self, version: str, *, pipeline_key: str | None = None, sha256: str | None = None) -> None:
-        from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    @property
+    def history_path(self) -> Path:
+        return self.pointer_path.parent / "history.yaml"
+
+    def point_to(
+        self, version: str, *, pipeline_key: str | None = None, sha256: str | None = None, record: bool = True
+    ) -> None:
+        """Move the pointer as promotion does: history entry first (unless `record` is False, a
+        hand edit), then the pointer."""
+        from gitops_ml.clock import utc_now_text
+        from gitops_ml.registry.pointer import (
+            HistoryEntry,
+            ProductionPointer,
+            append_history,
+            write_pointer,
+        )
 
         info = self.publish(version, pipeline_key)
-        write_pointer(self.pointer_path, ProductionPointer(
-            version=version, artifact_uri=info["artifact_uri"], sha256=sha256 or info["sha256"],
-            metrics={"roc_auc": 0.8}, commit="0" * 40,
-        ))
+        pointer = ProductionPointer(
+            version=version,
+            artifact_uri=info["artifact_uri"],
+            sha256=sha256 or info["sha256"],
+            metrics={"roc_auc": 0.8},
+            commit="0" * 40,
+        )
+        if record:
+            append_history(
+                self.history_path,
+                HistoryEntry(
+                    action="promote",
+                    version=version,
+                    previous_version=None,
+                    at=utc_now_text(),
+                    pointer=pointer,
+                ),
+            )
+        write_pointer(self.pointer_path, pointer)
 
 
 @pytest.fixture
@@ -147,8 +205,9 @@ class RunningServer:
     def flush(self) -> None:
         assert self.app.state.logger.flush(timeout=30)
 
-    def wait_for(self, predicate: Callable[[httpx.Response], bool], path: str = "/ready",
-                 timeout: float = 20.0) -> httpx.Response:
+    def wait_for(
+        self, predicate: Callable[[httpx.Response], bool], path: str = "/ready", timeout: float = 20.0
+    ) -> httpx.Response:
         """Poll `path` until `predicate(response)`; fail with the last response after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
@@ -156,7 +215,9 @@ class RunningServer:
             if predicate(response):
                 return response
             if time.monotonic() > deadline:
-                pytest.fail(f"{path} never satisfied the condition; last: {response.status_code} {response.text}")
+                pytest.fail(
+                    f"{path} never satisfied the condition; last: {response.status_code} {response.text}"
+                )
             time.sleep(0.05)
 
 
@@ -170,11 +231,18 @@ def start_server(tmp_path: Path, model_store: ModelStoreFixture) -> Iterator[Cal
     def start(settings: Settings | None = None, **serving: Any) -> RunningServer:
         app_settings = settings or make_settings(**serving)
         db_path = tmp_path / f"predictions-{len(started)}.db"
-        app = create_app(app_settings, pointer_path=model_store.pointer_path, store_url=f"sqlite:///{db_path}",
-                         cache_dir=tmp_path / "cache")
+        app = create_app(
+            app_settings,
+            pointer_path=model_store.pointer_path,
+            store_url=f"sqlite:///{db_path}",
+            cache_dir=tmp_path / "cache",
+        )
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False, lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+            )
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -198,4 +266,3 @@ def server(model_store: ModelStoreFixture, start_server: Callable[..., RunningSe
     """A server whose pointer names v1."""
     model_store.point_to("v1")
     return start_server()
-

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from gitops_ml.store.predictions import PredictionStore
+from gitops_ml.prediction_store import PredictionStore
+from tests.fixtures.projects import make_config_project
 from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 
@@ -86,9 +89,13 @@ def _bad(records: list[dict]) -> list[tuple[str, object, int, str]]:
         ("records not a list", {"records": {"a": 1}}, 422, "records"),
         ("bad record in a batch", {"records": [good, {**good, "late_payments": -1}]}, 422, "late_payments"),
         ("too many records", {"records": [good] * 501}, 422, "at most 500"),
-        ("duplicate request ids", {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
-         422, "request_id"),
-        ("not an object", [good], 422, "JSON object"),
+        (
+            "duplicate request ids",
+            {"records": [{**good, "request_id": "a"}, {**good, "request_id": "a"}]},
+            422,
+            "request_id",
+        ),
+        ("not a record", "hello", 422, "one record {...}"),
     ]
 
 
@@ -109,7 +116,9 @@ def test_bad_record_errors_name_the_record_and_field(server, records):
 
 
 def test_malformed_json_and_empty_body_get_400(server):
-    malformed = server.client.post("/predict", content=b'{"tenure_months": 3,', headers={"content-type": "application/json"})
+    malformed = server.client.post(
+        "/predict", content=b'{"tenure_months": 3,', headers={"content-type": "application/json"}
+    )
     assert malformed.status_code == 400
     assert "not valid JSON" in malformed.json()["message"]
     empty = server.client.post("/predict", content=b"")
@@ -182,8 +191,10 @@ def test_concurrent_requests_get_their_own_scores(server, records, trained, sett
 
 
 def test_feedback_joins_labels(server, records):
-    server.client.post("/predict", json={"records": [{**records[0], "request_id": "fb-1"},
-                                                      {**records[1], "request_id": "fb-2"}]})
+    server.client.post(
+        "/predict",
+        json={"records": [{**records[0], "request_id": "fb-1"}, {**records[1], "request_id": "fb-2"}]},
+    )
     # No explicit flush: /feedback flushes the logger before it calls an id unknown.
     first = server.client.post("/feedback", json={"request_id": "fb-1", "label": 1})
     assert first.status_code == 200, first.text
@@ -249,3 +260,111 @@ def test_optional_id_and_dates_are_checked_and_logged(server, records):
     server.flush()
     row = PredictionStore(f"sqlite:///{server.db_path}").window().set_index("request_id").loc["with-id"]
     assert row["customer_id"] == "CUST-0000042" and row["snapshot_date"] == "2026-03-01"
+
+
+def test_a_bare_list_is_a_batch(server, records):
+    response = server.client.post("/predict", json=records[:3])
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 3
+
+
+# Each body is a client's mistake: a 4xx naming record and field where there is one, never a 5xx,
+# and nothing logged with a traceback.
+HOSTILE = [
+    ("NaN", b'{"tenure_months": NaN}', 422, "tenure_months"),
+    (
+        "Infinity",
+        b'{"records": [{}, {"monthly_charges": Infinity}]}',
+        422,
+        "record 1: field 'monthly_charges'",
+    ),
+    ("-Infinity", b'{"monthly_charges": -Infinity}', 422, "monthly_charges"),
+    ("1e309", b'{"total_charges": 1e309}', 422, "total_charges"),
+    ("integer beyond float64", b'{"usage_minutes": 1' + b"0" * 400 + b"}", 422, "usage_minutes"),
+    ("100,000 nested brackets", b"[" * 100_000, 400, "nested too deeply"),
+    ("invalid UTF-8", b'{"plan": "\xff\xfe"}', 400, "not UTF-8"),
+    (
+        "duplicate keys",
+        b'{"plan": "basic", "plan": "premium"}',
+        422,
+        "field 'plan': field given more than once",
+    ),
+    ("a JSON number", b"42", 422, "one record {...}"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "status", "needle"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_bodies_get_a_4xx_and_no_traceback(server, records, caplog, name, body, status, needle):
+    if name == "duplicate keys":
+        good = {k: v for k, v in records[0].items() if k != "plan"}
+        body = body[:-1] + b", " + orjson.dumps(good)[1:]
+    with caplog.at_level(logging.INFO):
+        response = server.client.post("/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, (name, response.text)
+    assert needle in response.json()["message"], (name, response.json())
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], name
+
+
+def test_a_value_the_estimator_cannot_take_is_a_4xx(server, records, monkeypatch):
+    model = server.app.state.holder.current
+
+    def refuse(records):
+        raise ValueError("Input X contains infinity or a value too large for dtype('float32').")
+
+    monkeypatch.setattr(type(model), "predict", lambda self, rows: refuse(rows))
+    response = server.client.post("/predict", json=records[0])
+    assert response.status_code == 422 and "cannot score this input" in response.json()["message"]
+
+
+def test_model_says_which_path_serves(server):
+    info = server.client.get("/model").json()
+    assert info["fast_path"] is True
+    assert info["serving_path"].startswith("compiled numpy preprocessing")
+
+
+def test_feedback_needs_the_labels_token_when_one_is_configured(
+    start_server, model_store, records, monkeypatch
+):
+    """The attack: anyone who can reach /feedback writes retraining labels. With a token configured
+    only its holders can."""
+    monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
+    model_store.point_to("v1")
+    running = start_server()
+    assert running.client.post("/predict", json={**records[0], "request_id": "tok-1"}).status_code == 200
+    running.flush()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret-labels-token"}):
+        refused = running.client.post("/feedback", json={"request_id": "tok-1", "label": 1}, headers=headers)
+        assert refused.status_code == 401 and "GITOPS_ML_LABELS_TOKEN" in refused.json()["message"]
+    assert PredictionStore(f"sqlite:///{running.db_path}").window()["label"].isna().all()
+    accepted = running.client.post(
+        "/feedback",
+        json={"request_id": "tok-1", "label": 1},
+        headers={"Authorization": "Bearer s3cret-labels-token"},
+    )
+    assert accepted.status_code == 200, accepted.text
+
+
+def test_labels_import_needs_the_token_when_one_is_configured(server, records, tmp_path, monkeypatch, capsys):
+    from gitops_ml.cli import main
+
+    assert server.client.post("/predict", json={**records[0], "request_id": "imp-1"}).status_code == 200
+    server.flush()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nimp-1,1\n")
+    monkeypatch.chdir(make_config_project(tmp_path / "project"))
+    command = [
+        "labels",
+        "import",
+        str(labels),
+        "--config-dir",
+        "config",
+        "--store-url",
+        f"sqlite:///{server.db_path}",
+    ]
+    monkeypatch.setenv("GITOPS_ML_LABELS_TOKEN", "s3cret-labels-token")
+    for extra in ([], ["--token", "wrong"]):
+        assert main([*command, *extra]) == 2
+        assert "GITOPS_ML_LABELS_TOKEN" in capsys.readouterr().err
+    assert PredictionStore(f"sqlite:///{server.db_path}").window()["label"].isna().all()
+    assert main([*command, "--token", "s3cret-labels-token"]) == 0
+    assert "1 matched" in capsys.readouterr().out

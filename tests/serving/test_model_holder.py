@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gitops_ml.serving.app import PredictionScheduler
 from gitops_ml.serving.model_holder import ModelHolder, build_request_model, example_record
+from gitops_ml.serving.scheduler import PredictionScheduler
 from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 
@@ -47,14 +48,28 @@ def test_reloads_only_when_the_pointer_changes(model_store, settings, tmp_path):
 
 
 def _publish_without_region(model_store, tmp_path, *, metadata_features):
+    from gitops_ml.clock import utc_now_text
     from gitops_ml.registry.artifacts import save_model
-    from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    from gitops_ml.registry.pointer import (
+        HistoryEntry,
+        ProductionPointer,
+        append_history,
+        write_pointer,
+    )
     from tests.serving.conftest import artifact_metadata
 
     pipeline = model_store.pipelines["no_region"]
-    artifact = save_model(pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features))
-    write_pointer(model_store.pointer_path, ProductionPointer(
-        version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256))
+    artifact = save_model(
+        pipeline, tmp_path / "model-store" / "v9", artifact_metadata("v9", metadata_features)
+    )
+    pointer = ProductionPointer(version="v9", artifact_uri=str(artifact.model_path), sha256=artifact.sha256)
+    append_history(
+        model_store.history_path,
+        HistoryEntry(
+            action="promote", version="v9", previous_version=None, at=utc_now_text(), pointer=pointer
+        ),
+    )
+    write_pointer(model_store.pointer_path, pointer)
 
 
 def test_model_whose_metadata_lies_about_its_features_is_refused(model_store, settings, tmp_path):
@@ -78,7 +93,8 @@ def test_model_with_fewer_features_serves_with_its_own(model_store, settings, tm
     row = records_of(synth_churn(1, seed=5))[0]
     for record in (row, {k: v for k, v in row.items() if k != "region"}):
         validated = model.request_model.model_validate(model.without_ignored(record)).model_dump(
-            exclude={"request_id"})
+            exclude={"request_id"}
+        )
         assert model.predict([validated])[0]["prediction"] in (0, 1)
 
 
@@ -139,3 +155,78 @@ def test_scheduler_merges_requests_and_isolates_a_failing_one():
     assert isinstance(results[5], ValueError)
     assert calls[0] == 11  # all six requests were merged into one call first
     assert len(calls) == 1 + 6  # then retried one by one after that call failed
+
+
+def test_the_startup_log_and_model_say_which_path_serves(model_store, settings, tmp_path, caplog):
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="gitops_ml.serving.model_holder"):
+        assert holder.check()
+    assert holder.current.compiled is not None
+    assert "compiled numpy preprocessing + HistGradientBoostingClassifier" in caplog.text
+
+
+def test_an_uncompilable_pipeline_is_served_by_scikit_learn(model_store, settings, tmp_path, monkeypatch):
+    from gitops_ml.serving import model_holder
+    from gitops_ml.serving.fast_path import NotCompilable
+
+    def refuse(*_args):
+        raise NotCompilable("a step the fast path does not cover")
+
+    monkeypatch.setattr(model_holder, "compile_pipeline", refuse)
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    model = holder.current
+    assert model.compiled is None
+    assert model.serving_path == "scikit-learn pipeline (not compiled: a step the fast path does not cover)"
+    rows = records_of(synth_churn(4, seed=8))
+    assert all(r["prediction"] in (0, 1) for r in model.predict(rows))
+
+
+def test_a_fast_path_that_differs_from_the_pipeline_is_not_used(model_store, settings, tmp_path, monkeypatch):
+    from gitops_ml.serving import fast_path
+
+    original = fast_path.CompiledPipeline.predict_proba
+    monkeypatch.setattr(
+        fast_path.CompiledPipeline, "predict_proba", lambda self, records: original(self, records) * 0.999
+    )
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    assert holder.current.compiled is None
+    assert "probabilities differ from the pipeline's" in holder.current.serving_path
+
+
+def test_a_pointer_edited_by_hand_to_a_version_not_in_history_is_refused(model_store, settings, tmp_path):
+    """The attack: a hand-edited pointer naming a version promotion never recorded."""
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    model_store.point_to("v2", record=False)
+    assert holder.check() is False
+    assert holder.current.version == "v1"
+    assert "version v2 of the pointer is not in the history" in holder.reload_error
+    fresh = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache2")
+    assert fresh.check() is False and fresh.current is None
+    assert "not in the history" in fresh.not_ready_reason
+
+
+def test_a_pointer_whose_sha256_differs_from_history_is_refused(model_store, settings, tmp_path):
+    from gitops_ml.registry.artifacts import save_model
+    from gitops_ml.registry.pointer import ProductionPointer, write_pointer
+    from tests.serving.conftest import artifact_metadata
+
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check()
+    # Same version name, other (valid, signed-by-sha) bytes: the pointer's sha256 matches the file
+    # but not what promotion recorded.
+    other = save_model(model_store.pipelines["v2"], tmp_path / "evil" / "v1", artifact_metadata("v1"))
+    write_pointer(
+        model_store.pointer_path,
+        ProductionPointer(version="v1", artifact_uri=str(other.model_path), sha256=other.sha256),
+    )
+    assert holder.check() is False
+    assert holder.current.pointer.artifact_uri != str(other.model_path)
+    assert "in the history with sha256" in holder.reload_error

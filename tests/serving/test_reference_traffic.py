@@ -13,18 +13,29 @@ from gitops_ml.serving.simulator import _payloads, reference_records
 def reference() -> pd.DataFrame:
     rng = np.random.default_rng(0)
     n = 400
-    return pd.DataFrame({
-        "wine_id": [f"w{i}" for i in range(n)],
-        "tasted": pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
-        "alcohol": rng.uniform(11, 15, n),
-        "colour": rng.choice(["red", "white", None], n),
-        "grape": rng.choice(["barolo", "grignolino", "barbera"], n),
-    })
+    return pd.DataFrame(
+        {
+            "wine_id": [f"w{i}" for i in range(n)],
+            "tasted": pd.date_range("2025-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+            "alcohol": rng.uniform(11, 15, n),
+            "colour": rng.choice(["red", "white", None], n),
+            "grape": rng.choice(["barolo", "grignolino", "barbera"], n),
+        }
+    )
 
 
 def draw(reference: pd.DataFrame, scenario: str, **kw) -> pd.DataFrame:
-    return reference_records(reference, 2000, scenario, target="grape", seed=3, numeric=["alcohol"],
-                             id_column="wine_id", time_column="tasted", **kw)
+    return reference_records(
+        reference,
+        2000,
+        scenario,
+        target="grape",
+        seed=3,
+        numeric=["alcohol"],
+        id_column="wine_id",
+        time_column="tasted",
+        **kw,
+    )
 
 
 def test_stable_traffic_resembles_the_reference_with_fresh_ids_and_live_dates(reference: pd.DataFrame):

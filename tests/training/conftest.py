@@ -11,7 +11,14 @@ from threadpoolctl import threadpool_limits
 
 from gitops_ml.config import Settings
 
-NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes", "late_payments"]
+NUMERIC = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls",
+    "usage_minutes",
+    "late_payments",
+]
 CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
 
 
@@ -34,7 +41,9 @@ def _churn_frame(n: int = 600, seed: int = 0, months: int = 3) -> pd.DataFrame:
             "tenure_months": tenure,
             "plan": rng.choice(["basic", "standard", "premium"], n),
             "contract_type": contract,
-            "payment_method": rng.choice(["credit-card", "bank-transfer", "electronic-check", "mailed-check"], n),
+            "payment_method": rng.choice(
+                ["credit-card", "bank-transfer", "electronic-check", "mailed-check"], n
+            ),
             "region": rng.choice(["north", "south", "east", "west"], n),
             "monthly_charges": charges,
             "total_charges": np.where(tenure == 0, np.nan, charges * tenure),

@@ -16,7 +16,14 @@ from gitops_ml.training.pipeline import (
 )
 from tests.fixtures.projects import CHURN
 
-NUMERIC = ["tenure_months", "monthly_charges", "total_charges", "support_calls", "usage_minutes", "late_payments"]
+NUMERIC = [
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls",
+    "usage_minutes",
+    "late_payments",
+]
 CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
 
 
@@ -43,7 +50,9 @@ def test_prepare_features_same_output_for_pandas_extension_dtypes(frame: pd.Data
         typed[column] = typed[column].astype("category" if column == "plan" else "string")
     typed["tenure_months"] = typed["tenure_months"].astype("Int64")
     typed.loc[0, "tenure_months"] = pd.NA
-    expected = prepare_features(frame.assign(tenure_months=frame["tenure_months"].where(frame.index != 0)), settings)
+    expected = prepare_features(
+        frame.assign(tenure_months=frame["tenure_months"].where(frame.index != 0)), settings
+    )
     pd.testing.assert_frame_equal(prepare_features(typed, settings), expected)
 
 
@@ -65,24 +74,26 @@ def test_prepare_features_non_numeric_values_are_shown(frame: pd.DataFrame, make
 def _encoder(pipeline: Pipeline) -> object:
     ct = pipeline.named_steps["preprocess"]
     assert isinstance(ct, ColumnTransformer)
-    return dict((name, trans) for name, trans, _ in ct.transformers)["categorical"].named_steps["encoder"]
+    return {name: trans for name, trans, _ in ct.transformers}["categorical"].named_steps["encoder"]
 
 
 def test_build_pipeline_follows_feature_config(make_settings) -> None:
     onehot = build_pipeline(make_settings())
     encoder = _encoder(onehot)
     assert isinstance(encoder, OneHotEncoder) and encoder.handle_unknown == "ignore"
-    numeric = dict((n, t) for n, t, _ in onehot.named_steps["preprocess"].transformers)["numeric"]
+    numeric = {n: t for n, t, _ in onehot.named_steps["preprocess"].transformers}["numeric"]
     assert [name for name, _ in numeric.steps] == ["imputer", "scaler"]
 
     capped = build_pipeline(make_settings(features={"max_categories": 3}))
     assert _encoder(capped).handle_unknown == "infrequent_if_exist"
     assert _encoder(capped).max_categories == 3
 
-    ordinal = build_pipeline(make_settings(features={"categorical_encoding": "ordinal", "scale_numeric": False}))
+    ordinal = build_pipeline(
+        make_settings(features={"categorical_encoding": "ordinal", "scale_numeric": False})
+    )
     assert isinstance(_encoder(ordinal), OrdinalEncoder)
     assert _encoder(ordinal).unknown_value == -1
-    numeric = dict((n, t) for n, t, _ in ordinal.named_steps["preprocess"].transformers)["numeric"]
+    numeric = {n: t for n, t, _ in ordinal.named_steps["preprocess"].transformers}["numeric"]
     assert [name for name, _ in numeric.steps] == ["imputer"]
 
 
@@ -144,7 +155,9 @@ def test_unseeded_estimator_gets_the_project_seed(make_settings) -> None:
         ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 20, "max_depth": 5}),
     ],
 )
-def test_binary_estimators_from_config(frame: pd.DataFrame, class_path: str, params: dict, make_settings) -> None:
+def test_binary_estimators_from_config(
+    frame: pd.DataFrame, class_path: str, params: dict, make_settings
+) -> None:
     train, test = frame.iloc[:450], frame.iloc[450:]
     settings = make_settings(estimator={"class_path": class_path, "params": params})
     model = train_model(train, settings)
@@ -161,11 +174,15 @@ def test_binary_estimators_from_config(frame: pd.DataFrame, class_path: str, par
 
 
 @pytest.mark.parametrize(
-    "class_path", ["sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.linear_model.LogisticRegression"]
+    "class_path",
+    ["sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.linear_model.LogisticRegression"],
 )
 def test_multiclass(frame: pd.DataFrame, class_path: str, make_settings) -> None:
-    df = frame.assign(risk=pd.cut(frame["support_calls"] + frame["late_payments"], [-1, 1, 4, 100],
-                                  labels=["low", "mid", "high"]).astype(str))
+    df = frame.assign(
+        risk=pd.cut(
+            frame["support_calls"] + frame["late_payments"], [-1, 1, 4, 100], labels=["low", "mid", "high"]
+        ).astype(str)
+    )
     settings = make_settings(
         dataset={"task": "multiclass", "target": "risk"},
         features={"numeric": ["tenure_months", "monthly_charges", "support_calls", "late_payments"]},
@@ -178,7 +195,10 @@ def test_multiclass(frame: pd.DataFrame, class_path: str, make_settings) -> None
 
 @pytest.mark.parametrize(
     ("class_path", "params"),
-    [("sklearn.ensemble.HistGradientBoostingRegressor", {"max_iter": 50}), ("sklearn.linear_model.Ridge", {})],
+    [
+        ("sklearn.ensemble.HistGradientBoostingRegressor", {"max_iter": 50}),
+        ("sklearn.linear_model.Ridge", {}),
+    ],
 )
 def test_regression(frame: pd.DataFrame, class_path: str, params: dict, make_settings) -> None:
     settings = make_settings(
@@ -195,7 +215,8 @@ def test_regression(frame: pd.DataFrame, class_path: str, params: dict, make_set
 
 
 @pytest.mark.parametrize(
-    "class_path", ["sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.ensemble.RandomForestClassifier"]
+    "class_path",
+    ["sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.ensemble.RandomForestClassifier"],
 )
 def test_same_inputs_give_identical_predictions(frame: pd.DataFrame, class_path: str, make_settings) -> None:
     # RandomForest has no random_state in config here: the project seed must make it repeatable
@@ -246,7 +267,10 @@ def test_threads_cap_applies_during_the_fit(frame: pd.DataFrame, make_settings) 
     from threadpoolctl import threadpool_info
 
     seen: list[set[int]] = []
-    record = lambda _message: seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"})  # noqa: E731
+
+    def record(_message: str) -> None:
+        seen.append({p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"})
+
     # the autouse fixture caps at 1, so ask for 2 to see the argument take effect
     train_model(frame, make_settings(), progress=record, threads=2)
     assert seen == [{2}]

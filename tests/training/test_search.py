@@ -12,7 +12,9 @@ GRID = {"max_depth": [2, 4], "learning_rate": [0.05, 0.2]}
 
 
 def _search_settings(make_settings, **search):
-    return make_settings(estimator={"params": {"max_iter": 20, "random_state": 0}, "search": {"param_grid": GRID, **search}})
+    return make_settings(
+        estimator={"params": {"max_iter": 20, "random_state": 0}, "search": {"param_grid": GRID, **search}}
+    )
 
 
 def test_grid_search_reports_every_candidate(frame: pd.DataFrame, make_settings) -> None:
@@ -35,7 +37,8 @@ def test_random_search_is_seeded_and_capped(frame: pd.DataFrame, make_settings) 
     second = train_model(frame, settings)
     assert len(first.search_results) == 4  # n_iter capped to the grid size
     pd.testing.assert_frame_equal(
-        first.search_results.drop(columns="mean_fit_time"), second.search_results.drop(columns="mean_fit_time")
+        first.search_results.drop(columns="mean_fit_time"),
+        second.search_results.drop(columns="mean_fit_time"),
     )
     X = prepare_features(frame, settings)
     assert np.array_equal(first.pipeline.predict_proba(X), second.pipeline.predict_proba(X))
@@ -43,7 +46,12 @@ def test_random_search_is_seeded_and_capped(frame: pd.DataFrame, make_settings) 
 
 def test_grid_key_can_address_preprocessing(frame: pd.DataFrame, make_settings) -> None:
     settings = make_settings(
-        estimator={"search": {"method": "grid", "param_grid": {"preprocess__numeric__imputer__strategy": ["mean", "median"]}}}
+        estimator={
+            "search": {
+                "method": "grid",
+                "param_grid": {"preprocess__numeric__imputer__strategy": ["mean", "median"]},
+            }
+        }
     )
     model = train_model(frame, settings)
     assert model.best_params["preprocess__numeric__imputer__strategy"] in {"mean", "median"}
@@ -54,7 +62,10 @@ def test_grid_key_can_address_preprocessing(frame: pd.DataFrame, make_settings) 
     [
         ({"param_grid": {"max_depthh": [2]}}, r"estimator\.search\.param_grid\.max_depthh"),
         ({"param_grid": {"learning_rate": [0.1, -5]}}, r"estimator\.search\.param_grid\.learning_rate.*-5"),
-        ({"param_grid": {"max_depth": [2]}, "scoring": "accuracyy"}, r"estimator\.search\.scoring.*accuracyy"),
+        (
+            {"param_grid": {"max_depth": [2]}, "scoring": "accuracyy"},
+            r"estimator\.search\.scoring.*accuracyy",
+        ),
     ],
 )
 def test_bad_search_config_is_named(frame: pd.DataFrame, make_settings, search: dict, needle: str) -> None:

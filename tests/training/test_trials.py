@@ -26,13 +26,22 @@ GRID = {"max_depth": [2, 3], "learning_rate": [0.1, 0.3]}
 
 
 def _settings(make_settings, **search):
-    return make_settings(estimator={"params": {"max_iter": 10, "random_state": 0},
-                                    "search": {"param_grid": GRID, "cv": 3, **search}})
+    return make_settings(
+        estimator={
+            "params": {"max_iter": 10, "random_state": 0},
+            "search": {"param_grid": GRID, "cv": 3, **search},
+        }
+    )
 
 
 def _trial(mean: float, name: str) -> TrialResult:
-    return TrialResult(params={"model__max_depth": name}, mean_score=mean, std_score=0.0,
-                       fold_scores=(mean,), fit_seconds=0.0)
+    return TrialResult(
+        params={"model__max_depth": name},
+        mean_score=mean,
+        std_score=0.0,
+        fold_scores=(mean,),
+        fit_seconds=0.0,
+    )
 
 
 def test_grid_trials_are_scikit_learns_candidates_in_order(make_settings):
@@ -41,8 +50,10 @@ def test_grid_trials_are_scikit_learns_candidates_in_order(make_settings):
     trials = enumerate_trials(settings, pipeline)
     expected = list(ParameterGrid({"model__max_depth": [2, 3], "model__learning_rate": [0.1, 0.3]}))
     assert trials == expected
-    assert config_params(settings, pipeline, trials[0]) == {"max_depth": expected[0]["model__max_depth"],
-                                                           "learning_rate": expected[0]["model__learning_rate"]}
+    assert config_params(settings, pipeline, trials[0]) == {
+        "max_depth": expected[0]["model__max_depth"],
+        "learning_rate": expected[0]["model__learning_rate"],
+    }
 
 
 def test_random_trials_are_seeded_and_capped_at_the_grid(make_settings):
@@ -81,7 +92,9 @@ def test_trials_pick_the_winner_and_scores_the_search_picks(frame: pd.DataFrame,
 
 
 def test_ties_go_to_the_earliest_trial_and_nan_ranks_last():
-    assert best_trial([_trial(0.7, "a"), _trial(0.8, "b"), _trial(0.8, "c")]).params["model__max_depth"] == "b"
+    assert (
+        best_trial([_trial(0.7, "a"), _trial(0.8, "b"), _trial(0.8, "c")]).params["model__max_depth"] == "b"
+    )
     assert best_trial([_trial(math.nan, "a"), _trial(0.1, "b")]).params["model__max_depth"] == "b"
     assert best_trial([_trial(math.nan, "a"), _trial(math.nan, "b")]).params["model__max_depth"] == "a"
     with pytest.raises(ConfigError, match="no candidates"):

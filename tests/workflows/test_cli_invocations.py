@@ -45,7 +45,7 @@ def extract_invocations(script: str, where: str) -> list[Invocation]:
     found = []
     for line in _logical_lines(script):
         for m in re.finditer(r"(?:^|(?<=[\s(\"'/]))gitops-ml(?=\s|$)", line):
-            found.append(Invocation(where, line.strip(), tuple(shlex.split(_segment(line[m.end():])))))
+            found.append(Invocation(where, line.strip(), tuple(shlex.split(_segment(line[m.end() :])))))
     return found
 
 
@@ -77,7 +77,9 @@ def resolve(root: Any, args: tuple[str, ...]) -> tuple[Any, list[str], str]:
         assert rest, f"`gitops-ml {' '.join(path)}` needs a subcommand"
         name = rest.pop(0)
         sub = command.commands.get(name)
-        assert sub is not None, f"no command `gitops-ml {' '.join([*path, name])}` (have: {sorted(command.commands)})"
+        assert sub is not None, (
+            f"no command `gitops-ml {' '.join([*path, name])}` (have: {sorted(command.commands)})"
+        )
         command, path = sub, [*path, name]
     return command, rest, " ".join(path)
 
@@ -115,12 +117,15 @@ def test_extraction_handles_the_shapes_used() -> None:
     script = (
         'number="$(.venv/bin/gitops-ml ci pr-number "$DIR" --head-sha "$SHA")"\n'
         '.venv/bin/gitops-ml ci comment "$DIR" >> "$GITHUB_STEP_SUMMARY"\n'
-        "gitops-ml pr-check \\\n  --base-ref \"$BASE\" | tee log\n"
+        'gitops-ml pr-check \\\n  --base-ref "$BASE" | tee log\n'
         "echo not-gitops-ml here; pip install gitops-ml-extra\n"
     )
     got = [i.args for i in extract_invocations(script, "t")]
-    assert got == [("ci", "pr-number", "$DIR", "--head-sha", "$SHA"), ("ci", "comment", "$DIR"),
-                   ("pr-check", "--base-ref", "$BASE")]
+    assert got == [
+        ("ci", "pr-number", "$DIR", "--head-sha", "$SHA"),
+        ("ci", "comment", "$DIR"),
+        ("pr-check", "--base-ref", "$BASE"),
+    ]
 
 
 def test_checker_rejects_unknown_commands_and_options() -> None:
@@ -142,8 +147,17 @@ def test_every_gitops_ml_invocation_is_valid(workflows) -> None:
     invocations = _all_invocations(workflows)
     named = {" ".join(i.args[:2]) for i in invocations}
     # the ones this suite exists for must be found (the extraction works on the real files)
-    assert {"pr-check --base-ref", "ci artifact-paths", "ci stage-artifact", "ci pr-number", "ci comment",
-            "promote --commit", "ci pin-report"} <= named | {" ".join(i.args[:1]) for i in invocations}
+    assert {
+        "pr-check --base-ref",
+        "ci artifact-paths",
+        "ci stage-artifact",
+        "ci pr-number",
+        "ci comment",
+        "promote --check-only",
+        "promote --checked",
+        "ci post-comment",
+        "ci pin-report",
+    } <= named | {" ".join(i.args[:1]) for i in invocations}
     assert any(i.args[:1] == ("monitor",) for i in invocations)
     root = typer.main.get_command(_app())
     problems = []
@@ -161,7 +175,7 @@ def test_every_invoked_command_answers_help(workflows) -> None:
     root = typer.main.get_command(_app())
     paths = set()
     for inv in _all_invocations(workflows):
-        _, rest, name = resolve(root, inv.args)
+        _, _rest, name = resolve(root, inv.args)
         paths.add(name)
     if "ci_cmd" not in COMMAND_MODULES:
         paths = {p for p in paths if not p.startswith("ci ")}  # test_ci_commands_are_registered says so

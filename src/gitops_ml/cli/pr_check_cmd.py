@@ -14,9 +14,15 @@ def register(app: typer.Typer) -> None:
     @app.command("pr-check")
     def pr_check(
         config_dir: Path = ConfigDirOption,
-        out_dir: Path = typer.Option(Path("reports/pr"), "--out", help="report.md, summary.json, plots, HTML"),
-        base_ref: str = typer.Option(None, "--base-ref", help="git ref for the contract diff (default: merge base with main)"),
-        deepchecks: bool = typer.Option(True, "--deepchecks/--no-deepchecks", help="run the deepchecks suites"),
+        out_dir: Path = typer.Option(
+            Path("reports/pr"), "--out", help="report.md, summary.json, plots, HTML"
+        ),
+        base_ref: str = typer.Option(
+            None, "--base-ref", help="git ref for the contract diff (default: merge base with main)"
+        ),
+        deepchecks: bool = typer.Option(
+            True, "--deepchecks/--no-deepchecks", help="run the deepchecks suites"
+        ),
     ) -> None:
         """Train a candidate, compare it with production on the same holdout, write ONE report.
 
@@ -25,8 +31,13 @@ def register(app: typer.Typer) -> None:
         started = time.time()
         from flows.pr_check import pr_check_flow
 
-        result = pr_check_flow(config_dir=str(config_dir), out_dir=str(out_dir), base_ref=base_ref,
-                               started_at=started, run_deepchecks=deepchecks)
+        result = pr_check_flow(
+            config_dir=str(config_dir),
+            out_dir=str(out_dir),
+            base_ref=base_ref,
+            started_at=started,
+            run_deepchecks=deepchecks,
+        )
         first = (out_dir / "report.md").read_text(encoding="utf-8").splitlines()[0]
         typer.echo(first)
         typer.echo(f"report: {out_dir / 'report.md'}")

@@ -23,14 +23,50 @@ def register(app: typer.Typer) -> None:
             None, "--pointer", help="production pointer file (default: registry.pointer)"
         ),
         log_level: str = typer.Option("info", "--log-level"),
+        workers: int = typer.Option(
+            1,
+            "--workers",
+            min=1,
+            max=64,
+            help="worker processes (one per core); each logs to the same prediction store",
+        ),
     ) -> None:
         """Serve /predict, /feedback, /ready, /model and /docs; reload when the pointer changes."""
+        import os
+
         import uvicorn
 
-        from gitops_ml.serving.app import create_app
+        from gitops_ml.serving import app as serving_app
 
-        settings = load_checked_settings(config_dir)
-        application = create_app(settings, pointer_path=pointer, store_url=store_url)
+        settings = load_checked_settings(config_dir)  # fails here, once, on a bad config: not in N workers
         # access_log off: every prediction is already logged in the store, and the access log
-        # costs a sizeable share of a request's CPU time.
-        uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+        # costs a sizeable share of a request's CPU time. uvloop + httptools: the cheapest
+        # request handling uvicorn has (both are dependencies).
+        if workers == 1:
+            application = serving_app.create_app(settings, pointer_path=pointer, store_url=store_url)
+            uvicorn.run(
+                application,
+                host=host,
+                port=port,
+                log_level=log_level,
+                access_log=False,
+                loop="uvloop",
+                http="httptools",
+            )
+            return
+        # Each worker loads the model and writes its own log batches: SQLite in WAL mode with a
+        # busy timeout (or PostgreSQL) takes the concurrent writers.
+        os.environ[serving_app.ENV_CONFIG_DIR] = str(Path(config_dir).resolve())
+        os.environ[serving_app.ENV_POINTER] = str(pointer.resolve()) if pointer is not None else ""
+        os.environ[serving_app.ENV_STORE_URL] = store_url or ""
+        uvicorn.run(
+            "gitops_ml.serving.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+        )

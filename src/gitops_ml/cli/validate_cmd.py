@@ -15,17 +15,23 @@ def register(app: typer.Typer) -> None:
     @app.command("validate")
     def validate(
         config_dir: Path = ConfigDirOption,
-        out_dir: Path = typer.Option(Path("reports/validation"), "--out", help="where summary.json and HTML go"),
-        deepchecks: bool = typer.Option(True, "--deepchecks/--no-deepchecks", help="run the data integrity suite"),
+        out_dir: Path = typer.Option(
+            Path("reports/validation"), "--out", help="where summary.json and HTML go"
+        ),
+        deepchecks: bool = typer.Option(
+            True, "--deepchecks/--no-deepchecks", help="run the data integrity suite"
+        ),
     ) -> None:
         """Validate the manifest's data against the contract and the data-integrity checks."""
-        from flows.validate import validate_flow
-
         from gitops_ml.reporting.validation import failures_text, write_validation_error
 
         try:
-            load_checked_settings(config_dir)  # every problem at once, before Prefect starts
-            outcome = validate_flow(config_dir=str(config_dir), out_dir=str(out_dir), run_deepchecks=deepchecks)
+            load_checked_settings(config_dir)  # every problem at once, before Prefect is even imported
+            from flows.validate import validate_flow
+
+            outcome = validate_flow(
+                config_dir=str(config_dir), out_dir=str(out_dir), run_deepchecks=deepchecks
+            )
         except GitopsMLError as exc:
             write_validation_error(out_dir, exc)
             raise

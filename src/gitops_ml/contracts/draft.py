@@ -63,8 +63,11 @@ def is_integral(s: pd.Series) -> bool:
 
 def parse_times(s: pd.Series) -> pd.Series | None:
     """Dates/timestamps parsed from text, or None when any non-null value is not one."""
-    if not (ptypes.is_object_dtype(s.dtype) or ptypes.is_string_dtype(s.dtype)
-            or ptypes.is_datetime64_any_dtype(s.dtype)):
+    if not (
+        ptypes.is_object_dtype(s.dtype)
+        or ptypes.is_string_dtype(s.dtype)
+        or ptypes.is_datetime64_any_dtype(s.dtype)
+    ):
         return None
     parsed = pd.to_datetime(s, errors="coerce", format="mixed")
     if (parsed.isna() & s.notna()).any():
@@ -140,16 +143,26 @@ def _property(p: ColumnProfile, *, id_column: bool, time_column: bool, target: b
     if options:
         prop["logicalTypeOptions"] = options
     if p.categories is not None and not id_column:
-        prop["quality"] = [{"metric": "invalidValues", "arguments": {"validValues": list(p.categories)},
-                            "mustBe": 0}]
+        prop["quality"] = [
+            {"metric": "invalidValues", "arguments": {"validValues": list(p.categories)}, "mustBe": 0}
+        ]
     return prop
 
 
-def draft_contract(profiles: list[ColumnProfile], *, name: str, target: str, id_column: str | None,
-                   time_column: str | None, source: str) -> dict[str, Any]:
+def draft_contract(
+    profiles: list[ColumnProfile],
+    *,
+    name: str,
+    target: str,
+    id_column: str | None,
+    time_column: str | None,
+    source: str,
+) -> dict[str, Any]:
     """An ODCS v3.1 contract (the subset gitops-ml validates) as a plain mapping."""
     properties = [
-        _property(p, id_column=p.name == id_column, time_column=p.name == time_column, target=p.name == target)
+        _property(
+            p, id_column=p.name == id_column, time_column=p.name == time_column, target=p.name == target
+        )
         for p in profiles
     ]
     return {
@@ -162,12 +175,16 @@ def draft_contract(profiles: list[ColumnProfile], *, name: str, target: str, id_
         "description": {
             "purpose": f"First draft profiled by `gitops-ml init` from {source}; review every rule.",
         },
-        "schema": [{
-            "name": name,
-            "physicalName": name,
-            "physicalType": "table",
-            "customProperties": [{"property": "additionalColumns", "value": "forbid"}],
-            "quality": [{"metric": "rowCount", "mustBeGreaterThan": 0, "description": "A batch is never empty."}],
-            "properties": properties,
-        }],
+        "schema": [
+            {
+                "name": name,
+                "physicalName": name,
+                "physicalType": "table",
+                "customProperties": [{"property": "additionalColumns", "value": "forbid"}],
+                "quality": [
+                    {"metric": "rowCount", "mustBeGreaterThan": 0, "description": "A batch is never empty."}
+                ],
+                "properties": properties,
+            }
+        ],
     }

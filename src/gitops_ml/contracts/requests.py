@@ -35,8 +35,9 @@ class ContractRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def request_model(contract: Contract, feature_columns: Sequence[str],
-                  optional_columns: Sequence[str] = ()) -> type[BaseModel]:
+def request_model(
+    contract: Contract, feature_columns: Sequence[str], optional_columns: Sequence[str] = ()
+) -> type[BaseModel]:
     """Build the request model for one row of `feature_columns`, plus an optional `request_id`.
 
     `optional_columns` (e.g. the id and dates) may be sent and are validated by the same rules,
@@ -61,7 +62,7 @@ def request_model(contract: Contract, feature_columns: Sequence[str],
             annotation, _ = _field(contract.column(name))
             fields[name] = (annotation | None, Field(None, description=contract.column(name).description))
     model_name = "".join(part.capitalize() for part in contract.name.replace("-", "_").split("_")) + "Request"
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         model_name,
         __base__=ContractRequest,
         __doc__=f"One row for prediction, from contract {contract.name} {contract.version}.",
@@ -82,7 +83,7 @@ def _annotation(col: Column) -> Any:
         if col.logical_type == "number":
             # JSON has one number type: accept 1 as well as 1.0 for an allowed value of 1.0
             allowed = tuple(dict.fromkeys([*allowed, *(int(v) for v in allowed if float(v).is_integer())]))
-        return Literal[allowed]  # type: ignore[valid-type]
+        return Literal[allowed]
     base = _BASE_TYPES[col.logical_type]
     if col.logical_type == "string":
         if col.pattern is None:

@@ -144,8 +144,8 @@ def ensure_valid(report: ValidationReport) -> ValidationReport:
         return report
     errors = [r for r in report.failures() if r.severity == "error"]
     parts = [
-        f"{r.column or '-'} {r.rule}: {r.message}" + (f" (first at {report.locate(r.examples[0][0])})" if r.examples
-                                                      else "")
+        f"{r.column or '-'} {r.rule}: {r.message}"
+        + (f" (first at {report.locate(r.examples[0][0])})" if r.examples else "")
         for r in errors[:5]
     ]
     more = f"; and {len(errors) - 5} more" if len(errors) > 5 else ""
@@ -164,7 +164,10 @@ def validate_frame(
     """
     rules = [result for result, _ in _evaluate(df, contract)]
     return ValidationReport(
-        source=source, rows=len(df), rules=rules, contract=f"{contract.name} {contract.version}",
+        source=source,
+        rows=len(df),
+        rules=rules,
+        contract=f"{contract.name} {contract.version}",
         origins=tuple(origins),
     )
 
@@ -406,8 +409,8 @@ def _evaluate(df: pd.DataFrame, contract: Contract) -> Iterator[tuple[RuleResult
                     known_unique.add(col.name)
                 yield result, mask
 
-    for rule in contract.quality:
-        yield from _schema_rule(df, rule, parsed, known_unique, n)
+    for schema_rule in contract.quality:
+        yield from _schema_rule(df, schema_rule, parsed, known_unique, n)
 
 
 def _column_rules(
@@ -453,8 +456,8 @@ def _column_rules(
         res, _ = _rows_result(s, name, "unique", later, f"repeat an earlier value in a {what}")
         yield res, (involved if not res.passed else None)
 
-    for rule in col.quality:
-        yield from _quality_rule(s, col, p, rule, n)
+    for quality_rule in col.quality:
+        yield from _quality_rule(s, col, p, quality_rule, n)
 
 
 def _quality_rule(
@@ -637,7 +640,7 @@ def _pattern_misses(p: _Parsed, pattern: str) -> np.ndarray:
     Dates are matched in their input text, or in ISO form (YYYY-MM-DD) when they arrived typed.
     """
     if p.codes is not None:
-        assert p.raw_uniques is not None and p.bad_uniques is not None
+        assert p.raw_uniques is not None and p.bad_uniques is not None and p.parsed_uniques is not None
         text = p.raw_uniques
         if isinstance(
             p.parsed_uniques.dtype, pd.DatetimeTZDtype | np.dtype

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,10 +25,10 @@ import pandas as pd
 from gitops_ml.data.manifest import (
     BatchEntry,
     TimeRange,
+    confine_uri,
     load_manifest,
     manifest_hash,
     open_binary,
-    resolve_uri,
     short_hash,
     time_range_of,
 )
@@ -49,9 +50,14 @@ class BatchInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the time range as ISO dates."""
-        return {"name": self.name, "rows": self.rows, "sha256": self.sha256, "source": self.source,
-                "format": self.format,
-                "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None}
+        return {
+            "name": self.name,
+            "rows": self.rows,
+            "sha256": self.sha256,
+            "source": self.source,
+            "format": self.format,
+            "time_range": self.time_range.model_dump(mode="json") if self.time_range is not None else None,
+        }
 
 
 @dataclass(frozen=True)
@@ -182,13 +188,16 @@ def read_file_batch(
 # --- SQL ----------------------------------------------------------------------------------------------
 
 
-def _scrub(message: str, secret: str | None) -> str:
+def _scrub(message: str, secrets: list[str]) -> str:
+    from gitops_ml.data.sql_url import scrub
+
     first = message.strip().splitlines()[0] if message.strip() else ""
-    return first.replace(secret, "***") if secret else first
+    return scrub(first, secrets)
 
 
 def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd.DataFrame, str]:
-    """Read a table or a query through SQLAlchemy. Messages show the URL with its password hidden.
+    """Read a table or a query through SQLAlchemy. Credentials come from `${ENV_VAR}`s in the URL;
+    messages show the URL with its password and query-parameter values hidden.
 
     A relative SQLite path is taken from the manifest's folder, like file URIs; a missing SQLite
     file is an error (SQLite would otherwise create an empty database).
@@ -196,22 +205,28 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
 
+    from gitops_ml.data.sql_url import expand_env, redact_url, url_secrets
+
     assert entry.sql is not None
+    raw = expand_env(entry.sql.url, f"{label}: sql.url")
     try:
-        url = make_url(entry.sql.url)
+        url = make_url(raw)
     except Exception:  # the raw URL may hold a password: never echo it
         raise DataError(f"{label}: sql.url is not a valid SQLAlchemy URL") from None
-    secret = url.password if isinstance(url.password, str) else None
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:" \
-            and not url.database.startswith("file:"):
+    secret = url_secrets(raw)
+    if (
+        url.get_backend_name() == "sqlite"
+        and url.database
+        and url.database != ":memory:"
+        and not url.database.startswith("file:")
+    ):
         db_path = Path(url.database)
         if not db_path.is_absolute():
             db_path = base_dir / db_path
             url = url.set(database=str(db_path))
         if not db_path.is_file():
-            raise DataError(f"{label}: cannot reach {url.render_as_string(hide_password=True)}: "
-                            f"SQLite file {db_path} not found")
-    shown = url.render_as_string(hide_password=True)
+            raise DataError(f"{label}: cannot reach {redact_url(url)}: SQLite file {db_path} not found")
+    shown = redact_url(url)
     connect_args = {"connect_timeout": 10} if url.get_backend_name() == "postgresql" else {}
     try:
         engine = sa.create_engine(url, connect_args=connect_args)
@@ -234,7 +249,9 @@ def read_sql_batch(entry: BatchEntry, *, base_dir: Path, label: str) -> tuple[pd
                 raise
             except Exception as exc:
                 what = f"table '{entry.sql.table}'" if entry.sql.table else "query"
-                raise DataError(f"{label}: reading {what} from {shown} failed: {_scrub(str(exc), secret)}") from None
+                raise DataError(
+                    f"{label}: reading {what} from {shown} failed: {_scrub(str(exc), secret)}"
+                ) from None
     finally:
         engine.dispose()
     if frame.empty:
@@ -268,13 +285,10 @@ def _check_columns(frames: list[tuple[str, pd.DataFrame]]) -> None:
 
 
 def _describe_sql(entry: BatchEntry) -> str:
-    from sqlalchemy.engine import make_url
+    from gitops_ml.data.sql_url import redact_url
 
     assert entry.sql is not None
-    try:
-        shown = make_url(entry.sql.url).render_as_string(hide_password=True)
-    except Exception:
-        shown = "<invalid url>"
+    shown = redact_url(entry.sql.url)  # as written: ${VARS} unexpanded, secrets hidden
     return f"{shown} table={entry.sql.table}" if entry.sql.table else f"{shown} query"
 
 
@@ -287,13 +301,16 @@ def _sort_key(time_range: TimeRange | None) -> tuple[int, int]:
     return (1, time_range.start)
 
 
-def acquire(manifest_path: Path | str, *, time_column: str | None = None) -> AcquiredData:
+def acquire(
+    manifest_path: Path | str, *, time_column: str | None = None, allowed_uri_prefixes: Sequence[str] = ()
+) -> AcquiredData:
     """Read, verify and concatenate every batch of the manifest.
 
     The frame is sorted by each batch's `time_range.start` (batches without one keep manifest
     order, after the dated ones) and its index reset. With `time_column`, every batch must have
     that column, its values must be dates inside the manifest's `time_range` when one is given,
-    and batches without a `time_range` are ordered by their data.
+    and batches without a `time_range` are ordered by their data. A file batch must lie inside the
+    repository tree, a URL under one of `allowed_uri_prefixes` (`dataset.allowed_uri_prefixes`).
     """
     manifest_path = Path(manifest_path)
     manifest = load_manifest(manifest_path)
@@ -308,7 +325,9 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None) -> Acq
             frame, sha = read_sql_batch(entry, base_dir=base_dir, label=label)
         else:
             assert entry.uri is not None
-            source = resolve_uri(entry.uri, base_dir)
+            source = confine_uri(
+                entry.uri, base_dir, allowed_uri_prefixes, label=f"{manifest_path}: batch '{entry.name}'"
+            )
             label = f"{manifest_path}: batch '{entry.name}' ({source})"
             frame, sha = read_file_batch(source, entry.format, label=label, expected_sha256=entry.sha256)
         if entry.rows is not None and len(frame) != entry.rows:
@@ -328,8 +347,14 @@ def acquire(manifest_path: Path | str, *, time_column: str | None = None) -> Acq
                     f"time_range {time_range.start}..{time_range.end}"
                 )
             time_range = time_range or actual
-        info = BatchInfo(name=entry.name, rows=len(frame), sha256=sha, source=source, format=entry.format,
-                         time_range=time_range)
+        info = BatchInfo(
+            name=entry.name,
+            rows=len(frame),
+            sha256=sha,
+            source=source,
+            format=entry.format,
+            time_range=time_range,
+        )
         loaded.append((_sort_key(time_range), index, entry, frame, info))
 
     loaded.sort(key=lambda item: (item[0], item[1]))

@@ -57,7 +57,9 @@ def add_batch(
     if format is None:
         suffix = Path(source.split("?")[0]).suffix.lower()
         if suffix not in FORMAT_BY_SUFFIX:
-            raise DataError(f"{source}: cannot tell the format from '{suffix or 'no suffix'}' (use csv or parquet)")
+            raise DataError(
+                f"{source}: cannot tell the format from '{suffix or 'no suffix'}' (use csv or parquet)"
+            )
         format = FORMAT_BY_SUFFIX[suffix]  # type: ignore[assignment]
     if format == "sql":
         raise DataError(f"{source}: add_batch takes files; write SQL batches into the manifest by hand")
@@ -65,6 +67,7 @@ def add_batch(
         name = Path(source.split("?")[0]).stem
     entry_uri = uri or _relative_uri(source, base_dir)
 
+    assert format is not None
     label = f"batch '{name}' ({source})"
     frame, sha = read_file_batch(source, format, label=label)
     for other in manifest.batches:
@@ -79,10 +82,12 @@ def add_batch(
     if time_column:
         time_range = time_range_of(frame, time_column, label=label)
     try:
-        entry = BatchEntry(name=name, uri=entry_uri, format=format, sha256=sha, rows=len(frame),
-                           time_range=time_range)
-        updated = Manifest(version=manifest.version, description=manifest.description,
-                           batches=[*manifest.batches, entry])
+        entry = BatchEntry(
+            name=name, uri=entry_uri, format=format, sha256=sha, rows=len(frame), time_range=time_range
+        )
+        updated = Manifest(
+            version=manifest.version, description=manifest.description, batches=[*manifest.batches, entry]
+        )
     except ValidationError as exc:
         raise DataError(f"{manifest_path}: cannot add '{name}': {exc.errors()[0]['msg']}") from exc
     write_manifest(manifest_path, updated)

@@ -31,8 +31,9 @@ class ExportedBatch:
         return "; ".join(parts)
 
 
-def labelled_window_batch(window: pd.DataFrame, settings: Settings, existing_ids: set[str] | None = None
-                          ) -> ExportedBatch:
+def labelled_window_batch(
+    window: pd.DataFrame, settings: Settings, existing_ids: set[str] | None = None
+) -> ExportedBatch:
     """Contract-shaped rows (inputs + label as the target) of the window's labelled predictions."""
     from gitops_ml.contracts.model import load_contract
     from gitops_ml.contracts.validate import invalid_row_mask
@@ -45,8 +46,9 @@ def labelled_window_batch(window: pd.DataFrame, settings: Settings, existing_ids
     missing = [c for c in columns if c not in labelled.columns]
     if missing:
         dropped[f"logged inputs lack contract columns {missing}"] = len(labelled)
-        return ExportedBatch(frame=pd.DataFrame(columns=contract.column_names), labelled_rows=len(labelled),
-                             dropped=dropped)
+        return ExportedBatch(
+            frame=pd.DataFrame(columns=contract.column_names), labelled_rows=len(labelled), dropped=dropped
+        )
     frame = labelled[columns].copy()
     frame[target] = labelled["label"].to_numpy()
     if settings.dataset.task != "regression":

@@ -109,8 +109,15 @@ class Scenario:
     south_churn_boost: float = 1.8
 
     def __post_init__(self) -> None:
-        for knob in ("covariate_shift", "concept_shift", "ramp_months", "price_increase", "plan_mix_shift",
-                     "usage_drop", "south_churn_boost"):
+        for knob in (
+            "covariate_shift",
+            "concept_shift",
+            "ramp_months",
+            "price_increase",
+            "plan_mix_shift",
+            "usage_drop",
+            "south_churn_boost",
+        ):
             if getattr(self, knob) < 0:
                 raise ValueError(f"Scenario.{knob} must be >= 0, got {getattr(self, knob)}")
         if self.plan_mix_shift > 1 or self.usage_drop >= 1:
@@ -196,7 +203,10 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _simulate(
-    snapshot: np.ndarray, ids: np.ndarray, rng: np.random.Generator, scenario: Scenario,
+    snapshot: np.ndarray,
+    ids: np.ndarray,
+    rng: np.random.Generator,
+    scenario: Scenario,
     drift_dates: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """The data-generating process for rows with the given snapshot dates (datetime64[D]) and ids.
@@ -205,7 +215,9 @@ def _simulate(
     """
     n = len(ids)
     # Draws first, in a fixed order and independent of the scenario (keeps scenarios paired).
-    u_recent, u_plan, u_contract, u_pay, u_region, u_label, u_flip, u_pay_null, u_usage_null = rng.random((9, n))
+    u_recent, u_plan, u_contract, u_pay, u_region, u_label, u_flip, u_pay_null, u_usage_null = rng.random(
+        (9, n)
+    )
     tenure_recent = rng.geometric(1 / 6, n) - 1
     tenure_established = np.floor(rng.exponential(40.0, n)) + 3
     signup_days_back = rng.integers(0, 28, n)
@@ -275,8 +287,9 @@ def _simulate(
             "tenure_months": tenure,
             "plan": np.asarray(PLANS, dtype=object)[plan],
             "contract_type": np.asarray(CONTRACTS, dtype=object)[contract],
-            "payment_method": np.where(u_pay_null < PAYMENT_NULL_RATE, np.nan,
-                                       np.asarray(PAYMENT_METHODS, dtype=object)[payment]),
+            "payment_method": np.where(
+                u_pay_null < PAYMENT_NULL_RATE, np.nan, np.asarray(PAYMENT_METHODS, dtype=object)[payment]
+            ),
             "region": np.asarray(REGIONS, dtype=object)[region],
             "monthly_charges": monthly,
             "total_charges": np.where(tenure == 0, np.nan, total),
@@ -314,14 +327,22 @@ def month_range(start: str, months: int) -> list[str]:
 
 
 def generate_batches(
-    start: str, months: int, rows_per_month: int, seed: int, scenario: Scenario = STABLE, *, id_offset: int = 0
+    start: str,
+    months: int,
+    rows_per_month: int,
+    seed: int,
+    scenario: Scenario = STABLE,
+    *,
+    id_offset: int = 0,
 ) -> list[pd.DataFrame]:
     """Consecutive monthly batches from `start`; customer ids are unique across all of them."""
     if months < 1:
         raise ValueError(f"months must be >= 1, got {months}")
     _check_ids(months * rows_per_month, id_offset)
     return [
-        generate_month(month, rows_per_month, seed=seed, scenario=scenario, id_offset=id_offset + i * rows_per_month)
+        generate_month(
+            month, rows_per_month, seed=seed, scenario=scenario, id_offset=id_offset + i * rows_per_month
+        )
         for i, month in enumerate(month_range(start, months))
     ]
 

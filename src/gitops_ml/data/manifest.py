@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -241,6 +242,39 @@ def resolve_uri(uri: str, base_dir: Path | str) -> str:
     return str(path if path.is_absolute() else Path(base_dir) / path)
 
 
+def repository_root(start: Path | str) -> Path:
+    """The git work tree holding `start` (its nearest ancestor with a `.git`); outside git, the
+    working directory when `start` lies in it (config paths are relative to it), else `start`."""
+    here = Path(start).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    cwd = Path.cwd().resolve()
+    return cwd if here.is_relative_to(cwd) else here
+
+
+def confine_uri(uri: str, base_dir: Path | str, allowed_prefixes: Sequence[str] = (), *, label: str) -> str:
+    """Where a manifest entry may point: a file inside the repository tree (symlinks resolved), or a
+    URL under one of `dataset.allowed_uri_prefixes`. A pull request edits the manifest, so it must
+    not reach anything else on the machine (`../`, `/etc/passwd`, `file:///...`) or the network."""
+    if is_url(uri):
+        if any(uri.startswith(prefix) for prefix in allowed_prefixes) and "/../" not in uri:
+            return uri
+        allowed = ", ".join(allowed_prefixes) or "none"
+        raise DataError(
+            f"{label}: uri {uri!r} is a URL outside dataset.allowed_uri_prefixes (allowed: {allowed}); "
+            "a batch is a file inside the repository or under an allowed bucket"
+        )
+    root = repository_root(base_dir)
+    target = (Path(base_dir) / uri).resolve()
+    if not target.is_relative_to(root):
+        raise DataError(
+            f"{label}: uri {uri!r} resolves to {target}, outside the repository {root}; "
+            "a batch must be a file inside the repository (or a URL under dataset.allowed_uri_prefixes)"
+        )
+    return str(Path(base_dir) / uri) if not Path(uri).is_absolute() else uri
+
+
 def open_binary(path_or_url: Path | str):
     """Open a local path or any fsspec URL for reading bytes."""
     target = str(path_or_url)
@@ -281,13 +315,17 @@ def time_range_of(frame: Any, time_column: str, *, label: str) -> TimeRange:
             raise DataError(f"{label}: time column '{time_column}' has no values")
         return TimeRange(start=int(values.min()), end=int(values.max()))
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        raise DataError(f"{label}: time column '{time_column}' holds fractional numbers: neither dates nor "
-                        f"integer periods, e.g. {list(values.dropna().astype(str).unique()[:5])}")
+        raise DataError(
+            f"{label}: time column '{time_column}' holds fractional numbers: neither dates nor "
+            f"integer periods, e.g. {list(values.dropna().astype(str).unique()[:5])}"
+        )
     parsed = pd.to_datetime(values, errors="coerce", format="mixed")
     bad = values[parsed.isna() & values.notna()]
     if len(bad):
-        raise DataError(f"{label}: time column '{time_column}' has values that are not dates: "
-                        f"{list(bad.astype(str).unique()[:5])}")
+        raise DataError(
+            f"{label}: time column '{time_column}' has values that are not dates: "
+            f"{list(bad.astype(str).unique()[:5])}"
+        )
     if parsed.notna().sum() == 0:
         raise DataError(f"{label}: time column '{time_column}' has no values")
     return TimeRange(start=parsed.min().date(), end=parsed.max().date())
@@ -313,8 +351,16 @@ def write_batches(
         data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
         relative = f"{subdir}/{name}.csv"
         time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
-        entries.append(BatchEntry(name=name, uri=relative, format="csv", sha256=hashlib.sha256(data).hexdigest(),
-                                  rows=len(frame), time_range=time_range))
+        entries.append(
+            BatchEntry(
+                name=name,
+                uri=relative,
+                format="csv",
+                sha256=hashlib.sha256(data).hexdigest(),
+                rows=len(frame),
+                time_range=time_range,
+            )
+        )
         payloads.append((out_dir / relative, data))
     manifest = Manifest(description=description, batches=entries)
     for path, data in payloads:

@@ -121,9 +121,7 @@ def _time_split(df: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.
     if cfg.train_periods is not None:
         kept = kept[-cfg.train_periods :]
     in_train = periods.isin(kept).to_numpy()
-    description = (
-        f"time split on '{column}' by {unit}: train {_span(kept)}, holdout {_span(held)}"
-    )
+    description = f"time split on '{column}' by {unit}: train {_span(kept)}, holdout {_span(held)}"
     return df[in_train], df[in_holdout], description
 
 

@@ -141,7 +141,12 @@ class MetricKernel:
         if preds.task == "binary":
             pos = preds.is_positive.astype(float)
             hit = preds.predicted_positive.astype(float)
-            columns = {"tp": pos * hit, "fp": (1 - pos) * hit, "fn": pos * (1 - hit), "tn": (1 - pos) * (1 - hit)}
+            columns = {
+                "tp": pos * hit,
+                "fp": (1 - pos) * hit,
+                "fn": pos * (1 - hit),
+                "tn": (1 - pos) * (1 - hit),
+            }
             if preds.y_score is not None:
                 columns["log_loss"] = _clipped_log_loss(np.where(pos == 1, preds.y_score, 1 - preds.y_score))
                 columns["brier"] = (preds.y_score - pos) ** 2
@@ -206,8 +211,10 @@ class MetricKernel:
             "precision": lambda: _ratio(tp, tp + fp),
             "recall": lambda: np.where(n_pos > 0, recall_pos, np.nan),
             "f1": lambda: _ratio(2 * tp, 2 * tp + fp + fn),
-            "balanced_accuracy": lambda: (recall_pos * (n_pos > 0) + recall_neg * (n_neg > 0))
-            / ((n_pos > 0).astype(float) + (n_neg > 0)),
+            "balanced_accuracy": lambda: (
+                (recall_pos * (n_pos > 0) + recall_neg * (n_neg > 0))
+                / ((n_pos > 0).astype(float) + (n_neg > 0))
+            ),
             "log_loss": lambda: s["log_loss"] / total,
             "brier": lambda: s["brier"] / total,
             "roc_auc": lambda: self.rankings[0].roc_auc(counts),
@@ -253,7 +260,9 @@ class MetricKernel:
         return {
             "rmse": lambda: np.sqrt(s["se"] / total),
             "mae": lambda: s["ae"] / total,
-            "r2": lambda: np.where(ss_tot > 1e-12 * np.maximum(s["y2"], 1e-300), 1 - s["se"] / ss_tot, np.nan),
+            "r2": lambda: np.where(
+                ss_tot > 1e-12 * np.maximum(s["y2"], 1e-300), 1 - s["se"] / ss_tot, np.nan
+            ),
             "mape": lambda: np.full(len(total), np.nan) if self.non_positive else s["ape"] / total,
             "median_ae": lambda: self._weighted_median(counts),
         }

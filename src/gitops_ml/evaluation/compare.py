@@ -28,6 +28,7 @@ from gitops_ml.jsonable import finite_or_none
 
 Outcome = Literal["better", "worse", "inconclusive"]
 
+
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric, candidate vs production. Production fields are None when there is none yet."""
@@ -129,6 +130,7 @@ def compare_models(
                 note=note,
             )
             continue
+        assert prod_point is not None
         prod_b = draws[1][name]
         delta_b = cand_b - prod_b
         delta = cand_point[name] - prod_point[name]

@@ -44,12 +44,16 @@ def cost_problems(task: Task, costs: CostsConfig, classes: Sequence[Any] | None 
                     problems.append(f"{FIELD}.matrix.{true}: not a class of the target ({_shown(known)})")
                 for pred in row:
                     if str(pred) not in known:
-                        problems.append(f"{FIELD}.matrix.{true}.{pred}: not a class of the target ({_shown(known)})")
+                        problems.append(
+                            f"{FIELD}.matrix.{true}.{pred}: not a class of the target ({_shown(known)})"
+                        )
         values = [v for row in matrix.values() for v in row.values()]
     else:
         values = [getattr(costs, key) or 0.0 for key in _KEYS[task]]
     if not any(v != 0 for v in values):
-        problems.append(f"{FIELD}: every cost is zero, so every model would cost nothing; give the costs of errors")
+        problems.append(
+            f"{FIELD}: every cost is zero, so every model would cost nothing; give the costs of errors"
+        )
     if any(not np.isfinite(v) for v in values):
         problems.append(f"{FIELD}: costs must be finite numbers")
     return problems
@@ -64,8 +68,9 @@ def check_costs(task: Task, costs: CostsConfig | None, classes: Sequence[Any] | 
         raise ConfigError("; ".join(problems))
 
 
-def row_costs(task: Task, costs: CostsConfig, y_true: np.ndarray, y_pred: np.ndarray,
-              positive_label: Any = None) -> np.ndarray:
+def row_costs(
+    task: Task, costs: CostsConfig, y_true: np.ndarray, y_pred: np.ndarray, positive_label: Any = None
+) -> np.ndarray:
     """The cost of each row's decision (a negative value is a gain)."""
     if task == "binary":
         truth, decided = y_true == positive_label, y_pred == positive_label
@@ -76,14 +81,17 @@ def row_costs(task: Task, costs: CostsConfig, y_true: np.ndarray, y_pred: np.nda
             np.where(decided, c["false_positive"], c["true_negative"]),
         )
     if task == "multiclass":
-        matrix = {str(t): {str(p): float(v) for p, v in row.items()} for t, row in (costs.matrix or {}).items()}
+        matrix = {
+            str(t): {str(p): float(v) for p, v in row.items()} for t, row in (costs.matrix or {}).items()
+        }
         true_values, true_idx = np.unique(np.asarray(y_true).astype(str), return_inverse=True)
         pred_values, pred_idx = np.unique(np.asarray(y_pred).astype(str), return_inverse=True)
         table = np.array([[matrix.get(t, {}).get(p, 0.0) for p in pred_values] for t in true_values])
         return table[true_idx, pred_idx] if len(true_values) else np.zeros(0)
     error = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
-    return (float(costs.over_prediction or 0.0) * np.maximum(error, 0.0)
-            + float(costs.under_prediction or 0.0) * np.maximum(-error, 0.0))
+    return float(costs.over_prediction or 0.0) * np.maximum(error, 0.0) + float(
+        costs.under_prediction or 0.0
+    ) * np.maximum(-error, 0.0)
 
 
 def describe_costs(task: Task, costs: CostsConfig) -> str:
@@ -92,8 +100,11 @@ def describe_costs(task: Task, costs: CostsConfig) -> str:
         cells = [f"{t}→{p} {v:g}" for t, row in (costs.matrix or {}).items() for p, v in row.items() if v]
         body = ", ".join(cells[:12]) + (f" and {len(cells) - 12} more" if len(cells) > 12 else "")
     else:
-        body = ", ".join(f"{k.replace('_', ' ')} {getattr(costs, k):g}" for k in _KEYS[task]
-                         if getattr(costs, k) is not None)
+        body = ", ".join(
+            f"{k.replace('_', ' ')} {getattr(costs, k):g}"
+            for k in _KEYS[task]
+            if getattr(costs, k) is not None
+        )
     return f"{body} ({costs.unit} per decision{'' if task != 'regression' else ' per unit of error'})"
 
 

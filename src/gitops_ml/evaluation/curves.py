@@ -38,9 +38,17 @@ class Curve:
     kinds: list[str] = field(default_factory=list)  # per series: "line" (default) or "bar"
 
     def to_dict(self) -> dict[str, object]:
-        return {"name": self.name, "title": self.title, "x_label": self.x_label, "y_label": self.y_label,
-                "x_min": self.x_min, "x_max": self.x_max, "categories": self.categories,
-                "series": self.series, "note": self.note}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "x_label": self.x_label,
+            "y_label": self.y_label,
+            "x_min": self.x_min,
+            "x_max": self.x_max,
+            "categories": self.categories,
+            "series": self.series,
+            "note": self.note,
+        }
 
 
 def task_curves(candidate: Predictions, production: Predictions | None) -> list[Curve]:
@@ -86,7 +94,9 @@ def _roc(models: dict[str, Predictions]) -> Curve:
         auc = skm.roc_auc_score(p.is_positive, p.y_score)
         series[f"{name} (AUC {auc:.3f})"] = _rounded(reached)
     series["chance"] = _rounded(grid)
-    return Curve("roc", "ROC curve", "false positive rate", "true positive rate", series, y_min=0.0, y_max=1.0)
+    return Curve(
+        "roc", "ROC curve", "false positive rate", "true positive rate", series, y_min=0.0, y_max=1.0
+    )
 
 
 def _pr(models: dict[str, Predictions]) -> Curve:
@@ -105,8 +115,9 @@ def _pr(models: dict[str, Predictions]) -> Curve:
         series[f"{name} (AP {ap:.3f})"] = _rounded(envelope[at])
     first = next(iter(models.values()))
     series["positive rate"] = _rounded(np.full(len(grid), float(first.is_positive.mean())))
-    return Curve("pr", "Precision-recall curve", "recall", "precision (interpolated)", series,
-                 y_min=0.0, y_max=1.0)
+    return Curve(
+        "pr", "Precision-recall curve", "recall", "precision (interpolated)", series, y_min=0.0, y_max=1.0
+    )
 
 
 def _calibration(models: dict[str, Predictions]) -> Curve | None:
@@ -122,10 +133,18 @@ def _calibration(models: dict[str, Predictions]) -> Curve | None:
     if not series:
         return None
     series["perfect"] = _rounded(centres)
-    return Curve("calibration", "Calibration (observed positive rate per predicted-probability bin)",
-                 "mean predicted probability", "observed positive rate", series,
-                 x_min=float(centres[0]), x_max=float(centres[-1]), y_min=0.0, y_max=1.0,
-                 note="10 equal-width bins; a bin with no row is interpolated from its neighbours")
+    return Curve(
+        "calibration",
+        "Calibration (observed positive rate per predicted-probability bin)",
+        "mean predicted probability",
+        "observed positive rate",
+        series,
+        x_min=float(centres[0]),
+        x_max=float(centres[-1]),
+        y_min=0.0,
+        y_max=1.0,
+        note="10 equal-width bins; a bin with no row is interpolated from its neighbours",
+    )
 
 
 def _cost(models: dict[str, Predictions]) -> Curve:
@@ -136,31 +155,57 @@ def _cost(models: dict[str, Predictions]) -> Curve:
             continue
         negative = p.classes[p.classes != p.positive_label][0]
         values = [
-            PER * float(np.mean(row_costs("binary", p.costs, p.y_true,
-                                          np.where(p.y_score >= t, p.positive_label, negative), p.positive_label)))
+            PER
+            * float(
+                np.mean(
+                    row_costs(
+                        "binary",
+                        p.costs,
+                        p.y_true,
+                        np.where(p.y_score >= t, p.positive_label, negative),
+                        p.positive_label,
+                    )
+                )
+            )
             for t in grid
         ]
         best = int(np.argmin(values))
         series[f"{name} (lowest at {grid[best]:.3f})"] = _rounded(np.asarray(values))
-    return Curve("cost", f"Expected cost per {PER:,} decisions by decision threshold", "threshold on P(positive)",
-                 "expected cost", series,
-                 note="the served model decides as scikit-learn's predict does; the curve shows what another "
-                      "threshold would cost on this holdout")
+    return Curve(
+        "cost",
+        f"Expected cost per {PER:,} decisions by decision threshold",
+        "threshold on P(positive)",
+        "expected cost",
+        series,
+        note="the served model decides as scikit-learn's predict does; the curve shows what another "
+        "threshold would cost on this holdout",
+    )
 
 
 def _class_recall(models: dict[str, Predictions]) -> Curve:
     rows = per_class_metrics(models["candidate"])[:MAX_CLASSES]
     labels = [str(r.label) for r in rows]
-    series: dict[str, list[float | None]] = {"candidate": [None if np.isnan(r.recall) else r.recall for r in rows]}
+    series: dict[str, list[float | None]] = {
+        "candidate": [None if np.isnan(r.recall) else r.recall for r in rows]
+    }
     kinds = ["bar"]
     if "production" in models:
         prod = {str(r.label): r.recall for r in per_class_metrics(models["production"])}
         series["production"] = [None if np.isnan(prod.get(lab, np.nan)) else prod[lab] for lab in labels]
         kinds.append("line")
     more = len(per_class_metrics(models["candidate"])) - len(rows)
-    return Curve("class_recall", "Recall per class", "class (largest first)", "recall", series, categories=labels,
-                 y_min=0.0, y_max=1.0, kinds=kinds,
-                 note=f"the {MAX_CLASSES} largest classes; {more} more in summary.json" if more > 0 else None)
+    return Curve(
+        "class_recall",
+        "Recall per class",
+        "class (largest first)",
+        "recall",
+        series,
+        categories=labels,
+        y_min=0.0,
+        y_max=1.0,
+        kinds=kinds,
+        note=f"the {MAX_CLASSES} largest classes; {more} more in summary.json" if more > 0 else None,
+    )
 
 
 def _value_range(models: dict[str, Predictions], which: str) -> tuple[float, float] | None:
@@ -184,9 +229,16 @@ def _residuals(models: dict[str, Predictions]) -> Curve | None:
             series[name] = _rounded(mean)
     series["zero"] = [0.0] * BINS
     centres = (edges[:-1] + edges[1:]) / 2
-    return Curve("residuals", "Mean residual (actual - predicted) by predicted value", "predicted",
-                 "mean residual", series, x_min=float(centres[0]), x_max=float(centres[-1]),
-                 note=f"{BINS} equal-width bins over the 1st-99th percentile of the predictions")
+    return Curve(
+        "residuals",
+        "Mean residual (actual - predicted) by predicted value",
+        "predicted",
+        "mean residual",
+        series,
+        x_min=float(centres[0]),
+        x_max=float(centres[-1]),
+        note=f"{BINS} equal-width bins over the 1st-99th percentile of the predictions",
+    )
 
 
 def _predicted_vs_actual(models: dict[str, Predictions]) -> Curve | None:
@@ -201,9 +253,16 @@ def _predicted_vs_actual(models: dict[str, Predictions]) -> Curve | None:
         if mean is not None:
             series[name] = _rounded(mean)
     series["perfect"] = _rounded(centres)
-    return Curve("predicted_vs_actual", "Mean prediction by actual value", "actual", "mean predicted", series,
-                 x_min=float(centres[0]), x_max=float(centres[-1]),
-                 note=f"{BINS} equal-width bins over the 1st-99th percentile of the actual values")
+    return Curve(
+        "predicted_vs_actual",
+        "Mean prediction by actual value",
+        "actual",
+        "mean predicted",
+        series,
+        x_min=float(centres[0]),
+        x_max=float(centres[-1]),
+        note=f"{BINS} equal-width bins over the 1st-99th percentile of the actual values",
+    )
 
 
 def _binned_mean(x: np.ndarray, y: np.ndarray, edges: np.ndarray) -> np.ndarray | None:

@@ -8,13 +8,13 @@ block promotion but is listed, so nothing passes silently.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
-from gitops_ml.config import GatesConfig, Task
+from gitops_ml.config import DeepchecksConfig, GatesConfig, SuiteConfig, Task
 from gitops_ml.errors import ConfigError
 from gitops_ml.evaluation.compare import Comparison, MetricComparison
 from gitops_ml.evaluation.metrics import TASK_METRICS, direction_sign
@@ -78,17 +78,24 @@ def evaluate_gates(
     contract_passed: bool,
     contract_failures: Sequence[str] = (),
     blocking_deepchecks: Sequence[str] = (),
+    blocking_not_run: Sequence[str] = (),
+    blocking_configured: int = 0,
 ) -> Verdict:
     """Apply every configured gate; the verdict fails if any gate fails.
 
     segment_rows: the output of `segment_comparison` on `primary_metric` (None = no segments).
     blocking_deepchecks: names of failed deepchecks conditions marked `blocking` in config.
+    blocking_not_run: blocking checks that did not run (not run is never a pass: they fail too).
+    blocking_configured: how many checks config marks blocking (0: the gate is skipped, not passed).
+    See `blocking_deepchecks_outcome` for all three.
     """
     validate_gate_metrics(gates_cfg, comparison.task, primary_metric)
     for section in ("minimums", "maximums", "max_regression", "required_improvement"):
         for metric in getattr(gates_cfg, section):
             if metric == "expected_cost" and metric not in comparison.metrics:
-                raise ConfigError(f"gates.{section}.expected_cost: needs evaluation.costs (what a decision costs)")
+                raise ConfigError(
+                    f"gates.{section}.expected_cost: needs evaluation.costs (what a decision costs)"
+                )
             if metric not in comparison.metrics:
                 raise ConfigError(
                     f"gates.{section}.{metric}: not computed; add it to evaluation.metrics "
@@ -106,7 +113,14 @@ def evaluate_gates(
     if gates_cfg.max_segment_regression is not None:
         gates.append(_segments(comparison, segment_rows, gates_cfg.max_segment_regression, primary_metric))
     gates.append(_contract(gates_cfg.fail_on_contract_violation, contract_passed, list(contract_failures)))
-    gates.append(_deepchecks(gates_cfg.fail_on_blocking_deepchecks, list(blocking_deepchecks)))
+    gates.append(
+        _deepchecks(
+            gates_cfg.fail_on_blocking_deepchecks,
+            list(blocking_deepchecks),
+            list(blocking_not_run),
+            blocking_configured,
+        )
+    )
     return _verdict(gates)
 
 
@@ -177,6 +191,7 @@ def _required_improvement(comparison: Comparison, m: MetricComparison, amount: f
             amount,
             None,
         )
+    assert m.delta is not None  # a production exists, so the delta was computed
     sign = direction_sign(m.metric)
     # lower confidence bound of the improvement (sign-adjusted delta)
     lower_bound = m.ci_low if sign > 0 else -m.ci_high
@@ -249,14 +264,51 @@ def _contract(enforced: bool, passed: bool, failures: list[str]) -> GateResult:
     return _fail("contract", f"data contract violated: {shown or 'see the contract section'}")
 
 
-def _deepchecks(enforced: bool, failures: list[str]) -> GateResult:
-    if not failures:
-        return _pass("deepchecks", "no blocking deepchecks condition failed")
-    shown = ", ".join(failures[:5]) + (f" and {len(failures) - 5} more" if len(failures) > 5 else "")
+def blocking_deepchecks_outcome(
+    cfg: DeepchecksConfig, suites: Mapping[str, Any]
+) -> tuple[list[str], list[str], int]:
+    """(failed, not run, configured) over the checks config marks `blocking`, as `suite/Check`.
+
+    `suites` maps a suite name to what ran (objects with `.checks` of outcomes having `.check`,
+    `.status` and `.blocks`, i.e. quality's SuiteSummary). A blocking check with no outcome at all
+    (deepchecks or its suite switched off, the step skipped) or with status not_run is "not run";
+    one whose outcome blocks is "failed". Neither ever counts as passed.
+    """
+    configured = [
+        (name, spec.check)
+        for name in type(cfg).model_fields
+        if isinstance(suite := getattr(cfg, name), SuiteConfig)
+        for spec in suite.checks
+        if spec.blocking
+    ]
+    failed: list[str] = []
+    not_run: list[str] = []
+    for suite_name, check in configured:
+        ran = suites.get(suite_name)
+        outcomes = [c for c in getattr(ran, "checks", ()) if c.check == check]
+        label = f"{suite_name}/{check}"
+        if not outcomes or all(c.status == "not_run" for c in outcomes):
+            not_run.append(label)
+        elif any(c.blocks for c in outcomes):
+            failed.append(label)
+    return failed, not_run, len(configured)
+
+
+def _deepchecks(enforced: bool, failures: list[str], not_run: list[str], configured: int) -> GateResult:
+    problems = [*failures, *(f"{name} (did not run)" for name in not_run)]
+    if not problems:
+        if configured == 0:
+            return _skip("deepchecks", "skipped: no deepchecks check is marked blocking")
+        return _pass("deepchecks", f"all {configured} blocking deepchecks check(s) ran and held")
+    shown = ", ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else "")
     if not enforced:
         return _skip(
             "deepchecks",
             f"skipped: blocking checks not enforced (gates.fail_on_blocking_deepchecks is false): {shown}",
+        )
+    if not failures:
+        return _fail(
+            "deepchecks", f"blocking deepchecks check(s) did not run, and not run is never a pass: {shown}"
         )
     return _fail("deepchecks", f"blocking deepchecks condition(s) failed: {shown}")
 

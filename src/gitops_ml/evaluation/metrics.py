@@ -62,8 +62,9 @@ class MetricSpec:
         return " and ".join(conditions) or "always"
 
 
-def _spec(name: str, direction: Direction, description: str, scale: Scale = "unit",
-          **kwargs: bool) -> tuple[str, MetricSpec]:
+def _spec(
+    name: str, direction: Direction, description: str, scale: Scale = "unit", **kwargs: bool
+) -> tuple[str, MetricSpec]:
     return name, MetricSpec(name, direction, description, scale, **kwargs)
 
 
@@ -79,7 +80,9 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("f1", "higher", "F1 of the positive class"),
             _spec("precision", "higher", "precision of the positive class"),
             _spec("recall", "higher", "recall of the positive class"),
-            _spec("log_loss", "lower", "cross-entropy of P(positive)", "non_negative", needs_probabilities=True),
+            _spec(
+                "log_loss", "lower", "cross-entropy of P(positive)", "non_negative", needs_probabilities=True
+            ),
             _spec("brier", "lower", "mean squared error of P(positive)", needs_probabilities=True),
             _spec("accuracy", "higher", "share of rows predicted right"),
             _spec("balanced_accuracy", "higher", "mean of the recall of both classes"),
@@ -91,10 +94,18 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("f1_macro", "higher", "F1 averaged over classes"),
             _spec("accuracy", "higher", "share of rows predicted right"),
             _spec(
-                "log_loss", "lower", "cross-entropy of the class probabilities", "non_negative",
+                "log_loss",
+                "lower",
+                "cross-entropy of the class probabilities",
+                "non_negative",
                 needs_probabilities=True,
             ),
-            _spec("roc_auc_ovr", "higher", "ROC AUC one-vs-rest, averaged over classes", needs_probabilities=True),
+            _spec(
+                "roc_auc_ovr",
+                "higher",
+                "ROC AUC one-vs-rest, averaged over classes",
+                needs_probabilities=True,
+            ),
             _spec("balanced_accuracy", "higher", "recall averaged over the classes in y_true"),
             _spec("precision_macro", "higher", "precision averaged over classes"),
             _spec("recall_macro", "higher", "recall averaged over classes"),
@@ -110,7 +121,10 @@ METRICS: Mapping[Task, Mapping[str, MetricSpec]] = {
             _spec("mae", "lower", "mean absolute error", "target"),
             _spec("r2", "higher", "coefficient of determination (at most 1)", "at_most_one"),
             _spec(
-                "mape", "lower", "mean absolute percentage error (a fraction)", "non_negative",
+                "mape",
+                "lower",
+                "mean absolute percentage error (a fraction)",
+                "non_negative",
                 needs_positive_target=True,
             ),
             _spec("median_ae", "lower", "median absolute error", "target"),
@@ -124,7 +138,9 @@ TASK_METRICS: Mapping[Task, tuple[str, ...]] = {task: tuple(specs) for task, spe
 METRIC_DIRECTION: Mapping[str, Direction] = {
     name: spec.direction for specs in METRICS.values() for name, spec in specs.items()
 }
-METRIC_SCALE: Mapping[str, Scale] = {name: spec.scale for specs in METRICS.values() for name, spec in specs.items()}
+METRIC_SCALE: Mapping[str, Scale] = {
+    name: spec.scale for specs in METRICS.values() for name, spec in specs.items()
+}
 
 
 def metric_names(task: Task) -> list[str]:
@@ -324,7 +340,7 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
     names = resolve_metrics(preds.task, metrics)
     n = len(preds)
     if n == 0:
-        return {m: "no rows" for m in names}
+        return dict.fromkeys(names, "no rows")
     wanted = set(names)
     notes: dict[str, str] = {}
     if preds.costs is None:
@@ -338,6 +354,7 @@ def metric_notes(preds: Predictions, metrics: Sequence[str] | None = None) -> di
             notes["pr_auc"] = "undefined: y_true has no positive rows"
             notes["recall"] = "undefined: y_true has no positive rows"
     elif preds.task == "multiclass":
+        assert preds.classes is not None  # multiclass predictions always carry their classes
         absent = [c for c in preds.classes.tolist() if not np.any(preds.y_true == c)]
         if absent:
             shown = ", ".join(map(str, absent[:5]))
@@ -383,8 +400,11 @@ class ClassMetrics:
         """JSON-safe: NaN (recall of a class with no row) is None."""
         label = self.label.item() if isinstance(self.label, np.generic) else self.label
         values = {"precision": self.precision, "recall": self.recall, "f1": self.f1}
-        return {"label": label, "support": self.support,
-                **{k: None if np.isnan(v) else v for k, v in values.items()}}
+        return {
+            "label": label,
+            "support": self.support,
+            **{k: None if np.isnan(v) else v for k, v in values.items()},
+        }
 
 
 def per_class_metrics(preds: Predictions) -> list[ClassMetrics]:
@@ -395,8 +415,10 @@ def per_class_metrics(preds: Predictions) -> list[ClassMetrics]:
     """
     if preds.task == "regression":
         raise ValueError("per-class metrics are for classification tasks")
-    classes = np.asarray(preds.classes) if preds.classes is not None else np.unique(
-        np.r_[preds.y_true, preds.y_pred]
+    classes = (
+        np.asarray(preds.classes)
+        if preds.classes is not None
+        else np.unique(np.r_[preds.y_true, preds.y_pred])
     )
     precision, recall, f1, support = skm.precision_recall_fscore_support(
         preds.y_true, preds.y_pred, labels=classes, zero_division=0
@@ -431,6 +453,7 @@ def require_probabilities(preds: Predictions, names: Sequence[str]) -> None:
 
 def _sorted_proba(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) with the columns in sorted label order."""
+    assert p.classes is not None and p.y_score is not None  # callers check the task has probabilities
     order = np.argsort(p.classes, kind="stable")
     return p.y_score[:, order], p.classes[order]
 

@@ -126,7 +126,7 @@ def _groups(
         raise ConfigError(f"evaluation.segments: columns {missing} not in the holdout frame")
     for column in columns:
         values = frame[column].astype(object).where(frame[column].notna(), MISSING).to_numpy()
-        uniques, inverse, counts = np.unique(values.astype(str), return_inverse=True, return_counts=True)
+        _uniques, inverse, counts = np.unique(values.astype(str), return_inverse=True, return_counts=True)
         for code in np.argsort(-counts, kind="stable"):
             mask = inverse == code
             yield column, values[mask][0], mask, int(counts[code])

@@ -57,7 +57,8 @@ MAX_LISTED = 10_000  # comments or files read from one PR: bounds the work on a 
 def _host_of(url: str) -> str:
     """Host of an https or scp-style (git@host:owner/name) remote, lower-cased; '' if none."""
     match = re.match(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:]+)", url, re.IGNORECASE) or re.match(
-        r"^[^@/]+@([^:/]+):", url)
+        r"^[^@/]+@([^:/]+):", url
+    )
     return match.group(1).lower() if match else ""
 
 
@@ -75,14 +76,17 @@ def api_url_for(remote_url: str | None, env_url: str | None = None) -> str:
         if not remote_host or remote_host == "github.com":
             return DEFAULT_API_URL
         return f"https://{remote_host}/api/v3"
-    if not env_url.lower().startswith("https://") and remote_host not in ("127.0.0.1", "localhost"):
-        raise ForgeError(f"{API_URL_ENV}={env_url!r}: the GitHub API is only spoken over https")
     api_host = _host_of(env_url)
+    if not env_url.lower().startswith("https://") and api_host not in ("127.0.0.1", "localhost"):
+        raise ForgeError(
+            f"{API_URL_ENV}={env_url!r}: a token is only sent over https (plain http: loopback only)"
+        )
     expected = "api.github.com" if remote_host == "github.com" else remote_host
     if remote_host and api_host != expected:
         raise ForgeError(
             f"{API_URL_ENV}={env_url!r} is not the API of the repository's host {remote_host!r} "
-            f"(expected {expected}); refusing to send a token there")
+            f"(expected {expected}); refusing to send a token there"
+        )
     return env_url
 
 
@@ -243,8 +247,10 @@ class GitHubForge:
         """Every comment of issue/PR `number`, oldest first, all pages (at most MAX_LISTED)."""
         return self._call(
             f"list the comments of #{number}",
-            lambda: [CommentInfo(c.id, c.user.login if c.user else "", c.body or "")
-                     for c in itertools.islice(self._repo.get_issue(number).get_comments(), MAX_LISTED)],
+            lambda: [
+                CommentInfo(c.id, c.user.login if c.user else "", c.body or "")
+                for c in itertools.islice(self._repo.get_issue(number).get_comments(), MAX_LISTED)
+            ],
         )
 
     def edit_comment(self, number: int, comment_id: int, body: str, *, author: str) -> str:
@@ -254,7 +260,9 @@ class GitHubForge:
         def run() -> str:
             comment = self._repo.get_issue(number).get_comment(comment_id)
             if (comment.user.login if comment.user else "") != author:
-                raise ForgeError(f"comment {comment_id} on #{number} was not written by {author}; not editing it")
+                raise ForgeError(
+                    f"comment {comment_id} on #{number} was not written by {author}; not editing it"
+                )
             comment.edit(body)
             return str(comment.html_url)
 
@@ -269,7 +277,9 @@ class GitHubForge:
         """Paths pull request `number` changes (all pages, at most MAX_LISTED)."""
         return self._call(
             f"list the files of PR #{number}",
-            lambda: [f.filename for f in itertools.islice(self._repo.get_pull(number).get_files(), MAX_LISTED)],
+            lambda: [
+                f.filename for f in itertools.islice(self._repo.get_pull(number).get_files(), MAX_LISTED)
+            ],
         )
 
     def pull_head_sha(self, number: int) -> str:
@@ -279,8 +289,9 @@ class GitHubForge:
         """The open PR whose head is `head_owner:head_branch` at `head_sha` (fork PRs included)."""
         pulls = self._call(
             f"list open PRs with head {head_owner}:{head_branch}",
-            lambda: list(itertools.islice(self._repo.get_pulls(state="open", head=f"{head_owner}:{head_branch}"),
-                                          100)),
+            lambda: list(
+                itertools.islice(self._repo.get_pulls(state="open", head=f"{head_owner}:{head_branch}"), 100)
+            ),
         )
         numbers = [p.number for p in pulls if p.head.sha == head_sha]
         return min(numbers) if numbers else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,8 @@ def resolve_token(secret_block: str | None = None) -> str | None:
         # imported lazily: Prefect is slow to import and not needed when the env var is set
         from prefect.blocks.system import Secret
 
-        value = Secret.load(secret_block).get()
+        block: Any = Secret.load(secret_block)  # a Secret here (load is sync outside an event loop)
+        value = block.get()
     except Exception as exc:  # noqa: BLE001 - any failure means "no token", reported without secrets
         logger.warning(
             "could not read the GitHub token from Prefect Secret block %r (%s); continuing without it",

@@ -142,13 +142,21 @@ def _cost_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
     where = parsed.file_of("evaluation")
     if evaluation.costs is None:
         gates = parsed.sections.get("gates")
-        named = [("evaluation.primary_metric", [evaluation.primary_metric]),
-                 ("evaluation.metrics", evaluation.metrics or [])]
+        named = [
+            ("evaluation.primary_metric", [evaluation.primary_metric]),
+            ("evaluation.metrics", evaluation.metrics or []),
+        ]
         if isinstance(gates, GatesConfig):
-            named += [(f"gates.{key}", list(getattr(gates, key)))
-                      for key in ("minimums", "maximums", "max_regression", "required_improvement")]
-        return [f"{parsed.file_of(path.split('.')[0])}: {path}: 'expected_cost' needs evaluation.costs "
-                "(what a decision costs)" for path, names in named if "expected_cost" in names]
+            named += [
+                (f"gates.{key}", list(getattr(gates, key)))
+                for key in ("minimums", "maximums", "max_regression", "required_improvement")
+            ]
+        return [
+            f"{parsed.file_of(path.split('.')[0])}: {path}: 'expected_cost' needs evaluation.costs "
+            "(what a decision costs)"
+            for path, names in named
+            if "expected_cost" in names
+        ]
     classes = None
     if dataset.task == "multiclass":
         try:
@@ -216,7 +224,7 @@ def _dataset_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]
     if dataset.target in columns:
         problems.extend(_target_problems(where, dataset, contract))
     if dataset.time_column in columns:
-        kind = contract.column(dataset.time_column).logical_type  # type: ignore[arg-type]
+        kind = contract.column(dataset.time_column).logical_type
         if kind not in TIME_TYPES:
             problems.append(
                 f"{where}: dataset.time_column: '{dataset.time_column}' is {kind} in {dataset.contract}; a time "
@@ -230,21 +238,27 @@ def _target_problems(where: Path, dataset: DatasetConfig, contract: Contract) ->
     if dataset.task == "regression":
         if column.logical_type not in ("number", "integer"):
             return [
-                f"{where}: dataset.task: regression needs a numeric target; "
-                f"'{dataset.target}' is {column.logical_type} in {dataset.contract}"
+                (
+                    f"{where}: dataset.task: regression needs a numeric target; "
+                    f"'{dataset.target}' is {column.logical_type} in {dataset.contract}"
+                )
             ]
         return []
     allowed = column.valid_values
     if dataset.task == "binary" and allowed is not None:
         if len(allowed) != 2:
             return [
-                f"{where}: dataset.task: binary but '{dataset.target}' allows {len(allowed)} values "
-                f"{list(allowed)} in {dataset.contract}"
+                (
+                    f"{where}: dataset.task: binary but '{dataset.target}' allows {len(allowed)} values "
+                    f"{list(allowed)} in {dataset.contract}"
+                )
             ]
         if dataset.positive_label is not None and not _among(dataset.positive_label, allowed):
             return [
-                f"{where}: dataset.positive_label: {dataset.positive_label!r} is not an allowed value of "
-                f"'{dataset.target}' (allowed: {', '.join(map(repr, allowed))})"
+                (
+                    f"{where}: dataset.positive_label: {dataset.positive_label!r} is not an allowed value of "
+                    f"'{dataset.target}' (allowed: {', '.join(map(repr, allowed))})"
+                )
             ]
     return []
 

@@ -45,8 +45,9 @@ def _repo_relative(path: Path, repo: Path) -> str:
     return path.as_posix()
 
 
-def contract_diff_for(settings: Settings, repo_dir: str | Path,
-                      base_ref: str | None) -> tuple[ContractDiff | None, str | None]:
+def contract_diff_for(
+    settings: Settings, repo_dir: str | Path, base_ref: str | None
+) -> tuple[ContractDiff | None, str | None]:
     """(diff, None) or (None, why there is no diff) for the contract vs the base ref."""
     ref = base_ref or default_base_ref(repo_dir, settings.forge.base_branch)
     if ref is None:

@@ -42,13 +42,31 @@ ESTIMATOR: dict[str, str] = {
 # Candidate deepchecks checks per suite; those that do not apply to the task (or break with our
 # versions) are dropped through the same support table `config check` uses.
 CANDIDATE_CHECKS: dict[str, tuple[str, ...]] = {
-    "data_integrity": ("MixedNulls", "StringMismatch", "DataDuplicates", "ConflictingLabels",
-                       "FeatureLabelCorrelation"),
-    "train_test_validation": ("DatasetsSizeComparison", "NewCategoryTrainTest", "NewLabelTrainTest",
-                              "FeatureDrift", "LabelDrift", "TrainTestSamplesMix"),
-    "model_evaluation": ("TrainTestPerformance", "RocReport", "ConfusionMatrixReport", "CalibrationScore",
-                         "SimpleModelComparison", "RegressionErrorDistribution", "RegressionSystematicError",
-                         "PredictionDrift"),
+    "data_integrity": (
+        "MixedNulls",
+        "StringMismatch",
+        "DataDuplicates",
+        "ConflictingLabels",
+        "FeatureLabelCorrelation",
+    ),
+    "train_test_validation": (
+        "DatasetsSizeComparison",
+        "NewCategoryTrainTest",
+        "NewLabelTrainTest",
+        "FeatureDrift",
+        "LabelDrift",
+        "TrainTestSamplesMix",
+    ),
+    "model_evaluation": (
+        "TrainTestPerformance",
+        "RocReport",
+        "ConfusionMatrixReport",
+        "CalibrationScore",
+        "SimpleModelComparison",
+        "RegressionErrorDistribution",
+        "RegressionSystematicError",
+        "PredictionDrift",
+    ),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -93,7 +111,9 @@ def _read(req: InitRequest) -> pd.DataFrame:
 
     suffix = req.data.suffix.lower()
     if suffix not in FORMAT_BY_SUFFIX:
-        raise _fail(req, None, f"cannot tell the format from '{suffix or 'no suffix'}' (use .csv or .parquet)")
+        raise _fail(
+            req, None, f"cannot tell the format from '{suffix or 'no suffix'}' (use .csv or .parquet)"
+        )
     if not req.data.exists():
         raise _fail(req, None, "file not found")
     try:
@@ -111,7 +131,9 @@ def _values(s: pd.Series, n: int = 5) -> list[Any]:
 def _check_columns(req: InitRequest, frame: pd.DataFrame) -> None:
     for role, column in (("target", req.target), ("time", req.time_column), ("id", req.id_column)):
         if column is not None and column not in frame.columns:
-            raise _fail(req, column, f"{role} column not found (columns: {', '.join(list(frame.columns)[:30])})")
+            raise _fail(
+                req, column, f"{role} column not found (columns: {', '.join(list(frame.columns)[:30])})"
+            )
     roles = [c for c in (req.target, req.time_column, req.id_column) if c]
     if len(set(roles)) != len(roles):
         raise _fail(req, None, f"--target, --time-column and --id-column must be different columns ({roles})")
@@ -131,7 +153,9 @@ def _prepare_target(req: InitRequest, frame: pd.DataFrame, plan: _Plan) -> tuple
         numbers = pd.to_numeric(y, errors="coerce")
         bad = y[numbers.isna()]
         if len(bad) or y.dtype == bool:
-            raise _fail(req, req.target, f"a regression target must be numeric; found {_values(bad.astype(str))}")
+            raise _fail(
+                req, req.target, f"a regression target must be numeric; found {_values(bad.astype(str))}"
+            )
         return frame, None
     if is_integral(y) and not pd.api.types.is_integer_dtype(y.dtype):
         frame = frame.assign(**{req.target: y.astype("int64")})
@@ -140,20 +164,31 @@ def _prepare_target(req: InitRequest, frame: pd.DataFrame, plan: _Plan) -> tuple
     if len(counts) < 2:
         raise _fail(req, req.target, f"a {req.task} target needs at least 2 classes; found one: {_values(y)}")
     if req.task == "binary" and len(counts) != 2:
-        raise _fail(req, req.target, f"a binary target needs exactly 2 classes; found {len(counts)}: "
-                                     f"{_values(pd.Series(counts.index), 10)} (use --task multiclass)")
+        raise _fail(
+            req,
+            req.target,
+            f"a binary target needs exactly 2 classes; found {len(counts)}: "
+            f"{_values(pd.Series(counts.index), 10)} (use --task multiclass)",
+        )
     rare = counts[counts < 2]
     if len(rare):
-        raise _fail(req, req.target, f"classes with a single row cannot be split for evaluation: "
-                                     f"{_values(pd.Series(rare.index))}")
+        raise _fail(
+            req,
+            req.target,
+            f"classes with a single row cannot be split for evaluation: {_values(pd.Series(rare.index))}",
+        )
     if req.task != "binary":
         return frame, None
     classes = list(counts.index)
     if req.positive_label is not None:
         matches = [c for c in classes if str(c) == req.positive_label]
         if not matches:
-            raise _fail(req, req.target, f"--positive-label {req.positive_label!r} is not a class "
-                                         f"(classes: {', '.join(map(str, classes))})")
+            raise _fail(
+                req,
+                req.target,
+                f"--positive-label {req.positive_label!r} is not a class "
+                f"(classes: {', '.join(map(str, classes))})",
+            )
         return frame, _plain(matches[0])
     if sorted(map(str, classes)) == ["0", "1"]:
         return frame, _plain(next(c for c in classes if str(c) == "1"))
@@ -178,8 +213,11 @@ def _check_id(req: InitRequest, frame: pd.DataFrame) -> None:
         raise _fail(req, req.id_column, f"the id column has {int(ids.isna().sum())} missing values")
     dupes = ids[ids.duplicated(keep=False)]
     if len(dupes):
-        raise _fail(req, req.id_column, f"the id column has {int(ids.duplicated().sum())} duplicate values, "
-                                        f"e.g. {_values(dupes)}")
+        raise _fail(
+            req,
+            req.id_column,
+            f"the id column has {int(ids.duplicated().sum())} duplicate values, e.g. {_values(dupes)}",
+        )
 
 
 def _time_periods(req: InitRequest, frame: pd.DataFrame) -> tuple[pd.Series, str | None]:
@@ -191,13 +229,18 @@ def _time_periods(req: InitRequest, frame: pd.DataFrame) -> tuple[pd.Series, str
     if is_integral(raw):
         periods = raw.astype("int64")
         if periods.nunique() < 2:
-            raise _fail(req, req.time_column, f"a time split needs at least 2 periods; found {_values(periods)}")
+            raise _fail(
+                req, req.time_column, f"a time split needs at least 2 periods; found {_values(periods)}"
+            )
         return periods, None
     times = parse_times(raw)
     if times is None:
         bad = raw[pd.to_datetime(raw, errors="coerce", format="mixed").isna()]
-        raise _fail(req, req.time_column, f"cannot be read as dates or times (nor integer periods), "
-                                          f"e.g. {_values(bad.astype(str))}")
+        raise _fail(
+            req,
+            req.time_column,
+            f"cannot be read as dates or times (nor integer periods), e.g. {_values(bad.astype(str))}",
+        )
     for alias in ("Y", "Q", "M", "W", "D"):
         periods = times.dt.to_period(alias)
         if periods.nunique() >= 3:
@@ -240,7 +283,9 @@ def _features(req: InitRequest, profiles: list[ColumnProfile], plan: _Plan) -> t
         else:
             skipped.append(f"{p.name} ({p.kind}, {p.distinct} distinct values)")
     if skipped:
-        plan.notes.append(f"not used as features (free text or too many distinct values): {', '.join(skipped)}")
+        plan.notes.append(
+            f"not used as features (free text or too many distinct values): {', '.join(skipped)}"
+        )
     if not numeric and not categorical:
         raise _fail(req, None, "no usable feature columns besides the target, time and id columns")
     return numeric, categorical
@@ -264,8 +309,16 @@ def _gates(task: str, y: pd.Series) -> dict[str, Any]:
     return {"minimums": {"r2": 0.0}, "max_regression": {"rmse": float(f"{0.05 * spread:.3g}")}}
 
 
-def _config(req: InitRequest, name: str, positive: Any, numeric: list[str], categorical: list[str],
-            y: pd.Series, split_period: str | None, n_periods: int) -> dict[str, dict[str, Any]]:
+def _config(
+    req: InitRequest,
+    name: str,
+    positive: Any,
+    numeric: list[str],
+    categorical: list[str],
+    y: pd.Series,
+    split_period: str | None,
+    n_periods: int,
+) -> dict[str, dict[str, Any]]:
     task = req.task
     if req.time_column is not None:
         holdout = max(1, round(HOLDOUT_SHARE * n_periods))
@@ -277,22 +330,48 @@ def _config(req: InitRequest, name: str, positive: Any, numeric: list[str], cate
     split["seed"] = 42
     primary = PRIMARY_METRIC[task]
     return {
-        "dataset": {"name": name, "contract": f"data_contracts/{name}.odcs.yaml", "manifest": "data/manifest.yaml",
-                    "target": req.target, "id_column": req.id_column, "time_column": req.time_column,
-                    "task": task, "positive_label": positive},
-        "features": {"numeric": numeric, "categorical": categorical, "categorical_encoding": "onehot",
-                     "numeric_imputation": "median", "scale_numeric": True},
+        "dataset": {
+            "name": name,
+            "contract": f"data_contracts/{name}.odcs.yaml",
+            "manifest": "data/manifest.yaml",
+            "target": req.target,
+            "id_column": req.id_column,
+            "time_column": req.time_column,
+            "task": task,
+            "positive_label": positive,
+        },
+        "features": {
+            "numeric": numeric,
+            "categorical": categorical,
+            "categorical_encoding": "onehot",
+            "numeric_imputation": "median",
+            "scale_numeric": True,
+        },
         "split": split,
-        "estimator": {"class_path": ESTIMATOR[task],
-                      "params": {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 15,
-                                 "l2_regularization": 1.0, "random_state": 42}},
-        "evaluation": {"primary_metric": primary, "segments": [], "min_segment_size": 50,
-                       "bootstrap": {"n_resamples": 1000, "confidence": 0.95, "seed": 0},
-                       "deepchecks": _deepchecks(task)},
+        "estimator": {
+            "class_path": ESTIMATOR[task],
+            "params": {
+                "max_iter": 200,
+                "learning_rate": 0.05,
+                "max_leaf_nodes": 15,
+                "l2_regularization": 1.0,
+                "random_state": 42,
+            },
+        },
+        "evaluation": {
+            "primary_metric": primary,
+            "segments": [],
+            "min_segment_size": 50,
+            "bootstrap": {"n_resamples": 1000, "confidence": 0.95, "seed": 0},
+            "deepchecks": _deepchecks(task),
+        },
         "gates": {**_gates(task, y), "fail_on_contract_violation": True, "fail_on_blocking_deepchecks": True},
         "monitoring": {"window": "7D", "performance_metric": primary},
-        "registry": {"pointer": "deploy/production.yaml", "history": "deploy/history.yaml",
-                     "store_url": ".model-store"},
+        "registry": {
+            "pointer": "deploy/production.yaml",
+            "history": "deploy/history.yaml",
+            "store_url": ".model-store",
+        },
         "serving": {"prediction_store_url": "sqlite:///predictions.db"},
     }
 
@@ -369,8 +448,10 @@ def init_project(req: InitRequest) -> InitResult:
     _check_columns(req, frame)
     name = req.name or re.sub(r"[^a-z0-9_-]+", "-", req.data.stem.lower()).strip("-_") or "dataset"
     if not _NAME.fullmatch(name):
-        raise GitopsMLError(f"init: --name {name!r}: use lowercase letters, digits, '-' and '_', starting "
-                            "with a letter; nothing written")
+        raise GitopsMLError(
+            f"init: --name {name!r}: use lowercase letters, digits, '-' and '_', starting "
+            "with a letter; nothing written"
+        )
     plan = _Plan()
     frame, positive = _prepare_target(req, frame, plan)
     _check_id(req, frame)
@@ -383,35 +464,59 @@ def init_project(req: InitRequest) -> InitResult:
     profiles = []
     for column in frame.columns:
         try:
-            profiles.append(profile_column(frame[column], time_column=column == req.time_column,
-                                           label=column == req.target and req.task != "regression"))
+            profiles.append(
+                profile_column(
+                    frame[column],
+                    time_column=column == req.time_column,
+                    label=column == req.target and req.task != "regression",
+                )
+            )
         except ValueError as exc:
             raise _fail(req, column, str(exc)) from None
     numeric, categorical = _features(req, profiles, plan)
     _refuse_overwrite(req)
 
     root = req.root
-    contract = draft_contract(profiles, name=name, target=req.target, id_column=req.id_column,
-                              time_column=req.time_column, source=req.data.name)
+    contract = draft_contract(
+        profiles,
+        name=name,
+        target=req.target,
+        id_column=req.id_column,
+        time_column=req.time_column,
+        source=req.data.name,
+    )
     plan.files[root / "data_contracts" / f"{name}.odcs.yaml"] = _yaml(
-        contract, "First draft from `gitops-ml init`: review types, required, ranges and allowed values.")
+        contract, "First draft from `gitops-ml init`: review types, required, ranges and allowed values."
+    )
     batches = _batches(name, frame, periods)
     entries = []
     for batch_name, rows in batches.items():
         data = rows.to_csv(index=False, lineterminator="\n").encode("utf-8")
         rel = f"batches/{batch_name}.csv"
-        time_range = (time_range_of(rows, req.time_column, label=f"batch '{batch_name}'")
-                      if req.time_column else None)
-        entries.append(BatchEntry(name=batch_name, uri=rel, format="csv", sha256=hashlib.sha256(data).hexdigest(),
-                                  rows=len(rows), time_range=time_range))
+        time_range = (
+            time_range_of(rows, req.time_column, label=f"batch '{batch_name}'") if req.time_column else None
+        )
+        entries.append(
+            BatchEntry(
+                name=batch_name,
+                uri=rel,
+                format="csv",
+                sha256=hashlib.sha256(data).hexdigest(),
+                rows=len(rows),
+                time_range=time_range,
+            )
+        )
         plan.files[root / "data" / rel] = data
-    manifest = Manifest(description=f"{name}: {len(frame)} rows from {req.data.name} (gitops-ml init)",
-                        batches=entries)
+    manifest = Manifest(
+        description=f"{name}: {len(frame)} rows from {req.data.name} (gitops-ml init)", batches=entries
+    )
     plan.files[root / "data" / "manifest.yaml"] = dump_manifest(manifest).encode("utf-8")
     n_periods = int(periods.nunique()) if periods is not None else 0
     sections = _config(req, name, positive, numeric, categorical, frame[req.target], split_period, n_periods)
     for section, content in sections.items():
-        plan.files[root / "config" / f"{section}.yaml"] = _yaml(content, f"{section}: written by gitops-ml init")
+        plan.files[root / "config" / f"{section}.yaml"] = _yaml(
+            content, f"{section}: written by gitops-ml init"
+        )
 
     keep = {f.resolve() for f in plan.files}
     removed = [p for p in _replaced_files(root) if p.resolve() not in keep]
@@ -422,5 +527,6 @@ def init_project(req: InitRequest) -> InitResult:
             atomic_write_text(path, data.decode("utf-8"))
         else:
             atomic_write_bytes(path, data)
-    return InitResult(name=name, rows=len(frame), written=tuple(plan.files), removed=tuple(removed),
-                      notes=tuple(plan.notes))
+    return InitResult(
+        name=name, rows=len(frame), written=tuple(plan.files), removed=tuple(removed), notes=tuple(plan.notes)
+    )

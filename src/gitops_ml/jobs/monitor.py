@@ -34,8 +34,9 @@ class MonitorOutcome:
     pr: RetrainingPr | None = None
 
 
-def window_bounds(settings: Settings, window: str | None = None,
-                  now: str | None = None) -> tuple[datetime, datetime]:
+def window_bounds(
+    settings: Settings, window: str | None = None, now: str | None = None
+) -> tuple[datetime, datetime]:
     """[start, end) of the window: `end` is `now` (ISO; naive means UTC) or the current time."""
     end = pd.Timestamp(now).floor("us").to_pydatetime() if now else datetime.now(UTC)
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
@@ -53,7 +54,7 @@ def load_monitored_model(settings: Settings, cache_dir: Path) -> LoadedModel:
 
 
 def load_window(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
-    from gitops_ml.store.predictions import PredictionStore
+    from gitops_ml.prediction_store import PredictionStore
 
     store = PredictionStore(store_url)
     try:
@@ -62,16 +63,17 @@ def load_window(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
         store.dispose()
 
 
-def assess(settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime,
-           end: datetime) -> WindowResult:
+def assess(
+    settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime, end: datetime
+) -> WindowResult:
     from gitops_ml.monitoring.drift import read_reference
     from gitops_ml.monitoring.performance import labelled_predictions
     from gitops_ml.monitoring.policy import assess_window
-    from gitops_ml.registry.production import model_features
+    from gitops_ml.registry.artifacts import REFERENCE_FILE
     from gitops_ml.training.pipeline import prepare_features
 
-    reference = read_reference(production.path.parent / "reference.json")
-    model_settings = model_features(production.metadata, settings)
+    reference = read_reference(production.path.parent / REFERENCE_FILE)
+    model_settings = production.model_settings(settings)
     features = prepare_features(window, model_settings) if len(window) else window
     # the pointer records the holdout metrics under the registry's names: the same as the config's
     baseline = production.pointer.metrics.get(settings.monitoring.performance_metric)
@@ -80,27 +82,40 @@ def assess(settings: Settings, production: LoadedModel, window: pd.DataFrame, st
     if len(window):
         # labels as stored (0/1, "yes"/"no", class names), matched to the model's classes by value
         labelled, _ = labelled_predictions(
-            settings.dataset.task, window["label"].to_numpy(dtype=object),
-            window["prediction"].to_numpy(dtype=object), scores,
+            settings.dataset.task,
+            window["label"].to_numpy(dtype=object),
+            window["prediction"].to_numpy(dtype=object),
+            scores,
             classes=getattr(production.pipeline, "classes_", None),
             positive_label=settings.dataset.positive_label,
         )
-    return assess_window(reference, features, settings.monitoring, window_start=start, window_end=end,
-                         y_score=scores, labelled=labelled, baseline_value=baseline,
-                         model_version=production.version)
+    return assess_window(
+        reference,
+        features,
+        settings.monitoring,
+        window_start=start,
+        window_end=end,
+        y_score=scores,
+        labelled=labelled,
+        baseline_value=baseline,
+        model_version=production.version,
+    )
 
 
-def decide_and_record(settings: Settings, store_url: str, result: WindowResult,
-                      now: datetime) -> tuple[Decision, list[WindowRecord]]:
+def decide_and_record(
+    settings: Settings, store_url: str, result: WindowResult, now: datetime
+) -> tuple[Decision, list[WindowRecord]]:
     """The policy's decision given the stored history; the new record is stored and appended."""
     from gitops_ml.monitoring.policy import WindowRecord, decide, make_record
-    from gitops_ml.store.predictions import PredictionStore
+    from gitops_ml.prediction_store import PredictionStore
 
     store = PredictionStore(store_url)
     try:
         history = [WindowRecord.from_dict(r["payload"]) for r in reversed(store.monitor_runs(limit=50))]
         last_pr = store.last_retrain_pr()
-        decision = decide(history, result, settings.monitoring, now, last_pr["created_at"] if last_pr else None)
+        decision = decide(
+            history, result, settings.monitoring, now, last_pr["created_at"] if last_pr else None
+        )
         record = make_record(result, decision, created_at=now)
         store.add_monitor_run(record.to_dict())
         return decision, [*history, record]
@@ -108,8 +123,9 @@ def decide_and_record(settings: Settings, store_url: str, result: WindowResult,
         store.dispose()
 
 
-def write_monitor_outputs(result: WindowResult, decision: Decision, history: list[WindowRecord],
-                          model_version: str, out_dir: Path) -> str:
+def write_monitor_outputs(
+    result: WindowResult, decision: Decision, history: list[WindowRecord], model_version: str, out_dir: Path
+) -> str:
     """report.md (with plots) and summary.json, each written atomically; returns the markdown."""
     from gitops_ml.io_utils import atomic_write_json, atomic_write_text
     from gitops_ml.monitoring.report import render_monitor_report, write_monitor_plots
@@ -119,8 +135,10 @@ def write_monitor_outputs(result: WindowResult, decision: Decision, history: lis
     if plots:
         markdown += "\n## Plots\n\n" + "\n".join(f"![{k}](plots/{p.name})" for k, p in plots.items()) + "\n"
     atomic_write_text(out_dir / "report.md", markdown)
-    atomic_write_json(out_dir / "summary.json", {"decision": decision.to_dict(), "window": result.to_dict(),
-                                                 "model_version": model_version})
+    atomic_write_json(
+        out_dir / "summary.json",
+        {"decision": decision.to_dict(), "window": result.to_dict(), "model_version": model_version},
+    )
     return markdown
 
 

@@ -81,8 +81,11 @@ def _reproducibility(run: PrCheckRun) -> dict[str, Any]:
 def _data_facts(run: PrCheckRun) -> dict[str, Any]:
     if run.acquired is None:
         return {}
-    facts: dict[str, Any] = {"rows": len(run.acquired.frame), "batches": len(run.acquired.batches),
-                             "manifest_hash": run.acquired.manifest_hash}
+    facts: dict[str, Any] = {
+        "rows": len(run.acquired.frame),
+        "batches": len(run.acquired.batches),
+        "manifest_hash": run.acquired.manifest_hash,
+    }
     if run.split is not None:
         facts["split"] = run.split.description
     return facts
@@ -151,36 +154,36 @@ def bad_input_result(run: PrCheckRun, message: str, timings: dict[str, float]) -
 
 
 def save_candidate(run: PrCheckRun) -> ModelArtifact:
-    """The candidate artifact (model.skops + metadata.json) under reports/pr/candidate/."""
+    """The candidate artifact (model, metadata, reference profile) under reports/pr/candidate/."""
     from gitops_ml.monitoring.drift import write_reference
-    from gitops_ml.registry.artifacts import model_version, save_model
+    from gitops_ml.registry.artifacts import REFERENCE_FILE, ModelInfo, model_version, save_model
 
     settings, acquired, split, trained = run.settings, run.acquired, run.split, run.trained
     assert settings is not None and acquired is not None and split is not None and trained is not None
     config_hash = settings.config_hash()
     data_hash = acquired.manifest_hash
     metrics = {m.metric: m.candidate for m in run.comparison} if run.comparison is not None else {}
-    metadata = {
-        "version": model_version(run.commit, config_hash, data_hash),
-        "git_commit": run.commit,
-        "config_hash": config_hash,
-        "data_hash": data_hash,
-        "dataset": settings.dataset.name,
-        "task": settings.dataset.task,
-        "target": settings.dataset.target,
-        "numeric_features": list(settings.features.numeric),
-        "categorical_features": list(settings.features.categorical),
-        "features": list(settings.features.all),
-        "estimator": settings.estimator.class_path,
-        "best_params": trained.best_params,
-        "metrics": metrics,
-        "holdout_rows": len(split.holdout),
-        "split": split.description,
-        "training_seconds": trained.fit_seconds,
-        "sample_record": _sample_record(settings, split),
-    }
-    artifact = save_model(trained.pipeline, run.out_dir / "candidate", metadata)
-    write_reference(_reference_profile(run), run.out_dir / "candidate" / "reference.json")
+    info = ModelInfo(
+        version=model_version(run.commit, config_hash, data_hash),
+        git_commit=run.commit,
+        config_hash=config_hash,
+        data_hash=data_hash,
+        dataset=settings.dataset.name,
+        task=settings.dataset.task,
+        target=settings.dataset.target,
+        numeric_features=tuple(settings.features.numeric),
+        categorical_features=tuple(settings.features.categorical),
+        features=tuple(settings.features.all),
+        estimator=settings.estimator.class_path,
+        best_params=dict(trained.best_params or {}),
+        metrics=metrics,
+        holdout_rows=len(split.holdout),
+        split=split.description,
+        training_seconds=trained.fit_seconds,
+        sample_record=_sample_record(settings, split),
+    )
+    artifact = save_model(trained.pipeline, run.out_dir / "candidate", info)
+    write_reference(_reference_profile(run), run.out_dir / "candidate" / REFERENCE_FILE)
     return artifact
 
 
@@ -196,8 +199,13 @@ def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
     # a probability vector, for which prediction drift is not computed
     task = settings.dataset.task
     scores = {"binary": candidate.y_score, "regression": candidate.y_pred}.get(task)
-    return build_reference(features, settings.features.numeric, settings.features.categorical,
-                           bins=settings.monitoring.psi_bins, prediction_scores=scores)
+    return build_reference(
+        features,
+        settings.features.numeric,
+        settings.features.categorical,
+        bins=settings.monitoring.psi_bins,
+        prediction_scores=scores,
+    )
 
 
 def _sample_record(settings: Settings, split: SplitResult) -> dict[str, Any]:
@@ -222,8 +230,11 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
         "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
         "curves": [c.to_dict() for c in result.curves] if result.curves else None,
-        "costs": (settings.evaluation.costs.model_dump(exclude_none=True)
-                  if settings is not None and settings.evaluation.costs is not None else None),
+        "costs": (
+            settings.evaluation.costs.model_dump(exclude_none=True)
+            if settings is not None and settings.evaluation.costs is not None
+            else None
+        ),
         "contract": result.contract.to_dict() if result.contract is not None else None,
         "contract_diff": result.contract_diff.to_dict() if result.contract_diff is not None else None,
         "deepchecks": {k: v.to_dict() for k, v in result.deepchecks.items()},

@@ -6,13 +6,18 @@ commit (pointer + history, one message) and return the same typed `PointerOutcom
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gitops_ml.config import RegistryConfig, Settings
-from gitops_ml.errors import GatesFailed, GitopsMLError
+from gitops_ml.errors import ArtifactError, GatesFailed, GitopsMLError
 from gitops_ml.registry.promote import PointerChange, promote_candidate, rollback
 from gitops_ml.reporting.pr_report import PrCheckResult
+
+if TYPE_CHECKING:
+    from gitops_ml.registry.artifacts import ArtifactMetadata
 
 
 @dataclass(frozen=True)
@@ -33,14 +38,70 @@ def refuse_unless_passed(check: PrCheckResult, report_dir: str | Path) -> None:
         raise GatesFailed(f"promotion refused, gates failed vs current production: {failed}")
 
 
+def verify_checked_candidate(
+    report_dir: str | Path, settings: Settings, *, expect_commit: str | None
+) -> ArtifactMetadata:
+    """What the privileged publish job checks before it publishes a candidate it did not train.
+
+    The candidate comes from a job that ran project code with no write token; here, on a fresh
+    checkout of the same commit: the check's verdict is a pass, the model file loads under the
+    skops allow-list with the sha256 its metadata records, and it was trained from this commit's
+    code and config. Returns the candidate's metadata; ArtifactError / GatesFailed otherwise.
+    """
+    from gitops_ml.registry.artifacts import load_model, read_metadata
+
+    report_dir = Path(report_dir)
+    candidate = report_dir / "candidate"
+    summary_path = report_dir / "summary.json"
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{summary_path}: the check's verdict is missing or unreadable: {exc}") from exc
+    status = summary.get("status") if isinstance(summary, dict) else None
+    if status != "pass":
+        raise GatesFailed(
+            f"promotion refused: the check's verdict in {summary_path} is {status!r}, not 'pass'"
+        )
+    load_model(candidate)  # sha256 against metadata.json, then the skops allow-list; never unpickles
+    meta = read_metadata(candidate)
+    if expect_commit and meta.git_commit != expect_commit:
+        raise ArtifactError(f"{candidate}: trained from commit {meta.git_commit!r}, not {expect_commit}")
+    if meta.config_hash != settings.config_hash():
+        raise ArtifactError(
+            f"{candidate}: config hash {meta.config_hash[:12]} is not this checkout's "
+            f"{settings.config_hash()[:12]}"
+        )
+    return meta
+
+
+def publish_checked(
+    report_dir: str | Path,
+    settings: Settings,
+    *,
+    expect_commit: str | None,
+    reason: str,
+    commit: bool,
+    repo_dir: str | Path = ".",
+) -> PointerOutcome:
+    """Verify a candidate checked by another job, publish it and move the pointer (deploy/*.yaml only)."""
+    verify_checked_candidate(report_dir, settings, expect_commit=expect_commit)
+    change = publish(Path(report_dir) / "candidate", settings.registry, reason)
+    commit_id = None
+    if commit and change.changed:
+        commit_id = commit_pointer_change(repo_dir, settings.registry, promotion_message(change, report_dir))
+    return PointerOutcome(change, commit_id)
+
+
 def publish(candidate_dir: Path, registry: RegistryConfig, reason: str) -> PointerChange:
     return promote_candidate(candidate_dir, registry, reason=reason)
 
 
 def promotion_message(change: PointerChange, report_dir: str | Path) -> str:
-    return (f"Promote model {change.version} to production\n\n"
-            f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
-            f"Report: {report_dir}/report.md\n\n[skip ci]")
+    return (
+        f"Promote model {change.version} to production\n\n"
+        f"Previous: {change.previous_version or 'none'}. Artifact: {change.artifact_uri}\n"
+        f"Report: {report_dir}/report.md\n\n[skip ci]"
+    )
 
 
 def rollback_message(change: PointerChange, reason: str) -> str:
@@ -54,8 +115,9 @@ def commit_pointer_change(repo_dir: str | Path, registry: RegistryConfig, messag
     return GitRepo(repo_dir).commit_paths([registry.pointer, registry.history], message)
 
 
-def rollback_production(settings: Settings, *, to_version: str | None, reason: str, commit: bool,
-                        repo_dir: str | Path = ".") -> PointerOutcome:
+def rollback_production(
+    settings: Settings, *, to_version: str | None, reason: str, commit: bool, repo_dir: str | Path = "."
+) -> PointerOutcome:
     """Point production back at an earlier version (default: the previous one in the history)."""
     change = rollback(settings.registry, to_version=to_version, reason=reason)
     commit_id = None

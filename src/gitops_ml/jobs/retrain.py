@@ -38,19 +38,30 @@ def _existing_ids(settings: Settings) -> set[str]:
 
     if not settings.dataset.id_column:
         return set()
-    frame = acquire(settings.dataset.manifest, time_column=settings.dataset.time_column).frame
+    frame = acquire(
+        settings.dataset.manifest,
+        time_column=settings.dataset.time_column,
+        allowed_uri_prefixes=settings.dataset.allowed_uri_prefixes,
+    ).frame
     return set(frame[settings.dataset.id_column].astype(str))
 
 
-def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *, repo_dir: Path,
-                       window_end: datetime, store_url: str) -> RetrainingPr:
+def open_retraining_pr(
+    settings: Settings,
+    window: pd.DataFrame,
+    report: str,
+    *,
+    repo_dir: Path,
+    window_end: datetime,
+    store_url: str,
+) -> RetrainingPr:
     from gitops_ml.data.add_batch import add_batch
     from gitops_ml.data.export import labelled_window_batch, write_batch_csv
     from gitops_ml.forge.git import GitRepo, repository_from_remote
-    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.github import GitHubForge, api_url_for
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
     from gitops_ml.forge.tokens import resolve_token
-    from gitops_ml.store.predictions import PredictionStore
+    from gitops_ml.prediction_store import PredictionStore
 
     repo = GitRepo(repo_dir)
     manifest = Path(settings.dataset.manifest)
@@ -69,27 +80,49 @@ def open_retraining_pr(settings: Settings, window: pd.DataFrame, report: str, *,
 
     token = resolve_token(settings.forge.token_secret_block)
     repository = settings.forge.repository or repository_from_remote(repo.remote_url("origin"))
-    forge = GitHubForge(repository, token, settings.forge.api_url) if token and repository else None
+    # the repository's own API host (GITHUB_API_URL checked against the remote), never one from config
+    forge = (
+        GitHubForge(repository, token, api_url_for(repo.remote_url("origin")))
+        if token and repository
+        else None
+    )
     if forge is None:
-        why = "no token (GITHUB_TOKEN / GH_TOKEN / forge.token_secret_block)" if not token else \
-            "no repository (forge.repository or an origin remote)"
+        why = (
+            "no token (GITHUB_TOKEN / GH_TOKEN / forge.token_secret_block)"
+            if not token
+            else "no repository (forge.repository or an origin remote)"
+        )
         logger.warning("retraining PR in local mode: %s; branch and commit only", why)
     date = pd.Timestamp(window_end).date()
     outcome = open_or_update_retraining_pr(
-        forge, repo, branch_prefix=settings.monitoring.retrain_branch_prefix,
-        label=settings.monitoring.retrain_label, base=settings.forge.base_branch,
-        title=f"Retrain: production model decayed ({date.isoformat()})", body=report,
+        forge,
+        repo,
+        branch_prefix=settings.monitoring.retrain_branch_prefix,
+        label=settings.monitoring.retrain_label,
+        base=settings.forge.base_branch,
+        title=f"Retrain: production model decayed ({date.isoformat()})",
+        body=report,
         paths_to_commit=[batch_path, manifest],
         commit_message=f"Add labelled production window {stamp} for retraining",
-        date=date, token=token, prepare=prepare,
+        date=date,
+        token=token,
+        prepare=prepare,
         comment_body="The monitor found the model still decayed; new labelled data pushed.\n\n" + report,
     )
     store = PredictionStore(store_url)
     try:
-        store.add_retrain_pr(branch=outcome.branch, pr_number=outcome.pr_number, url=outcome.pr_url,
-                             action=outcome.action)
+        store.add_retrain_pr(
+            branch=outcome.branch, pr_number=outcome.pr_number, url=outcome.pr_url, action=outcome.action
+        )
     finally:
         store.dispose()
-    return RetrainingPr(action=outcome.action, branch=outcome.branch, pr_number=outcome.pr_number,
-                        pr_url=outcome.pr_url, commit=outcome.commit, message=outcome.message,
-                        export=summary.get("export", ""), batch=str(batch_path))
+    return RetrainingPr(
+        action=outcome.action,
+        branch=outcome.branch,
+        pr_number=outcome.pr_number,
+        pr_url=outcome.pr_url,
+        commit=outcome.commit,
+        message=outcome.message,
+        export=summary.get("export", ""),
+        batch=str(batch_path),
+    )

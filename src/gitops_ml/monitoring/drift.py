@@ -126,7 +126,9 @@ class ReferenceProfile:
     def from_dict(cls, data: Mapping[str, Any]) -> ReferenceProfile:
         version = data.get("version")
         if version != PROFILE_VERSION:
-            raise ValueError(f"reference profile version {version!r} is not supported (expected {PROFILE_VERSION})")
+            raise ValueError(
+                f"reference profile version {version!r} is not supported (expected {PROFILE_VERSION})"
+            )
         prediction = data.get("prediction")
         return cls(
             numeric={k: NumericProfile.from_dict(v) for k, v in data["numeric"].items()},
@@ -181,7 +183,9 @@ def _numeric_profile(values: np.ndarray, bins: int, sample_size: int) -> Numeric
     ordered = np.sort(finite)
     n_valid = ordered.size
     if n_valid == 0:
-        return NumericProfile(edges=[], counts=[0], null_count=int(values.size), sample=[], n=int(values.size))
+        return NumericProfile(
+            edges=[], counts=[0], null_count=int(values.size), sample=[], n=int(values.size)
+        )
     # quantile cuts on the sorted array; duplicate cuts (ties, discrete features) collapse into one bin
     edges = np.unique(_sorted_quantiles(ordered, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
     counts = np.diff(np.concatenate(([0], np.searchsorted(ordered, edges, side="left"), [n_valid])))
@@ -253,9 +257,12 @@ def build_reference(
         cat[name] = CategoricalProfile(counts=dict(sorted(counts.items())), null_count=nulls, n=len(train_df))
     prediction = None
     if prediction_scores is not None:
-        prediction = _numeric_profile(_as_scores(prediction_scores, "reference prediction scores"), bins,
-                                      sample_size)
-    return ReferenceProfile(numeric=num, categorical=cat, prediction=prediction, bins=bins, rows=len(train_df))
+        prediction = _numeric_profile(
+            _as_scores(prediction_scores, "reference prediction scores"), bins, sample_size
+        )
+    return ReferenceProfile(
+        numeric=num, categorical=cat, prediction=prediction, bins=bins, rows=len(train_df)
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,7 +359,8 @@ class FeatureDrift:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureDrift:
-        return cls(**{k: (math.nan if v is None else v) for k, v in data.items()})
+        fields: dict[str, Any] = {k: (math.nan if v is None else v) for k, v in data.items()}
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -404,8 +412,16 @@ def _fmt_p(p: float) -> str:
     return "n/a" if math.isnan(p) else (f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}")
 
 
-def _rule(psi_value: float, pvalue: float, effect: float, psi_max: float, p_max: float, min_effect: float,
-          test: str, effect_name: str) -> tuple[bool, str]:
+def _rule(
+    psi_value: float,
+    pvalue: float,
+    effect: float,
+    psi_max: float,
+    p_max: float,
+    min_effect: float,
+    test: str,
+    effect_name: str,
+) -> tuple[bool, str]:
     if math.isnan(psi_value):
         return False, "no data in window"
     if psi_value > psi_max:
@@ -414,13 +430,23 @@ def _rule(psi_value: float, pvalue: float, effect: float, psi_max: float, p_max:
     if significant and effect >= min_effect:
         return True, f"{test} p={_fmt_p(pvalue)} < {p_max:g} and {effect_name}={effect:.3f} >= {min_effect:g}"
     if significant:
-        return False, (f"PSI {psi_value:.3f} <= {psi_max:g}; {test} p={_fmt_p(pvalue)} significant but "
-                       f"{effect_name}={effect:.3f} < effect floor {min_effect:g}")
+        return False, (
+            f"PSI {psi_value:.3f} <= {psi_max:g}; {test} p={_fmt_p(pvalue)} significant but "
+            f"{effect_name}={effect:.3f} < effect floor {min_effect:g}"
+        )
     return False, f"PSI {psi_value:.3f} <= {psi_max:g}; {test} p={_fmt_p(pvalue)}"
 
 
-def _numeric_drift(name: str, kind: Kind, ref: NumericProfile, values: np.ndarray, psi_max: float,
-                   p_max: float, min_effect: float, use_test: bool) -> FeatureDrift:
+def _numeric_drift(
+    name: str,
+    kind: Kind,
+    ref: NumericProfile,
+    values: np.ndarray,
+    psi_max: float,
+    p_max: float,
+    min_effect: float,
+    use_test: bool,
+) -> FeatureDrift:
     valid = np.sort(values[np.isfinite(values)])
     edges = np.asarray(ref.edges, dtype="float64")
     window_counts = np.diff(np.concatenate(([0], np.searchsorted(valid, edges, side="left"), [valid.size])))
@@ -434,34 +460,53 @@ def _numeric_drift(name: str, kind: Kind, ref: NumericProfile, values: np.ndarra
         if not drifted and not math.isnan(psi_value):
             reason = f"PSI {psi_value:.3f} <= {psi_max:g} (KS p={_fmt_p(pvalue)}, D={d:.3f}, informational)"
     return FeatureDrift(
-        feature=name, kind=kind, test="ks", psi=psi_value, statistic=d, pvalue=pvalue, effect=d,
+        feature=name,
+        kind=kind,
+        test="ks",
+        psi=psi_value,
+        statistic=d,
+        pvalue=pvalue,
+        effect=d,
         null_rate_reference=ref.null_count / ref.n if ref.n else math.nan,
         null_rate_window=(values.size - valid.size) / values.size if values.size else math.nan,
-        drifted=drifted, reason=reason,
+        drifted=drifted,
+        reason=reason,
     )
 
 
-def _categorical_drift(name: str, ref: CategoricalProfile, series: pd.Series, psi_max: float, p_max: float,
-                       min_effect: float) -> FeatureDrift:
+def _categorical_drift(
+    name: str, ref: CategoricalProfile, series: pd.Series, psi_max: float, p_max: float, min_effect: float
+) -> FeatureDrift:
     window_levels, window_nulls = _level_counts(series)
     levels = [level for level in ref.counts if level != OTHER_BUCKET]
     known = set(levels)
     unseen = sum(c for level, c in window_levels.items() if level not in known)
     # buckets: reference levels, OTHER (rare reference levels + unseen window levels), NULL
-    ref_counts = np.array([ref.counts[level] for level in levels] + [ref.counts.get(OTHER_BUCKET, 0),
-                                                                     ref.null_count], dtype="float64")
-    win_counts = np.array([window_levels.get(level, 0) for level in levels] + [unseen, window_nulls],
-                          dtype="float64")
+    ref_counts = np.array(
+        [ref.counts[level] for level in levels] + [ref.counts.get(OTHER_BUCKET, 0), ref.null_count],
+        dtype="float64",
+    )
+    win_counts = np.array(
+        [window_levels.get(level, 0) for level in levels] + [unseen, window_nulls], dtype="float64"
+    )
     psi_value = psi(ref_counts, win_counts)
     statistic, pvalue = chi2_two_sample(ref_counts, win_counts)
     effect = total_variation(ref_counts, win_counts)
     drifted, reason = _rule(psi_value, pvalue, effect, psi_max, p_max, min_effect, "chi2", "TVD")
     n_window = len(series)
     return FeatureDrift(
-        feature=name, kind="categorical", test="chi2", psi=psi_value, statistic=statistic, pvalue=pvalue,
-        effect=effect, null_rate_reference=ref.null_count / ref.n if ref.n else math.nan,
+        feature=name,
+        kind="categorical",
+        test="chi2",
+        psi=psi_value,
+        statistic=statistic,
+        pvalue=pvalue,
+        effect=effect,
+        null_rate_reference=ref.null_count / ref.n if ref.n else math.nan,
         null_rate_window=window_nulls / n_window if n_window else math.nan,
-        drifted=drifted, reason=reason, unseen_rate=unseen / n_window if n_window else 0.0,
+        drifted=drifted,
+        reason=reason,
+        unseen_rate=unseen / n_window if n_window else 0.0,
     )
 
 
@@ -487,8 +532,11 @@ def compute_drift(
     ks_p = _threshold(thresholds, "ks_pvalue", 0.01)
     chi2_p = _threshold(thresholds, "chi2_pvalue", 0.01)
     pred_psi = _threshold(thresholds, "prediction_psi", 0.2)
-    floor = float(min_effect) if min_effect is not None else _threshold(thresholds, "min_effect",
-                                                                       DEFAULT_MIN_EFFECT)
+    floor = (
+        float(min_effect)
+        if min_effect is not None
+        else _threshold(thresholds, "min_effect", DEFAULT_MIN_EFFECT)
+    )
     what = "monitoring window"
     if len(window_df) == 0:
         # an empty window (no traffic) may come without columns at all: report "no data", not an error
@@ -498,21 +546,28 @@ def compute_drift(
         values = _numeric_values(_column(window_df, name, what), name, what)
         results.append(_numeric_drift(name, "numeric", profile, values, psi_max, ks_p, floor, use_test=True))
     for name, cat_profile in reference.categorical.items():
-        results.append(_categorical_drift(name, cat_profile, _column(window_df, name, what), psi_max, chi2_p,
-                                          floor))
+        results.append(
+            _categorical_drift(name, cat_profile, _column(window_df, name, what), psi_max, chi2_p, floor)
+        )
     prediction = None
     if prediction_scores is not None and reference.prediction is not None:
         scores = _as_scores(prediction_scores, "window prediction scores")
         if scores.size != len(window_df):
             raise DataError(f"window prediction scores: {scores.size} scores for {len(window_df)} rows")
-        prediction = _numeric_drift("prediction", "prediction", reference.prediction, scores, pred_psi, ks_p,
-                                    floor, use_test=False)
+        prediction = _numeric_drift(
+            "prediction", "prediction", reference.prediction, scores, pred_psi, ks_p, floor, use_test=False
+        )
     return DriftResult(
         window_rows=len(window_df),
         features=results,
         prediction=prediction,
-        thresholds={"psi": psi_max, "ks_pvalue": ks_p, "chi2_pvalue": chi2_p, "prediction_psi": pred_psi,
-                    "min_effect": floor},
+        thresholds={
+            "psi": psi_max,
+            "ks_pvalue": ks_p,
+            "chi2_pvalue": chi2_p,
+            "prediction_psi": pred_psi,
+            "min_effect": floor,
+        },
     )
 
 

@@ -83,7 +83,8 @@ class PerformanceResult:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PerformanceResult:
         floats = {"label_coverage", "value", "ci_low", "ci_high", "drop", "drop_ci_low", "drop_ci_high"}
-        return cls(**{k: (math.nan if v is None and k in floats else v) for k, v in data.items()})
+        fields: dict[str, Any] = {k: (math.nan if v is None and k in floats else v) for k, v in data.items()}
+        return cls(**fields)
 
 
 def labelled_predictions(
@@ -113,7 +114,9 @@ def labelled_predictions(
         raise ValueError(f"{task} window performance needs the served predictions")
     served = scores if y_pred is None else np.asarray(y_pred, dtype=object)
     if served is None or served.shape != (n,):
-        raise DataError(f"window performance: {n} labels but {0 if served is None else served.size} predictions")
+        raise DataError(
+            f"window performance: {n} labels but {0 if served is None else served.size} predictions"
+        )
     mask = ~pd.isna(labels)
     if task == "regression":
         y = _numbers(labels[mask], "labels")
@@ -155,21 +158,61 @@ def window_performance(
     coverage = labelled / rows if rows else math.nan
     nan = math.nan
 
-    def result(status: Status, value: float, lo: float, hi: float, drop: float, dlo: float, dhi: float,
-               decayed: bool, reason: str) -> PerformanceResult:
+    def result(
+        status: Status,
+        value: float,
+        lo: float,
+        hi: float,
+        drop: float,
+        dlo: float,
+        dhi: float,
+        decayed: bool,
+        reason: str,
+    ) -> PerformanceResult:
         return PerformanceResult(
-            metric=metric, status=status, rows=rows, labelled=labelled, label_coverage=coverage, value=value,
-            ci_low=lo, ci_high=hi, baseline=baseline_value, drop=drop, drop_ci_low=dlo, drop_ci_high=dhi,
-            max_drop=max_drop, confidence=confidence, decayed=decayed, reason=reason,
+            metric=metric,
+            status=status,
+            rows=rows,
+            labelled=labelled,
+            label_coverage=coverage,
+            value=value,
+            ci_low=lo,
+            ci_high=hi,
+            baseline=baseline_value,
+            drop=drop,
+            drop_ci_low=dlo,
+            drop_ci_high=dhi,
+            max_drop=max_drop,
+            confidence=confidence,
+            decayed=decayed,
+            reason=reason,
         )
 
     if labelled < min_labelled:
-        return result("insufficient labels", nan, nan, nan, nan, nan, nan, False,
-                      f"{labelled} labelled rows < min_labelled_rows {min_labelled}")
+        return result(
+            "insufficient labels",
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            False,
+            f"{labelled} labelled rows < min_labelled_rows {min_labelled}",
+        )
     note = metric_notes(preds, [metric]).get(metric)
     if note:
-        return result("insufficient labels", nan, nan, nan, nan, nan, nan, False,
-                      f"{metric} on {labelled} labelled rows: {note}")
+        return result(
+            "insufficient labels",
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            nan,
+            False,
+            f"{metric} on {labelled} labelled rows: {note}",
+        )
 
     value = compute_metrics(preds, [metric])[metric]
     replicates = bootstrap_distribution(preds, [metric], n_resamples, seed)[metric]
@@ -181,11 +224,15 @@ def window_performance(
     dlo, dhi = sorted((sign * (baseline_value - lo), sign * (baseline_value - hi)))
     pct = round(confidence * 100)
     if dlo > max_drop:
-        reason = (f"{metric} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
-                  f"{pct}% CI [{dlo:.4f}, {dhi:.4f}] entirely above max_performance_drop {max_drop:g}")
+        reason = (
+            f"{metric} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
+            f"{pct}% CI [{dlo:.4f}, {dhi:.4f}] entirely above max_performance_drop {max_drop:g}"
+        )
         return result("ok", value, lo, hi, drop, dlo, dhi, True, reason)
-    reason = (f"{metric} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
-              f"{pct}% CI lower bound {dlo:.4f} <= max_performance_drop {max_drop:g}")
+    reason = (
+        f"{metric} {value:.4f} vs baseline {baseline_value:.4f}: drop {drop:.4f}, "
+        f"{pct}% CI lower bound {dlo:.4f} <= max_performance_drop {max_drop:g}"
+    )
     return result("ok", value, lo, hi, drop, dlo, dhi, False, reason)
 
 

@@ -85,8 +85,12 @@ class Decision:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "action": self.action, "reasons": list(self.reasons), "bad_window": self.bad_window,
-            "consecutive_bad": self.consecutive_bad, "in_cooldown": self.in_cooldown, "status": self.status,
+            "action": self.action,
+            "reasons": list(self.reasons),
+            "bad_window": self.bad_window,
+            "consecutive_bad": self.consecutive_bad,
+            "in_cooldown": self.in_cooldown,
+            "status": self.status,
         }
 
 
@@ -201,8 +205,14 @@ def decide(
     in_cooldown = last is not None and now - last < timedelta(days=cfg.cooldown_days)
 
     if current.rows < cfg.min_window_rows:
-        return Decision("none", [f"insufficient data: {current.rows} rows < min_window_rows {cfg.min_window_rows}"],
-                        bad_window=False, consecutive_bad=0, in_cooldown=in_cooldown, status="insufficient data")
+        return Decision(
+            "none",
+            [f"insufficient data: {current.rows} rows < min_window_rows {cfg.min_window_rows}"],
+            bad_window=False,
+            consecutive_bad=0,
+            in_cooldown=in_cooldown,
+            status="insufficient data",
+        )
 
     problems = _window_problems(current, cfg.max_drifted_features)
     bad = bool(problems)
@@ -211,15 +221,23 @@ def decide(
         reasons.append(f"performance not assessed: {perf.reason}")
     if not bad:
         n_drifted = len(current.drift.drifted_features)
-        reasons.insert(0, f"window ok: {n_drifted} drifted features <= {cfg.max_drifted_features}, "
-                          "no prediction drift, no performance decay")
-        return Decision("none", reasons, bad_window=False, consecutive_bad=0, in_cooldown=in_cooldown, status="ok")
+        reasons.insert(
+            0,
+            f"window ok: {n_drifted} drifted features <= {cfg.max_drifted_features}, "
+            "no prediction drift, no performance decay",
+        )
+        return Decision(
+            "none", reasons, bad_window=False, consecutive_bad=0, in_cooldown=in_cooldown, status="ok"
+        )
 
     # streak of bad windows ending with the current one (the current window's own record, if already
     # stored by an earlier run, is not counted twice)
     earlier = sorted(
-        (r for r in history
-         if as_utc(r.window_end) <= end and (as_utc(r.window_start), as_utc(r.window_end)) != (start, end)),
+        (
+            r
+            for r in history
+            if as_utc(r.window_end) <= end and (as_utc(r.window_start), as_utc(r.window_end)) != (start, end)
+        ),
         key=lambda r: as_utc(r.window_end),
         reverse=True,
     )
@@ -237,15 +255,22 @@ def decide(
     needed = cfg.consecutive_bad_windows
     if streak < needed:
         reasons.append(f"bad window {streak} of {needed} consecutive needed: no retrain yet")
-        return Decision("none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=in_cooldown,
-                        status="bad")
+        return Decision(
+            "none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=in_cooldown, status="bad"
+        )
     if in_cooldown and last is not None:
         until = last + timedelta(days=cfg.cooldown_days)
-        reasons.append(f"{streak} consecutive bad windows, but in cool-down until {until.isoformat()} "
-                       f"(last retraining PR {last.isoformat()}, cooldown_days {cfg.cooldown_days:g})")
-        return Decision("none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=True, status="bad")
+        reasons.append(
+            f"{streak} consecutive bad windows, but in cool-down until {until.isoformat()} "
+            f"(last retraining PR {last.isoformat()}, cooldown_days {cfg.cooldown_days:g})"
+        )
+        return Decision(
+            "none", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=True, status="bad"
+        )
     reasons.append(f"{streak} consecutive bad windows >= consecutive_bad_windows {needed}: retrain")
-    return Decision("retrain", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=False, status="bad")
+    return Decision(
+        "retrain", reasons, bad_window=True, consecutive_bad=streak, in_cooldown=False, status="bad"
+    )
 
 
 def make_record(current: WindowResult, decision: Decision, *, created_at: datetime) -> WindowRecord:
@@ -295,8 +320,20 @@ def assess_window(
     perf = None
     if labelled is not None:
         perf = window_performance(
-            labelled, cfg.performance_metric, baseline_value, rows=len(window_df), n_resamples=n_resamples,
-            seed=seed, max_drop=cfg.max_performance_drop, min_labelled=cfg.min_labelled_rows,
+            labelled,
+            cfg.performance_metric,
+            baseline_value,
+            rows=len(window_df),
+            n_resamples=n_resamples,
+            seed=seed,
+            max_drop=cfg.max_performance_drop,
+            min_labelled=cfg.min_labelled_rows,
         )
-    return WindowResult(window_start=window_start, window_end=window_end, rows=len(window_df), drift=drift,
-                        performance=perf, model_version=model_version)
+    return WindowResult(
+        window_start=window_start,
+        window_end=window_end,
+        rows=len(window_df),
+        drift=drift,
+        performance=perf,
+        model_version=model_version,
+    )

@@ -9,6 +9,9 @@ import math
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from gitops_ml.evaluation.metrics import direction_sign
 from gitops_ml.io_utils import atomic_write_bytes
@@ -57,14 +60,21 @@ def verdict(decision: Decision) -> str:
 
 def _feature_row(f: FeatureDrift) -> str:
     test = "KS" if f.test == "ks" else "chi²"
-    nulls = f"{f.null_rate_reference:.1%} → {f.null_rate_window:.1%}" if math.isfinite(f.null_rate_window) else "–"
+    nulls = (
+        f"{f.null_rate_reference:.1%} → {f.null_rate_window:.1%}"
+        if math.isfinite(f.null_rate_window)
+        else "–"
+    )
     mark = "**yes**" if f.drifted else "no"
-    return (f"| {_cell(f.feature)} | {f.kind} | {_f(f.psi)} | {test} {_p(f.pvalue)} | {_f(f.effect)} | {nulls} "
-            f"| {mark} | {_cell(f.reason)} |")
+    return (
+        f"| {_cell(f.feature)} | {f.kind} | {_f(f.psi)} | {test} {_p(f.pvalue)} | {_f(f.effect)} | {nulls} "
+        f"| {mark} | {_cell(f.reason)} |"
+    )
 
 
-def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[float]], *,
-                  from_zero: bool) -> list[str]:
+def _series_chart(
+    title: str, labels: list[str], y_label: str, lines: list[list[float]], *, from_zero: bool
+) -> list[str]:
     values = [v for line in lines for v in line]
     pad = max(0.01, 0.1 * (max(values) - min(values)))
     lo = 0.0 if from_zero else math.floor((min(values) - pad) * 100) / 100
@@ -76,22 +86,34 @@ def _series_chart(title: str, labels: list[str], y_label: str, lines: list[list[
 
 def _charts(result: WindowResult, history: Sequence[WindowRecord]) -> list[str]:
     current_end = as_utc(result.window_end)
-    past = sorted((r for r in history if as_utc(r.window_end) < current_end), key=lambda r: as_utc(r.window_end))
+    past = sorted(
+        (r for r in history if as_utc(r.window_end) < current_end), key=lambda r: as_utc(r.window_end)
+    )
     # windows are labelled by their start day, as in the report header
     points: list[tuple[str, float | None, float | None]] = [
         (_day(r.window_start), r.max_psi, r.metric_value) for r in past
     ]
     perf = result.performance
-    points.append((_day(result.window_start), result.drift.max_psi,
-                   perf.value if perf is not None and math.isfinite(perf.value) else None))
+    points.append(
+        (
+            _day(result.window_start),
+            result.drift.max_psi,
+            perf.value if perf is not None and math.isfinite(perf.value) else None,
+        )
+    )
     points = points[-MAX_CHART_WINDOWS:]
     out: list[str] = []
     psi_pts = [(d, v) for d, v, _ in points if v is not None and math.isfinite(v)]
     if len(psi_pts) >= 2:
         threshold = float(result.drift.thresholds.get("psi", 0.2))
         out += ["", f"Max feature PSI per window (second line: threshold {threshold:g}):", ""]
-        out += _series_chart("Max feature PSI", [d for d, _ in psi_pts], "PSI",
-                             [[v for _, v in psi_pts], [threshold] * len(psi_pts)], from_zero=True)
+        out += _series_chart(
+            "Max feature PSI",
+            [d for d, _ in psi_pts],
+            "PSI",
+            [[v for _, v in psi_pts], [threshold] * len(psi_pts)],
+            from_zero=True,
+        )
     metric_pts = [(d, v) for d, _, v in points if v is not None and math.isfinite(v)]
     if len(metric_pts) >= 2 and perf is not None:
         lines = [[v for _, v in metric_pts]]
@@ -121,7 +143,8 @@ def render_monitor_report(
         "",
         f"Model `{model_version}` · window {_day(result.window_start)} → {_day(result.window_end)} · "
         f"{result.rows:,} rows · {len(drift.drifted_features)} of {len(drift.features)} features drifted · "
-        f"{decision.consecutive_bad} consecutive bad window(s)" + (" · in cool-down" if decision.in_cooldown else ""),
+        f"{decision.consecutive_bad} consecutive bad window(s)"
+        + (" · in cool-down" if decision.in_cooldown else ""),
         "",
     ]
     lines += [f"- {_cell(reason)}" for reason in decision.reasons]
@@ -133,23 +156,31 @@ def render_monitor_report(
     else:
         pct = round(perf.confidence * 100)
         lines += [
-            f"| metric | window | {pct}% CI | baseline | drop (positive = worse) | drop {pct}% CI | max drop "
-            "| labelled | label coverage | decayed |",
+            (
+                f"| metric | window | {pct}% CI | baseline | drop (positive = worse) | drop {pct}% CI | max drop "
+                "| labelled | label coverage | decayed |"
+            ),
             "|---|---|---|---|---|---|---|---|---|---|",
-            f"| {perf.metric} | {_f(perf.value, 4)} | [{_f(perf.ci_low, 4)}, {_f(perf.ci_high, 4)}] "
-            f"| {_f(perf.baseline, 4)} | {_f(perf.drop, 4)} | [{_f(perf.drop_ci_low, 4)}, {_f(perf.drop_ci_high, 4)}] "
-            f"| {perf.max_drop:g} | {perf.labelled:,} | {perf.label_coverage:.1%} | "
-            f"{'**yes**' if perf.decayed else 'no'} |",
+            (
+                f"| {perf.metric} | {_f(perf.value, 4)} | [{_f(perf.ci_low, 4)}, {_f(perf.ci_high, 4)}] "
+                f"| {_f(perf.baseline, 4)} | {_f(perf.drop, 4)} | [{_f(perf.drop_ci_low, 4)}, {_f(perf.drop_ci_high, 4)}] "
+                f"| {perf.max_drop:g} | {perf.labelled:,} | {perf.label_coverage:.1%} | "
+                f"{'**yes**' if perf.decayed else 'no'} |"
+            ),
             "",
             f"{perf.status}: {_cell(perf.reason)}. Decayed means the whole CI of the drop is above the max drop.",
         ]
 
     t = drift.thresholds
     lines += [
-        "", "### Feature drift", "",
-        f"Rule: drifted when PSI > {t.get('psi', '?')}, or when the KS / chi² p-value < "
-        f"{t.get('ks_pvalue', '?')} / {t.get('chi2_pvalue', '?')} with an effect (KS D / total variation) >= "
-        f"{t.get('min_effect', '?')}.",
+        "",
+        "### Feature drift",
+        "",
+        (
+            f"Rule: drifted when PSI > {t.get('psi', '?')}, or when the KS / chi² p-value < "
+            f"{t.get('ks_pvalue', '?')} / {t.get('chi2_pvalue', '?')} with an effect (KS D / total variation) >= "
+            f"{t.get('min_effect', '?')}."
+        ),
         "",
         "| feature | type | PSI | test p-value | effect | null rate ref → window | drifted | why |",
         "|---|---|---|---|---|---|---|---|",
@@ -158,19 +189,27 @@ def render_monitor_report(
     lines += [_feature_row(f) for f in ranked[:MAX_FEATURE_ROWS]]
     if len(ranked) > MAX_FEATURE_ROWS:
         hidden = ranked[MAX_FEATURE_ROWS:]
-        lines.append(f"\n… {len(hidden)} more features not shown ({sum(f.drifted for f in hidden)} of them drifted).")
+        lines.append(
+            f"\n… {len(hidden)} more features not shown ({sum(f.drifted for f in hidden)} of them drifted)."
+        )
     if drift.prediction is not None:
         p = drift.prediction
-        lines += ["", f"Prediction drift: PSI {_f(p.psi)} (threshold {t.get('prediction_psi', '?')}), "
-                      f"KS D {_f(p.statistic)} → {'**drifted**' if p.drifted else 'not drifted'}."]
+        lines += [
+            "",
+            (
+                f"Prediction drift: PSI {_f(p.psi)} (threshold {t.get('prediction_psi', '?')}), "
+                f"KS D {_f(p.statistic)} → {'**drifted**' if p.drifted else 'not drifted'}."
+            ),
+        ]
 
     charts = _charts(result, history)
     if charts:
         lines += ["", "### Trend over recent windows", *charts]
     text = "\n".join(lines) + "\n"
     # never exceed the comment limit, whatever the feature count
-    return truncate_markdown(text, GITHUB_COMMENT_LIMIT,
-                             "\n\n… report truncated to fit the 65,536-character limit.\n")
+    return truncate_markdown(
+        text, GITHUB_COMMENT_LIMIT, "\n\n… report truncated to fit the 65,536-character limit.\n"
+    )
 
 
 def _save_atomic(fig: object, path: Path) -> None:
@@ -182,7 +221,9 @@ def _save_atomic(fig: object, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], out_dir: Path | str) -> dict[str, Path]:
+def write_monitor_plots(
+    result: WindowResult, history: Sequence[WindowRecord], out_dir: Path | str
+) -> dict[str, Path]:
     """PNG plots: PSI per feature (`drift_psi.png`) and the metric over windows (`metric_history.png`,
     only when at least one window has a metric value). Returns name -> path."""
     from matplotlib.figure import Figure
@@ -208,19 +249,25 @@ def write_monitor_plots(result: WindowResult, history: Sequence[WindowRecord], o
 
     perf = result.performance
     end = as_utc(result.window_end)
-    points = [(as_utc(r.window_start), r.metric_value, r.metric_ci_low, r.metric_ci_high)
-              for r in sorted(history, key=lambda r: as_utc(r.window_end)) if as_utc(r.window_end) < end]
+    points = [
+        (as_utc(r.window_start), r.metric_value, r.metric_ci_low, r.metric_ci_high)
+        for r in sorted(history, key=lambda r: as_utc(r.window_end))
+        if as_utc(r.window_end) < end
+    ]
     if perf is not None:
         points.append((as_utc(result.window_start), perf.value, perf.ci_low, perf.ci_high))
     points = [p for p in points if p[1] is not None and math.isfinite(p[1])]
     if points:
         fig = Figure(figsize=(7, 3.5))
         ax = fig.add_subplot()
-        xs = [p[0] for p in points]
-        ax.plot(xs, [p[1] for p in points], marker="o", label="window")
+        # matplotlib's stubs list no datetime sequences, although its date axis takes them
+        xs: Any = [p[0] for p in points]
+        ax.plot(xs, [float(p[1]) for p in points if p[1] is not None], marker="o", label="window")
         lows = [p[2] if p[2] is not None and math.isfinite(p[2]) else p[1] for p in points]
         highs = [p[3] if p[3] is not None and math.isfinite(p[3]) else p[1] for p in points]
-        ax.fill_between(xs, lows, highs, alpha=0.2, label="CI")
+        ax.fill_between(
+            xs, np.asarray(lows, dtype=float), np.asarray(highs, dtype=float), alpha=0.2, label="CI"
+        )
         if perf is not None and perf.baseline is not None:
             ax.axhline(perf.baseline, color="black", linewidth=1, label="baseline")
             higher_is_better = direction_sign(perf.metric) > 0

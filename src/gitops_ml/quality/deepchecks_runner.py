@@ -44,7 +44,7 @@ def _describe(exc: BaseException) -> str:
 
 
 def _param_names_problem(cls: type, params: dict[str, Any]) -> str | None:
-    signature = inspect.signature(cls.__init__)
+    signature = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own, self included
     if any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
         # Most checks take **kwargs and silently ignore unknown names; check what we can.
         accepted = {n for n, p in signature.parameters.items() if p.kind is not p.VAR_KEYWORD}
@@ -59,7 +59,8 @@ def _param_names_problem(cls: type, params: dict[str, Any]) -> str | None:
 
 def _instantiate(cls: type, spec: dict[str, Any]) -> Any:
     params = dict(spec.get("params") or {})
-    if "random_state" in inspect.signature(cls.__init__).parameters and spec.get("random_state") is not None:
+    init = inspect.signature(cls.__init__)  # type: ignore[misc]  # the class's own, self included
+    if "random_state" in init.parameters and spec.get("random_state") is not None:
         params.setdefault("random_state", spec["random_state"])
     problem = _param_names_problem(cls, params)
     if problem:
@@ -91,7 +92,9 @@ def _outcome(results: list[Any]) -> dict[str, Any]:
     for result in results:
         where = _dataset_suffix(result) if several else ""
         if isinstance(result, CheckFailure):
-            not_applicable = isinstance(result.exception, (DeepchecksNotSupportedError, NotEnoughSamplesError))
+            not_applicable = isinstance(
+                result.exception, (DeepchecksNotSupportedError, NotEnoughSamplesError)
+            )
             statuses.append("not_run" if not_applicable else "error")
             errors.append(f"{where}{_describe(result.exception)}")
             continue
@@ -167,7 +170,9 @@ def run_request(folder: Path) -> dict[str, Any]:
     for position, spec in enumerate(request["checks"]):
         cls = getattr(checks_module, spec["check"], None)
         if cls is None:
-            outcomes.append({"status": "error", "conditions": [], "error": f"no deepchecks check {spec['check']}"})
+            outcomes.append(
+                {"status": "error", "conditions": [], "error": f"no deepchecks check {spec['check']}"}
+            )
             continue
         try:
             check = _instantiate(cls, spec)
@@ -261,7 +266,9 @@ def serve() -> int:
     _patch_static_regressor()
     import deepchecks
 
-    answer.write(json.dumps({"protocol": PROTOCOL, "ready": True, "deepchecks": deepchecks.__version__}) + "\n")
+    answer.write(
+        json.dumps({"protocol": PROTOCOL, "ready": True, "deepchecks": deepchecks.__version__}) + "\n"
+    )
     for line in sys.stdin:
         folder = line.strip()
         if not folder:
@@ -388,7 +395,9 @@ def catalogue() -> dict[str, Any]:
             "kind": kind if (kind := _kind(cls)) else "other",
             "group": cls.__module__.split(".")[3] if cls.__module__.count(".") >= 3 else "",
             "in_suite": issubclass(cls, Suite.supported_checks()),
-            "params": [n for n, p in signature.parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD],
+            "params": [
+                n for n, p in signature.parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD
+            ],
             "var_keyword": any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()),
             "conditions": {
                 m: [n for n, p in inspect.signature(getattr(cls, m)).parameters.items() if n != "self"]

@@ -144,8 +144,6 @@ class SuiteSummary:
         }
 
 
-
-
 # --------------------------------------------------------------------------- catalogue and config
 
 
@@ -187,7 +185,9 @@ def _check_info(name: str, suite: str, index: int) -> dict[str, Any]:
     return known[name]
 
 
-def _condition_methods(info: dict[str, Any], spec: CheckSpec, suite: str, index: int) -> list[tuple[str, dict[str, Any]]]:
+def _condition_methods(
+    info: dict[str, Any], spec: CheckSpec, suite: str, index: int
+) -> list[tuple[str, dict[str, Any]]]:
     """Condition methods to call, with kwargs checked against their parameter names."""
     if not spec.conditions:
         return [(name, {}) for name in default_conditions(spec.check)]
@@ -272,13 +272,17 @@ class DeepchecksProcess:
         current = environment.status()
         if not current.ready:
             raise DeepchecksEnvError(current.reason)
-        self._log: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self._log: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._lock = threading.Lock()
         self._ready: dict[str, Any] | None = None
         # -I: the runner sees neither this checkout nor PYTHONPATH, so it cannot import the core.
         self._proc = subprocess.Popen(
             [str(current.python), "-I", str(environment.RUNNER), "serve"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True, encoding="utf-8",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            encoding="utf-8",
         )
 
     def _stderr_tail(self) -> str:
@@ -291,7 +295,9 @@ class DeepchecksProcess:
         line = self._proc.stdout.readline()
         if not line:
             code = self._proc.wait()
-            raise DeepchecksEnvError(f"the deepchecks process exited ({code}): {self._stderr_tail() or 'no output'}")
+            raise DeepchecksEnvError(
+                f"the deepchecks process exited ({code}): {self._stderr_tail() or 'no output'}"
+            )
         answer: dict[str, Any] = json.loads(line)
         return answer
 
@@ -390,7 +396,9 @@ def _is_numeric_label(y: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y))
 
 
-def _label_codes(frames: dict[str, pd.DataFrame], label: str | None, task: str | None, model: Any) -> list[Any] | None:
+def _label_codes(
+    frames: dict[str, pd.DataFrame], label: str | None, task: str | None, model: Any
+) -> list[Any] | None:
     """Class labels in code order when the labels are not numbers (deepchecks needs numbers for some
     checks: TrainTestPerformance and SimpleModelComparison fail on string classes with pos_label=1)."""
     if not label or task not in ("binary", "multiclass"):
@@ -404,7 +412,9 @@ def _label_codes(frames: dict[str, pd.DataFrame], label: str | None, task: str |
     return sorted(values, key=str)
 
 
-def _label_for(y: pd.Series, task: str | None, codes: list[Any] | None = None) -> tuple[pd.Series, str | None]:
+def _label_for(
+    y: pd.Series, task: str | None, codes: list[Any] | None = None
+) -> tuple[pd.Series, str | None]:
     """Labels as deepchecks infers them best: binary as int, string classes as their codes."""
     import pandas as pd
 
@@ -550,8 +560,16 @@ def _run_suite(
     written: Path | None = None
     if requested:
         answers = _ask_runner(
-            suite, samples, requested, label=label, features=features, cat_features=cat_features, task=task,
-            model=model, html_path=html_path, seed=cfg.random_state,
+            suite,
+            samples,
+            requested,
+            label=label,
+            features=features,
+            cat_features=cat_features,
+            task=task,
+            model=model,
+            html_path=html_path,
+            seed=cfg.random_state,
         )
         specs = [spec for spec, outcome in zip(suite_cfg.checks, outcomes, strict=True) if outcome is None]
         filled = iter(_outcome(spec, raw) for spec, raw in zip(specs, answers["outcomes"], strict=True))
@@ -586,8 +604,15 @@ def _ask_runner(
         try:
             codes = _label_codes(samples, label, task, model)
             label_type, extra = _write_inputs(
-                folder, samples, label=label, features=features, task=task, model=model, codes=codes,
-                with_importance=any(r["feature_importance"] for r in requested), seed=seed,
+                folder,
+                samples,
+                label=label,
+                features=features,
+                task=task,
+                model=model,
+                codes=codes,
+                with_importance=any(r["feature_importance"] for r in requested),
+                seed=seed,
             )
         except Exception as exc:  # the model cannot score this data: every check is affected
             error = f"model could not predict on the data: {type(exc).__name__}: {exc}"

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,9 @@ def status() -> EnvStatus:
         recorded = json.loads(stamp.read_text(encoding="utf-8")).get("lock_hash")
         expected = lock_hash()
     except (ValueError, OSError, AttributeError) as exc:
-        return EnvStatus(False, f"deepchecks environment {root}: unreadable stamp ({exc}); run `make install`", python)
+        return EnvStatus(
+            False, f"deepchecks environment {root}: unreadable stamp ({exc}); run `make install`", python
+        )
     if recorded != expected:
         return EnvStatus(
             False,
@@ -106,7 +109,9 @@ def status() -> EnvStatus:
             python,
         )
     if not python.exists():
-        return EnvStatus(False, f"deepchecks environment {root} has no interpreter; run `make install`", python)
+        return EnvStatus(
+            False, f"deepchecks environment {root} has no interpreter; run `make install`", python
+        )
     return EnvStatus(True, "ready", python)
 
 
@@ -122,7 +127,10 @@ def _version_of(python: str) -> tuple[int, int] | None:
     try:
         done = subprocess.run(
             [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -140,8 +148,7 @@ def _candidates() -> list[str]:
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     for major, minor in SUPPORTED_PYTHONS:
         found += sorted(str(p) for p in pyenv_root.glob(f"versions/{major}.{minor}.*/bin/python3"))
-    seen: set[str] = set()
-    return [c for c in found if not (c in seen or seen.add(c)) and Path(c).exists()]
+    return [c for c in dict.fromkeys(found) if Path(c).exists()]  # first of each, in order
 
 
 def find_python() -> tuple[str, tuple[int, int]]:
@@ -150,7 +157,9 @@ def find_python() -> tuple[str, tuple[int, int]]:
     if chosen:
         version = _version_of(chosen)
         if version is None:
-            raise DeepchecksEnvError(f"{PYTHON_VAR}={chosen}: not a working Python interpreter; {INSTALL_HINT}")
+            raise DeepchecksEnvError(
+                f"{PYTHON_VAR}={chosen}: not a working Python interpreter; {INSTALL_HINT}"
+            )
         if version not in SUPPORTED_PYTHONS:
             raise DeepchecksEnvError(
                 f"{PYTHON_VAR}={chosen} is Python {version[0]}.{version[1]}, too new or too old for deepchecks "
@@ -182,7 +191,7 @@ def _uv() -> str:
 # --------------------------------------------------------------------------- build
 
 
-def build(*, force: bool = False, log=print) -> Path:  # type: ignore[no-untyped-def]
+def build(*, force: bool = False, log: Callable[[str], object] = print) -> Path:
     """Create or repair the environment from its lock; a no-op when the stamp matches."""
     current = status()
     if current.ready and not force:
@@ -206,15 +215,34 @@ def build(*, force: bool = False, log=print) -> Path:  # type: ignore[no-untyped
         hint = ""
         if "needs to be updated" in detail or "--locked" in detail:
             hint = "; envs/deepchecks/uv.lock does not match envs/deepchecks/pyproject.toml: run `uv lock` there and commit it"
-        raise DeepchecksEnvError(f"building the deepchecks environment failed ({' '.join(command[:3])}): {detail}{hint}")
+        raise DeepchecksEnvError(
+            f"building the deepchecks environment failed ({' '.join(command[:3])}): {detail}{hint}"
+        )
     smoke = subprocess.run(
-        [str(env_python(root)), "-I", "-W", "ignore", "-c", "import deepchecks.tabular, pyarrow; print(deepchecks.__version__)"],
-        capture_output=True, text=True, check=False,
+        [
+            str(env_python(root)),
+            "-I",
+            "-W",
+            "ignore",
+            "-c",
+            "import deepchecks.tabular, pyarrow; print(deepchecks.__version__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if smoke.returncode != 0:
-        raise DeepchecksEnvError(f"deepchecks does not import in the new environment {root}: {smoke.stderr.strip()[-2000:]}")
+        raise DeepchecksEnvError(
+            f"deepchecks does not import in the new environment {root}: {smoke.stderr.strip()[-2000:]}"
+        )
     stamp.write_text(
-        json.dumps({"lock_hash": expected, "python": f"{version[0]}.{version[1]}", "deepchecks": smoke.stdout.strip()}),
+        json.dumps(
+            {
+                "lock_hash": expected,
+                "python": f"{version[0]}.{version[1]}",
+                "deepchecks": smoke.stdout.strip(),
+            }
+        ),
         encoding="utf-8",
     )
     log(f"deepchecks environment ready: {root} (deepchecks {smoke.stdout.strip()})")

@@ -48,8 +48,11 @@ def check_support(check: str, task: str) -> str | None:
 
 def support_table() -> list[CheckSupport]:
     """Every deepchecks check, for every task."""
-    return [CheckSupport(check, task, check_support(check, task)) for check in sorted(catalogue()["checks"])
-            for task in TASKS]
+    return [
+        CheckSupport(check, task, check_support(check, task))
+        for check in sorted(catalogue()["checks"])
+        for task in TASKS
+    ]
 
 
 def unsupported() -> dict[str, dict[str, str]]:

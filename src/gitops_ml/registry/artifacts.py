@@ -10,25 +10,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import skops.io as sio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticSerializationError
 from sklearn.pipeline import Pipeline
 
+from gitops_ml.config import Task
 from gitops_ml.errors import ArtifactError
+from gitops_ml.jsonable import to_jsonable
 
+# The artifact folder's layout, defined here only: every store, loader and writer uses these.
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
+# The monitor's training reference profile (feature + score distributions), published when present.
+REFERENCE_FILE = "reference.json"
+ARTIFACT_FILES = (MODEL_FILE, METADATA_FILE)
+OPTIONAL_FILES = (REFERENCE_FILE,)
 
 # Types our pipelines need beyond skops' defaults, found with `skops.io.get_untrusted_types`
 # on fitted ColumnTransformer(+imputers, scaler, one-hot/ordinal encoder) pipelines with each
@@ -60,9 +69,62 @@ SUPPORTED_ESTIMATORS: tuple[str, ...] = (
     "sklearn.linear_model.ElasticNet",
 )
 
-# What the caller must provide; save_model adds sha256, version (if absent), class_labels,
-# library_versions and created_at itself.
-REQUIRED_METADATA = ("git_commit", "config_hash", "data_hash", "features", "target", "task")
+
+class ModelInfo(BaseModel):
+    """What the PR check records about a trained candidate; `save_model` adds the rest.
+
+    Typed so every reader (promotion, serving, the monitor) gets the same fields, checked once.
+    New optional fields can be added without breaking older artifacts.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    git_commit: str | None
+    config_hash: str
+    data_hash: str
+    task: Task
+    target: str
+    features: tuple[str, ...]
+    numeric_features: tuple[str, ...] | None = None
+    categorical_features: tuple[str, ...] | None = None
+    version: str | None = Field(
+        None, description="default: model_version(git_commit, config_hash, data_hash)"
+    )
+    dataset: str | None = None
+    estimator: str | None = None
+    best_params: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float | None] = Field(default_factory=dict, description="holdout metrics; NaN as null")
+    holdout_rows: int | None = None
+    split: str | None = None
+    training_seconds: float | None = None
+    sample_record: dict[str, Any] | None = Field(
+        None, description="one raw holdout row: the serving app's smoke prediction before a swap"
+    )
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _nan_is_null(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: to_jsonable(v) for k, v in value.items()}
+        return value
+
+
+class ArtifactMetadata(ModelInfo):
+    """`metadata.json` as written by `save_model` and read back by `read_metadata`."""
+
+    version: str
+    sha256: str
+    class_labels: list[Any] | None = None
+    model_file: str = MODEL_FILE
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    created_at: str
+
+    @property
+    def feature_lists(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(numeric, categorical) the model was trained with; None if not recorded."""
+        if self.numeric_features is None and self.categorical_features is None:
+            return None
+        return tuple(self.numeric_features or ()), tuple(self.categorical_features or ())
 
 
 @dataclass(frozen=True)
@@ -72,7 +134,7 @@ class ModelArtifact:
     metadata_path: Path
     sha256: str
     version: str
-    metadata: dict[str, Any]
+    metadata: ArtifactMetadata
 
 
 def model_version(commit: str | None, config_hash: str, data_hash: str) -> str:
@@ -91,8 +153,14 @@ def sha256_bytes(data: bytes) -> str:
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name, dist in (("sklearn", "scikit-learn"), ("numpy", "numpy"), ("pandas", "pandas"),
-                       ("scipy", "scipy"), ("skops", "skops"), ("joblib", "joblib")):
+    for name, dist in (
+        ("sklearn", "scikit-learn"),
+        ("numpy", "numpy"),
+        ("pandas", "pandas"),
+        ("scipy", "scipy"),
+        ("skops", "skops"),
+        ("joblib", "joblib"),
+    ):
         try:
             versions[name] = version(dist)
         except PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -100,8 +168,10 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def save_model(pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, overwrite: bool = True) -> ModelArtifact:
-    """Write `out_dir/model.skops` and `out_dir/metadata.json`; return what was written.
+def save_model(
+    pipeline: Pipeline, out_dir: Path, info: ModelInfo, *, overwrite: bool = True
+) -> ModelArtifact:
+    """Write `out_dir/MODEL_FILE` and `out_dir/METADATA_FILE`; return what was written.
 
     The folder is assembled in a temp folder beside it and renamed into place, so readers
     see the old artifact or the complete new one, and a failure leaves nothing behind. An
@@ -109,9 +179,6 @@ def save_model(pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, o
     A pipeline needing types outside TRUSTED_TYPES is refused here, not at deploy time.
     """
     out_dir = Path(out_dir)
-    missing = [key for key in REQUIRED_METADATA if key not in metadata]
-    if missing:
-        raise ArtifactError(f"{out_dir}: metadata lacks required keys {missing}")
     if out_dir.exists() and not overwrite:
         raise ArtifactError(f"{out_dir}: artifact folder already exists")
     try:
@@ -125,21 +192,19 @@ def save_model(pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, o
             "it could not be loaded for serving"
         )
     digest = sha256_bytes(data)
-    full = dict(metadata)
-    full.setdefault("version", model_version(metadata["git_commit"], metadata["config_hash"], metadata["data_hash"]))
-    full.setdefault("metrics", {})
-    full.setdefault("training_seconds", None)
     classes = getattr(pipeline, "classes_", None)
-    full["class_labels"] = None if classes is None else np.asarray(classes).tolist()
-    full.update(
+    fields = {**info.model_dump(), "best_params": to_jsonable(info.best_params)}
+    fields["version"] = info.version or model_version(info.git_commit, info.config_hash, info.data_hash)
+    metadata = ArtifactMetadata(
+        **fields,
         sha256=digest,
-        model_file=MODEL_FILE,
+        class_labels=None if classes is None else to_jsonable(np.asarray(classes).tolist()),
         library_versions=library_versions(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     try:
-        text = json.dumps(_jsonable(full), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(metadata.model_dump(mode="json"), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except (TypeError, ValueError, PydanticSerializationError) as exc:
         raise ArtifactError(f"{out_dir}: metadata is not JSON-serialisable: {exc}") from exc
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -156,8 +221,8 @@ def save_model(pipeline: Pipeline, out_dir: Path, metadata: dict[str, Any], *, o
         model_path=out_dir / MODEL_FILE,
         metadata_path=out_dir / METADATA_FILE,
         sha256=digest,
-        version=str(full["version"]),
-        metadata=json.loads(text),
+        version=metadata.version,
+        metadata=metadata,
     )
 
 
@@ -197,12 +262,21 @@ def load_model(path: Path, *, expected_sha256: str | None = None) -> Pipeline:
     return model
 
 
-def read_metadata(artifact_dir: Path) -> dict[str, Any]:
+def read_metadata(artifact_dir: Path) -> ArtifactMetadata:
+    """The typed `METADATA_FILE` of an artifact folder; ArtifactError names the file and field."""
     path = Path(artifact_dir) / METADATA_FILE
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ArtifactError(f"{path}: cannot read artifact metadata: {exc}") from exc
+    try:
+        return ArtifactMetadata.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:5]
+        )
+        raise ArtifactError(f"{path}: invalid artifact metadata: {problems}") from exc
 
 
 def untrusted_outside_allow_list(data: bytes) -> list[str]:
@@ -214,10 +288,7 @@ def _recorded_sha256(model_path: Path) -> str:
     meta_path = model_path.parent / METADATA_FILE
     if not meta_path.exists():
         raise ArtifactError(f"{model_path}: no expected sha256 given and no {METADATA_FILE} beside it")
-    recorded = read_metadata(model_path.parent).get("sha256")
-    if not isinstance(recorded, str) or not recorded:
-        raise ArtifactError(f"{meta_path}: no sha256 recorded")
-    return recorded
+    return read_metadata(model_path.parent).sha256
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -242,22 +313,3 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(aside, ignore_errors=True)
         raise
     shutil.rmtree(aside, ignore_errors=True)
-
-
-def _jsonable(value: Any) -> Any:
-    """numpy scalars/arrays, Paths and dates as JSON; NaN/inf as null (strict JSON)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value

@@ -28,14 +28,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitops_ml.errors import ArtifactError
-from gitops_ml.registry.store import sha256_file
+from gitops_ml.io_utils import sha256_file
+from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE
 
 logger = logging.getLogger(__name__)
 
 SCHEME = "github-release://"
 TAG_PREFIX = "model-"
-MODEL_FILE = "model.skops"
-METADATA_FILE = "metadata.json"
 DEFAULT_API_URL = "https://api.github.com"
 _CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", METADATA_FILE: "application/json"}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -55,7 +54,7 @@ def parse_release_url(url: str) -> ReleaseLocation:
     """Split a store URL or an artifact URI; ArtifactError names the URL and what is wrong."""
     if not url.startswith(SCHEME):
         raise ArtifactError(f"{url}: not a {SCHEME} URL")
-    parts = url[len(SCHEME):].strip("/").split("/")
+    parts = url[len(SCHEME) :].strip("/").split("/")
     if len(parts) not in (2, 4) or not all(_NAME.match(p) and p not in (".", "..") for p in parts):
         raise ArtifactError(
             f"{url}: expected {SCHEME}OWNER/NAME (store) or {SCHEME}OWNER/NAME/TAG/FILE (artifact); "
@@ -106,7 +105,9 @@ class GitHubReleaseStore:
         self.backoff_s = backoff_s
 
     @classmethod
-    def from_url(cls, url: str, *, token: str | None = None, api_url: str | None = None) -> GitHubReleaseStore:
+    def from_url(
+        cls, url: str, *, token: str | None = None, api_url: str | None = None
+    ) -> GitHubReleaseStore:
         """Store for a store URL or an artifact URI; the token comes from GITHUB_TOKEN / GH_TOKEN."""
         location = parse_release_url(url)
         if token is None:
@@ -131,7 +132,9 @@ class GitHubReleaseStore:
         local_dir = Path(local_dir)
         for name in (MODEL_FILE, METADATA_FILE):
             if not (local_dir / name).is_file():
-                raise ArtifactError(f"{local_dir / name}: missing; a candidate holds {MODEL_FILE} and {METADATA_FILE}")
+                raise ArtifactError(
+                    f"{local_dir / name}: missing; a candidate holds {MODEL_FILE} and {METADATA_FILE}"
+                )
         if sha256_file(local_dir / MODEL_FILE) != sha256:
             raise ArtifactError(f"{local_dir / MODEL_FILE}: sha256 does not match the candidate's metadata")
         if not self.token:
@@ -193,7 +196,9 @@ class GitHubReleaseStore:
             if self.token:
                 release = self._get_release(client, location.tag)
                 if release is None:
-                    raise ArtifactError(f"{artifact_uri}: release {location.tag} not found in {self.repository}")
+                    raise ArtifactError(
+                        f"{artifact_uri}: release {location.tag} not found in {self.repository}"
+                    )
                 assets = {a["name"]: a for a in release.get("assets", [])}
                 if location.asset not in assets:
                     raise ArtifactError(
@@ -209,8 +214,13 @@ class GitHubReleaseStore:
                 self._download(client, f"{base}/{location.asset}", target, api=False, uri=artifact_uri)
                 if location.asset != METADATA_FILE:
                     try:
-                        self._download(client, f"{base}/{METADATA_FILE}", folder / METADATA_FILE,
-                                       api=False, uri=artifact_uri)
+                        self._download(
+                            client,
+                            f"{base}/{METADATA_FILE}",
+                            folder / METADATA_FILE,
+                            api=False,
+                            uri=artifact_uri,
+                        )
                     except ArtifactError:
                         logger.warning("%s: no %s beside it", artifact_uri, METADATA_FILE)
         return target
@@ -219,8 +229,11 @@ class GitHubReleaseStore:
     def _client(self) -> Any:
         import httpx
 
-        headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
-                   "User-Agent": "gitops-ml"}
+        headers = {
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+            "User-Agent": "gitops-ml",
+        }
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         # httpx drops Authorization when a redirect leaves the origin (asset downloads go to a CDN)
@@ -229,7 +242,9 @@ class GitHubReleaseStore:
     def _api(self, path: str) -> str:
         return f"{self.api_url}/repos/{self.repository}{path}"
 
-    def _request(self, client: Any, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
+    def _request(
+        self, client: Any, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
+    ) -> Any:
         """One request; HTTP errors become _HTTPStatusError (callers decide what is fatal)."""
         response = client.request(method, url, **kwargs)
         if response.status_code not in ok:
@@ -240,8 +255,14 @@ class GitHubReleaseStore:
             raise _HTTPStatusError(response.status_code, method, url, detail)
         return response
 
-    def _retry(self, what: str, fn: Callable[[], _T], *, idempotent: bool = True,
-               done: Callable[[], _T | None] | None = None) -> _T:
+    def _retry(
+        self,
+        what: str,
+        fn: Callable[[], _T],
+        *,
+        idempotent: bool = True,
+        done: Callable[[], _T | None] | None = None,
+    ) -> _T:
         """Retry 5xx, 429 and dropped connections with backoff. A non-idempotent call is retried only
         after `done()` says the failed attempt did not take effect (no duplicate release or asset)."""
         import httpx
@@ -291,7 +312,7 @@ class GitHubReleaseStore:
             "tag_name": tag,
             "name": f"Model {version}",
             "body": f"Model {version}, published by gitops-ml on promotion.\n\n"
-                    f"sha256 of `{MODEL_FILE}`: `{sha256}`\n",
+            f"sha256 of `{MODEL_FILE}`: `{sha256}`\n",
             "draft": False,
             "prerelease": False,
         }
@@ -306,15 +327,18 @@ class GitHubReleaseStore:
                         return found
                 raise
 
-        return self._retry(f"create release {tag}", create, idempotent=False,
-                           done=lambda: self._get_release(client, tag))
+        return self._retry(
+            f"create release {tag}", create, idempotent=False, done=lambda: self._get_release(client, tag)
+        )
 
     def _find_asset(self, client: Any, release_id: int, name: str) -> dict[str, Any] | None:
         def run() -> dict[str, Any] | None:
-            assets = self._request(client, "GET", self._api(f"/releases/{release_id}/assets"),
-                                   params={"per_page": 100}).json()
-            return next((a for a in assets if a["name"] == name and a.get("state", "uploaded") == "uploaded"),
-                        None)
+            assets = self._request(
+                client, "GET", self._api(f"/releases/{release_id}/assets"), params={"per_page": 100}
+            ).json()
+            return next(
+                (a for a in assets if a["name"] == name and a.get("state", "uploaded") == "uploaded"), None
+            )
 
         return self._retry(f"list assets of release {release_id}", run)
 
@@ -324,9 +348,15 @@ class GitHubReleaseStore:
 
         def run() -> dict[str, Any]:
             try:
-                return self._request(client, "POST", url, ok=(201,), params={"name": path.name}, content=data,
-                                     headers={"Content-Type": _CONTENT_TYPES.get(path.name,
-                                                                                 "application/octet-stream")}).json()
+                return self._request(
+                    client,
+                    "POST",
+                    url,
+                    ok=(201,),
+                    params={"name": path.name},
+                    content=data,
+                    headers={"Content-Type": _CONTENT_TYPES.get(path.name, "application/octet-stream")},
+                ).json()
             except _HTTPStatusError as exc:
                 if exc.status == 422:  # already uploaded by an attempt whose answer was lost
                     found = self._find_asset(client, release["id"], path.name)
@@ -334,8 +364,12 @@ class GitHubReleaseStore:
                         return found
                 raise
 
-        return self._retry(f"upload {path.name} to release {release['tag_name']}", run, idempotent=False,
-                           done=lambda: self._find_asset(client, release["id"], path.name))
+        return self._retry(
+            f"upload {path.name} to release {release['tag_name']}",
+            run,
+            idempotent=False,
+            done=lambda: self._find_asset(client, release["id"], path.name),
+        )
 
     def _delete_asset(self, client: Any, asset: dict[str, Any]) -> None:
         def run() -> None:
@@ -350,7 +384,9 @@ class GitHubReleaseStore:
     def _remote_sha256(self, client: Any, asset: dict[str, Any]) -> str:
         def run() -> str:
             digest = hashlib.sha256()
-            with client.stream("GET", asset["url"], headers={"Accept": "application/octet-stream"}) as response:
+            with client.stream(
+                "GET", asset["url"], headers={"Accept": "application/octet-stream"}
+            ) as response:
                 if response.status_code != 200:
                     raise _HTTPStatusError(response.status_code, "GET", asset["url"], "")
                 for block in response.iter_bytes(1 << 20):
@@ -368,8 +404,7 @@ class GitHubReleaseStore:
                 if response.status_code != 200:
                     raise _HTTPStatusError(response.status_code, "GET", url, "")
                 with open(tmp, "wb") as handle:
-                    for block in response.iter_bytes(1 << 20):
-                        handle.write(block)
+                    handle.writelines(response.iter_bytes(1 << 20))
 
         try:
             self._retry(f"download {target.name}", run)

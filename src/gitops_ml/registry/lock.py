@@ -30,7 +30,9 @@ def exclusive_lock(path: Path, timeout_s: float = 60.0, poll_s: float = 0.05) ->
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise LockTimeout(f"{path}: another promotion holds the lock (waited {timeout_s:.0f}s)") from None
+                    raise LockTimeout(
+                        f"{path}: another promotion holds the lock (waited {timeout_s:.0f}s)"
+                    ) from None
                 time.sleep(poll_s)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())

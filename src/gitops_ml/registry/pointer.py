@@ -52,20 +52,35 @@ def read_pointer(path: Path) -> ProductionPointer | None:
     if not path.exists():
         return None
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes()
+    except OSError as exc:
+        raise PointerError(f"{path}: cannot read: {exc}") from exc
+    return parse_pointer(text, path)
+
+
+def parse_pointer(text: bytes, source: Path) -> ProductionPointer | None:
+    """The pointer in `text` (the bytes of `source`), validated; None for an empty file.
+
+    The one parser of pointer files: the CLI, the flows and the serving app's hot reload (which
+    hashes the bytes it read to notice a change) all come through here.
+    """
+    try:
+        data = yaml.safe_load(text.decode("utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PointerError(f"{path}: not valid YAML: {exc}") from exc
+        raise PointerError(f"{source}: not valid YAML: {exc}") from exc
     if data is None:
         return None
     try:
         return ProductionPointer.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise PointerError(f"{path}: invalid production pointer: {problems}") from exc
+        raise PointerError(f"{source}: invalid production pointer: {problems}") from exc
 
 
 def write_pointer(path: Path, pointer: ProductionPointer) -> None:
-    header = "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    header = (
+        "# Production model pointer: written by `gitops-ml promote` / `rollback`. Review changes in PRs.\n"
+    )
     atomic_write_text(Path(path), header + yaml.safe_dump(pointer.model_dump(mode="json"), sort_keys=False))
 
 
@@ -91,3 +106,22 @@ def append_history(path: Path, entry: HistoryEntry) -> None:
     payload: list[dict[str, Any]] = [e.model_dump(mode="json") for e in [*entries, entry]]
     header = "# Append-only history of production pointer changes (oldest first).\n"
     atomic_write_text(Path(path), header + yaml.safe_dump(payload, sort_keys=False))
+
+
+def require_in_history(pointer: ProductionPointer, history_path: Path) -> None:
+    """PointerError unless the history holds `pointer.version` with the same sha256.
+
+    Promotion and rollback always append to the history before moving the pointer; a pointer
+    naming anything else was edited by hand (or by an attacker) and is not served.
+    """
+    entries = [e for e in read_history(history_path) if e.version == pointer.version]
+    if not entries:
+        raise PointerError(
+            f"{history_path}: version {pointer.version} of the pointer is not in the history; "
+            "only promoted or rolled-back versions are served"
+        )
+    if not any(e.pointer.sha256 == pointer.sha256 for e in entries):
+        raise PointerError(
+            f"{history_path}: version {pointer.version} is in the history with sha256 "
+            f"{entries[-1].pointer.sha256[:12]}, the pointer says {pointer.sha256[:12]}"
+        )

@@ -15,7 +15,10 @@ from typing import Literal
 from gitops_ml.clock import utc_now_text
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError, GitopsMLError
+from gitops_ml.io_utils import sha256_file
+from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE, ArtifactMetadata, read_metadata
 from gitops_ml.registry.lock import exclusive_lock
+from gitops_ml.registry.model_store import VersionExists, open_store
 from gitops_ml.registry.pointer import (
     HistoryEntry,
     ProductionPointer,
@@ -24,7 +27,6 @@ from gitops_ml.registry.pointer import (
     read_pointer,
     write_pointer,
 )
-from gitops_ml.registry.store import VersionExists, open_store, sha256_file
 
 # Where a remote artifact is downloaded to check its sha256 before a rollback points at it.
 ROLLBACK_CACHE = Path(".gitops-ml/model-cache")
@@ -49,27 +51,29 @@ def _lock_path(registry: RegistryConfig) -> Path:
     return Path(registry.pointer).parent.parent / ".gitops-ml" / "promote.lock"
 
 
-def read_candidate_metadata(candidate_dir: Path) -> dict:
-    from gitops_ml.registry.artifacts import read_metadata
-
-    path = Path(candidate_dir) / "metadata.json"
+def read_candidate_metadata(candidate_dir: Path) -> ArtifactMetadata:
+    path = Path(candidate_dir) / METADATA_FILE
     if not path.exists():
         raise ArtifactError(f"{path}: candidate metadata not found")
     meta = read_metadata(candidate_dir)
-    actual = sha256_file(Path(candidate_dir) / "model.skops")
-    if actual != meta.get("sha256"):
-        raise ArtifactError(f"{candidate_dir}/model.skops: sha256 {actual[:12]} != metadata {str(meta.get('sha256'))[:12]}")
+    actual = sha256_file(Path(candidate_dir) / MODEL_FILE)
+    if actual != meta.sha256:
+        raise ArtifactError(
+            f"{candidate_dir}/{MODEL_FILE}: sha256 {actual[:12]} != metadata {meta.sha256[:12]}"
+        )
     return meta
 
 
 def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: str = "") -> PointerChange:
     """Publish the candidate to the store and point production at it (idempotent, serialized)."""
     meta = read_candidate_metadata(candidate_dir)
-    version, sha256 = meta["version"], meta["sha256"]
+    version, sha256 = meta.version, meta.sha256
     with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
         current = read_pointer(registry.pointer)
         if current is not None and current.version == version:
-            return PointerChange("noop", version, current.version, current.artifact_uri, Path(registry.pointer))
+            return PointerChange(
+                "noop", version, current.version, current.artifact_uri, Path(registry.pointer)
+            )
         try:
             artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
         except VersionExists as exc:  # e.g. promoted, rolled back, promoted again
@@ -78,16 +82,17 @@ def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: 
             version=version,
             artifact_uri=artifact_uri,
             sha256=sha256,
-            metrics={k: float(v) for k, v in (meta.get("metrics") or {}).items() if _is_number(v)},
-            commit=meta.get("git_commit"),
-            data_hash=meta.get("data_hash"),
-            config_hash=meta.get("config_hash"),
-            metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/metadata.json",
+            metrics={k: float(v) for k, v in meta.metrics.items() if v is not None},
+            commit=meta.git_commit,
+            data_hash=meta.data_hash,
+            config_hash=meta.config_hash,
+            metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/" + METADATA_FILE,
         )
         _append_once(registry, "promote", pointer, current, reason)
         write_pointer(registry.pointer, pointer)
-        return PointerChange("promoted", version, current.version if current else None, artifact_uri,
-                             Path(registry.pointer))
+        return PointerChange(
+            "promoted", version, current.version if current else None, artifact_uri, Path(registry.pointer)
+        )
 
 
 def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason: str = "") -> PointerChange:
@@ -97,21 +102,33 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
         history = read_history(registry.history)
         target = _rollback_target(history, current, to_version)
         if current is not None and current.version == target.version:
-            return PointerChange("noop", target.version, current.version, current.artifact_uri, Path(registry.pointer))
+            return PointerChange(
+                "noop", target.version, current.version, current.artifact_uri, Path(registry.pointer)
+            )
         path = open_store(registry.store_url).fetch(target.artifact_uri, ROLLBACK_CACHE)
         if sha256_file(path) != target.sha256:
-            raise ArtifactError(f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back")
+            raise ArtifactError(
+                f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back"
+            )
         pointer = target.model_copy(update={"promoted_at": utc_now_text()})
         _append_once(registry, "rollback", pointer, current, reason)
         write_pointer(registry.pointer, pointer)
-        return PointerChange("rolled-back", target.version, current.version if current else None,
-                             target.artifact_uri, Path(registry.pointer))
+        return PointerChange(
+            "rolled-back",
+            target.version,
+            current.version if current else None,
+            target.artifact_uri,
+            Path(registry.pointer),
+        )
 
 
-def _rollback_target(history: list[HistoryEntry], current: ProductionPointer | None,
-                     to_version: str | None) -> ProductionPointer:
+def _rollback_target(
+    history: list[HistoryEntry], current: ProductionPointer | None, to_version: str | None
+) -> ProductionPointer:
     if not history:
-        raise GitopsMLError(f"no history: nothing to roll back to{f' (asked for {to_version})' if to_version else ''}")
+        raise GitopsMLError(
+            f"no history: nothing to roll back to{f' (asked for {to_version})' if to_version else ''}"
+        )
     if to_version is not None:
         for entry in reversed(history):
             if entry.version == to_version:
@@ -125,18 +142,31 @@ def _rollback_target(history: list[HistoryEntry], current: ProductionPointer | N
     raise GitopsMLError(f"history holds no version other than the current one ({current_version})")
 
 
-def _append_once(registry: RegistryConfig, action: str, pointer: ProductionPointer,
-                 current: ProductionPointer | None, reason: str) -> None:
+def _append_once(
+    registry: RegistryConfig,
+    action: str,
+    pointer: ProductionPointer,
+    current: ProductionPointer | None,
+    reason: str,
+) -> None:
     history = read_history(registry.history)
     last = history[-1] if history else None
     previous = current.version if current else None
-    if last is not None and last.action == action and last.version == pointer.version \
-            and last.previous_version == previous:
+    if (
+        last is not None
+        and last.action == action
+        and last.version == pointer.version
+        and last.previous_version == previous
+    ):
         return  # written by a run that died before moving the pointer
-    append_history(registry.history, HistoryEntry(action=action, version=pointer.version,
-                                                  previous_version=previous, at=utc_now_text(),
-                                                  reason=reason, pointer=pointer))
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    append_history(
+        registry.history,
+        HistoryEntry(
+            action=action,
+            version=pointer.version,
+            previous_version=previous,
+            at=utc_now_text(),
+            reason=reason,
+            pointer=pointer,
+        ),
+    )

@@ -76,8 +76,12 @@ def _default(field: Any) -> str:
     return f"`{json.dumps(value, default=str)}`"
 
 
-def _rows(model: type[BaseModel], prefix: str, out: list[str], nested: list[tuple[str, type[BaseModel]]]) -> None:
+def _rows(
+    model: type[BaseModel], prefix: str, out: list[str], nested: list[tuple[str, type[BaseModel]]]
+) -> None:
     for name, field in model.model_fields.items():
+        if field.exclude:  # a key kept only to refuse it with a reason (e.g. an endpoint in config)
+            continue
         path = f"{prefix}.{name}"
         description = (field.description or "").replace("|", "\\|")
         out.append(f"| `{path}` | `{_type_name(field.annotation)}` | {_default(field)} | {description} |")
@@ -91,7 +95,10 @@ def config_reference_markdown() -> str:
 
     lines = [INTRO]
     for section, field in Settings.model_fields.items():
-        lines += [f"## `{section}` (config/{section}.yaml){'' if not field.is_required() else ' (required)'}", ""]
+        lines += [
+            f"## `{section}` (config/{section}.yaml){'' if not field.is_required() else ' (required)'}",
+            "",
+        ]
         queue: list[tuple[str, type[BaseModel]]] = [(section, _models(field.annotation)[0])]
         seen: set[tuple[str, type[BaseModel]]] = set()
         lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
@@ -102,18 +109,29 @@ def config_reference_markdown() -> str:
             seen.add((prefix, model))
             _rows(model, prefix, lines, queue)
         lines.append("")
-    lines += ["## Metric names per task", "",
-              "Valid in `evaluation.primary_metric`, `evaluation.metrics`, every `gates.*` mapping and",
-              "`monitoring.performance_metric`. ↑ higher is better, ↓ lower is better.", "",
-              "| task | metrics |", "| --- | --- |"]
+    lines += [
+        "## Metric names per task",
+        "",
+        "Valid in `evaluation.primary_metric`, `evaluation.metrics`, every `gates.*` mapping and",
+        "`monitoring.performance_metric`. ↑ higher is better, ↓ lower is better.",
+        "",
+        "| task | metrics |",
+        "| --- | --- |",
+    ]
     for task in TASK_METRICS:
         specs = METRICS[task]
         lines.append(f"| {task} | {', '.join(f'`{n}` {ARROW[s.direction]}' for n, s in specs.items())} |")
-    lines += ["", "## deepchecks checks refused per task", "",
-              "`config check` refuses these (they do not apply to the task, or error with our versions):", "",
-              "| check | task | reason |", "| --- | --- | --- |"]
+    lines += [
+        "",
+        "## deepchecks checks refused per task",
+        "",
+        "`config check` refuses these (they do not apply to the task, or error with our versions):",
+        "",
+        "| check | task | reason |",
+        "| --- | --- | --- |",
+    ]
     for check, reasons in sorted(unsupported().items()):
-        for task, reason in reasons.items():
-            lines.append(f"| `{check}` | {task} | {reason} |")
+        for refused_task, reason in reasons.items():
+            lines.append(f"| `{check}` | {refused_task} | {reason} |")
     lines.append("")
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 def _label(text: str, width: int = 18) -> str:
@@ -15,10 +15,20 @@ def _num(value: float | None) -> str:
     return "0" if value is None or not math.isfinite(value) else f"{value:.6g}" if abs(value) >= 1e-3 else "0"
 
 
-def xychart(title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
-            y_label: str = "", kind: Sequence[str] | None = None, y_min: float | None = None,
-            y_max: float | None = None, floor: float | None = None, ceiling: float | None = None,
-            x_range: tuple[float, float] | None = None, x_label: str = "") -> str:
+def xychart(
+    title: str,
+    labels: Sequence[str],
+    series: Mapping[str, Sequence[float | None]],
+    *,
+    y_label: str = "",
+    kind: Sequence[str] | None = None,
+    y_min: float | None = None,
+    y_max: float | None = None,
+    floor: float | None = None,
+    ceiling: float | None = None,
+    x_range: tuple[float, float] | None = None,
+    x_label: str = "",
+) -> str:
     """An `xychart-beta` block; the first series is drawn as bars, the rest as lines (or per `kind`).
 
     y_min / y_max fix the axis exactly. Otherwise it spans the data with 5% padding, never
@@ -39,10 +49,17 @@ def xychart(title: str, labels: Sequence[str], series: dict[str, Sequence[float 
         hi = min(hi, ceiling)
     if hi <= lo:
         lo = hi - 1.0
-    lines = ["```mermaid", "xychart-beta", f'  title "{title}"',
-             (f'  x-axis "{x_label}" {_axis(x_range[0])} --> {_axis(x_range[1])}' if x_range is not None
-              else f"  x-axis [{', '.join(_label(x) for x in labels)}]"),
-             f'  y-axis "{y_label}" {_axis(lo)} --> {_axis(hi)}']
+    lines = [
+        "```mermaid",
+        "xychart-beta",
+        f'  title "{title}"',
+        (
+            f'  x-axis "{x_label}" {_axis(x_range[0])} --> {_axis(x_range[1])}'
+            if x_range is not None
+            else f"  x-axis [{', '.join(_label(x) for x in labels)}]"
+        ),
+        f'  y-axis "{y_label}" {_axis(lo)} --> {_axis(hi)}',
+    ]
     kinds = list(kind) if kind else ["bar"] + ["line"] * (len(series) - 1)
     for k, values_ in zip(kinds, series.values(), strict=True):
         lines.append(f"  {k} [{', '.join(_num(v) for v in values_)}]")

@@ -68,10 +68,10 @@ def _signed(value: float | None, digits: int = 4) -> str:
 
 # --- sections ------------------------------------------------------------------------------------
 
+
 def _verdict_section(r: PrCheckResult) -> str:
     if r.status == "error":
-        return (f"# ⛔ {r.title}: BAD INPUT — nothing was trained or promoted\n\n"
-                f"```text\n{r.error}\n```\n")
+        return f"# ⛔ {r.title}: BAD INPUT — nothing was trained or promoted\n\n```text\n{r.error}\n```\n"
     icon, word = ("✅", "PASS") if r.status == "pass" else ("❌", "FAIL")
     lines = [f"# {icon} {r.title}: {word}", ""]
     headline = getattr(r.verdict, "headline", None)
@@ -101,16 +101,20 @@ def _metrics_section(r: PrCheckResult) -> str:
     comp = r.comparison
     if comp is None:
         return ""
-    pct = int(round(comp.confidence * 100))
+    pct = round(comp.confidence * 100)
     lines = [f"## Metrics on the holdout ({comp.n_rows:,} rows)", ""]
     if comp.has_production:
-        lines += [f"| metric | production | candidate | delta | {pct}% CI of delta | |",
-                  "| --- | ---: | ---: | ---: | --- | --- |"]
+        lines += [
+            f"| metric | production | candidate | delta | {pct}% CI of delta | |",
+            "| --- | ---: | ---: | ---: | --- | --- |",
+        ]
         marks = {"better": "🟢 better", "worse": "🔴 worse", "inconclusive": "⚪ inconclusive"}
         for m in comp:
             arrow = "↑" if m.direction == "higher" else "↓"
-            lines.append(f"| {m.metric} {arrow} | {_fmt(m.production)} | {_fmt(m.candidate)} | {_signed(m.delta)} "
-                         f"| [{_signed(m.ci_low)}, {_signed(m.ci_high)}] | {marks.get(m.outcome, '')} |")
+            lines.append(
+                f"| {m.metric} {arrow} | {_fmt(m.production)} | {_fmt(m.candidate)} | {_signed(m.delta)} "
+                f"| [{_signed(m.ci_low)}, {_signed(m.ci_high)}] | {marks.get(m.outcome, '')} |"
+            )
     else:
         lines += [f"| metric | candidate | {pct}% CI |", "| --- | ---: | --- |"]
         for m in comp:
@@ -120,8 +124,13 @@ def _metrics_section(r: PrCheckResult) -> str:
     notes = [f"- {m.metric}: {m.note}" for m in comp if m.note]
     lines += ["", f"Intervals: {comp.method}, {comp.n_resamples:,} resamples, seed {comp.seed}."]
     if r.costs_note and "expected_cost" in comp.metrics:
-        lines += ["", f"`expected_cost` is the cost of 1,000 decisions on the holdout with `evaluation.costs`: "
-                      f"{r.costs_note}."]
+        lines += [
+            "",
+            (
+                f"`expected_cost` is the cost of 1,000 decisions on the holdout with `evaluation.costs`: "
+                f"{r.costs_note}."
+            ),
+        ]
     if notes:
         lines += ["", *notes]
     return "\n".join(lines) + "\n"
@@ -130,7 +139,10 @@ def _metrics_section(r: PrCheckResult) -> str:
 # Which metrics share an axis: only those of the same range and direction. Unbounded metrics
 # of different meaning (log loss, MAPE) get a chart each; errors in target units share one.
 _SCALE_LIMITS: dict[str, tuple[float | None, float | None]] = {
-    "unit": (0.0, 1.0), "at_most_one": (None, 1.0), "non_negative": (0.0, None), "target": (0.0, None),
+    "unit": (0.0, 1.0),
+    "at_most_one": (None, 1.0),
+    "non_negative": (0.0, None),
+    "target": (0.0, None),
     "cost": (None, None),
 }
 _SHARED_SCALES = ("unit", "target")
@@ -146,11 +158,11 @@ def _chart_groups(metrics: list[Any]) -> list[tuple[str, list[Any]]]:
         else:
             singles.append((scale, [m]))
     titled = []
-    for (scale, _direction), members in groups.items():
+    for (shared_scale, _direction), members in groups.items():
         if len(members) == 1:
-            singles.insert(0, (scale, members))
+            singles.insert(0, (shared_scale, members))
         else:
-            titled.append((scale, members))
+            titled.append((shared_scale, members))
     return titled + singles
 
 
@@ -175,8 +187,9 @@ def _metric_chart(comp: Any, scale: str, members: list[Any]) -> str:
     # bars start at zero (a zoomed axis exaggerates a small difference); scores span their whole range
     y_min = 0.0 if values and min(values) >= 0 else None
     y_max = 1.0 if scale == "unit" else None
-    return xychart(title, labels, series, y_label=y_label,
-                   y_min=y_min, y_max=y_max, floor=floor, ceiling=ceiling)
+    return xychart(
+        title, labels, series, y_label=y_label, y_min=y_min, y_max=y_max, floor=floor, ceiling=ceiling
+    )
 
 
 def _chart_section(r: PrCheckResult) -> str:
@@ -186,9 +199,14 @@ def _chart_section(r: PrCheckResult) -> str:
     shown = [m for m in comp if m.candidate is not None and math.isfinite(m.candidate)]
     if not shown:
         return ""
-    parts = ["## Charts", "", "_One axis per range: metrics share a chart only when they share a range and a "
-             "direction. Several metrics: bars candidate" + (", line production" if comp.has_production else "")
-             + "; one metric: a bar per model._"]
+    parts = [
+        "## Charts",
+        "",
+        "_One axis per range: metrics share a chart only when they share a range and a "
+        "direction. Several metrics: bars candidate"
+        + (", line production" if comp.has_production else "")
+        + "; one metric: a bar per model._",
+    ]
     for scale, members in _chart_groups(shown):
         parts += ["", _metric_chart(comp, scale, members)]
     seg = r.segments
@@ -200,26 +218,51 @@ def _chart_section(r: PrCheckResult) -> str:
             if top["production"].notna().any():
                 seg_series["production"] = [None if pd.isna(v) else float(v) for v in top["production"]]
             floor, ceiling = _SCALE_LIMITS[METRIC_SCALE.get(r.primary_metric, "non_negative")]
-            parts += ["", xychart(f"{r.primary_metric} by segment", labels, seg_series, y_label=r.primary_metric,
-                                  floor=floor, ceiling=ceiling)]
+            parts += [
+                "",
+                xychart(
+                    f"{r.primary_metric} by segment",
+                    labels,
+                    seg_series,
+                    y_label=r.primary_metric,
+                    floor=floor,
+                    ceiling=ceiling,
+                ),
+            ]
     return "\n".join(parts) + "\n"
 
 
 def _curves_section(r: PrCheckResult) -> str:
     if not r.curves:
         return ""
-    parts = ["## Curves", "", "_Candidate and production on one chart, sampled on an even grid; the full-resolution "
-             "PNGs are in the artifact._"]
+    parts = [
+        "## Curves",
+        "",
+        (
+            "_Candidate and production on one chart, sampled on an even grid; the full-resolution "
+            "PNGs are in the artifact._"
+        ),
+    ]
     for c in r.curves:
         names = list(c.series)
         kinds = c.kinds or ["line"] * len(names)
         order = ", ".join(f"{k} {i + 1}: {n}" for i, (k, n) in enumerate(zip(kinds, names, strict=True)))
         if c.categories is not None:
-            chart = xychart(c.title, c.categories, c.series, y_label=c.y_label, kind=kinds,
-                            y_min=c.y_min, y_max=c.y_max)
+            chart = xychart(
+                c.title, c.categories, c.series, y_label=c.y_label, kind=kinds, y_min=c.y_min, y_max=c.y_max
+            )
         else:
-            chart = xychart(c.title, [], c.series, y_label=c.y_label, kind=kinds, y_min=c.y_min, y_max=c.y_max,
-                            x_range=(c.x_min, c.x_max), x_label=c.x_label)
+            chart = xychart(
+                c.title,
+                [],
+                c.series,
+                y_label=c.y_label,
+                kind=kinds,
+                y_min=c.y_min,
+                y_max=c.y_max,
+                x_range=(c.x_min, c.x_max),
+                x_label=c.x_label,
+            )
         parts += ["", chart, "", f"_{order}{'; ' + c.note if c.note else ''}._"]
     return "\n".join(parts) + "\n"
 
@@ -243,7 +286,9 @@ def _segments_section(r: PrCheckResult) -> str:
         lines += [f"**{len(flagged)} segment regression(s) beyond the allowed amount.**", ""]
     else:
         lines += ["No segment regresses beyond the allowed amount.", ""]
-    cols = [c for c in ("column", "value", "n", "production", "candidate", "delta", "flagged") if c in seg.columns]
+    cols = [
+        c for c in ("column", "value", "n", "production", "candidate", "delta", "flagged") if c in seg.columns
+    ]
     has_notes = "note" in seg.columns and seg["note"].notna().any()
     header = cols + (["note"] if has_notes else [])
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
@@ -302,22 +347,28 @@ def _contract_section(r: PrCheckResult) -> str:
     lines = ["## Data contract", ""]
     data = r.data
     if data:
-        lines.append(f"- rows: {data.get('rows', '–'):,} from {data.get('batches', '–')} batches; "
-                     f"manifest hash `{str(data.get('manifest_hash', ''))[:12]}`")
+        lines.append(
+            f"- rows: {data.get('rows', '–'):,} from {data.get('batches', '–')} batches; "
+            f"manifest hash `{str(data.get('manifest_hash', ''))[:12]}`"
+        )
         if data.get("split"):
             lines.append(f"- split: {data['split']}")
     if r.contract is not None:
         passed = r.contract.passed
         n_rules = len(r.contract.rules)
         n_failed = sum(1 for rule in r.contract.rules if not rule.passed)
-        lines.append(f"- contract: {'✅ passed' if passed else '❌ FAILED'} ({n_rules - n_failed}/{n_rules} rules)")
+        lines.append(
+            f"- contract: {'✅ passed' if passed else '❌ FAILED'} ({n_rules - n_failed}/{n_rules} rules)"
+        )
         if not passed:
             lines += ["", "| column | rule | failing | examples (row: value) |", "| --- | --- | ---: | --- |"]
             for rule in r.contract.rules:
                 if rule.passed:
                     continue
                 examples = ", ".join(f"{pos}: {_short(val)}" for pos, val in list(rule.examples)[:5])
-                lines.append(f"| {rule.column or '–'} | {rule.rule} | {rule.failing_count:,} | {_cell(examples)} |")
+                lines.append(
+                    f"| {rule.column or '–'} | {rule.rule} | {rule.failing_count:,} | {_cell(examples)} |"
+                )
     lines += ["", "### Contract diff vs base", ""]
     if r.contract_diff is not None:
         md = r.contract_diff.to_markdown().strip()
@@ -329,32 +380,50 @@ def _contract_section(r: PrCheckResult) -> str:
 
 def _deepchecks_section(r: PrCheckResult) -> str:
     if not r.deepchecks:
-        return ""
-    lines = ["## deepchecks", "", "| suite | passed | warned | failed | info | not run | error | HTML |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+        if r.comparison is None:  # stopped before training: the error says why
+            return ""
+        return (
+            "## deepchecks\n\n⏭️ **Not run.** Not run is never a pass: a check marked `blocking` that did "
+            "not run fails the `deepchecks` gate.\n"
+        )
+    lines = [
+        "## deepchecks",
+        "",
+        "| suite | passed | warned | failed | info | not run | error | HTML |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     problems = []
     for name, summary in r.deepchecks.items():
         counts = summary.counts
         html = getattr(summary, "html_path", None)
         html_cell = f"`{getattr(html, 'name', html)}` (artifact)" if html else "–"
-        lines.append(f"| {name} | {counts.get('passed', 0)} | {counts.get('warned', 0)} | {counts.get('failed', 0)} "
-                     f"| {counts.get('info', 0)} | {counts.get('not_run', 0)} | {counts.get('error', 0)} | {html_cell} |")
+        lines.append(
+            f"| {name} | {counts.get('passed', 0)} | {counts.get('warned', 0)} | {counts.get('failed', 0)} "
+            f"| {counts.get('info', 0)} | {counts.get('not_run', 0)} | {counts.get('error', 0)} | {html_cell} |"
+        )
         for check in summary.checks:
             if check.status in ("failed", "warned", "error", "not_run"):
                 detail = check.error or "; ".join(
                     f"{c[0]}: {c[2]}" if isinstance(c, tuple | list) else str(c)
-                    for c in check.conditions if (c[1] if isinstance(c, tuple | list) else "") != "passed"
+                    for c in check.conditions
+                    if (c[1] if isinstance(c, tuple | list) else "") != "passed"
                 )
                 flag = " **(blocking)**" if check.blocks else ""
                 problems.append(f"- {name} / `{check.check}`: {check.status}{flag} — {_short(detail, 300)}")
-    sampled = [f"{name}: {', '.join(f'{k} {v:,} of {summary.input_sizes.get(k, v):,}' for k, v in summary.sample_sizes.items())}"
-               for name, summary in r.deepchecks.items()
-               if any(v < summary.input_sizes.get(k, v) for k, v in getattr(summary, "sample_sizes", {}).items())]
+    sampled = [
+        f"{name}: {', '.join(f'{k} {v:,} of {summary.input_sizes.get(k, v):,}' for k, v in summary.sample_sizes.items())}"
+        for name, summary in r.deepchecks.items()
+        if any(v < summary.input_sizes.get(k, v) for k, v in getattr(summary, "sample_sizes", {}).items())
+    ]
     if problems:
         lines += ["", *problems]
     if sampled:
-        lines += ["", "Sampled (seeded, `evaluation.deepchecks.sample_size`) to keep the suites fast: "
-                  + "; ".join(sampled) + " rows."]
+        lines += [
+            "",
+            "Sampled (seeded, `evaluation.deepchecks.sample_size`) to keep the suites fast: "
+            + "; ".join(sampled)
+            + " rows.",
+        ]
     lines += ["", "A check that crashed or did not run is listed as such and never counted as passed."]
     return "\n".join(lines) + "\n"
 
@@ -404,8 +473,18 @@ SECTIONS = (  # in report order; the verdict is never truncated
     ("reproducibility", _repro_section),
 )
 # Dropped or cut first when over budget: least important first.
-TRUNCATION_ORDER = ("curves", "segments", "deepchecks", "contract", "plots", "chart", "per_class", "gates", "metrics",
-                    "reproducibility")
+TRUNCATION_ORDER = (
+    "curves",
+    "segments",
+    "deepchecks",
+    "contract",
+    "plots",
+    "chart",
+    "per_class",
+    "gates",
+    "metrics",
+    "reproducibility",
+)
 
 
 def render_pr_report(result: PrCheckResult, budget: int = REPORT_BUDGET) -> str:

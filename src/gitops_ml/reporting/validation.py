@@ -24,7 +24,7 @@ class ValidationOutcome:
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "passed" if self.passed else "failed",
-            "rows": int(len(self.acquired.frame)),
+            "rows": len(self.acquired.frame),
             "manifest_hash": self.acquired.manifest_hash,
             "batches": [b.to_dict() for b in self.acquired.batches],
             "contract": self.contract.to_dict(),
@@ -51,5 +51,7 @@ def failures_text(outcome: ValidationOutcome) -> str:
     if not outcome.contract.passed:
         lines.append(outcome.contract.summary_table())
     if outcome.integrity is not None and outcome.integrity.blocking_failures:
-        lines.append("blocking deepchecks failures: " + ", ".join(map(str, outcome.integrity.blocking_failures)))
+        lines.append(
+            "blocking deepchecks failures: " + ", ".join(map(str, outcome.integrity.blocking_failures))
+        )
     return "\n".join(lines)

@@ -12,29 +12,29 @@ Nothing here knows about HTTP; the app reads `holder.current` once per batch of 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gitops_ml.config import Settings
-from gitops_ml.errors import ArtifactError, GitopsMLError
+from gitops_ml.errors import GitopsMLError
+from gitops_ml.registry.pointer import ProductionPointer, parse_pointer, require_in_history
+from gitops_ml.registry.production import LoadedModel, load_pointed_model
+from gitops_ml.serving.fast_path import CompiledPipeline, NotCompilable, check_equal, compile_pipeline
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_DIR = Path(".gitops-ml/model-cache")
-# Keys of metadata.json that may hold one raw input row for the smoke prediction.
-SAMPLE_RECORD_KEYS = ("sample_record", "input_example", "example_record")
 
 
 class ReloadError(GitopsMLError):
@@ -42,20 +42,39 @@ class ReloadError(GitopsMLError):
 
 
 @dataclass(frozen=True)
-class LoadedModel:
-    """One loaded model and everything needed to validate requests for it and score them."""
+class ServedModel:
+    """A verified production model (`registry.production.LoadedModel`) plus what serving needs:
+    the request model compiled from the contract, and the scoring function.
 
-    version: str
-    pipeline: Any
-    pointer: dict[str, Any]
-    metadata: dict[str, Any]
+    Built once per model by `serve_model`; a challenger would be a second one of these.
+    """
+
+    model: LoadedModel
     settings: Settings  # feature lists are the model's own (metadata), not necessarily HEAD's config
     request_model: type[BaseModel]
-    artifact_path: Path
     # Configured features this model does not use (a promotion that dropped one): accepted in
     # requests and ignored, so clients still sending them keep working.
     ignored_inputs: frozenset[str] = frozenset()
+    positive_index: int | None = None  # binary: the predict_proba column of dataset.positive_label
+    # The fast path (serving/fast_path.py); None when the pipeline is served by scikit-learn itself,
+    # for the reason in `fallback_reason`.
+    compiled: CompiledPipeline | None = None
+    fallback_reason: str | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def serving_path(self) -> str:
+        if self.compiled is not None:
+            return self.compiled.description
+        return f"scikit-learn pipeline (not compiled: {self.fallback_reason})"
+
+    @property
+    def version(self) -> str:
+        return self.model.version
+
+    @property
+    def pointer(self) -> ProductionPointer:
+        return self.model.pointer
 
     @property
     def feature_columns(self) -> list[str]:
@@ -78,21 +97,24 @@ class LoadedModel:
         `score` is the positive-class probability (binary), the top probability (multiclass) or
         the predicted value (regression).
         """
-        from gitops_ml.training.pipeline import prepare_features
-
-        frame = pd.DataFrame.from_records(list(records), columns=self.feature_columns)
-        X = prepare_features(frame, self.settings)
+        pipeline = self.model.pipeline
         task = self.settings.dataset.task
         if task == "regression":
-            values = np.asarray(self.pipeline.predict(X), dtype=float).tolist()
+            values = (
+                self.compiled.predict_values(records)
+                if self.compiled is not None
+                else np.asarray(pipeline.predict(self._frame(records)), dtype=float)
+            ).tolist()
             return [{"prediction": v, "score": v, "probabilities": None} for v in values]
-        proba = np.asarray(self.pipeline.predict_proba(X), dtype=float)
-        classes = np.asarray(self.pipeline.classes_)
-        labels = classes.tolist()
-        keys = [str(c) for c in labels]
+        proba = (
+            self.compiled.predict_proba(records)
+            if self.compiled is not None
+            else np.asarray(pipeline.predict_proba(self._frame(records)), dtype=float)
+        )
+        labels, keys = self._labels
         top = proba.argmax(axis=1)
-        if task == "binary":
-            scores = proba[:, self._positive_index(classes)].tolist()
+        if self.positive_index is not None:
+            scores = proba[:, self.positive_index].tolist()
         else:
             scores = proba.max(axis=1).tolist()
         rows = proba.tolist()
@@ -101,16 +123,17 @@ class LoadedModel:
             for t, s, row in zip(top.tolist(), scores, rows, strict=True)
         ]
 
-    def _positive_index(self, classes: np.ndarray) -> int:
-        positive = self.settings.dataset.positive_label
-        if positive is None:
-            return 1
-        matches = np.flatnonzero(classes.astype(str) == str(positive))
-        if len(matches) != 1:
-            raise ReloadError(
-                f"dataset.positive_label {positive!r} is not one of the model's classes {classes.tolist()}"
-            )
-        return int(matches[0])
+    def _frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+        from gitops_ml.training.pipeline import prepare_features
+
+        return prepare_features(
+            pd.DataFrame.from_records(list(records), columns=self.feature_columns), self.settings
+        )
+
+    @cached_property
+    def _labels(self) -> tuple[list[Any], list[str]]:
+        labels = np.asarray(self.model.pipeline.classes_).tolist()
+        return labels, [str(c) for c in labels]
 
 
 _ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
@@ -131,7 +154,9 @@ def build_request_model(settings: Settings) -> type[BaseModel]:
     contract = load_contract(settings.dataset.contract)
     # Non-feature columns (id, dates) are accepted and checked but optional: the model does not
     # need them; the retraining export does (a logged row without them is left out, counted).
-    others = [c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all]
+    others = [
+        c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all
+    ]
     return request_model(contract, settings.features.all, optional_columns=others)
 
 
@@ -141,8 +166,11 @@ def example_record(request_model: type[BaseModel], columns: Sequence[str] | None
     schema = request_model.model_json_schema()
     properties = schema.get("properties", {})
     names = [c for c in columns if c in properties] if columns is not None else list(properties)
-    return {name: _example_value(properties[name], schema.get("$defs", {}))
-            for name in names if name != "request_id"}
+    return {
+        name: _example_value(properties[name], schema.get("$defs", {}))
+        for name in names
+        if name != "request_id"
+    }
 
 
 def _example_value(prop: dict[str, Any], defs: dict[str, Any]) -> Any:
@@ -181,68 +209,66 @@ def _example_value(prop: dict[str, Any], defs: dict[str, Any]) -> Any:
     return None
 
 
-def parse_pointer(text: bytes, source: Path) -> dict[str, Any] | None:
-    """The pointer's fields, validated; None for an empty file. ReloadError names the file."""
-    from gitops_ml.registry.pointer import ProductionPointer
+def serve_model(model: LoadedModel, settings: Settings) -> ServedModel:
+    """Check a verified model against serving's needs and compile what requests use.
 
-    try:
-        data = yaml.safe_load(text.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ReloadError(f"{source}: not valid YAML: {exc}") from exc
-    if data is None:
-        return None
-    try:
-        return ProductionPointer.model_validate(data).model_dump(mode="json")
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ReloadError(f"{source}: invalid production pointer: {problems}") from exc
-
-
-def load_served_model(
-    pointer: Mapping[str, Any],
-    settings: Settings,
-    *,
-    cache_dir: Path = DEFAULT_CACHE_DIR,
-) -> LoadedModel:
-    """Fetch, verify, and smoke-test the model a pointer names. Raises GitopsMLError on any failure."""
-    from gitops_ml.registry.artifacts import load_model
-    from gitops_ml.registry.production import model_features
-    from gitops_ml.registry.store import fetch_artifact
-
-    version = str(pointer["version"])
-    path = fetch_artifact(str(pointer["artifact_uri"]), Path(cache_dir))
-    if path.is_dir():
-        path = path / "model.skops"
-    pipeline = load_model(path, expected_sha256=str(pointer["sha256"]))
-    metadata = _read_metadata(path, pointer)
-    model_settings = model_features(metadata, settings)
-    _check_features(pipeline, model_settings, version)
-    model = LoadedModel(
-        version=version,
-        pipeline=pipeline,
-        pointer=dict(pointer),
-        metadata=metadata,
+    Refused (ReloadError) when it was trained on other features than its metadata says, when the
+    positive label is not one of its classes, or when a smoke prediction fails.
+    """
+    model_settings = model.model_settings(settings)
+    _check_features(model.pipeline, model_settings, model.version)
+    positive = None
+    if model_settings.dataset.task == "binary":
+        try:
+            positive = model.positive_index(model_settings.dataset.positive_label)
+        except GitopsMLError as exc:
+            raise ReloadError(f"model {model.version}: {exc}") from exc
+    served = ServedModel(
+        model=model,
         settings=model_settings,
         request_model=build_request_model(model_settings),
-        artifact_path=path,
         ignored_inputs=frozenset(settings.features.all) - frozenset(model_settings.features.all),
+        positive_index=positive,
     )
-    smoke_test(model)
-    return model
+    smoke_test(served)  # on the scikit-learn pipeline: the reference the fast path must match
+    compiled, reason = _compile(served)
+    served = replace(served, compiled=compiled, fallback_reason=reason)
+    if compiled is not None:
+        smoke_test(served)
+    return served
 
 
-def _read_metadata(path: Path, pointer: Mapping[str, Any]) -> dict[str, Any]:
-    meta_path = path.parent / "metadata.json"
-    uri = pointer.get("metadata_uri")
-    if uri and "://" not in str(uri):
-        meta_path = Path(str(uri))
-    if not meta_path.exists():
-        return {}
+def _compile(served: ServedModel) -> tuple[CompiledPipeline | None, str | None]:
+    """The fast path for this model, checked on probe rows against its pipeline; else (None, why)."""
+    features = served.settings.features
     try:
-        data = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{meta_path}: not valid JSON: {exc}") from exc
-    return data if isinstance(data, dict) else {}
+        compiled = compile_pipeline(served.model.pipeline, features.numeric, features.categorical)
+        records = probe_records(served)
+        reason = check_equal(compiled, served.model.pipeline, served._frame(records), records)
+    except NotCompilable as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 - a fast path that cannot even be checked is not used
+        return None, f"{type(exc).__name__}: {exc}"
+    return (compiled, None) if reason is None else (None, reason)
+
+
+def probe_records(served: ServedModel) -> list[dict[str, Any]]:
+    """Rows the fast path must score exactly like the pipeline before it serves: the metadata's
+    sample, one valid record from the contract, and edge rows (all missing, unknown categories,
+    huge and tiny numbers, zeros)."""
+    features = served.settings.features
+    metadata = served.model.metadata
+    rows: list[dict[str, Any]] = []
+    if metadata is not None and metadata.sample_record:
+        rows.append({c: metadata.sample_record.get(c) for c in served.feature_columns})
+    rows.append(example_record(served.request_model, served.feature_columns))
+    base = rows[0]
+    rows.append(dict.fromkeys(served.feature_columns))
+    rows.append({**base, **dict.fromkeys(features.categorical, "\xa0never-seen-category")})
+    for extreme in (1e30, -1e30, 0.0, 1e-300, -0.5):  # within float32: forests cast to it
+        rows.append({**base, **dict.fromkeys(features.numeric, extreme)})
+    rows.append({**base, **dict.fromkeys(features.categorical)})
+    return rows
 
 
 def _check_features(pipeline: Any, settings: Settings, version: str) -> None:
@@ -258,11 +284,15 @@ def _check_features(pipeline: Any, settings: Settings, version: str) -> None:
         )
 
 
-def smoke_test(model: LoadedModel) -> None:
+def smoke_test(model: ServedModel) -> None:
     """One prediction on a sample record (from metadata, else made from the contract) must work."""
-    sample = next((model.metadata[k] for k in SAMPLE_RECORD_KEYS if isinstance(model.metadata.get(k), dict)), None)
-    record = ({c: sample.get(c) for c in model.feature_columns} if sample
-              else example_record(model.request_model, model.feature_columns))
+    metadata = model.model.metadata
+    sample = metadata.sample_record if metadata is not None else None
+    record = (
+        {c: sample.get(c) for c in model.feature_columns}
+        if sample
+        else example_record(model.request_model, model.feature_columns)
+    )
     try:
         validated = model.request_model.model_validate(record).model_dump(mode="json", exclude={"request_id"})
     except ValidationError:
@@ -270,7 +300,9 @@ def smoke_test(model: LoadedModel) -> None:
     try:
         output = model.predict([validated])
     except Exception as exc:  # noqa: BLE001 - any failure here means "do not serve this model"
-        raise ReloadError(f"model {model.version}: smoke prediction failed: {type(exc).__name__}: {exc}") from exc
+        raise ReloadError(
+            f"model {model.version}: smoke prediction failed: {type(exc).__name__}: {exc}"
+        ) from exc
     score = output[0]["score"] if output else None
     if len(output) != 1 or score is None or not math.isfinite(float(score)):
         raise ReloadError(f"model {model.version}: smoke prediction returned {output!r}")
@@ -286,12 +318,19 @@ class ModelHolder:
         *,
         reload_interval_s: float | None = None,
         cache_dir: Path = DEFAULT_CACHE_DIR,
+        history_path: Path | None = None,
     ):
         self.pointer_path = Path(pointer_path)
+        # Only versions promotion recorded are served; the history sits beside the pointer.
+        self.history_path = (
+            Path(history_path)
+            if history_path is not None
+            else (self.pointer_path.parent / Path(settings.registry.history).name)
+        )
         self.settings = settings
         self.reload_interval_s = reload_interval_s or settings.serving.reload_interval_s
         self.cache_dir = Path(cache_dir)
-        self._current: LoadedModel | None = None
+        self._current: ServedModel | None = None
         self._seen_digest: str | None = None  # pointer content last acted on
         self._reload_error: str | None = None
         self._not_ready_reason = f"{self.pointer_path}: not read yet"
@@ -300,7 +339,7 @@ class ModelHolder:
         self._thread: threading.Thread | None = None
 
     @property
-    def current(self) -> LoadedModel | None:
+    def current(self) -> ServedModel | None:
         return self._current
 
     @property
@@ -341,7 +380,8 @@ class ModelHolder:
                 if self._current is not None and pointer == self._current.pointer:
                     self._reload_error = None  # only comments/formatting changed
                     return False
-                model = load_served_model(pointer, self.settings, cache_dir=self.cache_dir)
+                require_in_history(pointer, self.history_path)
+                model = serve_model(load_pointed_model(pointer, self.cache_dir), self.settings)
             except Exception as exc:  # noqa: BLE001 - whatever breaks, the old model keeps serving
                 message = str(exc) if isinstance(exc, GitopsMLError) else f"{type(exc).__name__}: {exc}"
                 self._fail(message, log_it=first_attempt)
@@ -349,7 +389,12 @@ class ModelHolder:
             previous = self._current
             self._current = model  # one reference assignment: requests see the old or the new model
             self._reload_error = None
-            log.info("serving model %s (was %s)", model.version, previous.version if previous else "none")
+            log.info(
+                "serving model %s (was %s) with %s",
+                model.version,
+                previous.version if previous else "none",
+                model.serving_path,
+            )
             return True
 
     def _fail(self, message: str, *, log_it: bool = True) -> None:

@@ -32,9 +32,15 @@ class SimulationResult:
     seconds: float
 
 
-def simulated_records(n: int, scenario_name: str, *, seed: int, id_offset: int,
-                      start_time: datetime | str | None = None, end_time: datetime | str | None = None
-                      ) -> pd.DataFrame:
+def simulated_records(
+    n: int,
+    scenario_name: str,
+    *,
+    seed: int,
+    id_offset: int,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+) -> pd.DataFrame:
     """`n` records whose business dates spread over [start_time, end_time) (default: the last day),
     with the scenario's drift fully in effect."""
     from gitops_ml.data.generator import generate_records, scenario_by_name
@@ -42,13 +48,24 @@ def simulated_records(n: int, scenario_name: str, *, seed: int, id_offset: int,
     scenario = scenario_by_name(scenario_name).with_onset(None)
     end = pd.Timestamp(end_time) if end_time is not None else pd.Timestamp(datetime.now(UTC))
     start = pd.Timestamp(start_time) if start_time is not None else end - timedelta(days=1)
-    return generate_records(n, seed=seed, scenario=scenario, start_time=start, end_time=end, id_offset=id_offset)
+    return generate_records(
+        n, seed=seed, scenario=scenario, start_time=start, end_time=end, id_offset=id_offset
+    )
 
 
-def reference_records(reference: pd.DataFrame, n: int, scenario_name: str, *, target: str, seed: int,
-                      numeric: list[str], id_column: str | None = None, time_column: str | None = None,
-                      start_time: datetime | str | None = None, end_time: datetime | str | None = None
-                      ) -> pd.DataFrame:
+def reference_records(
+    reference: pd.DataFrame,
+    n: int,
+    scenario_name: str,
+    *,
+    target: str,
+    seed: int,
+    numeric: list[str],
+    id_column: str | None = None,
+    time_column: str | None = None,
+    start_time: datetime | str | None = None,
+    end_time: datetime | str | None = None,
+) -> pd.DataFrame:
     """`n` records of any dataset, resampled from its reference (training) data.
 
     stable: rows drawn at random; covariate-drift: rows drawn mostly from the top of the first
@@ -73,10 +90,15 @@ def reference_records(reference: pd.DataFrame, n: int, scenario_name: str, *, ta
     if time_column and not pd.api.types.is_numeric_dtype(rows[time_column]):
         end = pd.Timestamp(end_time) if end_time is not None else pd.Timestamp(datetime.now(UTC))
         start = pd.Timestamp(start_time) if start_time is not None else end - timedelta(days=1)
-        end, start = end.tz_localize(None) if end.tzinfo else end, start.tz_localize(None) if start.tzinfo else start
+        end, start = (
+            end.tz_localize(None) if end.tzinfo else end,
+            start.tz_localize(None) if start.tzinfo else start,
+        )
         offsets = np.sort(rng.uniform(0, (end - start).total_seconds(), n))
         stamps = start + pd.to_timedelta(offsets, unit="s")
-        rows[time_column] = stamps.strftime("%Y-%m-%d" if _is_date_only(reference[time_column]) else "%Y-%m-%dT%H:%M:%S")
+        rows[time_column] = stamps.strftime(
+            "%Y-%m-%d" if _is_date_only(reference[time_column]) else "%Y-%m-%dT%H:%M:%S"
+        )
     return rows
 
 
@@ -93,10 +115,19 @@ def _payloads(frame: pd.DataFrame, target: str, request_ids: list[str] | None = 
     return rows
 
 
-def run_simulation(base_url: str, frame: pd.DataFrame, *, target: str = "churned", batch_size: int = 50,
-                   label_delay_s: float = 0.0, label_fraction: float = 1.0, seed: int = 0,
-                   progress: Callable[[int], None] | None = None, timeout_s: float = 30.0,
-                   request_ids: list[str] | None = None) -> SimulationResult:
+def run_simulation(
+    base_url: str,
+    frame: pd.DataFrame,
+    *,
+    target: str = "churned",
+    batch_size: int = 50,
+    label_delay_s: float = 0.0,
+    label_fraction: float = 1.0,
+    seed: int = 0,
+    progress: Callable[[int], None] | None = None,
+    timeout_s: float = 30.0,
+    request_ids: list[str] | None = None,
+) -> SimulationResult:
     """Send `frame` (minus the label) in batches; after `label_delay_s`, send a fraction of labels.
 
     `request_ids`: one per row (default: from the churn example's customer_id).
@@ -110,7 +141,7 @@ def run_simulation(base_url: str, frame: pd.DataFrame, *, target: str = "churned
     errors = 0
     with httpx.Client(base_url=base_url, timeout=timeout_s) as client:
         for i in range(0, len(payloads), batch_size):
-            chunk = payloads[i:i + batch_size]
+            chunk = payloads[i : i + batch_size]
             response = client.post("/predict", json={"records": chunk})
             if response.status_code == 200:
                 predicted += [p["request_id"] for p in response.json()["predictions"]]
@@ -128,5 +159,11 @@ def run_simulation(base_url: str, frame: pd.DataFrame, *, target: str = "churned
                 labelled += 1
             else:
                 errors += 1
-    return SimulationResult(scenario="", sent=len(payloads), predicted=len(predicted), labelled=labelled,
-                            errors=errors, seconds=time.perf_counter() - started)
+    return SimulationResult(
+        scenario="",
+        sent=len(payloads),
+        predicted=len(predicted),
+        labelled=labelled,
+        errors=errors,
+        seconds=time.perf_counter() - started,
+    )

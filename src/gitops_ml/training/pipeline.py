@@ -94,9 +94,13 @@ def make_estimator(settings: Settings) -> BaseEstimator:
     _validate_param_values(estimator, cfg.class_path)
     task = settings.dataset.task
     if task == "regression" and not is_regressor(estimator):
-        raise ConfigError(f"estimator.class_path: '{cfg.class_path}' is not a regressor (dataset.task: regression)")
+        raise ConfigError(
+            f"estimator.class_path: '{cfg.class_path}' is not a regressor (dataset.task: regression)"
+        )
     if task != "regression" and not is_classifier(estimator):
-        raise ConfigError(f"estimator.class_path: '{cfg.class_path}' is not a classifier (dataset.task: {task})")
+        raise ConfigError(
+            f"estimator.class_path: '{cfg.class_path}' is not a classifier (dataset.task: {task})"
+        )
     return estimator
 
 

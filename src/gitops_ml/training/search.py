@@ -34,7 +34,9 @@ def default_scoring(task: str) -> str:
     return DEFAULT_SCORING[task]
 
 
-def resolve_param_grid(pipeline: Pipeline, param_grid: dict[str, list[Any]], model_step: str = "model") -> dict[str, str]:
+def resolve_param_grid(
+    pipeline: Pipeline, param_grid: dict[str, list[Any]], model_step: str = "model"
+) -> dict[str, str]:
     """Map config keys to pipeline param names: bare names are estimator params (`max_depth`
     -> `model__max_depth`); names with `__` address any step (`preprocess__numeric__imputer__strategy`).
     Returns {config key: pipeline key}; ConfigError naming the key when it matches nothing."""
@@ -61,7 +63,9 @@ def check_param_values(pipeline: Pipeline, grid: dict[str, list[Any]], mapping: 
                     if validate is not None:
                         validate()
                 except (ValueError, TypeError) as exc:
-                    raise ConfigError(f"estimator.search.param_grid.{key}: value {value!r} is invalid: {exc}") from exc
+                    raise ConfigError(
+                        f"estimator.search.param_grid.{key}: value {value!r} is invalid: {exc}"
+                    ) from exc
 
 
 def run_search(
@@ -105,6 +109,8 @@ def run_search(
     results = pd.DataFrame({col: raw[col] for col in RESULT_COLUMNS})
     for full, key in reverse.items():
         results.insert(len(results.columns), key, list(raw[f"param_{full}"]))
-    results = results.sort_values(["rank_test_score", "mean_test_score"], ascending=[True, False], kind="stable")
+    results = results.sort_values(
+        ["rank_test_score", "mean_test_score"], ascending=[True, False], kind="stable"
+    )
     say(f"best {scoring} {search.best_score_:.4f} with {best_params}")
     return search.best_estimator_, best_params, results.reset_index(drop=True)

@@ -8,8 +8,8 @@ import pytest
 
 from gitops_ml.cli import main
 from gitops_ml.errors import DataError
-from gitops_ml.store.labels import read_labels_csv
-from gitops_ml.store.predictions import PredictionStore
+from gitops_ml.prediction_store import PredictionStore
+from gitops_ml.prediction_store.labels import read_labels_csv
 from tests.fixtures.projects import make_config_project
 
 
@@ -41,14 +41,17 @@ def test_import_counts_matched_and_unknown(tmp_path, store_url, capsys):
     assert labels["r-0"] == 1 and labels["r-1"] == 0 and labels.isna()["r-2"]
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("id,label\nr-0,1\n", "missing column(s) ['request_id']"),
-    ("request_id,label\nr-0,1\n,0\n", "row 3, column 'request_id': empty"),
-    ("request_id,label\nr-0,1\nr-1,\n", "row 3, column 'label'"),
-    ("request_id,label\nr-0,1\nr-0,0\n", "row 3, column 'label': request_id 'r-0'"),
-    ("request_id,label\nr-0,1,extra\n", "row 2"),
-    ("request_id,label\n", "no label rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("id,label\nr-0,1\n", "missing column(s) ['request_id']"),
+        ("request_id,label\nr-0,1\n,0\n", "row 3, column 'request_id': empty"),
+        ("request_id,label\nr-0,1\nr-1,\n", "row 3, column 'label'"),
+        ("request_id,label\nr-0,1\nr-0,0\n", "row 3, column 'label': request_id 'r-0'"),
+        ("request_id,label\nr-0,1,extra\n", "row 2"),
+        ("request_id,label\n", "no label rows"),
+    ],
+)
 def test_bad_file_exits_2_and_writes_nothing(tmp_path, store_url, capsys, text, needle):
     seed(store_url)
     path = tmp_path / "labels.csv"

@@ -9,17 +9,21 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
-from gitops_ml.store.predictions import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.prediction_store import BatchingLogger, PredictionStore, coerce_label
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def record(i: int, *, at: datetime = T0, version: str = "v1", **inputs) -> dict:
     return {
-        "request_id": f"r-{i}", "created_at": at, "model_version": version,
+        "request_id": f"r-{i}",
+        "created_at": at,
+        "model_version": version,
         "inputs": {"tenure_months": i, "plan": "basic", "usage_minutes": None, **inputs},
         "output": {"prediction": i % 2, "probabilities": {"0": 0.3, "1": 0.7}},
-        "score": 0.7, "prediction": i % 2, "latency_ms": 1.5,
+        "score": 0.7,
+        "prediction": i % 2,
+        "latency_ms": 1.5,
     }
 
 
@@ -66,8 +70,14 @@ def test_log_many_rejects_a_record_without_inputs(store):
 
 def test_monitor_runs_newest_first_and_retrain_prs(store):
     for i in range(3):
-        store.add_monitor_run({"window_start": T0 + timedelta(days=i), "window_end": T0 + timedelta(days=i + 1),
-                               "drifted": ["plan"], "bad": i == 2})
+        store.add_monitor_run(
+            {
+                "window_start": T0 + timedelta(days=i),
+                "window_end": T0 + timedelta(days=i + 1),
+                "drifted": ["plan"],
+                "bad": i == 2,
+            }
+        )
     runs = store.monitor_runs(limit=2)
     assert [r["payload"]["bad"] for r in runs] == [True, False]
     assert runs[0]["window_start"] == T0 + timedelta(days=2)
@@ -148,21 +158,34 @@ def test_tables_are_created_once_and_reused(store_url):
     first.dispose()
     second = PredictionStore(store_url)
     assert second.count_predictions() == 1
-    assert set(sa.inspect(second.engine).get_table_names()) >= {"predictions", "labels", "monitor_runs",
-                                                                 "retrain_prs"}
+    assert set(sa.inspect(second.engine).get_table_names()) >= {
+        "predictions",
+        "labels",
+        "monitor_runs",
+        "retrain_prs",
+    }
     second.dispose()
 
 
-@pytest.mark.parametrize(("value", "task", "expected"), [
-    ("1", "binary", 1), (1, "binary", 1), (1.0, "binary", 1), ("yes", "binary", "yes"),
-    ("2.5", "regression", 2.5), (True, "binary", 1),
-])
+@pytest.mark.parametrize(
+    ("value", "task", "expected"),
+    [
+        ("1", "binary", 1),
+        (1, "binary", 1),
+        (1.0, "binary", 1),
+        ("yes", "binary", "yes"),
+        ("2.5", "regression", 2.5),
+        (True, "binary", 1),
+    ],
+)
 def test_coerce_label(value, task, expected):
     assert coerce_label(value, task) == expected
 
 
-@pytest.mark.parametrize(("value", "task"), [("", "binary"), (None, "binary"), ("abc", "regression"),
-                                             (1.5, "binary"), ([1], "binary")])
+@pytest.mark.parametrize(
+    ("value", "task"),
+    [("", "binary"), (None, "binary"), ("abc", "regression"), (1.5, "binary"), ([1], "binary")],
+)
 def test_coerce_label_rejects(value, task):
     with pytest.raises(ValueError):
         coerce_label(value, task)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_ml.errors import DataError
-from gitops_ml.store.predictions import coerce_label
+from gitops_ml.prediction_store.codecs import coerce_label
 
 LABEL_COLUMNS = ("request_id", "label")
 MAX_SHOWN = 5
@@ -39,7 +39,9 @@ def read_labels_csv(path: Path | str, task: str = "binary") -> list[tuple[str, A
     first_seen: dict[str, tuple[int, Any]] = {}
     for row_number, row in enumerate(reader, start=2):
         if None in row:  # more cells than header columns
-            problems.append(f"row {row_number}: {len(header) + len(row[None])} cells for {len(header)} columns")
+            problems.append(
+                f"row {row_number}: {len(header) + len(row[None])} cells for {len(header)} columns"
+            )
             continue
         request_id = (row.get("request_id") or "").strip()
         raw_label = row.get("label")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gitops_ml.store.predictions import PredictionStore
+from gitops_ml.prediction_store import PredictionStore
 
 POSTGRES_ENV = "GITOPS_ML_TEST_POSTGRES_URL"
 

@@ -15,18 +15,9 @@ from typing import Protocol
 import fsspec
 
 from gitops_ml.errors import ArtifactError
-
-ARTIFACT_FILES = ("model.skops", "metadata.json")
-# Published when present: the monitor's training reference profile.
-OPTIONAL_FILES = ("reference.json",)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+from gitops_ml.io_utils import sha256_file
+from gitops_ml.registry.artifacts import ARTIFACT_FILES, METADATA_FILE, MODEL_FILE, OPTIONAL_FILES
+from gitops_ml.registry.github_release import GitHubReleaseStore
 
 
 class VersionExists(ArtifactError):
@@ -44,7 +35,7 @@ class VersionExists(ArtifactError):
 
 class ModelStore(Protocol):
     def publish(self, local_dir: Path, version: str, sha256: str) -> str:
-        """Copy model.skops + metadata.json of `local_dir` into the store; return the model's URI."""
+        """Copy the artifact files (registry.artifacts.ARTIFACT_FILES) of `local_dir` into the store; return the model's URI."""
 
     def fetch(self, artifact_uri: str, cache_dir: Path) -> Path:
         """A local path to the artifact named by `artifact_uri` (downloaded if remote)."""
@@ -55,58 +46,58 @@ def _is_local(url: str) -> bool:
 
 
 def _local_path(url: str) -> Path:
-    return Path(url[len("file://"):] if url.startswith("file://") else url)
+    return Path(url.removeprefix("file://"))
 
 
 class FsspecStore:
-    """A folder (local path or any fsspec URL: s3://, gs://, memory://, ...) of `<version>/model.skops`."""
+    """A folder (local path or any fsspec URL: s3://, gs://, memory://, ...) of `<version>/<MODEL_FILE>`."""
 
     def __init__(self, url: str):
         self.url = url.rstrip("/")
 
-    def _uri(self, version: str, name: str = "model.skops") -> str:
+    def _uri(self, version: str, name: str = MODEL_FILE) -> str:
         return f"{self.url}/{version}/{name}"
 
     def publish(self, local_dir: Path, version: str, sha256: str) -> str:
         local_dir = Path(local_dir)
-        if sha256_file(local_dir / "model.skops") != sha256:
-            raise ArtifactError(f"{local_dir / 'model.skops'}: sha256 does not match the candidate's metadata")
+        if sha256_file(local_dir / MODEL_FILE) != sha256:
+            raise ArtifactError(f"{local_dir / MODEL_FILE}: sha256 does not match the candidate's metadata")
         if _is_local(self.url):
             return self._publish_local(local_dir, version, sha256)
         fs, root = fsspec.core.url_to_fs(self.url)
         final = f"{root}/{version}"
-        if fs.exists(f"{final}/model.skops"):
-            stored = _fs_sha256(fs, f"{final}/model.skops")
+        if fs.exists(f"{final}/{MODEL_FILE}"):
+            stored = _fs_sha256(fs, f"{final}/{MODEL_FILE}")
             if stored != sha256:
                 raise VersionExists(self._uri(version), stored)
             return self._uri(version)
         tmp = f"{root}/.tmp-{version}-{uuid.uuid4().hex[:8]}"
         for name in _files_to_publish(local_dir):
             fs.put_file(str(local_dir / name), f"{tmp}/{name}")
-        self._verify_remote(fs, f"{tmp}/model.skops", sha256)
+        self._verify_remote(fs, f"{tmp}/{MODEL_FILE}", sha256)
         fs.mv(tmp, final, recursive=True)
         return self._uri(version)
 
     def _publish_local(self, local_dir: Path, version: str, sha256: str) -> str:
         root = _local_path(self.url)
         final = root / version
-        if (final / "model.skops").exists():
-            stored = sha256_file(final / "model.skops")
+        if (final / MODEL_FILE).exists():
+            stored = sha256_file(final / MODEL_FILE)
             if stored != sha256:
-                raise VersionExists(str(final / "model.skops"), stored)
-            return str(final / "model.skops")
+                raise VersionExists(str(final / MODEL_FILE), stored)
+            return str(final / MODEL_FILE)
         tmp = root / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
             for name in _files_to_publish(local_dir):
                 shutil.copyfile(local_dir / name, tmp / name)
-            if sha256_file(tmp / "model.skops") != sha256:
+            if sha256_file(tmp / MODEL_FILE) != sha256:
                 raise ArtifactError(f"{tmp}: copy does not match sha256 {sha256[:12]}")
             tmp.rename(final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return str(final / "model.skops")
+        return str(final / MODEL_FILE)
 
     @staticmethod
     def _verify_remote(fs: fsspec.AbstractFileSystem, path: str, sha256: str) -> None:
@@ -136,8 +127,6 @@ def fetch_artifact(artifact_uri: str, cache_dir: Path) -> Path:
     The caller verifies sha256 on load (registry.artifacts.load_model), every time.
     """
     if artifact_uri.startswith("github-release://"):
-        from gitops_ml.registry.github_release import GitHubReleaseStore
-
         return GitHubReleaseStore.from_url(artifact_uri).fetch(artifact_uri, cache_dir)
     if _is_local(artifact_uri):
         path = _local_path(artifact_uri)
@@ -155,7 +144,7 @@ def fetch_artifact(artifact_uri: str, cache_dir: Path) -> Path:
         except FileNotFoundError as exc:
             raise ArtifactError(f"{artifact_uri}: artifact not found in the model store") from exc
         tmp.rename(target)
-        for name in ("metadata.json", *OPTIONAL_FILES):
+        for name in (METADATA_FILE, *OPTIONAL_FILES):
             sibling = path.rsplit("/", 1)[0] + "/" + name
             if fs.exists(sibling):
                 fs.get_file(sibling, str(folder / name))
@@ -165,7 +154,5 @@ def fetch_artifact(artifact_uri: str, cache_dir: Path) -> Path:
 def open_store(url: str) -> ModelStore:
     """Pick the backend for a store URL from config (`registry.store_url`)."""
     if url.startswith("github-release://"):
-        from gitops_ml.registry.github_release import GitHubReleaseStore
-
         return GitHubReleaseStore.from_url(url)
     return FsspecStore(url)

@@ -1,0 +1,153 @@
+"""Values to and from the prediction store: timestamps (naive UTC stored, tz-aware UTC returned),
+JSON values (numpy, NaN -> null), labels coerced to one type per task, and the row encoding of the
+SQLite fast insert."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gitops_ml.clock import utc_now
+from gitops_ml.jsonable import to_jsonable
+from gitops_ml.prediction_store.schema import PREDICTION_FIELDS, PREDICTION_FIELDS_SET
+
+
+def to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
+    """Naive UTC for storage; naive inputs are taken to be UTC already."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    assert isinstance(value, datetime)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def from_db_time(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def coerce_label(value: Any, task: str = "binary") -> int | float | str:
+    """One label type per task, whether it came from JSON or a CSV cell ("1" -> 1).
+
+    Raises ValueError with a short reason for a value that cannot be a label.
+    """
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError("label is empty or not a finite number")
+    if not isinstance(value, int | float | str):
+        raise ValueError(f"label must be a number or a string, got {type(value).__name__}")
+    if task == "regression":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"regression label must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ValueError(f"regression label must be finite, got {value!r}")
+        return number
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError(f"class label must be an integer or a string, got {value!r}")
+    text = str(value).strip()
+    if not text:
+        raise ValueError("label is empty")
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if number.is_integer():
+        return int(number)
+    raise ValueError(f"class label must be an integer or a string, got {value!r}")
+
+
+def _json_dumps() -> Any:
+    """A str-returning JSON encoder for stored values: orjson when installed (5-10x faster than
+    json.dumps, and it encodes numpy values, datetimes and NaN -> null natively), else the standard
+    library after `to_jsonable`. JSON encoding is most of the cost of logging a prediction."""
+    try:
+        import orjson
+    except ImportError:
+        import json
+
+        return lambda value: json.dumps(to_jsonable(value))
+    dumps, options = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    return lambda value: dumps(value, default=_orjson_default, option=options).decode()
+
+
+def _orjson_default(value: Any) -> Any:
+    converted = to_jsonable(value)
+    if converted is value:
+        raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+    return converted
+
+
+json_dumps = _json_dumps()
+# SQLAlchemy's SQLite DATETIME text format; the fast insert path must write exactly this.
+SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def normalize_prediction_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults and convert to storable types; raise ValueError naming a missing key."""
+    unknown = set(record) - set(PREDICTION_FIELDS)
+    if unknown:
+        raise ValueError(f"prediction record has unknown keys {sorted(unknown)}")
+    for key in ("request_id", "model_version", "inputs"):
+        if record.get(key) is None:
+            raise ValueError(f"prediction record is missing '{key}'")
+    score = record.get("score")
+    latency = record.get("latency_ms")
+    return {
+        "request_id": str(record["request_id"]),
+        "created_at": to_db_time(record.get("created_at") or utc_now()),
+        "model_version": str(record["model_version"]),
+        "inputs": to_jsonable(record["inputs"]),
+        "output": to_jsonable(record.get("output") or {}),
+        "score": None if score is None or not math.isfinite(float(score)) else float(score),
+        "prediction": to_jsonable(record.get("prediction")),
+        "latency_ms": None if latency is None else float(latency),
+    }
+
+
+def sqlite_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One predictions row as SQLite values, in PREDICTION_FIELDS order."""
+    for key in ("request_id", "model_version", "inputs"):
+        if record.get(key) is None:
+            raise ValueError(f"prediction record is missing '{key}'")
+    if not PREDICTION_FIELDS_SET.issuperset(record):
+        raise ValueError(f"prediction record has unknown keys {sorted(set(record) - PREDICTION_FIELDS_SET)}")
+    created = to_db_time(record.get("created_at") or utc_now())
+    score, latency = record.get("score"), record.get("latency_ms")
+    score = None if score is None or not math.isfinite(float(score)) else float(score)
+    prediction = record.get("prediction")
+    return (
+        str(record["request_id"]),
+        created.strftime(SQLITE_DATETIME_FORMAT),  # type: ignore[union-attr]
+        str(record["model_version"]),
+        json_dumps(record["inputs"]),
+        json_dumps(record.get("output") or {}),
+        score,
+        None if prediction is None else json_dumps(prediction),
+        None if latency is None else float(latency),
+    )
