@@ -42,6 +42,14 @@ def _assert_error_rows(summary: Any, words: str) -> None:
     assert [c.check for c in summary.blocking_failures] == ["MixedNulls"]
 
 
+def _env_with_interpreter(tmp_path: Path) -> Path:
+    """A folder that looks like a virtual environment: an interpreter (the core's, without deepchecks)."""
+    env = tmp_path / "env"
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").symlink_to(sys.executable)
+    return env
+
+
 def test_missing_environment_is_an_error_row_that_blocks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, train_df: pd.DataFrame, columns: dict[str, Any]
 ) -> None:
@@ -52,9 +60,7 @@ def test_missing_environment_is_an_error_row_that_blocks(
 def test_environment_without_stamp_counts_as_half_built(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, train_df: pd.DataFrame, columns: dict[str, Any]
 ) -> None:
-    env = tmp_path / "env"
-    (env / "bin").mkdir(parents=True)
-    (env / "bin" / "python").symlink_to(sys.executable)  # an interpreter, but the build never finished
+    env = _env_with_interpreter(tmp_path)  # an interpreter, but the build never finished
     monkeypatch.setenv(environment.ENV_DIR_VAR, str(env))
     assert "half-built" in environment.status().reason
     _assert_error_rows(_integrity(train_df, columns), "half-built")
@@ -64,9 +70,7 @@ def test_environment_whose_deepchecks_does_not_import_is_marked_for_rebuild(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, train_df: pd.DataFrame, columns: dict[str, Any]
 ) -> None:
     """A stamp that matches, but the packages are gone (a corrupted environment)."""
-    env = tmp_path / "env"
-    (env / "bin").mkdir(parents=True)
-    (env / "bin" / "python").symlink_to(sys.executable)  # the core's Python: it has no deepchecks
+    env = _env_with_interpreter(tmp_path)  # the core's Python: it has no deepchecks
     stamp = env / environment.STAMP_NAME
     stamp.write_text(json.dumps({"lock_hash": environment.lock_hash()}), encoding="utf-8")
     monkeypatch.setenv(environment.ENV_DIR_VAR, str(env))
@@ -77,9 +81,7 @@ def test_environment_whose_deepchecks_does_not_import_is_marked_for_rebuild(
 
 
 def test_stamp_of_another_lock_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env = tmp_path / "env"
-    (env / "bin").mkdir(parents=True)
-    (env / "bin" / "python").symlink_to(sys.executable)
+    env = _env_with_interpreter(tmp_path)
     (env / environment.STAMP_NAME).write_text(json.dumps({"lock_hash": "0" * 64}), encoding="utf-8")
     monkeypatch.setenv(environment.ENV_DIR_VAR, str(env))
     assert "built from another envs/deepchecks/uv.lock" in environment.status().reason
