@@ -6,13 +6,13 @@ Strict JSON has no NaN or infinity; every summary, record and metadata file goes
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 _PLAIN = frozenset({str, int, bool, type(None)})
 
@@ -47,7 +47,8 @@ def to_jsonable(value: Any) -> Any:
         return float(value) if math.isfinite(value) else None
     if isinstance(value, list | tuple | set):
         return [to_jsonable(v) for v in value]
-    if value is pd.NaT:
+    pandas = sys.modules.get("pandas")  # a NaT exists only once pandas is imported; never import it here
+    if pandas is not None and value is pandas.NaT:
         return None
     if isinstance(value, date):  # datetime and pd.Timestamp too
         return value.isoformat()

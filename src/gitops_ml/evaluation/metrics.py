@@ -16,18 +16,31 @@ is degenerate (it predicts no positive row, so precision is 0/0) it is 0, scikit
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
-from sklearn import metrics as skm
 
 from gitops_ml.config import CostsConfig, Task
 from gitops_ml.errors import ConfigError
 from gitops_ml.evaluation.costs import PER, check_costs, row_costs
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class _SklearnMetrics:
+    """sklearn.metrics, imported on first use: `config check` reads this registry and must stay
+    well under a second, while importing scikit-learn alone takes seconds on a busy machine."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(importlib.import_module("sklearn.metrics"), name)
+
+
+skm = _SklearnMetrics()
 
 Direction = Literal["higher", "lower"]
 # The range a metric lives in, so a chart never mixes ranges on one axis or draws R² above 1:
@@ -458,41 +471,41 @@ def _sorted_proba(p: Predictions) -> tuple[np.ndarray, np.ndarray]:
     return p.y_score[:, order], p.classes[order]
 
 
-def _binary(fn: Any, **kwargs: Any) -> Any:
-    return lambda p: fn(p.is_positive, p.predicted_positive, **kwargs)
+def _binary(name: str, **kwargs: Any) -> Any:
+    return lambda p: getattr(skm, name)(p.is_positive, p.predicted_positive, **kwargs)
 
 
-def _multi(fn: Any, **kwargs: Any) -> Any:
-    return lambda p: fn(p.y_true, p.y_pred, **kwargs)
+def _multi(name: str, **kwargs: Any) -> Any:
+    return lambda p: getattr(skm, name)(p.y_true, p.y_pred, **kwargs)
 
 
 _SKLEARN: dict[str, dict[str, Any]] = {
     "binary": {
         "roc_auc": lambda p: skm.roc_auc_score(p.is_positive, p.y_score),
         "pr_auc": lambda p: skm.average_precision_score(p.is_positive, p.y_score),
-        "f1": _binary(skm.f1_score, zero_division=0),
-        "precision": _binary(skm.precision_score, zero_division=0),
-        "recall": _binary(skm.recall_score, zero_division=0),
-        "accuracy": _binary(skm.accuracy_score),
-        "balanced_accuracy": _binary(skm.balanced_accuracy_score),
+        "f1": _binary("f1_score", zero_division=0),
+        "precision": _binary("precision_score", zero_division=0),
+        "recall": _binary("recall_score", zero_division=0),
+        "accuracy": _binary("accuracy_score"),
+        "balanced_accuracy": _binary("balanced_accuracy_score"),
         "log_loss": lambda p: skm.log_loss(p.is_positive, p.y_score, labels=[False, True]),
         "brier": lambda p: skm.brier_score_loss(p.is_positive, p.y_score, pos_label=True),
         "expected_cost": lambda p: PER * float(np.mean(p.row_costs())),
     },
     "multiclass": {
-        "f1_macro": _multi(skm.f1_score, average="macro", zero_division=0),
-        "accuracy": _multi(skm.accuracy_score),
+        "f1_macro": _multi("f1_score", average="macro", zero_division=0),
+        "accuracy": _multi("accuracy_score"),
         # scikit-learn reads probability columns in sorted label order: sort ours to match
         "log_loss": lambda p: skm.log_loss(p.y_true, _sorted_proba(p)[0], labels=_sorted_proba(p)[1]),
         "roc_auc_ovr": lambda p: skm.roc_auc_score(
             p.y_true, _sorted_proba(p)[0], multi_class="ovr", average="macro", labels=_sorted_proba(p)[1]
         ),
-        "balanced_accuracy": _multi(skm.balanced_accuracy_score),
-        "precision_macro": _multi(skm.precision_score, average="macro", zero_division=0),
-        "recall_macro": _multi(skm.recall_score, average="macro", zero_division=0),
-        "precision_weighted": _multi(skm.precision_score, average="weighted", zero_division=0),
-        "recall_weighted": _multi(skm.recall_score, average="weighted", zero_division=0),
-        "f1_weighted": _multi(skm.f1_score, average="weighted", zero_division=0),
+        "balanced_accuracy": _multi("balanced_accuracy_score"),
+        "precision_macro": _multi("precision_score", average="macro", zero_division=0),
+        "recall_macro": _multi("recall_score", average="macro", zero_division=0),
+        "precision_weighted": _multi("precision_score", average="weighted", zero_division=0),
+        "recall_weighted": _multi("recall_score", average="weighted", zero_division=0),
+        "f1_weighted": _multi("f1_score", average="weighted", zero_division=0),
         "expected_cost": lambda p: PER * float(np.mean(p.row_costs())),
     },
     "regression": {

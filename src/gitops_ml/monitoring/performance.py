@@ -24,7 +24,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 
 from gitops_ml.config import Task
 from gitops_ml.errors import ConfigError, DataError
@@ -117,6 +116,8 @@ def labelled_predictions(
         raise DataError(
             f"window performance: {n} labels but {0 if served is None else served.size} predictions"
         )
+    import pandas as pd  # here, not at import: `config check` imports this module for one name check
+
     mask = ~pd.isna(labels)
     if task == "regression":
         y = _numbers(labels[mask], "labels")
