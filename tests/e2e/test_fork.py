@@ -29,6 +29,7 @@ import yaml
 
 from tests.flows.conftest import GIT_IDENTITY, REPO_ROOT
 from tests.flows.processes import PrefectServer, child_env, free_port, start_group, stop_group, tail
+from tests.workflows.cml import find_cml
 
 CLI_TIMEOUT_S = 900
 
@@ -186,6 +187,8 @@ def test_a_fork_on_two_other_datasets_is_green(tmp_path: Path):
         _diabetes_csv(tmp_path / "diabetes.csv")
         env = child_env(tmp_path / "prefect-home", PREFECT_API_URL=server.api)
         tests_env = child_env(tmp_path / "tests-home")  # the fork's tests start their own Prefect harness
+        # the fork has no shared/ beside it: hand its sticky-comment tests the CML this suite installs
+        tests_env["GITOPS_ML_CML"] = str(find_cml())
 
         out = _ok(
             _cli(
