@@ -143,6 +143,7 @@ def segments_task(
         ev.segments,
         min_size=ev.min_segment_size,
         metric=ev.primary_metric,
+        bootstrap=ev.bootstrap,
         max_regression=settings.gates.max_segment_regression,
     )
 

@@ -346,7 +346,12 @@ class GatesConfig(StrictModel):
     required_improvement: dict[str, float] = Field(
         default_factory=dict, description="metric -> improvement vs production the CI lower bound must exceed"
     )
-    max_segment_regression: float | None = Field(None, ge=0, description="primary metric, per segment")
+    max_segment_regression: float | None = Field(
+        None,
+        ge=0,
+        description="primary metric, per segment: fails a segment worse by more than this whose paired "
+        "bootstrap interval also shows it worse",
+    )
     fail_on_contract_violation: bool = True
     fail_on_blocking_deepchecks: bool = True
 

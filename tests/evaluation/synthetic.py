@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from gitops_ml.evaluation.metrics import Predictions
 
@@ -39,3 +40,17 @@ def regression_preds(n: int = 500, seed: int = 0, noise: float = 1.0) -> Predict
     rng = np.random.default_rng(seed)
     y = 100 + rng.normal(0, 5, n)
     return Predictions(y, y + rng.normal(0, noise, n), None, "regression")
+
+
+def equal_models_on_small_segments():
+    """Two equally good binary models (independent noise around one signal) on two 80-row
+    segments: segment "a"'s AUC delta is about -0.085 by chance, its paired interval includes 0."""
+    rng = np.random.default_rng(5)
+    n = 160
+    y = (rng.random(n) < 0.4).astype(int)
+
+    def model(seed: int) -> Predictions:
+        score = 1 / (1 + np.exp(-(y + np.random.default_rng(seed).normal(0, 1, n))))
+        return Predictions(y, (score >= 0.5).astype(int), score, "binary", positive_label=1)
+
+    return model(2), model(1), pd.DataFrame({"plan": ["a"] * 80 + ["b"] * 80})

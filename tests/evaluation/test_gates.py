@@ -9,7 +9,7 @@ from gitops_ml.evaluation.compare import compare_models
 from gitops_ml.evaluation.gates import evaluate_gates, validate_gate_metrics
 from gitops_ml.evaluation.metrics import Predictions
 from gitops_ml.evaluation.segments import segment_comparison
-from tests.evaluation.synthetic import binary_pair, regression_preds
+from tests.evaluation.synthetic import binary_pair, equal_models_on_small_segments, regression_preds
 
 CFG = BootstrapConfig(n_resamples=200, seed=0)
 GATES = GatesConfig(
@@ -104,13 +104,29 @@ def test_segment_regression_gate_names_the_segment():
     import pandas as pd
 
     rows = segment_comparison(
-        broken, prod, pd.DataFrame({"plan": plan}), ["plan"], min_size=50, metric="roc_auc"
+        broken, prod, pd.DataFrame({"plan": plan}), ["plan"], min_size=50, metric="roc_auc", bootstrap=CFG
     )
     relaxed = GatesConfig(max_segment_regression=0.05)
     gate = _by_name(_verdict(compare_models(broken, prod, None, CFG), relaxed, segment_rows=rows))[
         "max_segment_regression"
     ]
     assert gate.status == "fail" and "plan=pro" in gate.reason and "basic" not in gate.reason
+
+
+def test_segment_gate_does_not_fail_on_a_segment_worse_only_by_noise():
+    candidate, production, frame = equal_models_on_small_segments()
+    rows = segment_comparison(
+        candidate, production, frame, ["plan"], min_size=50, metric="roc_auc", bootstrap=CFG
+    )
+    assert (rows["delta"] < -0.05).any()  # the point estimate alone would fail this gate
+    gate = _by_name(
+        _verdict(
+            compare_models(candidate, production, None, CFG),
+            GatesConfig(max_segment_regression=0.05),
+            segment_rows=rows,
+        )
+    )["max_segment_regression"]
+    assert gate.status == "pass" and "not significantly" in gate.reason
 
 
 def test_contract_and_deepchecks_gates():

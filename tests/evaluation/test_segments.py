@@ -6,10 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gitops_ml.config import BootstrapConfig
 from gitops_ml.errors import ConfigError
 from gitops_ml.evaluation.metrics import Predictions, compute_metrics
 from gitops_ml.evaluation.segments import segment_comparison, segment_metrics
-from tests.evaluation.synthetic import binary_pair
+from tests.evaluation.synthetic import binary_pair, equal_models_on_small_segments
+
+BOOT = BootstrapConfig(n_resamples=300, seed=0)
 
 
 def _frame(n: int) -> pd.DataFrame:
@@ -42,7 +45,7 @@ def test_segment_comparison_flags_a_group_where_the_candidate_is_worse():
     score[pro] = np.random.default_rng(0).permutation(score[pro])
     broken = Predictions(cand.y_true, (score >= 0.5).astype(int), score, "binary", positive_label=1)
     rows = segment_comparison(
-        broken, prod, frame, ["plan"], min_size=50, metric="roc_auc", max_regression=0.05
+        broken, prod, frame, ["plan"], min_size=50, metric="roc_auc", bootstrap=BOOT, max_regression=0.05
     )
     by_value = rows.set_index("value")
     assert bool(by_value.loc["pro", "flagged"]) is True
@@ -59,7 +62,7 @@ def test_segment_comparison_flags_a_group_where_the_candidate_is_worse():
 def test_lower_is_better_metric_is_flagged_when_it_rises():
     cand, prod = binary_pair(n=600, seed=3, shift=2.0)
     rows = segment_comparison(
-        cand, prod, _frame(600), ["plan"], min_size=50, metric="log_loss", max_regression=0.01
+        cand, prod, _frame(600), ["plan"], min_size=50, metric="log_loss", bootstrap=BOOT, max_regression=0.01
     )
     assert rows[rows.value == "basic"].flagged.iloc[0]
     assert rows[rows.value == "basic"].delta.iloc[0] > 0.01
@@ -72,4 +75,24 @@ def test_segment_errors_name_the_problem():
     with pytest.raises(ValueError, match="99 rows"):
         segment_metrics(cand, _frame(100).iloc[:99], ["plan"], min_size=5, metric="roc_auc")
     with pytest.raises(ConfigError, match="rmse"):
-        segment_comparison(cand, prod, _frame(100), ["plan"], min_size=5, metric="rmse")
+        segment_comparison(cand, prod, _frame(100), ["plan"], min_size=5, metric="rmse", bootstrap=BOOT)
+
+
+def test_a_segment_worse_only_by_noise_is_reported_but_not_flagged():
+    candidate, production, frame = equal_models_on_small_segments()
+    rows = segment_comparison(
+        candidate,
+        production,
+        frame,
+        ["plan"],
+        min_size=50,
+        metric="roc_auc",
+        bootstrap=BOOT,
+        max_regression=0.01,
+    )
+    noisy = rows[rows["delta"] < -0.01]
+    assert len(noisy), "the construction must give a segment worse than allowed by the point estimate"
+    for row in noisy.itertuples():
+        assert row.ci_low < 0 < row.ci_high
+        assert not row.flagged and "not significantly" in row.note
+    assert (rows["ci_low"] <= rows["delta"]).all() and (rows["delta"] <= rows["ci_high"]).all()

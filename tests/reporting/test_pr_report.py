@@ -141,7 +141,15 @@ def test_float_coded_segments_print_as_written_and_small_ones_say_why():
     frame = pd.DataFrame(
         {"rooms": np.r_[np.full(290, 3.0), np.full(10, 7.0)], "zone": ["a"] * 150 + ["b"] * 150}
     )
-    seg = segment_comparison(cand, prod, frame, ["rooms", "zone"], min_size=50, metric="rmse")
+    seg = segment_comparison(
+        cand,
+        prod,
+        frame,
+        ["rooms", "zone"],
+        min_size=50,
+        metric="rmse",
+        bootstrap=BootstrapConfig(n_resamples=100),
+    )
     report = render_pr_report(
         PrCheckResult(
             status="pass",

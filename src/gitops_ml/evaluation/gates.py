@@ -12,12 +12,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from gitops_ml.config import DeepchecksConfig, GatesConfig, SuiteConfig, Task
 from gitops_ml.errors import ConfigError
 from gitops_ml.evaluation.compare import Comparison, MetricComparison
 from gitops_ml.evaluation.metrics import TASK_METRICS, direction_sign
+from gitops_ml.evaluation.segments import judge_segment
 
 GateStatus = Literal["pass", "fail", "skipped"]
 NO_PRODUCTION = "skipped: no production model yet"
@@ -224,12 +226,27 @@ def _segments(comparison: Comparison, rows: pd.DataFrame | None, allowed: float,
         return _skip(
             name, f"skipped: every segment was too small or undefined{skipped_text}", metric, allowed
         )
+    if "ci_low" not in evaluated.columns:
+        raise ValueError("segment_rows must come from segment_comparison (it has no 'ci_low' column)")
     worsening = -direction_sign(metric) * evaluated["delta"].astype(float)
-    bad = evaluated[worsening > allowed + _TOL]
+    judged = [
+        judge_segment(metric, float(r.delta), float(r.ci_low), float(r.ci_high), allowed)
+        for r in evaluated.itertuples()
+    ]
+    beyond = np.array([b for b, _ in judged], dtype=bool)
+    significant = np.array([s for _, s in judged], dtype=bool)
+    bad = evaluated[beyond & significant]
+    n_noise = int((beyond & ~significant).sum())
+    if n_noise:
+        skipped_text += (
+            f"; {n_noise} segment(s) worse than allowed by the point estimate but not significantly "
+            f"(interval includes no change), not failed"
+        )
     worst = float(worsening.max())
     if len(bad):
         shown = ", ".join(
-            f"{r.column}={r.value} (n={r.n}, {r.production:.4f} -> {r.candidate:.4f})"
+            f"{r.column}={r.value} (n={r.n}, {r.production:.4f} -> {r.candidate:.4f}, "
+            f"CI of the delta [{r.ci_low:+.4f}, {r.ci_high:+.4f}])"
             for r in bad.assign(w=worsening[bad.index]).sort_values("w", ascending=False).head(5).itertuples()
         )
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""

@@ -2,6 +2,11 @@
 
 `segments_frame` is row-aligned with the predictions (same length, same order; its index is
 ignored). Groups smaller than `min_size` are listed with a note instead of a noisy number.
+
+A segment's delta comes with the paired bootstrap interval of the whole comparison (same
+resamples, confidence and seed, drawn within the segment). A segment is flagged only when it is
+worse than allowed AND the interval says it is worse at all: a few hundred rows give AUC deltas
+of several hundredths by chance, and a gate on the point estimate alone fails on that noise.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gitops_ml.config import BootstrapConfig
 from gitops_ml.errors import ConfigError
+from gitops_ml.evaluation.bootstrap import paired_bootstrap, percentile_interval
 from gitops_ml.evaluation.metrics import (
     Predictions,
     compute_metrics,
@@ -25,7 +32,19 @@ from gitops_ml.evaluation.metrics import (
 MISSING = "<missing>"
 
 SEGMENT_COLUMNS = ["column", "value", "n", "metric", "candidate", "note"]
-COMPARISON_COLUMNS = ["column", "value", "n", "metric", "production", "candidate", "delta", "flagged", "note"]
+COMPARISON_COLUMNS = [
+    "column",
+    "value",
+    "n",
+    "metric",
+    "production",
+    "candidate",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "flagged",
+    "note",
+]
 
 
 def segment_metrics(
@@ -65,13 +84,16 @@ def segment_comparison(
     *,
     min_size: int,
     metric: str,
+    bootstrap: BootstrapConfig,
     max_regression: float | None = None,
 ) -> pd.DataFrame:
-    """Candidate vs production per segment; `flagged` when the candidate is worse by more than
-    `max_regression` in the metric's bad direction (never flagged when max_regression is None)."""
+    """Candidate vs production per segment, with the paired bootstrap interval of each delta.
+
+    `flagged` when the candidate is worse by more than `max_regression` in the metric's bad
+    direction and the interval excludes "no worse" (never flagged when max_regression is None).
+    """
     if len(candidate) != len(production) or not np.array_equal(candidate.y_true, production.y_true):
         raise ValueError("candidate and production were not scored on the same rows; cannot compare segments")
-    sign = direction_sign(metric)
     rows = []
     for column, value, mask, n in _groups(candidate, segments_frame, columns, metric):
         skip = _skip_note(n, min_size)
@@ -85,6 +107,8 @@ def segment_comparison(
                     production=math.nan,
                     candidate=math.nan,
                     delta=math.nan,
+                    ci_low=math.nan,
+                    ci_high=math.nan,
                     flagged=False,
                     note=skip,
                 )
@@ -93,12 +117,17 @@ def segment_comparison(
         cand_sub, prod_sub = candidate.subset(mask), production.subset(mask)
         cand, prod = _value(cand_sub, metric), _value(prod_sub, metric)
         delta = cand - prod
-        flagged = (
-            max_regression is not None and not math.isnan(delta) and -sign * delta > max_regression + 1e-12
-        )
+        ci_low, ci_high = _delta_interval(cand_sub, prod_sub, metric, bootstrap)
+        beyond, significant = judge_segment(metric, delta, ci_low, ci_high, max_regression)
         note = metric_notes(cand_sub, [metric]).get(metric)
-        if flagged:
-            note = f"{metric} worse by {abs(delta):.4f} (allowed {max_regression:g})"
+        if beyond:
+            interval = f"{_pct(bootstrap)} CI of the delta [{ci_low:+.4f}, {ci_high:+.4f}]"
+            note = (
+                f"{metric} worse by {abs(delta):.4f} (allowed {max_regression:g}), {interval}"
+                if significant
+                else f"{metric} worse by {abs(delta):.4f} (allowed {max_regression:g}) but not "
+                f"significantly: {interval} includes no change; not flagged"
+            )
         rows.append(
             _row(
                 column,
@@ -108,7 +137,9 @@ def segment_comparison(
                 production=prod,
                 candidate=cand,
                 delta=delta,
-                flagged=bool(flagged),
+                ci_low=ci_low,
+                ci_high=ci_high,
+                flagged=bool(beyond and significant),
                 note=note,
             )
         )
@@ -130,6 +161,32 @@ def _groups(
         for code in np.argsort(-counts, kind="stable"):
             mask = inverse == code
             yield column, values[mask][0], mask, int(counts[code])
+
+
+def judge_segment(
+    metric: str, delta: float, ci_low: float, ci_high: float, allowed: float | None
+) -> tuple[bool, bool]:
+    """(worse than `allowed` by the point estimate, worse at all by the interval).
+
+    The segment gate fails a segment only when both hold; the one rule for table and gate.
+    """
+    sign = direction_sign(metric)
+    beyond = allowed is not None and not math.isnan(delta) and -sign * delta > allowed + 1e-12
+    # the interval's bound on the "candidate is better" side: below zero means worse at that confidence
+    best_case = sign * (ci_high if sign > 0 else ci_low)
+    significant = not math.isnan(best_case) and best_case < 0
+    return beyond, significant
+
+
+def _delta_interval(
+    candidate: Predictions, production: Predictions, metric: str, bootstrap: BootstrapConfig
+) -> tuple[float, float]:
+    cand, prod = paired_bootstrap([candidate, production], [metric], bootstrap.n_resamples, bootstrap.seed)
+    return percentile_interval(cand[metric] - prod[metric], bootstrap.confidence)
+
+
+def _pct(bootstrap: BootstrapConfig) -> str:
+    return f"{bootstrap.confidence:.0%}"
 
 
 def _skip_note(n: int, min_size: int) -> str | None:

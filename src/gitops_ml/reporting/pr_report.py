@@ -276,6 +276,9 @@ def segment_value(value: Any) -> str:
     return str(value)
 
 
+_SEGMENT_HEADERS = {"ci_low": "CI of the delta"}
+
+
 def _segments_section(r: PrCheckResult) -> str:
     seg = r.segments
     if seg is None or not len(seg):
@@ -287,10 +290,12 @@ def _segments_section(r: PrCheckResult) -> str:
     else:
         lines += ["No segment regresses beyond the allowed amount.", ""]
     cols = [
-        c for c in ("column", "value", "n", "production", "candidate", "delta", "flagged") if c in seg.columns
+        c
+        for c in ("column", "value", "n", "production", "candidate", "delta", "ci_low", "flagged")
+        if c in seg.columns
     ]
     has_notes = "note" in seg.columns and seg["note"].notna().any()
-    header = cols + (["note"] if has_notes else [])
+    header = [_SEGMENT_HEADERS.get(c, c) for c in cols] + (["note"] if has_notes else [])
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     ordered = seg.sort_values("delta") if "delta" in seg.columns else seg
     for _, row in ordered.iterrows():
@@ -303,6 +308,11 @@ def _segments_section(r: PrCheckResult) -> str:
                 cells.append(_cell(segment_value(v)))
             elif c == "delta":
                 cells.append(_signed(None if pd.isna(v) else float(v)))
+            elif c == "ci_low":
+                low, high = row["ci_low"], row["ci_high"]
+                cells.append(
+                    "" if pd.isna(low) or pd.isna(high) else f"[{float(low):+.4f}, {float(high):+.4f}]"
+                )
             elif isinstance(v, float):
                 cells.append(_fmt(v))
             else:
