@@ -59,7 +59,13 @@ def retrain_pr_task(
 
 @task(name="retraining-bundle", cache_policy=NO_CACHE, retries=0)
 def retrain_bundle_task(
-    settings: Settings, window: pd.DataFrame, report: str, bundle_dir: str, end: datetime, model_version: str, commit: str
+    settings: Settings,
+    window: pd.DataFrame,
+    report: str,
+    bundle_dir: str,
+    end: datetime,
+    model_version: str,
+    commit: str,
 ) -> str:
     from gitops_ml.jobs.retrain_bundle import write_retraining_bundle
 
@@ -111,7 +117,9 @@ def monitor_flow(
             from gitops_ml.forge.git import GitRepo
 
             commit = GitRepo(repo_dir).head_commit()
-            bundle = retrain_bundle_task(settings, labelled, report, bundle_dir, end, production.version, commit)
+            bundle = retrain_bundle_task(
+                settings, labelled, report, bundle_dir, end, production.version, commit
+            )
         else:
             pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
     return MonitorOutcome(

@@ -79,7 +79,9 @@ def _resolve(value: Any, secrets: dict[str, str], context: dict[str, str]) -> st
     return (out or "") + m.group(2)
 
 
-def _step_env(job: str, step: dict[str, Any], secrets: dict[str, str], context: dict[str, str]) -> dict[str, str]:
+def _step_env(
+    job: str, step: dict[str, Any], secrets: dict[str, str], context: dict[str, str]
+) -> dict[str, str]:
     """workflow env + job env + step env, as Actions layers them for a `run:` step."""
     wf = _workflow()
     env: dict[str, str] = {}
@@ -118,8 +120,12 @@ def test_the_monitor_jobs_are_split_by_trust() -> None:
     assert monitor["permissions"] == {"contents": "read"}
     # the job running project code on client-written rows: the store URL and nothing else
     assert re.findall(r"secrets\.\w+", repr(monitor)) == ["secrets.PREDICTION_STORE_URL"]
-    assert "github.token" not in repr(monitor) and "RETRAIN_TOKEN" not in repr(monitor)
-    assert monitor["environment"] != trusted["environment"], "RETRAIN_TOKEN is not in the monitor's environment"
+    assert "RETRAIN_TOKEN" not in repr(monitor)
+    # its one token is this job's own, read-only (it reads a private repository's model releases)
+    assert _step("monitor", "gitops-ml monitor")["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert monitor["environment"] != trusted["environment"], (
+        "RETRAIN_TOKEN is not in the monitor's environment"
+    )
     run = _step("monitor", "gitops-ml monitor")["run"]
     assert "--bundle reports/retrain-bundle" in run and "--open-pr" not in run
     # the trusted job: needs the monitor, fresh checkout of the same commit, locked install first
@@ -128,7 +134,9 @@ def test_the_monitor_jobs_are_split_by_trust() -> None:
     checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
     assert checkout["with"]["ref"] == "${{ github.sha }}" and checkout["with"]["persist-credentials"] is False
     install = next(i for i, s in enumerate(steps) if s.get("run") == "make install")
-    download = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@"))
+    download = next(
+        i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@")
+    )
     opens = next(i for i, s in enumerate(steps) if "gitops-ml retrain-pr" in (s.get("run") or ""))
     assert install < download < opens == len(steps) - 1
     assert steps[download]["with"]["path"].startswith("${{ runner.temp }}"), "outside the checkout"
@@ -159,11 +167,12 @@ def test_project_code_in_the_monitor_step_finds_no_token(tmp_path: Path) -> None
     seen = dump.read_text()
     # the dump works: the one secret this step needs is there ...
     assert secrets["PREDICTION_STORE_URL"] in seen and "--bundle reports/retrain-bundle" in seen
-    # ... and no token of any kind is
+    # ... and no secret token is: only the job's own read-only GITHUB_TOKEN
     for name, value in secrets.items():
         if name != "PREDICTION_STORE_URL":
             assert value not in seen, f"{name} reached the monitor step"
-    assert context["github.token"] not in seen
+    assert f"GITHUB_TOKEN={context['github.token']}" in seen
+    assert _workflow()["jobs"]["monitor"]["permissions"] == {"contents": "read"}
 
 
 # -- the trusted job ---------------------------------------------------------------------------------
@@ -199,7 +208,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     _git(seed, "push", "-q", str(remote), "main")
     # actions/checkout: a fresh clone of the commit
     checkout = tmp_path / "checkout"
-    subprocess.run(["git", "clone", "-q", str(remote), str(checkout)], check=True, env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"})
+    subprocess.run(
+        ["git", "clone", "-q", str(remote), str(checkout)],
+        check=True,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+    )
     (checkout / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make install` of the same lock
     sha = _git(checkout, "rev-parse", "HEAD")
     home = tmp_path / "home"
@@ -243,7 +256,9 @@ def _plant(checkout: Path, marker: Path) -> None:
     _git(checkout, "config", "core.fsmonitor", str(monitor))
 
 
-def _run_trusted_step(project: dict[str, Any], bundle: Path, github: FakeGitHub) -> subprocess.CompletedProcess[str]:
+def _run_trusted_step(
+    project: dict[str, Any], bundle: Path, github: FakeGitHub
+) -> subprocess.CompletedProcess[str]:
     step = _step("retrain-pr", "gitops-ml retrain-pr")
     secrets = {"RETRAIN_TOKEN": TOKEN, "PREDICTION_STORE_URL": f"sqlite:///{project['tmp'] / 'store.db'}"}
     env = _step_env("retrain-pr", step, secrets, {"runner.temp": str(bundle.parent)})
@@ -253,7 +268,9 @@ def _run_trusted_step(project: dict[str, Any], bundle: Path, github: FakeGitHub)
     bin_dir = project["tmp"] / "bin"
     bin_dir.mkdir(exist_ok=True)
     wrapper = bin_dir / "git"
-    wrapper.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {project["tmp"] / "argv.log"}\nexec {real_git} "$@"\n')
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {project["tmp"] / "argv.log"}\nexec {real_git} "$@"\n'
+    )
     wrapper.chmod(0o755)
     env.update(
         GITHUB_SHA=project["sha"],
@@ -311,7 +328,9 @@ def test_a_bundle_changed_after_it_was_written_is_refused(
     _refused(project, bundle, "sha256 differs from bundle.json's")
 
 
-def test_a_bundle_from_another_commit_is_refused(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bundle_from_another_commit_is_refused(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     bundle = _write_bundle(project, monkeypatch, commit="0" * 40)
     _refused(project, bundle, "is not the commit of this run")
 
@@ -322,7 +341,9 @@ def _rewrite(bundle: Path, **changes: Any) -> None:
     (bundle / "bundle.json").write_text(json.dumps(data))
 
 
-def test_bundle_refusals_name_the_file_and_the_rule(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundle_refusals_name_the_file_and_the_rule(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import hashlib
 
     from gitops_ml.config import load_settings

@@ -138,7 +138,9 @@ def read_retraining_bundle(
         (REPORT_FILE, text, bundle.report_sha256),
     ):
         if _sha256(content) != expected:
-            raise BundleError(f"{folder / name}: sha256 differs from bundle.json's (changed after it was written)")
+            raise BundleError(
+                f"{folder / name}: sha256 differs from bundle.json's (changed after it was written)"
+            )
     try:
         report = text.decode("utf-8")
     except UnicodeDecodeError:
