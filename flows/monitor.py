@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows import events
 from gitops_ml.config import Settings
 from gitops_ml.jobs import monitor as job
 from gitops_ml.jobs.config_check import load_checked_settings
@@ -108,6 +109,13 @@ def monitor_flow(
         table=[f.to_dict() for f in result.drift.features],
         description="per-feature drift of the latest window",
     )
+    if decision.action == "retrain":
+        events.emit(
+            events.DECAY,
+            dataset=settings.dataset.name,
+            model_version=production.version,
+            payload=_decay_payload(result, decision),
+        )
     pr = None
     bundle = None
     if decision.action == "retrain" and (open_pr or bundle_dir):
@@ -131,3 +139,18 @@ def monitor_flow(
         pr=pr,
         bundle=bundle,
     )
+
+
+def _decay_payload(result: WindowResult, decision: Decision) -> dict[str, object]:
+    perf = result.performance
+    return {
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "rows": result.rows,
+        "consecutive_bad": decision.consecutive_bad,
+        "reasons": list(decision.reasons),
+        "drifted_features": list(result.drift.drifted_features),
+        "metric": perf.metric if perf is not None else None,
+        "metric_value": perf.value if perf is not None else None,
+        "baseline": perf.baseline if perf is not None else None,
+    }

@@ -369,6 +369,8 @@ def test_string_multiclass_labels_are_encoded_for_deepchecks(
     summary = run_model_evaluation(train, test, model, cfg=cfg, task="multiclass", **cols)
     for outcome in summary.checks:
         assert outcome.status not in ("error", "not_run"), (outcome.check, outcome.error)
+    # deepchecks saw codes; the summary keeps the legend so the report can name the classes
+    assert summary.label_codes == ("at-risk", "loyal", "new")
 
 
 def test_regression_checks_run(frame_factory: Any, model_factory: Any, columns: dict[str, Any]) -> None:

@@ -69,6 +69,21 @@ def test_deepchecks_sampling_is_stated():
     assert "data 10,000 of 30,000 rows" in report
 
 
+def test_deepchecks_problems_name_string_classes_behind_their_codes():
+    from gitops_ml.quality.deepchecks_suites import CheckOutcome, ConditionOutcome
+
+    failed = CheckOutcome(
+        "ConfusionMatrixReport",
+        "failed",
+        True,
+        (ConditionOutcome("Misclassified cell size", "failed", "class 1 predicted as 0"),),
+    )
+    summary = SuiteSummary(suite="model_evaluation", checks=(failed,), label_codes=("churned", "stayed"))
+    report = render_pr_report(PrCheckResult(status="fail", deepchecks={"model_evaluation": summary}))
+    assert "class 1 predicted as 0" in report
+    assert "by code: 0 = `churned`, 1 = `stayed`" in report
+
+
 # --- per-task metric sections and charts (generated predictions, no repo config or data) -------
 
 import re  # noqa: E402

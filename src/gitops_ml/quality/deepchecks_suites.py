@@ -120,6 +120,8 @@ class SuiteSummary:
     html_path: Path | None = None
     seconds: float = 0.0
     skipped: bool = False
+    # String classes reach deepchecks as codes 0..k-1 (in this order), so its texts name the codes.
+    label_codes: tuple[str, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -139,6 +141,7 @@ class SuiteSummary:
             "seconds": round(self.seconds, 3),
             "html_path": str(self.html_path) if self.html_path else None,
             "counts": self.counts,
+            "label_codes": list(self.label_codes),
             "blocking_failures": [c.check for c in self.blocking_failures],
             "checks": [c.to_dict() for c in self.checks],
         }
@@ -558,11 +561,14 @@ def _run_suite(
     if model is not None:  # without a model the real index stays (IndexTrainTestLeakage reads it)
         samples = _distinct_indexes(samples)
     written: Path | None = None
+    codes: list[Any] | None = None
     if requested:
+        codes = _label_codes(samples, label, task, model)
         answers = _ask_runner(
             suite,
             samples,
             requested,
+            codes=codes,
             label=label,
             features=features,
             cat_features=cat_features,
@@ -582,6 +588,7 @@ def _run_suite(
         input_sizes=input_sizes,
         html_path=written,
         seconds=time.perf_counter() - started,
+        label_codes=tuple(str(c) for c in codes or ()),
     )
 
 
@@ -590,6 +597,7 @@ def _ask_runner(
     samples: dict[str, pd.DataFrame],
     requested: list[dict[str, Any]],
     *,
+    codes: list[Any] | None,
     label: str | None,
     features: Sequence[str],
     cat_features: Sequence[str],
@@ -602,7 +610,6 @@ def _ask_runner(
     with tempfile.TemporaryDirectory(prefix="gitops-ml-deepchecks-") as tmp:
         folder = Path(tmp)
         try:
-            codes = _label_codes(samples, label, task, model)
             label_type, extra = _write_inputs(
                 folder,
                 samples,

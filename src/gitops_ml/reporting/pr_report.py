@@ -427,6 +427,10 @@ def _deepchecks_section(r: PrCheckResult) -> str:
     ]
     if problems:
         lines += ["", *problems]
+        codes = next((s.label_codes for s in r.deepchecks.values() if getattr(s, "label_codes", ())), ())
+        if codes:
+            legend = ", ".join(f"{i} = `{_cell(c)}`" for i, c in enumerate(codes))
+            lines += ["", f"deepchecks' texts name the classes by code: {legend}."]
     if sampled:
         lines += [
             "",
