@@ -13,6 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows import events
 from gitops_ml.config import Settings
 from gitops_ml.jobs import monitor as job
 from gitops_ml.jobs.config_check import load_checked_settings
@@ -57,6 +58,24 @@ def retrain_pr_task(
     )
 
 
+@task(name="retraining-bundle", cache_policy=NO_CACHE, retries=0)
+def retrain_bundle_task(
+    settings: Settings,
+    window: pd.DataFrame,
+    report: str,
+    bundle_dir: str,
+    end: datetime,
+    model_version: str,
+    commit: str,
+) -> str:
+    from gitops_ml.jobs.retrain_bundle import write_retraining_bundle
+
+    write_retraining_bundle(
+        settings, window, report, Path(bundle_dir), window_end=end, model_version=model_version, commit=commit
+    )
+    return bundle_dir
+
+
 @flow(name="monitor")
 def monitor_flow(
     config_dir: str = "config",
@@ -66,7 +85,10 @@ def monitor_flow(
     now: str | None = None,
     open_pr: bool = True,
     repo_dir: str = ".",
+    bundle_dir: str | None = None,
 ) -> MonitorOutcome:
+    """`bundle_dir`: write the retraining bundle there instead of opening the PR (a token-free run;
+    `gitops-ml retrain-pr --bundle` opens it in a trusted job)."""
     logger = get_run_logger()
     settings = load_checked_settings(config_dir)
     from gitops_ml.monitoring.performance import check_monitor_metric
@@ -87,11 +109,27 @@ def monitor_flow(
         table=[f.to_dict() for f in result.drift.features],
         description="per-feature drift of the latest window",
     )
+    if decision.action == "retrain":
+        events.emit(
+            events.DECAY,
+            dataset=settings.dataset.name,
+            model_version=production.version,
+            payload=_decay_payload(result, decision),
+        )
     pr = None
-    if decision.action == "retrain" and open_pr:
+    bundle = None
+    if decision.action == "retrain" and (open_pr or bundle_dir):
         since = job.retraining_start(production, start)
         labelled = load_window_task(store_url, since, end) if since is not None else frame
-        pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
+        if bundle_dir:
+            from gitops_ml.forge.git import GitRepo
+
+            commit = GitRepo(repo_dir).head_commit()
+            bundle = retrain_bundle_task(
+                settings, labelled, report, bundle_dir, end, production.version, commit
+            )
+        else:
+            pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
     return MonitorOutcome(
         action=decision.action,
         status=decision.status,
@@ -99,4 +137,20 @@ def monitor_flow(
         rows=result.rows,
         report=str(out / "report.md"),
         pr=pr,
+        bundle=bundle,
     )
+
+
+def _decay_payload(result: WindowResult, decision: Decision) -> dict[str, object]:
+    perf = result.performance
+    return {
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "rows": result.rows,
+        "consecutive_bad": decision.consecutive_bad,
+        "reasons": list(decision.reasons),
+        "drifted_features": list(result.drift.drifted_features),
+        "metric": perf.metric if perf is not None else None,
+        "metric_value": perf.value if perf is not None else None,
+        "baseline": perf.baseline if perf is not None else None,
+    }
