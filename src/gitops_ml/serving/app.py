@@ -35,6 +35,7 @@ from gitops_ml.serving.schemas import (
     SinglePredictionOut,
     openapi_request_body,
 )
+from gitops_ml.serving.shadow import ShadowScorer
 
 # `gitops-ml serve --workers N` starts each worker process from these (uvicorn needs an import
 # string, not an app object, to start several).
@@ -99,8 +100,10 @@ def create_app(
         holder.start()
         scheduler = PredictionScheduler()
         scheduler.start()
+        shadow = ShadowScorer(logger).start()
         app.state.store, app.state.logger, app.state.holder = store, logger, holder
-        app.state.scheduler, app.state.settings = scheduler, settings
+        app.state.scheduler, app.state.settings, app.state.shadow = scheduler, settings, shadow
+        app.state.challenger_failures = 0  # canary rows production answered because the challenger failed
         app.state.max_batch_rows = serving.max_batch_rows
         app.state.labels_token = configured_labels_token()
         app.state.served = 0  # predictions answered by this process (compare: prediction_log.written)
@@ -109,6 +112,7 @@ def create_app(
         finally:
             await scheduler.stop()
             holder.stop()
+            shadow.stop()  # its scores go to the logger: stop it first
             logger.close()
             store.dispose()
             limits.restore_original_limits()
