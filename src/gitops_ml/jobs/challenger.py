@@ -23,6 +23,7 @@ from gitops_ml.registry.challenger import (
     load_challenger,
     read_challenger,
     require_compatible,
+    validation_problems,
     write_challenger,
 )
 
@@ -86,8 +87,7 @@ def propose_challenger(
         # validated before anything is published: a bad fraction publishes nothing
         ChallengerPointer(version=meta.version, artifact_uri="-", sha256=meta.sha256, **fields)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ChallengerError(f"challenger propose: {problems}") from exc
+        raise ChallengerError(f"challenger propose: {validation_problems(exc)}") from exc
     if meta.version == production.version:
         raise ChallengerError(
             f"{checked_dir}: version: {meta.version} is the production version; a challenger must be another model"
