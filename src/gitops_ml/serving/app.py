@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from gitops_ml.config import Settings
+from gitops_ml.config import Settings, prediction_store_url
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore
 from gitops_ml.prediction_store.access import configured_labels_token
 from gitops_ml.serving import routes
@@ -71,7 +71,7 @@ def create_app(
         if pointer_path is not None
         else (settings.registry.history)
     )
-    url = store_url or serving.prediction_store_url
+    url = prediction_store_url(serving, store_url)
     docs_request_model = build_request_model(settings)
 
     @asynccontextmanager
