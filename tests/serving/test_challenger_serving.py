@@ -242,7 +242,7 @@ class _SlowModel:
 
 def test_shadow_queue_is_bounded_and_never_blocks_the_caller():
     sink, model = _Sink(), _SlowModel()
-    shadow = ShadowScorer(sink, max_queued_jobs=2).start()
+    shadow = ShadowScorer(sink, max_queued_jobs=2, batch_rows=1).start()
     now = pd.Timestamp.now(tz="UTC").to_pydatetime()
     started = time.perf_counter()
     offered = [shadow.offer(model, "challenger", [f"r-{i}"], [{"x": i}], now) for i in range(10)]

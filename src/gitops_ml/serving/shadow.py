@@ -21,8 +21,12 @@ log = logging.getLogger(__name__)
 
 # Requests waiting for their shadow score; beyond this the shadow falls behind and drops (counted).
 MAX_QUEUED_JOBS = 4096
-# Rows scored in one call: the fixed cost of a model call dominates at one row.
-BATCH_ROWS = 256
+# Rows scored in one call, and how long the thread waits for that many: the fixed cost of a model
+# call dominates at one row, and each call from this thread contends with the event loop for the
+# GIL, so few big calls cost callers far less than one call per request (measured:
+# docs/benchmarks.md). A shadow score may arrive late; a caller's answer may not.
+BATCH_ROWS = 512
+BATCH_WAIT_S = 0.25
 
 
 class ShadowModel(Protocol):
@@ -52,10 +56,16 @@ class ShadowScorer:
     """Scores offered jobs in a background thread and logs them; `offer` never blocks."""
 
     def __init__(
-        self, sink: ShadowSink, *, max_queued_jobs: int = MAX_QUEUED_JOBS, batch_rows: int = BATCH_ROWS
+        self,
+        sink: ShadowSink,
+        *,
+        max_queued_jobs: int = MAX_QUEUED_JOBS,
+        batch_rows: int = BATCH_ROWS,
+        batch_wait_s: float = BATCH_WAIT_S,
     ):
         self.sink = sink
         self.batch_rows = batch_rows
+        self.batch_wait_s = batch_wait_s
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=max_queued_jobs)
         self._thread: threading.Thread | None = None
         self.scored = 0  # rows scored and handed to the logger
@@ -117,9 +127,10 @@ class ShadowScorer:
             jobs = [item]
             rows = len(item.inputs)
             stop = False
+            deadline = time.monotonic() + self.batch_wait_s
             while rows < self.batch_rows:
                 try:
-                    more = self._queue.get_nowait()
+                    more = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     break
                 if more is _STOP:
