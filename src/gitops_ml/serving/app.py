@@ -112,7 +112,7 @@ def create_app(
         finally:
             await scheduler.stop()
             holder.stop()
-            shadow.stop()  # its scores go to the logger: stop it first
+            await shadow.stop()  # its scores go to the logger: stop it first
             logger.close()
             store.dispose()
             limits.restore_original_limits()
