@@ -453,6 +453,15 @@ def load_singles(
     return result
 
 
+def each_concurrency(
+    generator: str, url: str, records: list[dict[str, Any]], args: Any, workdir: Path, pid: int
+) -> dict[int, dict[str, float]]:
+    return {
+        concurrency: load_singles(generator, url, records, concurrency, args.duration, workdir, pid)
+        for concurrency in args.concurrency
+    }
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -482,22 +491,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipeline, records, fit_s = prepare(workdir, args.rows)
         bare = bare_rates(workdir, pipeline, records)
-        echo: dict[int, dict[str, float]] = {}
         process, url = start_server(workdir, "echo")
         try:
-            for concurrency in args.concurrency:
-                echo[concurrency] = load_singles(
-                    generator, url, records, concurrency, args.duration, workdir, process.pid
-                )
+            echo = each_concurrency(generator, url, records, args, workdir, process.pid)
         finally:
             stop_server(process)
-        singles: dict[int, dict[str, float]] = {}
         process, url = start_server(workdir)
         try:
-            for concurrency in args.concurrency:
-                singles[concurrency] = load_singles(
-                    generator, url, records, concurrency, args.duration, workdir, process.pid
-                )
+            singles = each_concurrency(generator, url, records, args, workdir, process.pid)
             batch = load_batches(url, records, args.duration)
             served = served_count(url, 1)
         finally:
@@ -505,14 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         logged = count_logged(workdir)
         # the same single-record load with a challenger in shadow mode: what shadow scoring adds
         (workdir / "challenger.pending.yaml").rename(workdir / "challenger.yaml")
-        shadowed: dict[int, dict[str, float]] = {}
         process, url = start_server(workdir)
         try:
-            for concurrency in args.concurrency:
-                shadowed[concurrency] = load_singles(
-                    generator, url, records, concurrency, args.duration, workdir, process.pid
-                )
-            time.sleep(1.0)  # let the shadow thread finish what is queued before counting
+            shadowed = each_concurrency(generator, url, records, args, workdir, process.pid)
+            time.sleep(1.0)  # let the shadow rounds finish what is queued before counting
             shadow_log = shadow_counts(url)
         finally:
             stop_server(process)

@@ -2,7 +2,8 @@
 
 Wiring only; the parts live beside it: `routes` (handlers), `body` (the /predict body parser),
 `schemas` (shapes and error bodies), `middleware` (body size limit), `scheduler` (micro-batching),
-`model_holder` (the served model and its hot reload), `fast_path` (the compiled pipeline).
+`model_holder` (the served model, the challenger and their hot reload), `fast_path` (the compiled
+pipeline), `shadow` (the challenger's shadow scores, off the response path).
 Logging only enqueues (`BatchingLogger`); the database is written off the request path.
 """
 
