@@ -63,7 +63,8 @@ def open_retraining_pr(
     from gitops_ml.data.add_batch import add_batch
     from gitops_ml.data.export import labelled_window_batch, write_batch_csv
     from gitops_ml.forge.git import GitRepo, repository_from_remote
-    from gitops_ml.forge.github import GitHubForge, api_url_for
+    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.github_api import api_url_for
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
     from gitops_ml.forge.tokens import resolve_token
     from gitops_ml.prediction_store import PredictionStore
