@@ -85,15 +85,37 @@ def publish_checked(
 ) -> PointerOutcome:
     """Verify a candidate checked by another job, publish it and move the pointer (deploy/*.yaml only)."""
     verify_checked_candidate(report_dir, settings, expect_commit=expect_commit)
-    change = publish(Path(report_dir) / "candidate", settings.registry, reason)
+    change = publish_with_card(report_dir, settings, reason, repo_dir)
     commit_id = None
     if commit and change.changed:
-        commit_id = commit_pointer_change(repo_dir, settings.registry, promotion_message(change, report_dir))
+        commit_id = commit_pointer_change(
+            repo_dir, settings.registry, promotion_message(change, report_dir), with_card=True
+        )
     return PointerOutcome(change, commit_id)
 
 
 def publish(candidate_dir: Path, registry: RegistryConfig, reason: str) -> PointerChange:
     return promote_candidate(candidate_dir, registry, reason=reason)
+
+
+def publish_with_card(
+    report_dir: str | Path, settings: Settings, reason: str, repo_dir: str | Path = "."
+) -> PointerChange:
+    """Publish the checked candidate with its model card and, when the pointer moved, write the
+    card as deploy/model-card.md (committed with the pointer, so git keeps one per version)."""
+    import shutil
+
+    from gitops_ml.jobs.model_card import model_card_path, write_model_card
+    from gitops_ml.registry.artifacts import MODEL_CARD_FILE
+
+    candidate = Path(report_dir) / "candidate"
+    card = write_model_card(report_dir, settings, candidate / MODEL_CARD_FILE, repo_dir)
+    change = publish(candidate, settings.registry, reason)
+    if change.changed:
+        target = model_card_path(settings.registry)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(card, target)
+    return change
 
 
 def promotion_message(change: PointerChange, report_dir: str | Path) -> str:
@@ -108,19 +130,44 @@ def rollback_message(change: PointerChange, reason: str) -> str:
     return f"Roll back production to {change.version}\n\nWas {change.previous_version}. Reason: {reason}"
 
 
-def commit_pointer_change(repo_dir: str | Path, registry: RegistryConfig, message: str) -> str | None:
-    """Commit the pointer and history files; None when there was nothing to commit."""
+def commit_pointer_change(
+    repo_dir: str | Path, registry: RegistryConfig, message: str, *, with_card: bool = False
+) -> str | None:
+    """Commit the pointer and history files (and the model card of a promotion); None when there
+    was nothing to commit."""
     from gitops_ml.forge.git import GitRepo
+    from gitops_ml.jobs.model_card import model_card_path
 
-    return GitRepo(repo_dir).commit_paths([registry.pointer, registry.history], message)
+    paths = [registry.pointer, registry.history, *([model_card_path(registry)] if with_card else [])]
+    return GitRepo(repo_dir).commit_paths(paths, message)
 
 
 def rollback_production(
     settings: Settings, *, to_version: str | None, reason: str, commit: bool, repo_dir: str | Path = "."
 ) -> PointerOutcome:
-    """Point production back at an earlier version (default: the previous one in the history)."""
+    """Point production back at an earlier version (default: the previous one in the history);
+    deploy/model-card.md becomes that version's card when the store kept one."""
     change = rollback(settings.registry, to_version=to_version, reason=reason)
+    card = _restore_card(change, settings.registry) if change.changed else False
     commit_id = None
     if commit and change.changed:
-        commit_id = commit_pointer_change(repo_dir, settings.registry, rollback_message(change, reason))
+        commit_id = commit_pointer_change(
+            repo_dir, settings.registry, rollback_message(change, reason), with_card=card
+        )
     return PointerOutcome(change, commit_id)
+
+
+def _restore_card(change: PointerChange, registry: RegistryConfig) -> bool:
+    """Copy the card published with the version now in production over deploy/model-card.md."""
+    import shutil
+
+    from gitops_ml.jobs.model_card import model_card_path
+    from gitops_ml.registry.artifacts import MODEL_CARD_FILE
+    from gitops_ml.registry.model_store import fetch_artifact
+    from gitops_ml.registry.promote import ROLLBACK_CACHE
+
+    stored = fetch_artifact(change.artifact_uri, ROLLBACK_CACHE).parent / MODEL_CARD_FILE
+    if not stored.exists():  # published before cards existed, or a store that keeps model files only
+        return False
+    shutil.copyfile(stored, model_card_path(registry))
+    return True
