@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,6 +28,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import ConfigError
+from gitops_ml.parsing import key_path, read_yaml
 
 DEFAULT_CONFIG_DIR = Path("config")
 
@@ -493,12 +493,9 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
             problems.append(f"{path}: unknown config file '{path.name}' (known sections: {known})")
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            problems.append(f"{path}: not valid YAML: {exc}")
-            continue
-        except UnicodeDecodeError as exc:
-            problems.append(f"{path}: not UTF-8 text: {exc}")
+            data = read_yaml(path, ConfigError)
+        except ConfigError as exc:
+            problems.append(str(exc))
             continue
         if data is None:
             data = {}
@@ -514,9 +511,9 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
     except ValidationError as exc:
         for error in exc.errors():
             section = str(error["loc"][0]) if error["loc"] else ""
-            # a refused dict key is reported at `<path>.<key>`, without pydantic's "[key]" marker
-            key_path = ".".join(str(part) for part in error["loc"] if part != "[key]")
-            problems.append(f"{_file_of(section, files, config_dir)}: {key_path}: {error['msg']}")
+            problems.append(
+                f"{_file_of(section, files, config_dir)}: {key_path(error['loc'], raw)}: {error['msg']}"
+            )
     if settings is not None:
         sections = {name: getattr(settings, name) for name in Settings.model_fields}
         problems.extend(_cross_reference_problems(settings, files, config_dir))

@@ -88,7 +88,7 @@ def test_callable_looking_params_are_refused(tmp_path: Path, value: str, reason:
     message = _refused(tmp_path, {**ESTIMATOR, "params": {"loss": value}})
     assert "estimator.params.loss:" in message and reason in message
     message = _refused(tmp_path, {**ESTIMATOR, "search": {"param_grid": {"loss": ["log_loss", value]}}})
-    assert "estimator.search.param_grid.loss.1:" in message and reason in message
+    assert "estimator.search.param_grid.loss[1]:" in message and reason in message
 
 
 @pytest.mark.parametrize(

@@ -39,11 +39,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import DataError
-from gitops_ml.io_utils import atomic_write_bytes
+from gitops_ml.io_utils import atomic_write_bytes, sha256_of
+from gitops_ml.parsing import error_lines, read_yaml
 
 Format = Literal["csv", "parquet", "sql"]
 FORMAT_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-_CHUNK = 1 << 20
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -159,25 +159,6 @@ class Manifest(_Strict):
 # --- reading and writing -------------------------------------------------------------------------
 
 
-def _key_path(loc: tuple[Any, ...], data: Any) -> str:
-    """`batches[2] (churn-2026-03).format`: the index and, when readable, the batch name."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
-                name = node[item].get("name")
-                if isinstance(name, str):
-                    label += f" ({name})"
-            parts.append(label)
-            node = node[item] if isinstance(node, list) and item < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
-
-
 def parse_manifest(data: Any, source: str = "<manifest>") -> Manifest:
     """Validate already-loaded YAML; DataError lists every problem as `source: key.path: message`."""
     if data is None:
@@ -187,23 +168,15 @@ def parse_manifest(data: Any, source: str = "<manifest>") -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {_key_path(err['loc'], data)}: {err['msg']}" for err in exc.errors()]
+        lines = [f"{source}: {line}" for line in error_lines(exc, data)]
         raise DataError("invalid data manifest:\n  " + "\n  ".join(lines)) from exc
 
 
 def load_manifest(path: Path | str) -> Manifest:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: data manifest not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_manifest(data, str(path))
+    if not path.is_file():
+        raise DataError(f"{path}: data manifest not found")
+    return parse_manifest(read_yaml(path, DataError), str(path))
 
 
 def dump_manifest(manifest: Manifest) -> str:
@@ -286,12 +259,9 @@ def open_binary(path_or_url: Path | str):
 
 
 def file_sha256(path_or_url: Path | str) -> str:
-    """sha256 of a file, read in 1 MiB chunks (large batches never sit in memory)."""
-    digest = hashlib.sha256()
+    """sha256 of a local file or URL, read in chunks (large batches never sit in memory)."""
     with open_binary(path_or_url) as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of(handle)
 
 
 def short_hash(value: str | None) -> str:
@@ -331,6 +301,24 @@ def time_range_of(frame: Any, time_column: str, *, label: str) -> TimeRange:
     return TimeRange(start=parsed.min().date(), end=parsed.max().date())
 
 
+def csv_batch(
+    name: str, frame: Any, time_column: str | None, *, subdir: str = "batches"
+) -> tuple[BatchEntry, str, bytes]:
+    """The manifest entry of `frame` written as `<subdir>/<name>.csv`, that relative path and the CSV bytes."""
+    data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    relative = f"{subdir}/{name}.csv"
+    time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
+    entry = BatchEntry(
+        name=name,
+        uri=relative,
+        format="csv",
+        sha256=hashlib.sha256(data).hexdigest(),
+        rows=len(frame),
+        time_range=time_range,
+    )
+    return entry, relative, data
+
+
 def write_batches(
     out_dir: Path | str,
     batches: dict[str, Any],
@@ -348,19 +336,8 @@ def write_batches(
     entries = []
     payloads: list[tuple[Path, bytes]] = []
     for name, frame in batches.items():
-        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-        relative = f"{subdir}/{name}.csv"
-        time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
-        entries.append(
-            BatchEntry(
-                name=name,
-                uri=relative,
-                format="csv",
-                sha256=hashlib.sha256(data).hexdigest(),
-                rows=len(frame),
-                time_range=time_range,
-            )
-        )
+        entry, relative, data = csv_batch(name, frame, time_column, subdir=subdir)
+        entries.append(entry)
         payloads.append((out_dir / relative, data))
     manifest = Manifest(description=description, batches=entries)
     for path, data in payloads:
