@@ -68,7 +68,7 @@ def decide(proba: np.ndarray, classes: Sequence[Any] | np.ndarray, rule: Decisio
         if len(labels) != 2 or rule.threshold is None:
             raise ValueError(f"a threshold rule needs a binary model, got classes {labels.tolist()[:10]}")
         pos = _column(labels, rule.positive_label)
-        return np.where(proba[:, pos] >= rule.threshold, labels[pos], labels[1 - pos])
+        return labels[np.where(proba[:, pos] >= rule.threshold, pos, 1 - pos)]
     costs = cost_table(rule.cost_matrix or {}, labels)
     return labels[(proba @ costs).argmin(axis=1)]
 
@@ -171,8 +171,10 @@ def _total_costs(truth: np.ndarray, p: np.ndarray, thresholds: np.ndarray, c: di
 
 
 def _column(labels: np.ndarray, positive_label: Any) -> int:
-    # matched as text: the label made a JSON round trip through the artifact metadata
-    matches = np.flatnonzero(labels.astype(str) == str(positive_label))
+    # matched as text: the label made a JSON round trip through the artifact metadata (a plain loop:
+    # serving calls this per request, and numpy's string conversion costs ~20 us)
+    wanted = str(positive_label)
+    matches = [i for i, label in enumerate(labels.tolist()) if str(label) == wanted]
     if len(matches) != 1:
         raise ValueError(
             f"positive label {positive_label!r} is not one of the classes {labels.tolist()[:10]}"
