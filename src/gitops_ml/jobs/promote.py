@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from gitops_ml.config import RegistryConfig, Settings
 from gitops_ml.errors import ArtifactError, GatesFailed, GitopsMLError
+from gitops_ml.io_utils import atomic_write_text
 from gitops_ml.registry.promote import PointerChange, promote_candidate, rollback
 from gitops_ml.reporting.pr_report import PrCheckResult
 
@@ -103,8 +104,6 @@ def publish_with_card(
 ) -> PointerChange:
     """Publish the checked candidate with its model card and, when the pointer moved, write the
     card as deploy/model-card.md (committed with the pointer, so git keeps one per version)."""
-    import shutil
-
     from gitops_ml.jobs.model_card import model_card_path, write_model_card
     from gitops_ml.registry.artifacts import MODEL_CARD_FILE
 
@@ -112,9 +111,7 @@ def publish_with_card(
     card = write_model_card(report_dir, settings, candidate / MODEL_CARD_FILE, repo_dir)
     change = publish(candidate, settings.registry, reason)
     if change.changed:
-        target = model_card_path(settings.registry)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(card, target)
+        atomic_write_text(model_card_path(settings.registry), card.read_text(encoding="utf-8"))
     return change
 
 
@@ -148,7 +145,7 @@ def rollback_production(
     """Point production back at an earlier version (default: the previous one in the history);
     deploy/model-card.md becomes that version's card when the store kept one."""
     change = rollback(settings.registry, to_version=to_version, reason=reason)
-    card = _restore_card(change, settings.registry) if change.changed else False
+    card = _restore_card(change, settings.registry, repo_dir) if change.changed else False
     commit_id = None
     if commit and change.changed:
         commit_id = commit_pointer_change(
@@ -157,17 +154,33 @@ def rollback_production(
     return PointerOutcome(change, commit_id)
 
 
-def _restore_card(change: PointerChange, registry: RegistryConfig) -> bool:
-    """Copy the card published with the version now in production over deploy/model-card.md."""
-    import shutil
-
+def _restore_card(change: PointerChange, registry: RegistryConfig, repo_dir: str | Path) -> bool:
+    """deploy/model-card.md becomes the card of the version now in production: the one published
+    with its artifact, else the one its promotion committed (a GitHub release keeps model files
+    only). False when neither exists (promoted before cards existed): the file is left alone."""
+    from gitops_ml.forge.git import GitError, GitRepo
     from gitops_ml.jobs.model_card import model_card_path
     from gitops_ml.registry.artifacts import MODEL_CARD_FILE
     from gitops_ml.registry.model_store import fetch_artifact
     from gitops_ml.registry.promote import ROLLBACK_CACHE
+    from gitops_ml.reporting.model_card import card_title
 
+    target = model_card_path(registry)
     stored = fetch_artifact(change.artifact_uri, ROLLBACK_CACHE).parent / MODEL_CARD_FILE
-    if not stored.exists():  # published before cards existed, or a store that keeps model files only
+    text = stored.read_text(encoding="utf-8") if stored.exists() else None
+    if text is None:
+        repo = GitRepo(repo_dir)
+        try:
+            path = repo.relative(target)
+            commits = repo.run("log", "--format=%H", "-n", "200", "--", path).text.split()
+        except GitError:
+            commits = []
+        for commit in commits:
+            old = (repo.show_file(commit, path) or b"").decode("utf-8", "replace")
+            if old.startswith(card_title(change.version)):
+                text = old
+                break
+    if text is None:
         return False
-    shutil.copyfile(stored, model_card_path(registry))
+    atomic_write_text(target, text)
     return True

@@ -43,10 +43,15 @@ class CardInputs:
     monitoring: Mapping[str, Any] | None = None  # the latest monitor summary.json, when there is one
 
 
+def card_title(version: Any) -> str:
+    """The card's first line: how a card in git history is matched to its version."""
+    return f"# Model card: {_code(version)}"
+
+
 def render_model_card(inputs: CardInputs) -> str:
     meta, summary = inputs.metadata, inputs.summary
     parts = [
-        f"# Model card: {_code(meta.get('version'))}",
+        card_title(meta.get("version")),
         "",
         _HEADER_NOTE,
         "",
