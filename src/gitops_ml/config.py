@@ -298,7 +298,9 @@ def keyword_value(value: Any) -> Any:
 
 
 # Same vocabulary as estimator params: deepchecks runs in the trusted promotion job too.
-CheckKwargs = dict[Annotated[str, AfterValidator(keyword_name)], Annotated[Any, AfterValidator(keyword_value)]]
+CheckKwargs = dict[
+    Annotated[str, AfterValidator(keyword_name)], Annotated[Any, AfterValidator(keyword_value)]
+]
 
 
 class CheckSpec(StrictModel):
@@ -308,7 +310,8 @@ class CheckSpec(StrictModel):
         description="deepchecks check class name, e.g. FeatureDrift", pattern=r"^[A-Z][A-Za-z0-9]*$"
     )
     params: CheckKwargs = Field(
-        default_factory=dict, description="keyword arguments of the check: " + _PLAIN + " or flat mappings of them"
+        default_factory=dict,
+        description="keyword arguments of the check: " + _PLAIN + " or flat mappings of them",
     )
     conditions: dict[Annotated[str, AfterValidator(condition_name)], CheckKwargs] = Field(
         default_factory=dict, description="condition method name -> kwargs; empty uses the check's defaults"
