@@ -68,7 +68,7 @@ class DatasetConfig(StrictModel):
                 r"[a-z][a-z0-9+.-]*://[^/\s]+/\S*|file:///[^\s]+/", prefix
             ) or not prefix.endswith("/"):
                 raise _refuse(
-                    "{prefix!r}: expected a scheme and a bucket or host ending in '/', e.g. "
+                    "'{prefix}': expected a scheme and a bucket or host ending in '/', e.g. "
                     "s3://my-bucket/ (a bare scheme would allow every bucket)",
                     prefix=prefix[:120],
                 )
