@@ -9,7 +9,8 @@ A window is
 - "insufficient": fewer than `policy.min_paired_rows` labelled pairs (not judged);
 - "better": every gate passes and the lower bound of the improvement's interval on the decision
   metric exceeds `policy.min_improvement` (the PR check would promote it on these rows);
-- "harmful": a `max_regression` gate fails (worse than production by more than allowed);
+- "harmful": a `max_regression` gate fails (worse than production by more than allowed) and that
+  metric's interval lies entirely on the worse side;
 - "worse": the decision metric's interval lies entirely on the worse side;
 - "inconclusive": anything else; the window says how many labelled pairs the observed effect
   would need (normal approximation from the bootstrap interval's width, at `policy.power`).
@@ -189,7 +190,14 @@ def judge_window(
     low, high = m.ci_low, m.ci_high
     improvement_low = math.nan if low is None or high is None else (low if sign > 0 else -high)
     improvement = math.nan if m.delta is None else sign * m.delta
-    if any(g.name.startswith("max_regression.") for g in verdict.failures):
+    # harmful: worse than allowed AND the interval shows it worse (a point estimate alone is noise
+    # on a window of live requests, as it is for a segment)
+    harm = [
+        g
+        for g in verdict.failures
+        if g.name.startswith("max_regression.") and g.metric and comparison[g.metric].outcome == "worse"
+    ]
+    if harm:
         outcome: WindowOutcome = "harmful"
     elif m.outcome == "worse":
         outcome = "worse"
