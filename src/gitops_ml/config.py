@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -356,20 +357,79 @@ class GatesConfig(StrictModel):
     fail_on_blocking_deepchecks: bool = True
 
 
+# Endpoints (buckets, hosts, databases) and paths outside the repository come from the machine
+# that runs the job, never from a PR: these variables override the config's in-repository defaults.
+MODEL_STORE_URL_ENV = "GITOPS_ML_MODEL_STORE_URL"
+PREDICTION_STORE_URL_ENV = "GITOPS_ML_PREDICTION_STORE_URL"
+
+
+def _inside_repository(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    return bool(path) and not path.startswith(("/", "~")) and ".." not in parts and ":" not in path
+
+
 class RegistryConfig(StrictModel):
     pointer: Path = Path("deploy/production.yaml")
     history: Path = Path("deploy/history.yaml")
-    store_url: str = Field(".model-store", description="any fsspec URL, a local folder, or github-release://")
+    store_url: str = Field(
+        ".model-store",
+        description="a folder inside the repository or github-release:// (the repository's own releases); "
+        f"any other store (s3://, gs://, a folder elsewhere) is set by {MODEL_STORE_URL_ENV} on the "
+        "machine that runs the job",
+    )
     lock_timeout_s: float = 60.0
+
+    @field_validator("store_url")
+    @classmethod
+    def _no_store_endpoint(cls, value: str) -> str:
+        if value.startswith("github-release://") or _inside_repository(value):
+            return value
+        raise _refuse(
+            "{value!r}: a model store elsewhere never comes from the repository (a PR could publish "
+            "the model to, or load one from, any host or path): set "
+            f"{MODEL_STORE_URL_ENV} on the machine that runs the job; in config only a folder "
+            "inside the repository or github-release://",
+            value=value[:80],
+        )
+
+
+def model_store_url(registry: RegistryConfig) -> str:
+    """The machine's GITOPS_ML_MODEL_STORE_URL, else the config's in-repository store."""
+    return os.environ.get(MODEL_STORE_URL_ENV, "").strip() or registry.store_url
+
+
+def prediction_store_url(serving: ServingConfig, explicit: str | None = None) -> str:
+    """--store-url, else the machine's GITOPS_ML_PREDICTION_STORE_URL, else the config's SQLite file."""
+    return explicit or os.environ.get(PREDICTION_STORE_URL_ENV, "").strip() or serving.prediction_store_url
 
 
 class ServingConfig(StrictModel):
-    prediction_store_url: str = "sqlite:///predictions.db"
+    prediction_store_url: str = Field(
+        "sqlite:///predictions.db",
+        description="a SQLite file inside the repository (sqlite:///relative.db); a database server "
+        f"or a file elsewhere is set by {PREDICTION_STORE_URL_ENV} (or --store-url) on the machine",
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_batch_rows: int = Field(10_000, ge=1)
     log_batch_size: int = Field(256, ge=1)
     log_flush_interval_s: float = Field(0.2, gt=0)
     reload_interval_s: float = Field(5.0, gt=0)
+
+    @field_validator("prediction_store_url")
+    @classmethod
+    def _no_database_endpoint(cls, value: str) -> str:
+        if value == "sqlite://" or (
+            value.startswith("sqlite:///")
+            and _inside_repository(value.removeprefix("sqlite:///").split("?")[0])
+        ):
+            return value
+        raise _refuse(
+            "{value!r}: a database server or a file elsewhere never comes from the repository "
+            "(a PR could send the logged predictions and labels anywhere): set "
+            f"{PREDICTION_STORE_URL_ENV} (or pass --store-url) on the machine that runs the job; in "
+            "config only sqlite:///FILE inside the repository",
+            value=value[:80],
+        )
 
 
 class DriftThresholds(StrictModel):

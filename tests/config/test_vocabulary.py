@@ -179,3 +179,57 @@ def test_an_api_host_in_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(folder)
     assert "forge.yaml: forge.api_url:" in str(info.value) and "GITHUB_API_URL" in str(info.value)
+
+
+def _with_section(tmp_path: Path, name: str, body: dict) -> Path:
+    folder = _config(tmp_path, ESTIMATOR)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(body), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://attacker-bucket/models",
+        "https://attacker.example/m",
+        "/srv/models",
+        "../outside",
+        "file:///tmp/m",
+    ],
+)
+def test_a_model_store_elsewhere_in_config_is_refused(tmp_path: Path, url: str) -> None:
+    # a PR could publish the production model to, or load a model from, any host or path
+    with pytest.raises(ConfigError) as info:
+        load_settings(_with_section(tmp_path, "registry", {"store_url": url}))
+    message = str(info.value)
+    assert "registry.yaml: registry.store_url:" in message and "GITOPS_ML_MODEL_STORE_URL" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://u:p@attacker.example/db", "sqlite:////var/tmp/p.db", "sqlite:///../p.db"]
+)
+def test_a_prediction_store_elsewhere_in_config_is_refused(tmp_path: Path, url: str) -> None:
+    # a PR could send the logged predictions and labels (and the monitor's reads) to any database
+    with pytest.raises(ConfigError) as info:
+        load_settings(_with_section(tmp_path, "serving", {"prediction_store_url": url}))
+    message = str(info.value)
+    assert "serving.yaml: serving.prediction_store_url:" in message
+    assert "GITOPS_ML_PREDICTION_STORE_URL" in message
+
+
+def test_stores_elsewhere_come_from_the_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitops_ml.config import model_store_url, prediction_store_url
+
+    folder = _with_section(tmp_path, "registry", {"store_url": "models/store"})
+    (folder / "serving.yaml").write_text(yaml.safe_dump({"prediction_store_url": "sqlite:///p.db"}))
+    settings = load_settings(folder)
+    assert model_store_url(settings.registry) == "models/store"
+    assert prediction_store_url(settings.serving) == "sqlite:///p.db"
+    monkeypatch.setenv("GITOPS_ML_MODEL_STORE_URL", "s3://bucket/models")
+    monkeypatch.setenv("GITOPS_ML_PREDICTION_STORE_URL", "postgresql+psycopg://db/p")
+    assert model_store_url(settings.registry) == "s3://bucket/models"
+    assert prediction_store_url(settings.serving) == "postgresql+psycopg://db/p"
+    assert prediction_store_url(settings.serving, "sqlite:///x.db") == "sqlite:///x.db"  # --store-url first
+    (tmp_path / "gh").mkdir()
+    github = _with_section(tmp_path / "gh", "registry", {"store_url": "github-release://"})
+    assert load_settings(github).registry.store_url == "github-release://"
