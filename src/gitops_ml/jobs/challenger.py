@@ -309,10 +309,9 @@ def open_decision_pr(
 ) -> RetrainPrOutcome | None:
     """THE promote (or retire) PR for this challenger: opened once, then updated with each new window's
     evidence (a comment), never duplicated. None when the decision is to keep collecting."""
-    from gitops_ml.forge.git import GitRepo, repository_from_remote
-    from gitops_ml.forge.github import GitHubForge, api_url_for
+    from gitops_ml.forge.git import GitRepo
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
-    from gitops_ml.forge.tokens import resolve_token
+    from gitops_ml.jobs.retrain import repository_forge
 
     if decision.action == "keep collecting":
         return None
@@ -331,13 +330,7 @@ def open_decision_pr(
         else:
             retire_challenger(settings, reason=decision.reasons[0], repo_dir=repo_dir)
 
-    token = resolve_token(settings.forge.token_secret_block)
-    repository = settings.forge.repository or repository_from_remote(repo.remote_url("origin"))
-    forge = (
-        GitHubForge(repository, token, api_url_for(repo.remote_url("origin")))
-        if token and repository
-        else None
-    )
+    forge, token = repository_forge(settings, repo, f"challenger {action} PR")
     paths = [path, Path(registry.pointer), Path(registry.history)] if action == "promote" else [path]
     verb = "Promote" if action == "promote" else "Retire"
     title = f"{verb} challenger {version} ({decision.reasons[0]})"
