@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from gitops_ml.clock import utc_now_text
-from gitops_ml.config import RegistryConfig
+from gitops_ml.config import RegistryConfig, model_store_url
 from gitops_ml.errors import ArtifactError, GitopsMLError
 from gitops_ml.io_utils import sha256_file
 from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE, ArtifactMetadata, read_metadata
@@ -73,7 +73,7 @@ def publish_candidate(candidate_dir: Path, registry: RegistryConfig) -> Producti
     meta = read_candidate_metadata(candidate_dir)
     version, sha256 = meta.version, meta.sha256
     try:
-        artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
+        artifact_uri = open_store(model_store_url(registry)).publish(Path(candidate_dir), version, sha256)
     except VersionExists as exc:
         artifact_uri, sha256 = exc.uri, exc.sha256
     return ProductionPointer(
@@ -140,7 +140,7 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
             return PointerChange(
                 "noop", target.version, current.version, current.artifact_uri, Path(registry.pointer)
             )
-        path = open_store(registry.store_url).fetch(target.artifact_uri, ROLLBACK_CACHE)
+        path = open_store(model_store_url(registry)).fetch(target.artifact_uri, ROLLBACK_CACHE)
         if sha256_file(path) != target.sha256:
             raise ArtifactError(
                 f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back"
