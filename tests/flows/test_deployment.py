@@ -179,7 +179,9 @@ def _wait_for(what: str, probe, timeout_s: float, *logs: Path):
 
 def _monitor_runs_one_at_a_time(client: httpx.Client, monitor: dict, logs: tuple[Path, ...]) -> None:
     assert monitor["global_concurrency_limit"]["limit"] == 1, monitor["global_concurrency_limit"]
-    assert monitor["concurrency_options"]["collision_strategy"] == "CANCEL_NEW", monitor["concurrency_options"]
+    assert monitor["concurrency_options"]["collision_strategy"] == "CANCEL_NEW", monitor[
+        "concurrency_options"
+    ]
     created = [client.post(f"/deployments/{monitor['id']}/create_flow_run", json={}) for _ in range(2)]
     assert all(r.status_code == 201 for r in created), [r.text for r in created]
     ids = [r.json()["id"] for r in created]
