@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from gitops_ml.processes import free_port, prefect_server_command, start_group, stop_group
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -165,12 +166,6 @@ def _generate(ws: Path, rows: int, months: int, log_dir: Path) -> tuple[Path, fl
     return manifests[0], seconds
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class PrefectServer:
     """`prefect server start` (SQLite, own PREFECT_HOME) for the `server` mode; stopped by its group id."""
 
@@ -181,29 +176,10 @@ class PrefectServer:
         self.startup_s = 0.0
 
     def __enter__(self) -> PrefectServer:
-        port = _free_port()
+        port = free_port()
         env = _base_env(self.root / "server-home")
-        self._log = (self.root / "server.log").open("w")
         start = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [
-                str(BIN / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-ui",
-                "--analytics-off",
-            ],
-            cwd=self.root,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self.proc = start_group(prefect_server_command(BIN, port), env, self.root / "server.log", self.root)
         self.api_url = f"http://127.0.0.1:{port}/api"
         deadline = time.monotonic() + 240
         while True:
@@ -223,14 +199,8 @@ class PrefectServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
+        if self.proc is not None:
+            stop_group(self.proc)
 
 
 def _warm_home(home: Path, log_dir: Path) -> float:

@@ -58,6 +58,24 @@ def retrain_pr_task(
     )
 
 
+@task(name="retraining-bundle", cache_policy=NO_CACHE, retries=0)
+def retrain_bundle_task(
+    settings: Settings,
+    window: pd.DataFrame,
+    report: str,
+    bundle_dir: str,
+    end: datetime,
+    model_version: str,
+    commit: str,
+) -> str:
+    from gitops_ml.jobs.retrain_bundle import write_retraining_bundle
+
+    write_retraining_bundle(
+        settings, window, report, Path(bundle_dir), window_end=end, model_version=model_version, commit=commit
+    )
+    return bundle_dir
+
+
 @flow(name="monitor")
 def monitor_flow(
     config_dir: str = "config",
@@ -67,7 +85,10 @@ def monitor_flow(
     now: str | None = None,
     open_pr: bool = True,
     repo_dir: str = ".",
+    bundle_dir: str | None = None,
 ) -> MonitorOutcome:
+    """`bundle_dir`: write the retraining bundle there instead of opening the PR (a token-free run;
+    `gitops-ml retrain-pr --bundle` opens it in a trusted job)."""
     logger = get_run_logger()
     settings = load_checked_settings(config_dir)
     from gitops_ml.monitoring.performance import check_monitor_metric
@@ -105,10 +126,19 @@ def monitor_flow(
             payload=_decay_payload(result, decision),
         )
     pr = None
-    if decision.action == "retrain" and open_pr:
+    bundle = None
+    if decision.action == "retrain" and (open_pr or bundle_dir):
         since = job.retraining_start(production, start)
         labelled = load_window_task(store_url, since, end) if since is not None else frame
-        pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
+        if bundle_dir:
+            from gitops_ml.forge.git import GitRepo
+
+            commit = GitRepo(repo_dir).head_commit()
+            bundle = retrain_bundle_task(
+                settings, labelled, report, bundle_dir, end, production.version, commit
+            )
+        else:
+            pr = retrain_pr_task(settings, labelled, report, repo_dir, end, store_url)
     return MonitorOutcome(
         action=decision.action,
         status=decision.status,
@@ -116,6 +146,7 @@ def monitor_flow(
         rows=result.rows,
         report=str(out / "report.md"),
         pr=pr,
+        bundle=bundle,
         early_warning=bool(estimate is not None and estimate.warning),
     )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gitops_ml.processes import free_port
 
 COPIED = ("config", "data", "data_contracts", "deploy", ".gitignore", "README.md")
 # Business dates of the simulated traffic continue the bundled data's timeline (2026-01..06).
@@ -103,12 +104,6 @@ def make_scratch_repo(
     git(work, "remote", "add", "origin", str(remote))
     git(work, "push", "-q", "origin", "main")
     return work, remote
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Server:

@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -36,10 +36,15 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a local file, read in chunks (model files can be large)."""
+def sha256_of(handle: IO[bytes], chunk: int = 1 << 20) -> str:
+    """Hex sha256 of what an open binary stream still holds, read in chunks (files can be large)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
+    while block := handle.read(chunk):
+        digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a local file."""
+    with open(path, "rb") as handle:
+        return sha256_of(handle)

@@ -9,11 +9,14 @@ from contextlib import contextmanager
 from importlib import metadata
 
 TRACKED_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "deepchecks", "prefect")
+# what a fitted model's file depends on to load and predict the same way
+MODEL_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "joblib")
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(packages: tuple[str, ...] = TRACKED_PACKAGES) -> dict[str, str]:
+    """Python's version and each distribution's, by distribution name ("not installed" when absent)."""
     versions = {"python": platform.python_version()}
-    for name in TRACKED_PACKAGES:
+    for name in packages:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -24,6 +24,7 @@ COMMANDS = {
     "serve",
     "labels",
     "monitor",
+    "retrain-pr",
     "simulate",
     "ci",
 }

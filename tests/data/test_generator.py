@@ -10,6 +10,7 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from gitops_ml.data.generator import (
+    CATEGORICAL_FEATURES,
     COLUMNS,
     CONCEPT_DRIFT,
     CONTRACTS,
@@ -25,20 +26,10 @@ from gitops_ml.data.generator import (
     month_range,
     scenario_by_name,
 )
+from gitops_ml.data.generator import FEATURES as GENERATOR_FEATURES
 
-FEATURES = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls",
-    "usage_minutes",
-    "late_payments",
-    "plan",
-    "contract_type",
-    "payment_method",
-    "region",
-]
-CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
+FEATURES = list(GENERATOR_FEATURES)
+CATEGORICAL = list(CATEGORICAL_FEATURES)
 
 
 def _x(frame: pd.DataFrame) -> pd.DataFrame:

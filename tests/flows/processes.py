@@ -7,10 +7,7 @@ setting of the test process (a session harness must not leak into a real server)
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,15 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gitops_ml.processes import free_port, prefect_server_command, start_group, stop_group
 from tests.flows.conftest import GIT_IDENTITY
 
 BIN = Path(sys.executable).parent  # the venv's bin: prefect and gitops-ml live beside python
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def child_env(home: Path, **extra: str) -> dict[str, str]:
@@ -49,31 +41,6 @@ def tail(path: Path, chars: int = 4000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else "(no log)"
 
 
-def start_group(args: list[str], env: dict[str, str], log_path: Path, cwd: Path) -> subprocess.Popen:
-    with log_path.open("w") as log:
-        return subprocess.Popen(
-            args,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=cwd,
-            start_new_session=True,
-        )
-
-
-def stop_group(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):  # whatever the leader left behind in its group
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 @dataclass
 class PrefectServer:
     """A real `prefect server start` on a free loopback port (still starting when returned)."""
@@ -88,17 +55,7 @@ class PrefectServer:
         api = f"http://127.0.0.1:{port}/api"
         log = workdir / "server.log"
         proc = start_group(
-            [
-                str(BIN / "prefect"),
-                "server",
-                "start",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-ui",
-                "--analytics-off",
-            ],
+            prefect_server_command(BIN, port),
             child_env(workdir / "server-home", PREFECT_API_URL=api, PREFECT_SERVER_UI_ENABLED="false", **env),
             log,
             workdir,

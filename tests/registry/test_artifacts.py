@@ -126,8 +126,8 @@ def test_metadata_content(tmp_path: Path) -> None:
     )
     assert meta["metrics"] == {"roc_auc": 0.91, "brier": None}  # numpy scalar unwrapped, NaN -> null
     assert meta["training_seconds"] == 1.5
-    assert set(meta["library_versions"]) >= {"python", "sklearn", "numpy", "pandas", "skops"}
-    assert meta["library_versions"]["sklearn"].startswith("1.")
+    assert set(meta["library_versions"]) >= {"python", "scikit-learn", "numpy", "pandas", "skops"}
+    assert meta["library_versions"]["scikit-learn"].startswith("1.")
     assert datetime.fromisoformat(meta["created_at"]).tzinfo is not None
     assert "NaN" not in artifact.metadata_path.read_text()  # strict JSON
 

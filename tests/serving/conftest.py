@@ -19,21 +19,11 @@ import pytest
 import uvicorn
 
 from gitops_ml.config import Settings, load_settings
+from gitops_ml.data.generator import FEATURES as GENERATOR_FEATURES
 from gitops_ml.data.generator import generate_month
 from tests.fixtures.projects import CHURN
 
-FEATURES = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls",
-    "usage_minutes",
-    "late_payments",
-    "plan",
-    "contract_type",
-    "payment_method",
-    "region",
-]
+FEATURES = list(GENERATOR_FEATURES)
 
 
 def synth_churn(n: int, seed: int = 0) -> pd.DataFrame:

@@ -10,16 +10,10 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from gitops_ml.config import Settings
+from gitops_ml.data.generator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 
-NUMERIC = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls",
-    "usage_minutes",
-    "late_payments",
-]
-CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
+NUMERIC = list(NUMERIC_FEATURES)
+CATEGORICAL = list(CATEGORICAL_FEATURES)
 
 
 def _churn_frame(n: int = 600, seed: int = 0, months: int = 3) -> pd.DataFrame:

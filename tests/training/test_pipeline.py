@@ -8,6 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
 from gitops_ml.config import load_settings
+from gitops_ml.data.generator import CATEGORICAL_FEATURES, NUMERIC_FEATURES
 from gitops_ml.errors import ConfigError, DataError
 from gitops_ml.training.pipeline import (
     build_pipeline,
@@ -16,15 +17,8 @@ from gitops_ml.training.pipeline import (
 )
 from tests.fixtures.projects import CHURN
 
-NUMERIC = [
-    "tenure_months",
-    "monthly_charges",
-    "total_charges",
-    "support_calls",
-    "usage_minutes",
-    "late_payments",
-]
-CATEGORICAL = ["plan", "contract_type", "payment_method", "region"]
+NUMERIC = list(NUMERIC_FEATURES)
+CATEGORICAL = list(CATEGORICAL_FEATURES)
 
 
 # --- prepare_features -------------------------------------------------------------------------

@@ -49,6 +49,12 @@ def test_zizmor_finds_nothing_of_medium_or_high_severity() -> None:
     assert not serious, "\n".join(serious)
 
 
+def test_zizmor_auditor_persona_finds_nothing() -> None:
+    """The auditor persona also reports low-confidence and pedantic findings: none either."""
+    findings = _zizmor("--persona=auditor", str(WORKFLOWS_DIR))
+    assert not findings, "\n".join(f"{f['ident']}: {f['desc']} at {_where(f)}" for f in findings)
+
+
 def test_zizmor_ignores_are_the_justified_ones() -> None:
     found = set()
     for path in WORKFLOWS_DIR.glob("*.yml"):

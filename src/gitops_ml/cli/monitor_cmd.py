@@ -21,6 +21,12 @@ def register(app: typer.Typer) -> None:
         ),
         now: str = typer.Option(None, "--now", help="window end, ISO time (default: now)"),
         open_pr: bool = typer.Option(True, "--open-pr/--no-open-pr", help="open/update the retraining PR"),
+        bundle: Path = typer.Option(
+            None,
+            "--bundle",
+            help="when decayed, write the retraining bundle to this folder instead of opening the PR "
+            "(no token needed; `gitops-ml retrain-pr --bundle` opens it)",
+        ),
     ) -> None:
         """Drift and late-label performance of production; opens a retraining PR when decayed."""
         load_checked_settings(config_dir)  # every problem at once, before Prefect starts
@@ -32,7 +38,8 @@ def register(app: typer.Typer) -> None:
             store_url=store_url,
             window=window,
             now=now,
-            open_pr=open_pr,
+            open_pr=open_pr and bundle is None,
+            bundle_dir=str(bundle) if bundle is not None else None,
         )
         typer.echo(f"decision: {outcome.action} ({outcome.status}), {outcome.rows} rows")
         for reason in outcome.reasons:
@@ -45,3 +52,29 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {pr.export}")
             if pr.action == "local-only":
                 typer.echo(f"  {pr.message}")
+        if outcome.bundle is not None:
+            typer.echo(f"retraining bundle: {outcome.bundle}")
+
+    @app.command("retrain-pr")
+    def retrain_pr(
+        bundle: Path = typer.Option(..., "--bundle", help="the folder `gitops-ml monitor --bundle` wrote"),
+        expect_commit: str = typer.Option(
+            ..., "--expect-commit", help="the commit the monitor ran on; the checkout must be at it"
+        ),
+        config_dir: Path = ConfigDirOption,
+        store_url: str = typer.Option(
+            None, "--store-url", help="prediction store to record the PR in (default: not recorded)"
+        ),
+    ) -> None:
+        """Verify a retraining bundle (files, sha256, commit, contract columns) and open/update the PR."""
+        settings = load_checked_settings(config_dir)
+        from gitops_ml.jobs.retrain import open_retraining_pr_from_bundle
+
+        pr = open_retraining_pr_from_bundle(
+            settings, bundle, repo_dir=Path("."), expect_commit=expect_commit, store_url=store_url
+        )
+        where = pr.pr_url or f"local branch {pr.branch}"
+        typer.echo(f"retraining PR: {pr.action} -> {where}")
+        typer.echo(f"  {pr.export}")
+        if pr.action == "local-only":
+            typer.echo(f"  {pr.message}")

@@ -130,7 +130,8 @@ def _check_last_line(text: str, n_columns: int, label: str) -> None:
         )
 
 
-def _parse_csv(data: bytes, label: str) -> pd.DataFrame:
+def parse_csv_bytes(data: bytes, label: str) -> pd.DataFrame:
+    """A CSV batch's bytes as a frame; DataError naming `label` for anything malformed or truncated."""
     text = _check_utf8(data, label)
     header = _check_header(text, label)
     try:
@@ -177,7 +178,7 @@ def read_file_batch(
             f"{short_hash(actual)} (the file changed since it was listed)"
         )
     if format == "csv":
-        frame = _parse_csv(data, label)
+        frame = parse_csv_bytes(data, label)
     elif format == "parquet":
         frame = _parse_parquet(data, label)
     else:

@@ -65,6 +65,17 @@ COLUMNS = (
     "churned",
 )
 TARGET = "churned"
+# the columns a churn model is trained on (the rest are the id, dates and the target)
+NUMERIC_FEATURES = (
+    "tenure_months",
+    "monthly_charges",
+    "total_charges",
+    "support_calls",
+    "usage_minutes",
+    "late_payments",
+)
+CATEGORICAL_FEATURES = ("plan", "contract_type", "payment_method", "region")
+FEATURES = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 TIME_COLUMN = "snapshot_date"
 ID_COLUMN = "customer_id"
 

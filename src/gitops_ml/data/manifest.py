@@ -39,11 +39,10 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import DataError
-from gitops_ml.io_utils import atomic_write_bytes
+from gitops_ml.io_utils import atomic_write_bytes, sha256_of
 
 Format = Literal["csv", "parquet", "sql"]
 FORMAT_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-_CHUNK = 1 << 20
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -286,12 +285,9 @@ def open_binary(path_or_url: Path | str):
 
 
 def file_sha256(path_or_url: Path | str) -> str:
-    """sha256 of a file, read in 1 MiB chunks (large batches never sit in memory)."""
-    digest = hashlib.sha256()
+    """sha256 of a local file or URL, read in chunks (large batches never sit in memory)."""
     with open_binary(path_or_url) as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_of(handle)
 
 
 def short_hash(value: str | None) -> str:
@@ -331,6 +327,24 @@ def time_range_of(frame: Any, time_column: str, *, label: str) -> TimeRange:
     return TimeRange(start=parsed.min().date(), end=parsed.max().date())
 
 
+def csv_batch(
+    name: str, frame: Any, time_column: str | None, *, subdir: str = "batches"
+) -> tuple[BatchEntry, str, bytes]:
+    """The manifest entry of `frame` written as `<subdir>/<name>.csv`, that relative path and the CSV bytes."""
+    data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    relative = f"{subdir}/{name}.csv"
+    time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
+    entry = BatchEntry(
+        name=name,
+        uri=relative,
+        format="csv",
+        sha256=hashlib.sha256(data).hexdigest(),
+        rows=len(frame),
+        time_range=time_range,
+    )
+    return entry, relative, data
+
+
 def write_batches(
     out_dir: Path | str,
     batches: dict[str, Any],
@@ -348,19 +362,8 @@ def write_batches(
     entries = []
     payloads: list[tuple[Path, bytes]] = []
     for name, frame in batches.items():
-        data = frame.to_csv(index=False, lineterminator="\n").encode("utf-8")
-        relative = f"{subdir}/{name}.csv"
-        time_range = time_range_of(frame, time_column, label=f"batch '{name}'") if time_column else None
-        entries.append(
-            BatchEntry(
-                name=name,
-                uri=relative,
-                format="csv",
-                sha256=hashlib.sha256(data).hexdigest(),
-                rows=len(frame),
-                time_range=time_range,
-            )
-        )
+        entry, relative, data = csv_batch(name, frame, time_column, subdir=subdir)
+        entries.append(entry)
         payloads.append((out_dir / relative, data))
     manifest = Manifest(description=description, batches=entries)
     for path, data in payloads:

@@ -97,9 +97,18 @@ class GitRepo:
             child_env.update(env)
         if token:
             child_env.update(_token_env(token))
-        # Hooks are code from whoever wrote .git/hooks (or core.hooksPath): they never run in our
-        # automation, where a token may be in the environment.
-        argv = ["git", "-c", "core.hooksPath=/dev/null", "-C", str(self.path), *args]
+        # Hooks and an fsmonitor command are code from whoever wrote .git/hooks or .git/config:
+        # they never run in our automation, where a token may be in the environment.
+        argv = [
+            "git",
+            "-c",
+            "core.hooksPath=/dev/null",
+            "-c",
+            "core.fsmonitor=false",
+            "-C",
+            str(self.path),
+            *args,
+        ]
         try:
             proc = subprocess.run(  # noqa: S603 - explicit argv, no shell
                 argv, env=child_env, capture_output=True, timeout=self.timeout_s, check=False

@@ -442,7 +442,7 @@ def _refuse_overwrite(req: InitRequest) -> None:
 
 def init_project(req: InitRequest) -> InitResult:
     """Check the input, draft contract, batches and config, then write them (all or nothing)."""
-    from gitops_ml.data.manifest import BatchEntry, Manifest, dump_manifest, time_range_of
+    from gitops_ml.data.manifest import Manifest, csv_batch, dump_manifest
 
     frame = _read(req)
     _check_columns(req, frame)
@@ -491,22 +491,9 @@ def init_project(req: InitRequest) -> InitResult:
     batches = _batches(name, frame, periods)
     entries = []
     for batch_name, rows in batches.items():
-        data = rows.to_csv(index=False, lineterminator="\n").encode("utf-8")
-        rel = f"batches/{batch_name}.csv"
-        time_range = (
-            time_range_of(rows, req.time_column, label=f"batch '{batch_name}'") if req.time_column else None
-        )
-        entries.append(
-            BatchEntry(
-                name=batch_name,
-                uri=rel,
-                format="csv",
-                sha256=hashlib.sha256(data).hexdigest(),
-                rows=len(rows),
-                time_range=time_range,
-            )
-        )
-        plan.files[root / "data" / rel] = data
+        entry, relative, data = csv_batch(batch_name, rows, req.time_column)
+        entries.append(entry)
+        plan.files[root / "data" / relative] = data
     manifest = Manifest(
         description=f"{name}: {len(frame)} rows from {req.data.name} (gitops-ml init)", batches=entries
     )

@@ -34,6 +34,7 @@ class MonitorOutcome:
     rows: int
     report: str
     pr: RetrainingPr | None = None
+    bundle: str | None = None  # the retraining bundle's folder, when one was written instead of a PR
     early_warning: bool = False
 
 

@@ -189,31 +189,14 @@ def window_performance(
             reason=reason,
         )
 
+    def insufficient(reason: str) -> PerformanceResult:
+        return result("insufficient labels", nan, nan, nan, nan, nan, nan, False, reason)
+
     if labelled < min_labelled:
-        return result(
-            "insufficient labels",
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            False,
-            f"{labelled} labelled rows < min_labelled_rows {min_labelled}",
-        )
+        return insufficient(f"{labelled} labelled rows < min_labelled_rows {min_labelled}")
     note = metric_notes(preds, [metric]).get(metric)
     if note:
-        return result(
-            "insufficient labels",
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            nan,
-            False,
-            f"{metric} on {labelled} labelled rows: {note}",
-        )
+        return insufficient(f"{metric} on {labelled} labelled rows: {note}")
 
     value = compute_metrics(preds, [metric])[metric]
     replicates = bootstrap_distribution(preds, [metric], n_resamples, seed)[metric]

@@ -14,7 +14,12 @@ import pandas as pd
 
 from gitops_ml.clock import utc_now
 from gitops_ml.jsonable import to_jsonable
-from gitops_ml.prediction_store.schema import PREDICTION_FIELDS, PREDICTION_FIELDS_SET
+from gitops_ml.prediction_store.schema import (
+    PREDICTION_FIELDS_SET,
+    PRODUCTION,
+    ROLES,
+    SHADOW_FIELDS_SET,
+)
 
 
 def to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
@@ -108,23 +113,40 @@ json_dumps = _json_dumps()
 SQLITE_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def _check_record(
+    record: Mapping[str, Any], required: tuple[str, ...], allowed: frozenset[str], what: str
+) -> str:
+    """The record's role; ValueError naming a missing or unknown key or a role not in ROLES."""
+    for key in required:
+        if record.get(key) is None:
+            raise ValueError(f"{what} is missing '{key}'")
+    if not allowed.issuperset(record):
+        raise ValueError(f"{what} has unknown keys {sorted(set(record) - allowed)}")
+    role = record.get("role") or PRODUCTION
+    if role not in ROLES:
+        raise ValueError(f"{what} has role {role!r}; expected one of {list(ROLES)}")
+    return str(role)
+
+
+def _finite(value: Any) -> float | None:
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
 def normalize_prediction_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults and convert to storable types; raise ValueError naming a missing key."""
-    unknown = set(record) - set(PREDICTION_FIELDS)
-    if unknown:
-        raise ValueError(f"prediction record has unknown keys {sorted(unknown)}")
-    for key in ("request_id", "model_version", "inputs"):
-        if record.get(key) is None:
-            raise ValueError(f"prediction record is missing '{key}'")
+    role = _check_record(
+        record, ("request_id", "model_version", "inputs"), PREDICTION_FIELDS_SET, "prediction record"
+    )
     score = record.get("score")
     latency = record.get("latency_ms")
     return {
+        "role": role,
         "request_id": str(record["request_id"]),
         "created_at": to_db_time(record.get("created_at") or utc_now()),
         "model_version": str(record["model_version"]),
         "inputs": to_jsonable(record["inputs"]),
         "output": to_jsonable(record.get("output") or {}),
-        "score": None if score is None or not math.isfinite(float(score)) else float(score),
+        "score": _finite(score),
         "prediction": to_jsonable(record.get("prediction")),
         "latency_ms": None if latency is None else float(latency),
     }
@@ -132,14 +154,11 @@ def normalize_prediction_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def sqlite_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     """One predictions row as SQLite values, in PREDICTION_FIELDS order."""
-    for key in ("request_id", "model_version", "inputs"):
-        if record.get(key) is None:
-            raise ValueError(f"prediction record is missing '{key}'")
-    if not PREDICTION_FIELDS_SET.issuperset(record):
-        raise ValueError(f"prediction record has unknown keys {sorted(set(record) - PREDICTION_FIELDS_SET)}")
+    role = _check_record(
+        record, ("request_id", "model_version", "inputs"), PREDICTION_FIELDS_SET, "prediction record"
+    )
     created = to_db_time(record.get("created_at") or utc_now())
-    score, latency = record.get("score"), record.get("latency_ms")
-    score = None if score is None or not math.isfinite(float(score)) else float(score)
+    score, latency = _finite(record.get("score")), record.get("latency_ms")
     prediction = record.get("prediction")
     return (
         str(record["request_id"]),
@@ -150,4 +169,37 @@ def sqlite_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
         score,
         None if prediction is None else json_dumps(prediction),
         None if latency is None else float(latency),
+        role,
+    )
+
+
+def normalize_shadow_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A shadow score (the model that did not answer the request scored it too) as storable values."""
+    role = _check_record(record, ("request_id", "model_version", "role"), SHADOW_FIELDS_SET, "shadow record")
+    latency = record.get("latency_ms")
+    return {
+        "request_id": str(record["request_id"]),
+        "role": role,
+        "created_at": to_db_time(record.get("created_at") or utc_now()),
+        "model_version": str(record["model_version"]),
+        "output": to_jsonable(record.get("output") or {}),
+        "score": _finite(record.get("score")),
+        "prediction": to_jsonable(record.get("prediction")),
+        "latency_ms": None if latency is None else float(latency),
+    }
+
+
+def sqlite_shadow_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
+    """One shadow_predictions row as SQLite values, in SHADOW_FIELDS order."""
+    row = normalize_shadow_record(record)
+    prediction = row["prediction"]
+    return (
+        row["request_id"],
+        row["role"],
+        row["created_at"].strftime(SQLITE_DATETIME_FORMAT),
+        row["model_version"],
+        json_dumps(row["output"]),
+        row["score"],
+        None if prediction is None else json_dumps(prediction),
+        row["latency_ms"],
     )

@@ -27,6 +27,10 @@ class _Flush:
         self.done = threading.Event()
 
 
+class _Shadows(list[Mapping[str, Any]]):
+    """Shadow scores (`PredictionStore.log_shadow_many`), queued beside the served predictions."""
+
+
 _STOP = object()
 
 
@@ -57,6 +61,8 @@ class BatchingLogger:
         self._closing = False
         self.written = 0
         self.dropped = 0
+        self.shadow_written = 0
+        self.shadow_dropped = 0
         self.last_error: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -80,6 +86,11 @@ class BatchingLogger:
     def log_many(self, records: Sequence[Mapping[str, Any]]) -> None:
         if records:
             self._queue.put(list(records))
+
+    def log_shadow_many(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Enqueue the shadow scores of requests another model answered (written like predictions)."""
+        if records:
+            self._queue.put(_Shadows(records))
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Block until everything logged before this call is written (or given up). True if done."""
@@ -110,6 +121,7 @@ class BatchingLogger:
         stop = False
         while not stop:
             pending: list[Mapping[str, Any]] = []
+            shadows: list[Mapping[str, Any]] = []
             markers: list[_Flush] = []
             item = self._queue.get()  # block: nothing to do until something arrives
             deadline = time.monotonic() + self.flush_interval_s
@@ -118,11 +130,13 @@ class BatchingLogger:
                     stop = True
                 elif isinstance(item, _Flush):
                     markers.append(item)
+                elif isinstance(item, _Shadows):
+                    shadows.extend(item)
                 elif isinstance(item, list):
                     pending.extend(item)
                 else:
                     pending.append(item)
-                if stop or markers or len(pending) >= self.batch_size:
+                if stop or markers or len(pending) + len(shadows) >= self.batch_size:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -133,16 +147,19 @@ class BatchingLogger:
                     break
             for start in range(0, len(pending), self.batch_size):
                 self._write(pending[start : start + self.batch_size])
+            for start in range(0, len(shadows), self.batch_size):
+                self._write(shadows[start : start + self.batch_size], shadow=True)
             for marker in markers:
                 marker.done.set()
 
-    def _write(self, batch: list[Mapping[str, Any]]) -> None:
+    def _write(self, batch: list[Mapping[str, Any]], *, shadow: bool = False) -> None:
+        write = self.store.log_shadow_many if shadow else self.store.log_many
         delay = 0.05
         attempts = 0
         while True:
             try:
-                self.store.log_many(batch)
-                self.written += len(batch)
+                write(batch)
+                self._count(shadow, written=len(batch))
                 return
             except SQLAlchemyError as exc:
                 transient = isinstance(exc, OperationalError) or (
@@ -153,7 +170,7 @@ class BatchingLogger:
                 attempts += 1
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 if self._closing and attempts >= 3:
-                    self.dropped += len(batch)
+                    self._count(shadow, dropped=len(batch))
                     log.error("prediction logger: dropping %d records at shutdown: %s", len(batch), exc)
                     return
                 log.warning("prediction logger: write failed (%s); retrying in %.2fs", exc, delay)
@@ -164,9 +181,17 @@ class BatchingLogger:
         # Row by row, so one unstorable record does not cost the rest of its batch.
         for record in batch:
             try:
-                self.store.log_many([record])
-                self.written += 1
+                write([record])
+                self._count(shadow, written=1)
             except Exception as exc:  # noqa: BLE001 - keep the writer alive whatever one record holds
-                self.dropped += 1
+                self._count(shadow, dropped=1)
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("prediction logger: dropped record %r: %s", record.get("request_id"), exc)
+
+    def _count(self, shadow: bool, *, written: int = 0, dropped: int = 0) -> None:
+        if shadow:
+            self.shadow_written += written
+            self.shadow_dropped += dropped
+        else:
+            self.written += written
+            self.dropped += dropped

@@ -24,17 +24,23 @@ from gitops_ml.prediction_store.codecs import (
     from_db_time,
     json_dumps,
     normalize_prediction_record,
+    normalize_shadow_record,
     sqlite_row,
+    sqlite_shadow_row,
     to_db_time,
     utc_now,
 )
 from gitops_ml.prediction_store.schema import (
+    CHALLENGER,
     PREDICTION_FIELDS,
+    PRODUCTION,
+    SHADOW_FIELDS,
     labels_table,
-    metadata,
+    migrate,
     monitor_runs_table,
     predictions_table,
     retrain_prs_table,
+    shadow_predictions_table,
 )
 
 DEFAULT_URL = "sqlite:///predictions.db"
@@ -87,6 +93,10 @@ _SQLITE_INSERT = (
     f"INSERT OR IGNORE INTO predictions ({', '.join(PREDICTION_FIELDS)}) "
     f"VALUES ({', '.join('?' for _ in PREDICTION_FIELDS)})"
 )
+_SQLITE_SHADOW_INSERT = (
+    f"INSERT OR IGNORE INTO shadow_predictions ({', '.join(SHADOW_FIELDS)}) "
+    f"VALUES ({', '.join('?' for _ in SHADOW_FIELDS)})"
+)
 
 
 def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
@@ -105,14 +115,15 @@ def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
 class PredictionStore:
     """Predictions, labels, monitor runs and retraining PRs in one database.
 
-    Tables are created on first use (idempotent), so pointing the app at a new URL just works.
+    Tables are created on first use and columns added since a store was created are added
+    (idempotent, additive), so pointing the app at a new URL or an older store just works.
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, create: bool = True):
         self.url = url
         self.engine = make_engine(url)
         if create:
-            metadata.create_all(self.engine)
+            migrate(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -123,8 +134,9 @@ class PredictionStore:
         """Insert prediction records in one transaction; returns how many rows were given.
 
         Each record: request_id, model_version, inputs (dict) required; created_at (default now),
-        output (dict), score, prediction, latency_ms optional. A request_id already stored is
-        skipped (a client retrying the same id must not fail the whole batch).
+        output (dict), score, prediction, latency_ms, role ("production" default, or "challenger"
+        when a canary answered) optional. A request_id already stored is skipped (a client
+        retrying the same id must not fail the whole batch).
         """
         if self.engine.dialect.name == "sqlite":
             return self._log_many_sqlite(records)
@@ -148,6 +160,31 @@ class PredictionStore:
         with self.engine.begin() as conn:
             conn.exec_driver_sql(_SQLITE_INSERT, rows)
         return len(rows)
+
+    def log_shadow_many(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """Insert shadow scores in one transaction: the model that did not answer a request scored it
+        too. Each record: request_id, role, model_version required; created_at, output, score,
+        prediction, latency_ms (the shadow model's own scoring time) optional. A (request_id, role)
+        already stored is skipped."""
+        if self.engine.dialect.name == "sqlite":
+            rows: list[Any] = [sqlite_shadow_row(r) for r in records]
+            if rows:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(_SQLITE_SHADOW_INSERT, rows)
+            return len(rows)
+        rows = [normalize_shadow_record(r) for r in records]
+        if rows:
+            statement = _insert(self.engine, shadow_predictions_table).on_conflict_do_nothing(
+                index_elements=["request_id", "role"]
+            )
+            with self.engine.begin() as conn:
+                conn.execute(statement, rows)
+        return len(rows)
+
+    def count_shadow_predictions(self) -> int:
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.count()).select_from(shadow_predictions_table)
+            return int(conn.execute(query).scalar_one())
 
     def count_predictions(self) -> int:
         with self.engine.connect() as conn:
@@ -191,8 +228,9 @@ class PredictionStore:
     def window(self, start: datetime | str | None = None, end: datetime | str | None = None) -> pd.DataFrame:
         """Predictions with created_at in [start, end), inputs expanded to columns, label joined.
 
-        Columns: request_id, created_at (UTC), model_version, <input features...>, prediction,
-        score, latency_ms, label (NaN/None when no label yet), label_received_at.
+        Columns: request_id, created_at (UTC), model_version, served_role (the role of the model
+        that answered: "production", or "challenger" for a canary caller), <input features...>,
+        prediction, score, latency_ms, label (NaN/None when no label yet), label_received_at.
         """
         p, lab = predictions_table, labels_table
         query = (
@@ -200,6 +238,7 @@ class PredictionStore:
                 p.c.request_id,
                 p.c.created_at,
                 p.c.model_version,
+                p.c.role,
                 p.c.inputs,
                 p.c.prediction,
                 p.c.score,
@@ -210,45 +249,103 @@ class PredictionStore:
             .select_from(p.outerjoin(lab, lab.c.request_id == p.c.request_id))
             .order_by(p.c.created_at, p.c.request_id)
         )
-        if start is not None:
-            query = query.where(p.c.created_at >= to_db_time(start))
-        if end is not None:
-            query = query.where(p.c.created_at < to_db_time(end))
+        query = _between(query, p.c.created_at, start, end)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        head = ["request_id", "created_at", "model_version"]
-        tail = ["prediction", "score", "latency_ms", "label", "label_received_at"]
-        if not rows:
-            frame = pd.DataFrame(columns=[*head, *tail])
-            frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-            return frame
-        inputs = pd.DataFrame.from_records([row.inputs for row in rows])
-        inputs = inputs.drop(columns=[c for c in inputs.columns if c in head or c in tail])
-        frame = pd.DataFrame(
-            {
-                "request_id": [r.request_id for r in rows],
-                "created_at": pd.to_datetime([from_db_time(r.created_at) for r in rows], utc=True),
-                "model_version": [r.model_version for r in rows],
-            }
+        head = {
+            "request_id": [r.request_id for r in rows],
+            "created_at": [r.created_at for r in rows],
+            "model_version": [r.model_version for r in rows],
+            "served_role": [r.role for r in rows],
+        }
+        tail = {
+            "prediction": [r.prediction for r in rows],
+            "score": [r.score for r in rows],
+            "latency_ms": [r.latency_ms for r in rows],
+            "label": [r.label for r in rows],
+            "label_received_at": [r.label_received_at for r in rows],
+        }
+        return _frame(head, [r.inputs for r in rows], tail)
+
+    def paired(
+        self,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        *,
+        challenger_version: str | None = None,
+        labelled_only: bool = False,
+    ) -> pd.DataFrame:
+        """Requests scored by both production and the challenger, created in [start, end): one
+        row per request, whichever model answered it and whichever scored it in the shadow.
+
+        Columns: request_id, created_at (UTC), served_role, <input features...>,
+        production_version, production_score, production_prediction, production_probabilities,
+        challenger_version, challenger_score, challenger_prediction, challenger_probabilities
+        (a dict per row, None for regression), label, label_received_at. `challenger_version`
+        keeps only the pairs with that challenger; `labelled_only` only the rows with a label.
+        """
+        p, s, lab = predictions_table, shadow_predictions_table, labels_table
+        served_production = p.c.role == PRODUCTION
+
+        def side(role: str, column: str) -> Any:
+            mine = served_production if role == PRODUCTION else ~served_production
+            return sa.case((mine, p.c[column]), else_=s.c[column]).label(f"{role}_{column}")
+
+        pairing = p.join(s, sa.and_(s.c.request_id == p.c.request_id, s.c.role != p.c.role))
+        labels = (
+            pairing.join(lab, lab.c.request_id == p.c.request_id)
+            if labelled_only
+            else pairing.outerjoin(lab, lab.c.request_id == p.c.request_id)
         )
-        extra = pd.DataFrame(
-            {
-                "prediction": [r.prediction for r in rows],
-                "score": pd.array([r.score for r in rows], dtype="float64"),
-                "latency_ms": pd.array([r.latency_ms for r in rows], dtype="float64"),
-                "label": [r.label for r in rows],
-                "label_received_at": pd.to_datetime(
-                    [from_db_time(r.label_received_at) for r in rows], utc=True
-                ),
-            }
+        columns = [side(role, c) for role in (PRODUCTION, CHALLENGER) for c in ("model_version", "score")]
+        # JSON columns are chosen in Python: a CASE over them needs one JSON type on both sides
+        outputs = [
+            p.c.prediction,
+            p.c.output,
+            s.c.prediction.label("shadow_prediction"),
+            s.c.output.label("shadow_output"),
+        ]
+        query = (
+            sa.select(
+                p.c.request_id,
+                p.c.created_at,
+                p.c.role,
+                p.c.inputs,
+                *columns,
+                *outputs,
+                lab.c.label,
+                lab.c.received_at.label("label_received_at"),
+            )
+            .select_from(labels)
+            .order_by(p.c.created_at, p.c.request_id)
         )
-        frame = pd.concat([frame, inputs, extra], axis=1)
-        # Object columns holding only numbers/None become numeric (label 0/1 -> float with NaN).
-        for column in ("prediction", "label"):
-            converted = pd.to_numeric(frame[column], errors="coerce")
-            if converted.notna().sum() == frame[column].notna().sum():
-                frame[column] = converted
-        return frame
+        query = _between(query, p.c.created_at, start, end)
+        if challenger_version is not None:
+            query = query.where(
+                sa.case((served_production, s.c.model_version), else_=p.c.model_version) == challenger_version
+            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        head = {
+            "request_id": [r["request_id"] for r in rows],
+            "created_at": [r["created_at"] for r in rows],
+            "served_role": [r["role"] for r in rows],
+        }
+        tail: dict[str, list[Any]] = {}
+        for role in (PRODUCTION, CHALLENGER):
+            own = [r["role"] == role for r in rows]
+            tail[f"{role}_version"] = [r[f"{role}_model_version"] for r in rows]
+            tail[f"{role}_score"] = [r[f"{role}_score"] for r in rows]
+            tail[f"{role}_prediction"] = [
+                r["prediction"] if mine else r["shadow_prediction"] for r, mine in zip(rows, own, strict=True)
+            ]
+            tail[f"{role}_probabilities"] = [
+                ((r["output"] if mine else r["shadow_output"]) or {}).get("probabilities")
+                for r, mine in zip(rows, own, strict=True)
+            ]
+        tail["label"] = [r["label"] for r in rows]
+        tail["label_received_at"] = [r["label_received_at"] for r in rows]
+        return _frame(head, [r["inputs"] for r in rows], tail)
 
     # -- monitor runs and retraining PRs -----------------------------------------------------
 
@@ -311,6 +408,49 @@ class PredictionStore:
         if row is None:
             return None
         return {**dict(row), "created_at": from_db_time(row["created_at"])}
+
+
+def _between(query: Any, column: Any, start: datetime | str | None, end: datetime | str | None) -> Any:
+    """`query` limited to start <= column < end (either bound optional)."""
+    if start is not None:
+        query = query.where(column >= to_db_time(start))
+    if end is not None:
+        query = query.where(column < to_db_time(end))
+    return query
+
+
+_TIME_COLUMNS = ("created_at", "label_received_at")
+_FLOAT_COLUMNS = ("score", "latency_ms", "production_score", "challenger_score")
+_LABEL_LIKE = ("prediction", "label", "production_prediction", "challenger_prediction")
+
+
+def _frame(
+    head: dict[str, list[Any]], inputs: list[dict[str, Any]], tail: dict[str, list[Any]]
+) -> pd.DataFrame:
+    """head columns, the inputs expanded to one column per field, tail columns; timestamps as UTC."""
+    columns: dict[str, Any] = {}
+    for name, values in (*head.items(), *tail.items()):
+        if name in _TIME_COLUMNS:
+            columns[name] = pd.to_datetime([from_db_time(v) for v in values], utc=True)
+        elif name in _FLOAT_COLUMNS:
+            columns[name] = pd.array(values, dtype="float64")
+        else:
+            columns[name] = values
+    if not inputs:
+        return pd.DataFrame({name: columns[name] for name in (*head, *tail)})
+    expanded = pd.DataFrame.from_records(inputs)
+    expanded = expanded.drop(columns=[c for c in expanded.columns if c in head or c in tail])
+    frame = pd.concat(
+        [pd.DataFrame({n: columns[n] for n in head}), expanded, pd.DataFrame({n: columns[n] for n in tail})],
+        axis=1,
+    )
+    # Object columns holding only numbers/None become numeric (label 0/1 -> float with NaN).
+    for column in _LABEL_LIKE:
+        if column in frame:
+            converted = pd.to_numeric(frame[column], errors="coerce")
+            if converted.notna().sum() == frame[column].notna().sum():
+                frame[column] = converted
+    return frame
 
 
 def _inserted_id(result: Any) -> int:

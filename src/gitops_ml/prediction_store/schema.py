@@ -1,4 +1,12 @@
-"""The prediction store's tables (SQLAlchemy Core): predictions, labels, monitor runs, retraining PRs."""
+"""The prediction store's tables (SQLAlchemy Core): predictions, shadow scores, labels, monitor runs,
+retraining PRs.
+
+`predictions` holds the answer each request got, with the `role` of the model that gave it
+("production", or "challenger" for a canary caller). `shadow_predictions` holds the other model's
+score of the same request, computed off the response path, so both models are compared on the
+same rows (`PredictionStore.paired`). Columns added after a store was first created are added by
+`migrate` (additive only: existing rows read as "production").
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,10 @@ JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 metadata = sa.MetaData()
 
+PRODUCTION = "production"
+CHALLENGER = "challenger"
+ROLES = (PRODUCTION, CHALLENGER)
+
 predictions_table = sa.Table(
     "predictions",
     metadata,
@@ -17,6 +29,21 @@ predictions_table = sa.Table(
     sa.Column("created_at", sa.DateTime(), nullable=False, index=True),
     sa.Column("model_version", sa.String(128), nullable=False, index=True),
     sa.Column("inputs", JSONType, nullable=False),
+    sa.Column("output", JSONType, nullable=False),
+    sa.Column("score", sa.Float(), nullable=True),
+    sa.Column("prediction", JSONType, nullable=True),
+    sa.Column("latency_ms", sa.Float(), nullable=True),
+    # added in a later release: `migrate` adds it to older stores, whose rows were all production's
+    sa.Column("role", sa.String(16), nullable=False, server_default=PRODUCTION),
+)
+
+shadow_predictions_table = sa.Table(
+    "shadow_predictions",
+    metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("role", sa.String(16), primary_key=True),
+    sa.Column("created_at", sa.DateTime(), nullable=False, index=True),
+    sa.Column("model_version", sa.String(128), nullable=False),
     sa.Column("output", JSONType, nullable=False),
     sa.Column("score", sa.Float(), nullable=True),
     sa.Column("prediction", JSONType, nullable=True),
@@ -61,5 +88,40 @@ PREDICTION_FIELDS = (
     "score",
     "prediction",
     "latency_ms",
+    "role",
 )
 PREDICTION_FIELDS_SET = frozenset(PREDICTION_FIELDS)
+
+SHADOW_FIELDS = (
+    "request_id",
+    "role",
+    "created_at",
+    "model_version",
+    "output",
+    "score",
+    "prediction",
+    "latency_ms",
+)
+SHADOW_FIELDS_SET = frozenset(SHADOW_FIELDS)
+
+# (table, column) pairs added after the first release, for `migrate`; each has a server default.
+ADDED_COLUMNS = ((predictions_table, "role"),)
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Create missing tables and add missing columns (additive only), idempotent and safe to race:
+    two processes opening an old store at once both try; the loser finds the column there."""
+    metadata.create_all(engine)
+    for table, name in ADDED_COLUMNS:
+        if name in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=engine.dialect)
+        default = column.server_default.arg  # type: ignore[union-attr]
+        ddl = f"ALTER TABLE {table.name} ADD COLUMN {name} {kind} NOT NULL DEFAULT '{default}'"
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(ddl)
+        except sa.exc.DBAPIError:
+            if name not in {c["name"] for c in sa.inspect(engine).get_columns(table.name)}:
+                raise

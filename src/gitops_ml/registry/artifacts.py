@@ -11,13 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from gitops_ml.config import Task
 from gitops_ml.errors import ArtifactError
 from gitops_ml.jsonable import to_jsonable
+from gitops_ml.runinfo import MODEL_PACKAGES, library_versions
 
 # The artifact folder's layout, defined here only: every store, loader and writer uses these.
 MODEL_FILE = "model.skops"
@@ -151,23 +150,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name, dist in (
-        ("sklearn", "scikit-learn"),
-        ("numpy", "numpy"),
-        ("pandas", "pandas"),
-        ("scipy", "scipy"),
-        ("skops", "skops"),
-        ("joblib", "joblib"),
-    ):
-        try:
-            versions[name] = version(dist)
-        except PackageNotFoundError:  # pragma: no cover - all are dependencies
-            versions[name] = "missing"
-    return versions
-
-
 def save_model(
     pipeline: Pipeline, out_dir: Path, info: ModelInfo, *, overwrite: bool = True
 ) -> ModelArtifact:
@@ -199,7 +181,7 @@ def save_model(
         **fields,
         sha256=digest,
         class_labels=None if classes is None else to_jsonable(np.asarray(classes).tolist()),
-        library_versions=library_versions(),
+        library_versions=library_versions(MODEL_PACKAGES),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     try:

@@ -15,7 +15,7 @@ from typing import Protocol
 import fsspec
 
 from gitops_ml.errors import ArtifactError
-from gitops_ml.io_utils import sha256_file
+from gitops_ml.io_utils import sha256_file, sha256_of
 from gitops_ml.registry.artifacts import ARTIFACT_FILES, METADATA_FILE, MODEL_FILE, OPTIONAL_FILES
 from gitops_ml.registry.github_release import GitHubReleaseStore
 
@@ -109,12 +109,9 @@ class FsspecStore:
         return fetch_artifact(artifact_uri, cache_dir)
 
 
-def _fs_sha256(fs: fsspec.AbstractFileSystem, path: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def _fs_sha256(fs: fsspec.AbstractFileSystem, path: str) -> str:
     with fs.open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return sha256_of(handle)
 
 
 def _files_to_publish(local_dir: Path) -> list[str]:

@@ -1,0 +1,381 @@
+"""monitor.yml split by trust, run for real.
+
+The attack (issue 12, H2 for the monitor): the step running `gitops-ml monitor` reads rows any API
+client wrote and runs the project's code; with RETRAIN_TOKEN in its environment, that code (or a
+poisoned dependency, or a planted git hook) could read and use the token. Here:
+- the monitor step's script runs verbatim with the environment Actions would give it (every secret
+  of the workflow set to a known value) and a stand-in `gitops-ml` that dumps everything it can
+  see: no token is there;
+- the trusted job's step runs verbatim (real gitops-ml, real git, a bare remote, the fake GitHub)
+  with hooks and an fsmonitor command planted every way git finds them and a `git` on PATH that
+  logs its argv: none runs, the token is in no argv, no output and not in .git/config, and the PR
+  is opened from the verified bundle;
+- a bundle that was changed, extended, or made on another commit is refused and nothing is pushed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.flows.conftest import REPO_ROOT, update_config
+from tests.forge.fake_github import FakeGitHub
+from tests.workflows.conftest import WORKFLOWS_DIR, load_workflow
+
+TOKEN = "ghs_retrainTOKEN0123456789abcdefSECRET"
+REPOSITORY = "acme/churn"
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+HOOKS = (
+    "pre-push",
+    "pre-commit",
+    "post-commit",
+    "commit-msg",
+    "prepare-commit-msg",
+    "post-checkout",
+    "post-merge",
+    "reference-transaction",
+    "pre-auto-gc",
+    "post-rewrite",
+)
+
+
+def _workflow() -> dict[str, Any]:
+    return load_workflow(WORKFLOWS_DIR / "monitor.yml")
+
+
+def _step(job: str, needle: str) -> dict[str, Any]:
+    (step,) = [s for s in _workflow()["jobs"][job]["steps"] if needle in (s.get("run") or "")]
+    return step
+
+
+def _resolve(value: Any, secrets: dict[str, str], context: dict[str, str]) -> str:
+    """The few expression forms our env blocks use; anything else fails the test (never skipped)."""
+    text = str(value)
+    m = re.fullmatch(r"\$\{\{\s*(.+?)\s*\}\}(.*)", text)
+    if not m:
+        assert "${{" not in text, f"unsupported expression {text!r}"
+        return text
+    out = None
+    for alternative in (a.strip() for a in m.group(1).split("||")):
+        if alternative.startswith("secrets."):
+            out = out or secrets[alternative.removeprefix("secrets.")]
+        elif alternative in context:
+            out = out or context[alternative]
+        else:
+            raise AssertionError(f"unsupported expression {text!r}")
+    return (out or "") + m.group(2)
+
+
+def _step_env(
+    job: str, step: dict[str, Any], secrets: dict[str, str], context: dict[str, str]
+) -> dict[str, str]:
+    """workflow env + job env + step env, as Actions layers them for a `run:` step."""
+    wf = _workflow()
+    env: dict[str, str] = {}
+    for block in (wf.get("env") or {}, wf["jobs"][job].get("env") or {}, step.get("env") or {}):
+        env.update({k: _resolve(v, secrets, context) for k, v in block.items()})
+    return env
+
+
+def _every_secret() -> dict[str, str]:
+    names = set(re.findall(r"secrets\.([A-Z0-9_]+)", (WORKFLOWS_DIR / "monitor.yml").read_text()))
+    assert {"RETRAIN_TOKEN", "PREDICTION_STORE_URL"} <= names
+    return {name: f"sentinel-{name}-4f1d" for name in names}
+
+
+def _run_script(script: str, cwd: Path, env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
+    path = tmp / f"step-{abs(hash(script))}.sh"
+    path.write_text(script)
+    # the shell GitHub Actions uses for `run:` on Linux
+    return subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def test_the_monitor_jobs_are_split_by_trust() -> None:
+    wf = _workflow()
+    jobs = wf["jobs"]
+    assert set(jobs) == {"monitor", "retrain-pr"}
+    monitor, trusted = jobs["monitor"], jobs["retrain-pr"]
+    assert "default_branch" in monitor["if"] and "schedule" in monitor["if"]
+    assert monitor["permissions"] == {"contents": "read"}
+    # the job running project code on client-written rows: the store URL and nothing else
+    assert re.findall(r"secrets\.\w+", repr(monitor)) == ["secrets.PREDICTION_STORE_URL"]
+    assert "RETRAIN_TOKEN" not in repr(monitor)
+    # its one token is this job's own, read-only (it reads a private repository's model releases)
+    assert _step("monitor", "gitops-ml monitor")["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert monitor["environment"] != trusted["environment"], (
+        "RETRAIN_TOKEN is not in the monitor's environment"
+    )
+    run = _step("monitor", "gitops-ml monitor")["run"]
+    assert "--bundle reports/retrain-bundle" in run and "--open-pr" not in run
+    # the trusted job: needs the monitor, fresh checkout of the same commit, locked install first
+    assert trusted["needs"] == "monitor" and trusted["permissions"] == {"contents": "read"}
+    steps = trusted["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["ref"] == "${{ github.sha }}" and checkout["with"]["persist-credentials"] is False
+    install = next(i for i, s in enumerate(steps) if s.get("run") == "make install")
+    download = next(
+        i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@")
+    )
+    opens = next(i for i, s in enumerate(steps) if "gitops-ml retrain-pr" in (s.get("run") or ""))
+    assert install < download < opens == len(steps) - 1
+    assert steps[download]["with"]["path"].startswith("${{ runner.temp }}"), "outside the checkout"
+    assert '--expect-commit "$GITHUB_SHA"' in steps[opens]["run"]
+    assert steps[opens]["env"]["GITHUB_TOKEN"] == "${{ secrets.RETRAIN_TOKEN }}"
+    assert "GITHUB_TOKEN" not in steps[opens]["run"].replace('[ -z "$GITHUB_TOKEN" ]', "")
+
+
+def test_project_code_in_the_monitor_step_finds_no_token(tmp_path: Path) -> None:
+    """The monitor step's script, verbatim, with a `gitops-ml` that reads all it can reach."""
+    secrets = _every_secret()
+    step = _step("monitor", "gitops-ml monitor")
+    context = {"github.token": "sentinel-github-token-4f1d", "runner.temp": str(tmp_path / "runner")}
+    env = _step_env("monitor", step, secrets, context)
+    work = tmp_path / "checkout"
+    (work / ".venv" / "bin").mkdir(parents=True)
+    dump = tmp_path / "seen.txt"
+    spy = work / ".venv" / "bin" / "gitops-ml"
+    # what code in this step can see: its environment, its argv, and the checkout's git config
+    spy.write_text(
+        f'#!/bin/sh\n{{ env; echo "argv: $*"; cat .git/config 2>/dev/null; }} > {dump}\n'
+        "mkdir -p reports/monitor && echo report > reports/monitor/report.md\n"
+    )
+    spy.chmod(0o755)
+    env.update(HOME=str(tmp_path / "home"), PATH=os.environ["PATH"])
+    proc = _run_script(step["run"], work, env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    seen = dump.read_text()
+    # the dump works: the one secret this step needs is there ...
+    assert secrets["PREDICTION_STORE_URL"] in seen and "--bundle reports/retrain-bundle" in seen
+    # ... and no secret token is: only the job's own read-only GITHUB_TOKEN
+    for name, value in secrets.items():
+        if name != "PREDICTION_STORE_URL":
+            assert value not in seen, f"{name} reached the monitor step"
+    assert f"GITHUB_TOKEN={context['github.token']}" in seen
+    assert _workflow()["jobs"]["monitor"]["permissions"] == {"contents": "read"}
+
+
+# -- the trusted job ---------------------------------------------------------------------------------
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1"}
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+
+
+def _window(rows: int = 40) -> pd.DataFrame:
+    """Logged inputs + late labels, customers not in the training data."""
+    from gitops_ml.data.generator import generate_batches
+
+    (frame,) = generate_batches("2026-05", 1, rows, seed=11, id_offset=5_000_000)
+    return frame.drop(columns=["churned"]).assign(label=frame["churned"].to_numpy())
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from tests.fixtures.projects import make_churn_project
+
+    seed = make_churn_project(tmp_path / "seed", months=1, rows=120)
+    shutil.copy(REPO_ROOT / ".gitignore", seed / ".gitignore")
+    update_config(seed, "forge", {"repository": REPOSITORY})
+    remote = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    _git(seed, "init", "-q", "-b", "main")
+    _git(seed, "add", "-A")
+    _git(seed, "commit", "-qm", "the default branch")
+    _git(seed, "push", "-q", str(remote), "main")
+    # actions/checkout: a fresh clone of the commit
+    checkout = tmp_path / "checkout"
+    subprocess.run(
+        ["git", "clone", "-q", str(remote), str(checkout)],
+        check=True,
+        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
+    )
+    (checkout / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make install` of the same lock
+    sha = _git(checkout, "rev-parse", "HEAD")
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    return {"tmp": tmp_path, "remote": remote, "checkout": checkout, "sha": sha, "home": home}
+
+
+def _write_bundle(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Path:
+    from gitops_ml.config import load_settings
+    from gitops_ml.jobs.retrain_bundle import write_retraining_bundle
+
+    monkeypatch.chdir(project["checkout"])
+    settings = load_settings(Path("config"))
+    out = project["tmp"] / "runner" / "retrain-bundle"
+    write_retraining_bundle(
+        settings,
+        overrides.get("window", _window()),
+        "## Model monitor: RETRAIN\n\nroc_auc fell below the baseline. cc @someone\n",
+        out,
+        window_end=pd.Timestamp("2026-06-01T00:00:00Z").to_pydatetime(),
+        model_version="20260501T000000-abc123",
+        commit=overrides.get("commit", project["sha"]),
+    )
+    return out
+
+
+def _plant(checkout: Path, marker: Path) -> None:
+    script = f'#!/bin/sh\necho "$0 saw $GITHUB_TOKEN" >> {marker}\nexit 0\n'
+    other = checkout / ".planted-hooks"
+    other.mkdir()
+    for folder in (checkout / ".git" / "hooks", other):
+        for name in HOOKS:
+            (folder / name).write_text(script)
+            (folder / name).chmod(0o755)
+    monitor = checkout / ".planted-fsmonitor"
+    monitor.write_text(script)
+    monitor.chmod(0o755)
+    _git(checkout, "config", "core.hooksPath", str(other))
+    _git(checkout, "config", "core.fsmonitor", str(monitor))
+
+
+def _run_trusted_step(
+    project: dict[str, Any], bundle: Path, github: FakeGitHub
+) -> subprocess.CompletedProcess[str]:
+    step = _step("retrain-pr", "gitops-ml retrain-pr")
+    secrets = {"RETRAIN_TOKEN": TOKEN, "PREDICTION_STORE_URL": f"sqlite:///{project['tmp'] / 'store.db'}"}
+    env = _step_env("retrain-pr", step, secrets, {"runner.temp": str(bundle.parent)})
+    assert env["BUNDLE"] == str(bundle)
+    # a `git` first on PATH that records every argv before running the real one
+    real_git = shutil.which("git")
+    bin_dir = project["tmp"] / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    wrapper = bin_dir / "git"
+    wrapper.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {project["tmp"] / "argv.log"}\nexec {real_git} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    env.update(
+        GITHUB_SHA=project["sha"],
+        GITHUB_API_URL=github.api_url,
+        HOME=str(project["home"]),
+        PATH=f"{bin_dir}:{os.environ['PATH']}",
+        GIT_CONFIG_NOSYSTEM="1",
+        PREFECT_HOME=str(project["tmp"] / "prefect"),
+    )
+    return _run_script(step["run"], project["checkout"], env, project["tmp"])
+
+
+def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = _write_bundle(project, monkeypatch)
+    marker = project["tmp"] / "hook-ran.txt"
+    _plant(project["checkout"], marker)
+    with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}) as github:
+        proc = _run_trusted_step(project, bundle, github)
+        pulls = github.pulls(REPOSITORY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not marker.exists(), marker.read_text()
+    assert TOKEN not in proc.stdout + proc.stderr
+    assert TOKEN not in (project["checkout"] / ".git" / "config").read_text()
+    argv = (project["tmp"] / "argv.log").read_text()
+    assert "push" in argv and TOKEN not in argv
+    # the PR, from the bundle's rows, mentions neutralized
+    assert len(pulls) == 1 and pulls[0]["head"]["ref"].startswith("retrain/")
+    assert pulls[0]["body"].startswith("## Model monitor: RETRAIN") and "cc @someone" not in pulls[0]["body"]
+    branch = pulls[0]["head"]["ref"]
+    files = _git(project["remote"], "ls-tree", "-r", "--name-only", branch).split()
+    (batch,) = [f for f in files if f.startswith("data/batches/churn-retrain-")]
+    pushed = _git(project["remote"], "show", f"{branch}:{batch}").splitlines()
+    assert len(pushed) == 1 + 40 and pushed[0].endswith(",churned")
+    changed = _git(project["remote"], "diff", "--name-only", "main", branch).split()
+    assert sorted(changed) == sorted([batch, "data/manifest.yaml"])
+
+
+def _refused(project: dict[str, Any], bundle: Path, needle: str) -> None:
+    with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}) as github:
+        proc = _run_trusted_step(project, bundle, github)
+        assert github.pulls(REPOSITORY) == []
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert needle in proc.stderr, proc.stderr
+    assert _git(project["remote"], "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
+
+
+def test_a_bundle_changed_after_it_was_written_is_refused(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = _write_bundle(project, monkeypatch)
+    with (bundle / "window.csv").open("a") as handle:
+        handle.write("CUST-9999999,2026-01-01,2026-05-01,3,basic,month-to-month,,north,10,30,0,100,0,1\n")
+    _refused(project, bundle, "sha256 differs from bundle.json's")
+
+
+def test_a_bundle_from_another_commit_is_refused(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = _write_bundle(project, monkeypatch, commit="0" * 40)
+    _refused(project, bundle, "is not the commit of this run")
+
+
+def _rewrite(bundle: Path, **changes: Any) -> None:
+    data = json.loads((bundle / "bundle.json").read_text())
+    data.update(changes)
+    (bundle / "bundle.json").write_text(json.dumps(data))
+
+
+def test_bundle_refusals_name_the_file_and_the_rule(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from gitops_ml.config import load_settings
+    from gitops_ml.jobs.retrain_bundle import BundleError, read_retraining_bundle
+
+    bundle = _write_bundle(project, monkeypatch)
+    settings = load_settings(Path("config"))
+
+    def refused(needle: str) -> None:
+        with pytest.raises(BundleError, match=needle) as info:
+            read_retraining_bundle(bundle, settings, expect_commit=project["sha"])
+        assert info.value.exit_code == 2
+
+    _, frame, _ = read_retraining_bundle(bundle, settings, expect_commit=project["sha"])
+    assert len(frame) == 40
+    (bundle / "extra.py").write_text("print('x')\n")
+    refused(r"unexpected files in the retraining bundle: \['extra.py'\]")
+    (bundle / "extra.py").unlink()
+    original = (bundle / "report.md").read_bytes()
+    (bundle / "report.md").unlink()
+    (bundle / "report.md").symlink_to("/etc/passwd")
+    refused("report.md: not a regular file")
+    (bundle / "report.md").unlink()
+    (bundle / "report.md").write_bytes(original)
+    _rewrite(bundle, commands=["curl evil"])
+    refused("commands: Extra inputs are not permitted")
+    data = json.loads((bundle / "bundle.json").read_text())
+    data.pop("commands")
+    (bundle / "bundle.json").write_text(json.dumps(data))
+    # a column that is not the contract's (a valid hash: the column check is its own rule)
+    window = _window().assign(__import__=1)
+    csv = window.to_csv(index=False).encode()
+    (bundle / "window.csv").write_bytes(csv)
+    _rewrite(bundle, window_sha256=hashlib.sha256(csv).hexdigest())
+    refused(r"columns must be the contract's inputs and 'label'; unknown: \['__import__'\]")
