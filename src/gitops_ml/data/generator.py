@@ -166,7 +166,9 @@ COVARIATE_DRIFT = Scenario(name="covariate-drift", covariate_shift=1.0)
 CONCEPT_DRIFT = Scenario(name="concept-drift", concept_shift=1.0)
 # A covariate shift that costs accuracy: new customers (mostly month-to-month, the uncertain part
 # of the population) replace established ones; P(y|x) is unchanged, so a calibrated model's own
-# probabilities see the drop before any label arrives (the early warning's scenario).
+# probabilities see the drop before any label arrives (the early warning's scenario). Paired with
+# `stable` row by row except the support-call and late-payment counts: contracts follow tenure, and
+# the Poisson draws consume the random stream by their rates.
 COVARIATE_DECAY = Scenario(
     name="covariate-decay",
     covariate_shift=1.0,

@@ -137,7 +137,7 @@ def _metric_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
                 estimation_metric(task, warning.metric, monitoring.performance_metric)
             except ConfigError as exc:
                 problems.append(f"{parsed.file_of('monitoring')}: {exc}")
-        elif warning.enabled:
+        elif warning.enabled and warning.metric is not None:
             bad("monitoring", "monitoring.early_warning.metric", [warning.metric])
     return problems
 
