@@ -10,11 +10,11 @@ from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from gitops_ml.data.generator import (
-    COVARIATE_DECAY,
     CATEGORICAL_FEATURES,
     COLUMNS,
     CONCEPT_DRIFT,
     CONTRACTS,
+    COVARIATE_DECAY,
     COVARIATE_DRIFT,
     PAYMENT_METHODS,
     PLANS,
