@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import events
-from gitops_ml.config import Settings
+from gitops_ml.config import Settings, prediction_store_url
 from gitops_ml.jobs import monitor as job
 from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.monitor import MonitorOutcome
@@ -94,7 +94,7 @@ def monitor_flow(
     from gitops_ml.monitoring.performance import check_monitor_metric
 
     check_monitor_metric(settings.dataset.task, settings.monitoring.performance_metric)  # before any I/O
-    store_url = store_url or settings.serving.prediction_store_url
+    store_url = prediction_store_url(settings.serving, store_url)
     out = Path(out_dir)
     production = job.load_monitored_model(settings, out / ".cache")
     start, end = job.window_bounds(settings, window, now)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -29,6 +29,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import ConfigError
+from gitops_ml.parsing import key_path, read_yaml
 
 DEFAULT_CONFIG_DIR = Path("config")
 
@@ -67,7 +68,7 @@ class DatasetConfig(StrictModel):
                 r"[a-z][a-z0-9+.-]*://[^/\s]+/\S*|file:///[^\s]+/", prefix
             ) or not prefix.endswith("/"):
                 raise _refuse(
-                    "{prefix!r}: expected a scheme and a bucket or host ending in '/', e.g. "
+                    "'{prefix}': expected a scheme and a bucket or host ending in '/', e.g. "
                     "s3://my-bucket/ (a bare scheme would allow every bucket)",
                     prefix=prefix[:120],
                 )
@@ -150,12 +151,12 @@ def _plain_scalar(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if _IMPORT_PATH.fullmatch(text):
-            raise _refuse("{value!r} looks like an import path; " + _PLAIN + ", never code", value=value[:80])
+            raise _refuse("'{value}' looks like an import path; " + _PLAIN + ", never code", value=value[:80])
         if text.startswith(("lambda", "<")):
-            raise _refuse("{value!r} looks like a callable; " + _PLAIN + ", never code", value=value[:80])
+            raise _refuse("'{value}' looks like a callable; " + _PLAIN + ", never code", value=value[:80])
         if "/" in text or "\\" in text or text.startswith("~"):
             raise _refuse(
-                "{value!r} looks like a file path; config never names files for an estimator to read",
+                "'{value}' looks like a file path; config never names files for a job to read",
                 value=value[:80],
             )
         return value
@@ -260,7 +261,7 @@ class EstimatorConfig(StrictModel):
         allowed = value in EXTRA_ALLOWED_ESTIMATORS or value.startswith(ALLOWED_ESTIMATOR_PREFIXES)
         if not allowed or not all(_IDENTIFIER.fullmatch(part) for part in value.split(".")):
             raise _refuse(
-                "{value!r} is not allowed; use a scikit-learn class such as "
+                "'{value}' is not allowed; use a scikit-learn class such as "
                 "sklearn.ensemble.HistGradientBoostingClassifier (only types the model store can load "
                 "safely are accepted)",
                 value=value[:120],
@@ -274,12 +275,45 @@ class BootstrapConfig(StrictModel):
     seed: int = 0
 
 
+def keyword_name(name: str) -> str:
+    """A keyword argument of a deepchecks check or condition: a public identifier."""
+    if not _IDENTIFIER.fullmatch(name) or name.startswith("_"):
+        raise _refuse("'{name}' is not a keyword argument name (a public identifier)", name=name[:80])
+    return name
+
+
+def condition_name(name: str) -> str:
+    if not re.fullmatch(r"add_condition_[a-z0-9_]+", name):
+        raise _refuse(
+            "'{name}' is not a condition: conditions are the check's add_condition_* methods", name=name[:80]
+        )
+    return name
+
+
+def keyword_value(value: Any) -> Any:
+    """A plain value, or a flat mapping of names to plain values (e.g. deepchecks `scorers`)."""
+    if isinstance(value, dict):
+        return {str(_plain_scalar(k)): plain_value(v) for k, v in value.items()}
+    return plain_value(value)
+
+
+# Same vocabulary as estimator params: deepchecks runs in the trusted promotion job too.
+CheckKwargs = dict[
+    Annotated[str, AfterValidator(keyword_name)], Annotated[Any, AfterValidator(keyword_value)]
+]
+
+
 class CheckSpec(StrictModel):
     """One deepchecks check, chosen deliberately (the default suites are too slow on big data)."""
 
-    check: str = Field(description="deepchecks check class name, e.g. FeatureDrift")
-    params: dict[str, Any] = Field(default_factory=dict)
-    conditions: dict[str, dict[str, Any]] = Field(
+    check: str = Field(
+        description="deepchecks check class name, e.g. FeatureDrift", pattern=r"^[A-Z][A-Za-z0-9]*$"
+    )
+    params: CheckKwargs = Field(
+        default_factory=dict,
+        description="keyword arguments of the check: " + _PLAIN + " or flat mappings of them",
+    )
+    conditions: dict[Annotated[str, AfterValidator(condition_name)], CheckKwargs] = Field(
         default_factory=dict, description="condition method name -> kwargs; empty uses the check's defaults"
     )
     blocking: bool = Field(False, description="a failed condition fails the gates")
@@ -356,20 +390,79 @@ class GatesConfig(StrictModel):
     fail_on_blocking_deepchecks: bool = True
 
 
+# Endpoints (buckets, hosts, databases) and paths outside the repository come from the machine
+# that runs the job, never from a PR: these variables override the config's in-repository defaults.
+MODEL_STORE_URL_ENV = "GITOPS_ML_MODEL_STORE_URL"
+PREDICTION_STORE_URL_ENV = "GITOPS_ML_PREDICTION_STORE_URL"
+
+
+def _inside_repository(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    return bool(path) and not path.startswith(("/", "~")) and ".." not in parts and ":" not in path
+
+
 class RegistryConfig(StrictModel):
     pointer: Path = Path("deploy/production.yaml")
     history: Path = Path("deploy/history.yaml")
-    store_url: str = Field(".model-store", description="any fsspec URL, a local folder, or github-release://")
+    store_url: str = Field(
+        ".model-store",
+        description="a folder inside the repository or github-release:// (the repository's own releases); "
+        f"any other store (s3://, gs://, a folder elsewhere) is set by {MODEL_STORE_URL_ENV} on the "
+        "machine that runs the job",
+    )
     lock_timeout_s: float = 60.0
+
+    @field_validator("store_url")
+    @classmethod
+    def _no_store_endpoint(cls, value: str) -> str:
+        if value.startswith("github-release://") or _inside_repository(value):
+            return value
+        raise _refuse(
+            "'{value}': a model store elsewhere never comes from the repository (a PR could publish "
+            "the model to, or load one from, any host or path): set "
+            f"{MODEL_STORE_URL_ENV} on the machine that runs the job; in config only a folder "
+            "inside the repository or github-release://",
+            value=value[:80],
+        )
+
+
+def model_store_url(registry: RegistryConfig) -> str:
+    """The machine's GITOPS_ML_MODEL_STORE_URL, else the config's in-repository store."""
+    return os.environ.get(MODEL_STORE_URL_ENV, "").strip() or registry.store_url
+
+
+def prediction_store_url(serving: ServingConfig, explicit: str | None = None) -> str:
+    """--store-url, else the machine's GITOPS_ML_PREDICTION_STORE_URL, else the config's SQLite file."""
+    return explicit or os.environ.get(PREDICTION_STORE_URL_ENV, "").strip() or serving.prediction_store_url
 
 
 class ServingConfig(StrictModel):
-    prediction_store_url: str = "sqlite:///predictions.db"
+    prediction_store_url: str = Field(
+        "sqlite:///predictions.db",
+        description="a SQLite file inside the repository (sqlite:///relative.db); a database server "
+        f"or a file elsewhere is set by {PREDICTION_STORE_URL_ENV} (or --store-url) on the machine",
+    )
     max_body_bytes: int = Field(1_000_000, ge=1024)
     max_batch_rows: int = Field(10_000, ge=1)
     log_batch_size: int = Field(256, ge=1)
     log_flush_interval_s: float = Field(0.2, gt=0)
     reload_interval_s: float = Field(5.0, gt=0)
+
+    @field_validator("prediction_store_url")
+    @classmethod
+    def _no_database_endpoint(cls, value: str) -> str:
+        if value == "sqlite://" or (
+            value.startswith("sqlite:///")
+            and _inside_repository(value.removeprefix("sqlite:///").split("?")[0])
+        ):
+            return value
+        raise _refuse(
+            "'{value}': a database server or a file elsewhere never comes from the repository "
+            "(a PR could send the logged predictions and labels anywhere): set "
+            f"{PREDICTION_STORE_URL_ENV} (or pass --store-url) on the machine that runs the job; in "
+            "config only sqlite:///FILE inside the repository",
+            value=value[:80],
+        )
 
 
 class DriftThresholds(StrictModel):
@@ -511,12 +604,9 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
             problems.append(f"{path}: unknown config file '{path.name}' (known sections: {known})")
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            problems.append(f"{path}: not valid YAML: {exc}")
-            continue
-        except UnicodeDecodeError as exc:
-            problems.append(f"{path}: not UTF-8 text: {exc}")
+            data = read_yaml(path, ConfigError)
+        except ConfigError as exc:
+            problems.append(str(exc))
             continue
         if data is None:
             data = {}
@@ -532,9 +622,9 @@ def parse_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ParsedConfig:
     except ValidationError as exc:
         for error in exc.errors():
             section = str(error["loc"][0]) if error["loc"] else ""
-            # a refused dict key is reported at `<path>.<key>`, without pydantic's "[key]" marker
-            key_path = ".".join(str(part) for part in error["loc"] if part != "[key]")
-            problems.append(f"{_file_of(section, files, config_dir)}: {key_path}: {error['msg']}")
+            problems.append(
+                f"{_file_of(section, files, config_dir)}: {key_path(error['loc'], raw)}: {error['msg']}"
+            )
     if settings is not None:
         sections = {name: getattr(settings, name) for name in Settings.model_fields}
         problems.extend(_cross_reference_problems(settings, files, config_dir))

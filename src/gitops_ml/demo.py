@@ -92,9 +92,6 @@ def make_scratch_repo(
     # the demo starts from "no production model yet"
     for name in ("production.yaml", "history.yaml"):
         (work / "deploy" / name).unlink(missing_ok=True)
-    registry = yaml.safe_load((work / "config/registry.yaml").read_text())
-    registry["store_url"] = str(scratch / "model-store")
-    (work / "config/registry.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
     if configure is not None:
         configure(work)
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)

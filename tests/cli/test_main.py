@@ -21,6 +21,7 @@ COMMANDS = {
     "promote",
     "rollback",
     "production",
+    "challenger",
     "serve",
     "labels",
     "monitor",

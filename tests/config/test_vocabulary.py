@@ -88,7 +88,7 @@ def test_callable_looking_params_are_refused(tmp_path: Path, value: str, reason:
     message = _refused(tmp_path, {**ESTIMATOR, "params": {"loss": value}})
     assert "estimator.params.loss:" in message and reason in message
     message = _refused(tmp_path, {**ESTIMATOR, "search": {"param_grid": {"loss": ["log_loss", value]}}})
-    assert "estimator.search.param_grid.loss.1:" in message and reason in message
+    assert "estimator.search.param_grid.loss[1]:" in message and reason in message
 
 
 @pytest.mark.parametrize(
@@ -179,3 +179,105 @@ def test_an_api_host_in_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(folder)
     assert "forge.yaml: forge.api_url:" in str(info.value) and "GITHUB_API_URL" in str(info.value)
+
+
+def _with_section(tmp_path: Path, name: str, body: dict) -> Path:
+    folder = _config(tmp_path, ESTIMATOR)
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(body), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://attacker-bucket/models",
+        "https://attacker.example/m",
+        "/srv/models",
+        "../outside",
+        "file:///tmp/m",
+    ],
+)
+def test_a_model_store_elsewhere_in_config_is_refused(tmp_path: Path, url: str) -> None:
+    # a PR could publish the production model to, or load a model from, any host or path
+    with pytest.raises(ConfigError) as info:
+        load_settings(_with_section(tmp_path, "registry", {"store_url": url}))
+    message = str(info.value)
+    assert "registry.yaml: registry.store_url:" in message and "GITOPS_ML_MODEL_STORE_URL" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://u:p@attacker.example/db", "sqlite:////var/tmp/p.db", "sqlite:///../p.db"]
+)
+def test_a_prediction_store_elsewhere_in_config_is_refused(tmp_path: Path, url: str) -> None:
+    # a PR could send the logged predictions and labels (and the monitor's reads) to any database
+    with pytest.raises(ConfigError) as info:
+        load_settings(_with_section(tmp_path, "serving", {"prediction_store_url": url}))
+    message = str(info.value)
+    assert "serving.yaml: serving.prediction_store_url:" in message
+    assert "GITOPS_ML_PREDICTION_STORE_URL" in message
+
+
+def test_stores_elsewhere_come_from_the_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitops_ml.config import model_store_url, prediction_store_url
+
+    folder = _with_section(tmp_path, "registry", {"store_url": "models/store"})
+    (folder / "serving.yaml").write_text(yaml.safe_dump({"prediction_store_url": "sqlite:///p.db"}))
+    settings = load_settings(folder)
+    assert model_store_url(settings.registry) == "models/store"
+    assert prediction_store_url(settings.serving) == "sqlite:///p.db"
+    monkeypatch.setenv("GITOPS_ML_MODEL_STORE_URL", "s3://bucket/models")
+    monkeypatch.setenv("GITOPS_ML_PREDICTION_STORE_URL", "postgresql+psycopg://db/p")
+    assert model_store_url(settings.registry) == "s3://bucket/models"
+    assert prediction_store_url(settings.serving) == "postgresql+psycopg://db/p"
+    assert prediction_store_url(settings.serving, "sqlite:///x.db") == "sqlite:///x.db"  # --store-url first
+    (tmp_path / "gh").mkdir()
+    github = _with_section(tmp_path / "gh", "registry", {"store_url": "github-release://"})
+    assert load_settings(github).registry.store_url == "github-release://"
+
+
+def _deepchecks(tmp_path: Path, spec: dict) -> Path:
+    return _with_section(tmp_path, "evaluation", {"deepchecks": {"data_integrity": {"checks": [spec]}}})
+
+
+def test_plain_deepchecks_params_and_conditions_load(tmp_path: Path) -> None:
+    spec = {
+        "check": "TrainTestPerformance",
+        "params": {"scorers": {"acc": "accuracy"}, "n_samples": 1000, "columns": ["a", "b"]},
+        "conditions": {"add_condition_train_test_relative_degradation_less_than": {"threshold": 0.1}},
+    }
+    settings = load_settings(_deepchecks(tmp_path, spec))
+    assert settings.evaluation.deepchecks.data_integrity.checks[0].params["scorers"] == {"acc": "accuracy"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "rule"),
+    [
+        # deepchecks runs in the promotion job too: its kwargs follow the estimator's rules
+        ({"check": "DataDuplicates", "params": {"scorers": "os.system"}}, "params.scorers", "import path"),
+        ({"check": "DataDuplicates", "params": {"columns": "/etc/passwd"}}, "params.columns", "file path"),
+        ({"check": "DataDuplicates", "params": {"n": {"a": {"b": 1}}}}, "params.n", "got a dict"),
+        ({"check": "DataDuplicates", "params": {"__class__": 1}}, "params.__class__", "keyword argument"),
+        (
+            {"check": "DataDuplicates", "conditions": {"__init__": {}}},
+            "conditions.__init__",
+            "add_condition_",
+        ),
+        (
+            {
+                "check": "DataDuplicates",
+                "conditions": {"add_condition_ratio_less_or_equal": {"max_ratio": "lambda: 1"}},
+            },
+            "conditions.add_condition_ratio_less_or_equal.max_ratio",
+            "callable",
+        ),
+        ({"check": "os.system"}, "checks[0].check", "pattern"),
+    ],
+)
+def test_deepchecks_kwargs_that_are_not_plain_values_are_refused(
+    tmp_path: Path, spec: dict, where: str, rule: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(_deepchecks(tmp_path, spec))
+    message = str(info.value)
+    assert "evaluation.yaml: evaluation.deepchecks.data_integrity.checks[0]" in message
+    assert where in message and rule in message, message

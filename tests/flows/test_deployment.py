@@ -25,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.flows.conftest import REPO_ROOT, git, make_mini_repo, update_config
+from tests.flows.conftest import REPO_ROOT, git, make_mini_repo
 from tests.flows.processes import BIN, PrefectServer, child_env, start_group, stop_group, tail
 
 pytestmark = pytest.mark.slow
@@ -71,16 +71,19 @@ def deployed_repo(tmp_path: Path, prefect_server: PrefectServer) -> Iterator[dic
     """A mini repository with a production model, pushed to a bare remote and deployed from prefect.yaml."""
     api, server_log = prefect_server.api, prefect_server.log
     root = make_mini_repo(tmp_path / "repo")
-    # absolute store locations: the worker runs from a fresh clone in another folder
-    update_config(root, "registry", {"store_url": str(tmp_path / "model-store")})
-    update_config(root, "serving", {"prediction_store_url": f"sqlite:///{tmp_path / 'predictions.db'}"})
+    # stores outside the repository come from the machine (the worker's environment), never from
+    # config: the worker runs from a fresh clone in another folder
+    stores = {
+        "GITOPS_ML_MODEL_STORE_URL": str(tmp_path / "model-store"),
+        "GITOPS_ML_PREDICTION_STORE_URL": f"sqlite:///{tmp_path / 'predictions.db'}",
+    }
     shutil.copy(REPO_ROOT / "prefect.yaml", root / "prefect.yaml")
     shutil.copytree(REPO_ROOT / "flows", root / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     git(root, "add", "-A")
-    git(root, "commit", "-qm", "absolute stores; prefect.yaml and flows")
+    git(root, "commit", "-qm", "prefect.yaml and flows")
     prefect_server.wait_healthy(SERVER_STARTUP_TIMEOUT_S)
 
-    env = child_env(tmp_path / "client-home", PREFECT_API_URL=api)
+    env = child_env(tmp_path / "client-home", PREFECT_API_URL=api, **stores)
     done = _run([str(BIN / "gitops-ml"), "promote", "--no-deepchecks", "--commit"], env, root)
     assert done.returncode == 0, _explain(done, server_log)
     assert "Promote model" in git(root, "log", "-1", "--format=%s")
@@ -101,8 +104,12 @@ def deployed_repo(tmp_path: Path, prefect_server: PrefectServer) -> Iterator[dic
 def worker(tmp_path: Path, deployed_repo: dict) -> Iterator[Path]:
     """`prefect worker start --pool gitops-ml-process` in the background; yields its log file."""
     log_path = tmp_path / "worker.log"
-    # no GITOPS_ML_* here: `prefect deploy` resolved them into the stored pull step
-    env = {k: v for k, v in deployed_repo["env"].items() if not k.startswith("GITOPS_ML_")}
+    # not the clone's url and branch: `prefect deploy` resolved them into the stored pull step
+    env = {
+        k: v
+        for k, v in deployed_repo["env"].items()
+        if k not in ("GITOPS_ML_REPOSITORY_URL", "GITOPS_ML_BRANCH")
+    }
     env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # poll often: the test waits on it
     proc = start_group([str(BIN / "prefect"), "worker", "start", "--pool", POOL], env, log_path, tmp_path)
     try:

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gitops_ml.config import RegistryConfig
+from gitops_ml.config import MODEL_STORE_URL_ENV, RegistryConfig, model_store_url
 from gitops_ml.registry.artifacts import ModelInfo, save_model
 from gitops_ml.registry.challenger import (
     CHALLENGER_FILE,
@@ -59,11 +59,12 @@ def _train(
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> RegistryConfig:
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RegistryConfig:
+    # a store outside the repository comes from the machine, never from config
+    monkeypatch.setenv(MODEL_STORE_URL_ENV, str(tmp_path / "store"))
     return RegistryConfig(
         pointer=tmp_path / "deploy" / "production.yaml",
         history=tmp_path / "deploy" / "history.yaml",
-        store_url=str(tmp_path / "store"),
         lock_timeout_s=2,
     )
 
@@ -72,7 +73,7 @@ def _publish(candidate: Path, registry: RegistryConfig, **fields: object) -> Cha
     from gitops_ml.registry.artifacts import read_metadata
 
     meta = read_metadata(candidate)
-    uri = open_store(registry.store_url).publish(candidate, meta.version, meta.sha256)
+    uri = open_store(model_store_url(registry)).publish(candidate, meta.version, meta.sha256)
     return ChallengerPointer(version=meta.version, artifact_uri=uri, sha256=meta.sha256, **fields)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_ml.config import RegistryConfig
+from gitops_ml.config import MODEL_STORE_URL_ENV, RegistryConfig
 from gitops_ml.errors import ArtifactError, GitopsMLError
 from gitops_ml.registry.lock import LockTimeout, exclusive_lock
 from gitops_ml.registry.pointer import read_history, read_pointer
@@ -44,11 +44,12 @@ def make_candidate(root: Path, version: str, payload: bytes | None = None) -> Pa
 
 
 @pytest.fixture
-def registry(tmp_path: Path) -> RegistryConfig:
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RegistryConfig:
+    # a store outside the repository comes from the machine, never from config
+    monkeypatch.setenv(MODEL_STORE_URL_ENV, str(tmp_path / "store"))
     return RegistryConfig(
         pointer=tmp_path / "deploy" / "production.yaml",
         history=tmp_path / "deploy" / "history.yaml",
-        store_url=str(tmp_path / "store"),
         lock_timeout_s=2,
     )
 
@@ -80,10 +81,12 @@ def test_promoting_the_same_version_twice_is_a_noop(tmp_path, registry):
 
 
 @pytest.mark.parametrize("remote", [False, True], ids=["local", "fsspec-memory"])
-def test_repromoting_a_version_with_other_bytes_reuses_the_stored_artifact(tmp_path, registry, remote):
+def test_repromoting_a_version_with_other_bytes_reuses_the_stored_artifact(
+    tmp_path, registry, remote, monkeypatch
+):
     # promoted, rolled back, promoted again: a rebuilt skops zip differs byte-wise from the stored one
     if remote:
-        registry = registry.model_copy(update={"store_url": f"memory://store-{tmp_path.name}"})
+        monkeypatch.setenv(MODEL_STORE_URL_ENV, f"memory://store-{tmp_path.name}")
     first = promote_candidate(make_candidate(tmp_path, "v-1", b"first build"), registry)
     promote_candidate(make_candidate(tmp_path, "v-2"), registry)
     change = promote_candidate(make_candidate(tmp_path / "rebuild", "v-1", b"second build"), registry)
@@ -190,8 +193,7 @@ KILL_SCRIPT = textwrap.dedent("""
     elif stage == "history":
         promote.append_history = stall
     registry = RegistryConfig(pointer=Path(sys.argv[1]) / "deploy/production.yaml",
-                              history=Path(sys.argv[1]) / "deploy/history.yaml",
-                              store_url=str(Path(sys.argv[1]) / "store"))
+                              history=Path(sys.argv[1]) / "deploy/history.yaml")
     promote.promote_candidate(Path(sys.argv[3]), registry)
 """)
 

@@ -16,13 +16,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from gitops_ml.config import Settings
+from gitops_ml.config import MODEL_STORE_URL_ENV, Settings
 from gitops_ml.errors import ArtifactError, GatesFailed
 from gitops_ml.jobs.promote import publish_checked
 from gitops_ml.registry.artifacts import ModelInfo, save_model
 from gitops_ml.registry.pointer import read_pointer
 
 COMMIT = "1" * 40
+
+
+@pytest.fixture(autouse=True)
+def _model_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a store outside the repository comes from the machine, never from config
+    monkeypatch.setenv(MODEL_STORE_URL_ENV, str(tmp_path / "store"))
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -41,7 +47,6 @@ def _settings(tmp_path: Path) -> Settings:
             "registry": {
                 "pointer": str(tmp_path / "deploy/production.yaml"),
                 "history": str(tmp_path / "deploy/history.yaml"),
-                "store_url": str(tmp_path / "store"),
             },
         }
     )

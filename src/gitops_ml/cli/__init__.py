@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "validate_cmd",
     "pr_check_cmd",
     "registry_cmd",
+    "challenger_cmd",
     "serve_cmd",
     "labels_cmd",
     "monitor_cmd",

@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
         A bad file (missing column, empty id, invalid label) exits 2 naming the row and column,
         and nothing is written. When GITOPS_ML_LABELS_TOKEN is set, --token must match it (exit 2).
         """
+        from gitops_ml.config import prediction_store_url
         from gitops_ml.prediction_store import PredictionStore
         from gitops_ml.prediction_store.access import check_labels_token, configured_labels_token
         from gitops_ml.prediction_store.labels import read_labels_csv
@@ -38,7 +39,7 @@ def register(app: typer.Typer) -> None:
         check_labels_token(configured_labels_token(), token, how="labels import --token")
         settings = load_checked_settings(config_dir)
         pairs = read_labels_csv(file, settings.dataset.task)
-        store = PredictionStore(store_url or settings.serving.prediction_store_url)
+        store = PredictionStore(prediction_store_url(settings.serving, store_url))
         try:
             matched, unknown = store.add_labels(pairs)
         finally:

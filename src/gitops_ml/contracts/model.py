@@ -20,9 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from gitops_ml.errors import ContractError
+from gitops_ml.parsing import load_yaml
 
 SUPPORTED_API_VERSIONS = ("v3.1.0", "v3.0.2", "v3.0.1", "v3.0.0")
 LOGICAL_TYPES = ("string", "date", "timestamp", "time", "number", "integer", "boolean")
@@ -201,11 +200,7 @@ def load_contract(path: str | Path) -> Contract:
 
 def parse_contract_text(text: str, *, source: str) -> Contract:
     """Parse contract YAML text; `source` names it in errors (a path, or `REF:path`)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ContractError(f"{source}: data contract is not valid YAML: {exc}") from exc
-    return parse_contract(data, source=source)
+    return parse_contract(load_yaml(text, source, ContractError), source=source)
 
 
 def parse_contract(data: Any, *, source: str) -> Contract:

@@ -22,6 +22,7 @@ from gitops_ml.data.manifest import (
     write_manifest,
 )
 from gitops_ml.errors import DataError
+from gitops_ml.parsing import error_lines
 
 
 def _relative_uri(batch_file: str, base_dir: Path) -> str:
@@ -89,6 +90,6 @@ def add_batch(
             version=manifest.version, description=manifest.description, batches=[*manifest.batches, entry]
         )
     except ValidationError as exc:
-        raise DataError(f"{manifest_path}: cannot add '{name}': {exc.errors()[0]['msg']}") from exc
+        raise DataError(f"{manifest_path}: cannot add '{name}': {'; '.join(error_lines(exc))}") from exc
     write_manifest(manifest_path, updated)
     return entry

@@ -40,6 +40,7 @@ from pydantic_core import PydanticCustomError
 
 from gitops_ml.errors import DataError
 from gitops_ml.io_utils import atomic_write_bytes, sha256_of
+from gitops_ml.parsing import error_lines, read_yaml
 
 Format = Literal["csv", "parquet", "sql"]
 FORMAT_BY_SUFFIX = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -158,25 +159,6 @@ class Manifest(_Strict):
 # --- reading and writing -------------------------------------------------------------------------
 
 
-def _key_path(loc: tuple[Any, ...], data: Any) -> str:
-    """`batches[2] (churn-2026-03).format`: the index and, when readable, the batch name."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int):
-            label = f"[{item}]"
-            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
-                name = node[item].get("name")
-                if isinstance(name, str):
-                    label += f" ({name})"
-            parts.append(label)
-            node = node[item] if isinstance(node, list) and item < len(node) else None
-        else:
-            parts.append(("." if parts else "") + str(item))
-            node = node.get(item) if isinstance(node, dict) else None
-    return "".join(parts) or "(top level)"
-
-
 def parse_manifest(data: Any, source: str = "<manifest>") -> Manifest:
     """Validate already-loaded YAML; DataError lists every problem as `source: key.path: message`."""
     if data is None:
@@ -186,23 +168,15 @@ def parse_manifest(data: Any, source: str = "<manifest>") -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {_key_path(err['loc'], data)}: {err['msg']}" for err in exc.errors()]
+        lines = [f"{source}: {line}" for line in error_lines(exc, data)]
         raise DataError("invalid data manifest:\n  " + "\n  ".join(lines)) from exc
 
 
 def load_manifest(path: Path | str) -> Manifest:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: data manifest not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not UTF-8 text: {exc}") from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_manifest(data, str(path))
+    if not path.is_file():
+        raise DataError(f"{path}: data manifest not found")
+    return parse_manifest(read_yaml(path, DataError), str(path))
 
 
 def dump_manifest(manifest: Manifest) -> str:

@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from gitops_ml.config import Task
 from gitops_ml.errors import ArtifactError
 from gitops_ml.jsonable import to_jsonable
+from gitops_ml.parsing import error_lines
 from gitops_ml.runinfo import MODEL_PACKAGES, library_versions
 
 # The artifact folder's layout, defined here only: every store, loader and writer uses these.
@@ -254,10 +255,7 @@ def read_metadata(artifact_dir: Path) -> ArtifactMetadata:
     try:
         return ArtifactMetadata.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
-            for e in exc.errors(include_url=False)[:5]
-        )
+        problems = "; ".join(error_lines(exc, data, limit=5))
         raise ArtifactError(f"{path}: invalid artifact metadata: {problems}") from exc
 
 

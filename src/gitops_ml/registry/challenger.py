@@ -145,12 +145,16 @@ def parse_challenger(text: bytes, source: Path) -> ChallengerPointer | None:
     try:
         return ChallengerPointer.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
-            + (f" (got {e['input']!r})" if e["type"] not in {"missing", "extra_forbidden"} else "")
-            for e in exc.errors()
-        )
-        raise ChallengerError(f"{source}: invalid challenger pointer: {problems}") from exc
+        raise ChallengerError(f"{source}: invalid challenger pointer: {validation_problems(exc)}") from exc
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """Each problem as `key.path: message (got value)`."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
+        + (f" (got {e['input']!r})" if e["type"] not in {"missing", "extra_forbidden"} else "")
+        for e in exc.errors()
+    )
 
 
 def check_against_production(

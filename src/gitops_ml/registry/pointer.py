@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gitops_ml.clock import utc_now_text
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.io_utils import atomic_write_text
+from gitops_ml.parsing import error_lines, load_yaml, read_yaml
 
 
 class PointerError(GitopsMLError):
@@ -64,16 +65,13 @@ def parse_pointer(text: bytes, source: Path) -> ProductionPointer | None:
     The one parser of pointer files: the CLI, the flows and the serving app's hot reload (which
     hashes the bytes it read to notice a change) all come through here.
     """
-    try:
-        data = yaml.safe_load(text.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PointerError(f"{source}: not valid YAML: {exc}") from exc
+    data = load_yaml(text, source, PointerError)
     if data is None:
         return None
     try:
         return ProductionPointer.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(error_lines(exc, data))
         raise PointerError(f"{source}: invalid production pointer: {problems}") from exc
 
 
@@ -88,16 +86,17 @@ def read_history(path: Path) -> list[HistoryEntry]:
     path = Path(path)
     if not path.exists():
         return []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise PointerError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, PointerError) or []
     if not isinstance(data, list):
         raise PointerError(f"{path}: expected a list of history entries")
-    try:
-        return [HistoryEntry.model_validate(item) for item in data]
-    except ValidationError as exc:
-        raise PointerError(f"{path}: invalid history entry: {exc.errors()[0]['msg']}") from exc
+    entries = []
+    for index, item in enumerate(data):
+        try:
+            entries.append(HistoryEntry.model_validate(item))
+        except ValidationError as exc:
+            problems = "; ".join(error_lines(exc, item))
+            raise PointerError(f"{path}: invalid history entry {index}: {problems}") from exc
+    return entries
 
 
 def append_history(path: Path, entry: HistoryEntry) -> None:

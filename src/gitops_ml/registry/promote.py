@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from gitops_ml.clock import utc_now_text
-from gitops_ml.config import RegistryConfig
+from gitops_ml.config import RegistryConfig, model_store_url
 from gitops_ml.errors import ArtifactError, GitopsMLError
 from gitops_ml.io_utils import sha256_file
 from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE, ArtifactMetadata, read_metadata
@@ -64,35 +64,70 @@ def read_candidate_metadata(candidate_dir: Path) -> ArtifactMetadata:
     return meta
 
 
+def publish_candidate(candidate_dir: Path, registry: RegistryConfig) -> ProductionPointer:
+    """Publish the candidate's artifact under its version; the pointer that would name it.
+
+    A version already in the store with other bytes (promoted, rolled back, promoted again; or
+    proposed as a challenger first) is reused: the same (commit, config, data) is the same model.
+    """
+    meta = read_candidate_metadata(candidate_dir)
+    version, sha256 = meta.version, meta.sha256
+    try:
+        artifact_uri = open_store(model_store_url(registry)).publish(Path(candidate_dir), version, sha256)
+    except VersionExists as exc:
+        artifact_uri, sha256 = exc.uri, exc.sha256
+    return ProductionPointer(
+        version=version,
+        artifact_uri=artifact_uri,
+        sha256=sha256,
+        metrics={k: float(v) for k, v in meta.metrics.items() if v is not None},
+        commit=meta.git_commit,
+        data_hash=meta.data_hash,
+        config_hash=meta.config_hash,
+        metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/" + METADATA_FILE,
+    )
+
+
 def promote_candidate(candidate_dir: Path, registry: RegistryConfig, *, reason: str = "") -> PointerChange:
     """Publish the candidate to the store and point production at it (idempotent, serialized)."""
     meta = read_candidate_metadata(candidate_dir)
-    version, sha256 = meta.version, meta.sha256
     with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
         current = read_pointer(registry.pointer)
-        if current is not None and current.version == version:
+        if current is not None and current.version == meta.version:
             return PointerChange(
-                "noop", version, current.version, current.artifact_uri, Path(registry.pointer)
+                "noop", meta.version, current.version, current.artifact_uri, Path(registry.pointer)
             )
-        try:
-            artifact_uri = open_store(registry.store_url).publish(Path(candidate_dir), version, sha256)
-        except VersionExists as exc:  # e.g. promoted, rolled back, promoted again
-            artifact_uri, sha256 = exc.uri, exc.sha256
-        pointer = ProductionPointer(
-            version=version,
-            artifact_uri=artifact_uri,
-            sha256=sha256,
-            metrics={k: float(v) for k, v in meta.metrics.items() if v is not None},
-            commit=meta.git_commit,
-            data_hash=meta.data_hash,
-            config_hash=meta.config_hash,
-            metadata_uri=artifact_uri.rsplit("/", 1)[0] + "/" + METADATA_FILE,
+        pointer = publish_candidate(candidate_dir, registry)
+        return _move_pointer(registry, pointer, current, reason)
+
+
+def promote_published(
+    pointer: ProductionPointer, registry: RegistryConfig, *, reason: str = ""
+) -> PointerChange:
+    """Point production at an artifact already in the store (a challenger), with its history entry."""
+    with exclusive_lock(_lock_path(registry), registry.lock_timeout_s):
+        current = read_pointer(registry.pointer)
+        if current is not None and current.version == pointer.version:
+            return PointerChange(
+                "noop", pointer.version, current.version, current.artifact_uri, Path(registry.pointer)
+            )
+        return _move_pointer(
+            registry, pointer.model_copy(update={"promoted_at": utc_now_text()}), current, reason
         )
-        _append_once(registry, "promote", pointer, current, reason)
-        write_pointer(registry.pointer, pointer)
-        return PointerChange(
-            "promoted", version, current.version if current else None, artifact_uri, Path(registry.pointer)
-        )
+
+
+def _move_pointer(
+    registry: RegistryConfig, pointer: ProductionPointer, current: ProductionPointer | None, reason: str
+) -> PointerChange:
+    _append_once(registry, "promote", pointer, current, reason)
+    write_pointer(registry.pointer, pointer)
+    return PointerChange(
+        "promoted",
+        pointer.version,
+        current.version if current else None,
+        pointer.artifact_uri,
+        Path(registry.pointer),
+    )
 
 
 def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason: str = "") -> PointerChange:
@@ -105,7 +140,7 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
             return PointerChange(
                 "noop", target.version, current.version, current.artifact_uri, Path(registry.pointer)
             )
-        path = open_store(registry.store_url).fetch(target.artifact_uri, ROLLBACK_CACHE)
+        path = open_store(model_store_url(registry)).fetch(target.artifact_uri, ROLLBACK_CACHE)
         if sha256_file(path) != target.sha256:
             raise ArtifactError(
                 f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back"

@@ -9,15 +9,18 @@ Logging only enqueues (`BatchingLogger`); the database is written off the reques
 from __future__ import annotations
 
 import asyncio
+import gc
+import inspect
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from gitops_ml.config import Settings
+from gitops_ml.config import Settings, prediction_store_url
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore
 from gitops_ml.prediction_store.access import configured_labels_token
 from gitops_ml.serving import routes
@@ -32,12 +35,21 @@ from gitops_ml.serving.schemas import (
     SinglePredictionOut,
     openapi_request_body,
 )
+from gitops_ml.serving.shadow import ShadowScorer
 
 # `gitops-ml serve --workers N` starts each worker process from these (uvicorn needs an import
 # string, not an app object, to start several).
 ENV_CONFIG_DIR = "GITOPS_ML_SERVE_CONFIG_DIR"
 ENV_POINTER = "GITOPS_ML_SERVE_POINTER"
 ENV_STORE_URL = "GITOPS_ML_SERVE_STORE_URL"
+
+# FastAPI's native OpenTelemetry (0.150+) asks for the global providers on every request: ~10% of
+# a single-record request's CPU (py-spy, docs/benchmarks.md). This app exports no telemetry.
+NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
 
 
 def create_app(
@@ -59,7 +71,7 @@ def create_app(
         if pointer_path is not None
         else (settings.registry.history)
     )
-    url = store_url or serving.prediction_store_url
+    url = prediction_store_url(serving, store_url)
     docs_request_model = build_request_model(settings)
 
     @asynccontextmanager
@@ -79,11 +91,19 @@ def create_app(
             history_path=history,
         )
         await asyncio.get_running_loop().run_in_executor(None, holder.check)
+        # The p99 tail: a full (generation 2) collection walks every object the libraries and the
+        # model hold, 200-800 ms measured under load, once every few thousand requests. Frozen
+        # objects are skipped by the collector (still freed by reference counting), so after the
+        # load a full collection costs a few ms (measured; docs/benchmarks.md).
+        gc.collect()
+        gc.freeze()
         holder.start()
         scheduler = PredictionScheduler()
         scheduler.start()
+        shadow = ShadowScorer(logger).start()
         app.state.store, app.state.logger, app.state.holder = store, logger, holder
-        app.state.scheduler, app.state.settings = scheduler, settings
+        app.state.scheduler, app.state.settings, app.state.shadow = scheduler, settings, shadow
+        app.state.challenger_failures = 0  # canary rows production answered because the challenger failed
         app.state.max_batch_rows = serving.max_batch_rows
         app.state.labels_token = configured_labels_token()
         app.state.served = 0  # predictions answered by this process (compare: prediction_log.written)
@@ -92,11 +112,14 @@ def create_app(
         finally:
             await scheduler.stop()
             holder.stop()
+            shadow.stop()  # its scores go to the logger: stop it first
             logger.close()
             store.dispose()
             limits.restore_original_limits()
+            gc.unfreeze()
 
     app = FastAPI(
+        **NO_TELEMETRY,
         title="gitops-ml serving",
         description="Predictions from the production model named by the GitOps pointer; every prediction "
         "is logged for monitoring. Requests are validated against the data contract.",

@@ -28,6 +28,12 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.registry.challenger import (
+    CHALLENGER_FILE,
+    ChallengerPointer,
+    load_challenger,
+    parse_challenger,
+)
 from gitops_ml.registry.pointer import ProductionPointer, parse_pointer, require_in_history
 from gitops_ml.registry.production import LoadedModel, load_pointed_model
 from gitops_ml.serving.fast_path import CompiledPipeline, NotCompilable, check_equal, compile_pipeline
@@ -308,8 +314,21 @@ def smoke_test(model: ServedModel) -> None:
         raise ReloadError(f"model {model.version}: smoke prediction returned {output!r}")
 
 
+@dataclass(frozen=True)
+class ServedChallenger:
+    """The challenger (`deploy/challenger.yaml` beside the pointer), verified and compiled like production."""
+
+    served: ServedModel
+    pointer: ChallengerPointer
+
+    @property
+    def version(self) -> str:
+        return self.pointer.version
+
+
 class ModelHolder:
-    """Holds the served model; `check()` (or the poll thread) reloads it when the pointer changes."""
+    """Holds the served model and the challenger, if any; `check()` (or the poll thread) reloads
+    either when its pointer file changes."""
 
     def __init__(
         self,
@@ -334,6 +353,11 @@ class ModelHolder:
         self._seen_digest: str | None = None  # pointer content last acted on
         self._reload_error: str | None = None
         self._not_ready_reason = f"{self.pointer_path}: not read yet"
+        self.challenger_path = self.pointer_path.parent / CHALLENGER_FILE.name
+        self._challenger: ServedChallenger | None = None
+        self._challenger_seen: tuple[str | None, str | None] | None = None  # (file digest, production)
+        self._challenger_error: str | None = None
+        self._challenger_production: str | None = None  # the production version it was checked against
         self._check_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -350,52 +374,117 @@ class ModelHolder:
     def not_ready_reason(self) -> str | None:
         return None if self._current is not None else self._not_ready_reason
 
+    @property
+    def challenger(self) -> ServedChallenger | None:
+        return self._challenger
+
+    @property
+    def challenger_error(self) -> str | None:
+        return self._challenger_error
+
     def check(self) -> bool:
-        """Reload if the pointer's content changed since the last check. True if a new model was swapped in."""
+        """Reload if the pointer's content changed since the last check. True if a new model was swapped in.
+
+        Then the challenger: re-read when its file or the production model changed (a challenger
+        is judged against the production it challenges); a refused one is dropped, production
+        keeps serving, and `challenger_error` says why.
+        """
         with self._check_lock:
-            try:
-                text = self.pointer_path.read_bytes()
-            except FileNotFoundError:
-                self._seen_digest = None
-                if self._current is None:
-                    self._not_ready_reason = f"no production model yet: {self.pointer_path} not found"
-                else:
-                    self._reload_error = (
-                        f"{self.pointer_path} not found; still serving {self._current.version}"
-                    )
+            swapped = self._check_production()
+            self._check_challenger()
+            return swapped
+
+    def _check_challenger(self) -> None:
+        path = self.challenger_path
+        try:
+            text: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            text = None
+        except OSError as exc:
+            self._drop_challenger(f"{path}: cannot read: {exc}")
+            return
+        production = self._current
+        seen = (
+            hashlib.sha256(text).hexdigest() if text is not None else None,
+            production.version if production is not None else None,
+        )
+        # unchanged: nothing to do, unless the last attempt failed (a store may have been down)
+        if seen == self._challenger_seen and self._challenger_error is None:
+            return
+        first_attempt = seen != self._challenger_seen
+        self._challenger_seen = seen
+        if text is None:
+            self._drop_challenger(None)
+            return
+        try:
+            pointer = parse_challenger(text, path)
+            if pointer is None:
+                self._drop_challenger(None)
+                return
+            current = self._challenger
+            if current is not None and current.pointer == pointer and self._challenger_production == seen[1]:
+                return  # only comments/formatting changed
+            loaded = load_challenger(pointer, production.model if production else None, self.cache_dir, path)
+            served = serve_model(loaded, self.settings)
+        except Exception as exc:  # noqa: BLE001 - whatever is wrong with the challenger, production serves on
+            message = str(exc) if isinstance(exc, GitopsMLError) else f"{type(exc).__name__}: {exc}"
+            self._drop_challenger(message, log_it=first_attempt)
+            return
+        self._challenger = ServedChallenger(served=served, pointer=pointer)
+        self._challenger_production = seen[1]
+        self._challenger_error = None
+        log.info("challenger %s (%s) loaded with %s", pointer.version, pointer.mode, served.serving_path)
+
+    def _drop_challenger(self, error: str | None, *, log_it: bool = True) -> None:
+        if self._challenger is not None:
+            log.info("challenger %s no longer served", self._challenger.version)
+        self._challenger = None
+        self._challenger_error = error
+        if error is not None and log_it:
+            log.error("challenger refused, production keeps serving alone: %s", error)
+
+    def _check_production(self) -> bool:
+        try:
+            text = self.pointer_path.read_bytes()
+        except FileNotFoundError:
+            self._seen_digest = None
+            if self._current is None:
+                self._not_ready_reason = f"no production model yet: {self.pointer_path} not found"
+            else:
+                self._reload_error = f"{self.pointer_path} not found; still serving {self._current.version}"
+            return False
+        except OSError as exc:
+            self._fail(f"{self.pointer_path}: cannot read: {exc}")
+            return False
+        digest = hashlib.sha256(text).hexdigest()
+        # Same content as last time: nothing to do, unless nothing serves yet (retry then).
+        if digest == self._seen_digest and self._current is not None:
+            return False
+        first_attempt = digest != self._seen_digest
+        self._seen_digest = digest
+        try:
+            pointer = parse_pointer(text, self.pointer_path)
+            if pointer is None:
+                raise ReloadError(f"{self.pointer_path}: empty pointer (no production model)")
+            if self._current is not None and pointer == self._current.pointer:
+                self._reload_error = None  # only comments/formatting changed
                 return False
-            except OSError as exc:
-                self._fail(f"{self.pointer_path}: cannot read: {exc}")
-                return False
-            digest = hashlib.sha256(text).hexdigest()
-            # Same content as last time: nothing to do, unless nothing serves yet (retry then).
-            if digest == self._seen_digest and self._current is not None:
-                return False
-            first_attempt = digest != self._seen_digest
-            self._seen_digest = digest
-            try:
-                pointer = parse_pointer(text, self.pointer_path)
-                if pointer is None:
-                    raise ReloadError(f"{self.pointer_path}: empty pointer (no production model)")
-                if self._current is not None and pointer == self._current.pointer:
-                    self._reload_error = None  # only comments/formatting changed
-                    return False
-                require_in_history(pointer, self.history_path)
-                model = serve_model(load_pointed_model(pointer, self.cache_dir), self.settings)
-            except Exception as exc:  # noqa: BLE001 - whatever breaks, the old model keeps serving
-                message = str(exc) if isinstance(exc, GitopsMLError) else f"{type(exc).__name__}: {exc}"
-                self._fail(message, log_it=first_attempt)
-                return False
-            previous = self._current
-            self._current = model  # one reference assignment: requests see the old or the new model
-            self._reload_error = None
-            log.info(
-                "serving model %s (was %s) with %s",
-                model.version,
-                previous.version if previous else "none",
-                model.serving_path,
-            )
-            return True
+            require_in_history(pointer, self.history_path)
+            model = serve_model(load_pointed_model(pointer, self.cache_dir), self.settings)
+        except Exception as exc:  # noqa: BLE001 - whatever breaks, the old model keeps serving
+            message = str(exc) if isinstance(exc, GitopsMLError) else f"{type(exc).__name__}: {exc}"
+            self._fail(message, log_it=first_attempt)
+            return False
+        previous = self._current
+        self._current = model  # one reference assignment: requests see the old or the new model
+        self._reload_error = None
+        log.info(
+            "serving model %s (was %s) with %s",
+            model.version,
+            previous.version if previous else "none",
+            model.serving_path,
+        )
+        return True
 
     def _fail(self, message: str, *, log_it: bool = True) -> None:
         if self._current is None:

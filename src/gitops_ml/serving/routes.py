@@ -19,9 +19,10 @@ from pydantic import ValidationError
 
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore, coerce_label
 from gitops_ml.prediction_store.access import LabelsRefused, check_labels_token
+from gitops_ml.prediction_store.schema import CHALLENGER, PRODUCTION
 from gitops_ml.serving.body import parse_body, request_ids
 from gitops_ml.serving.middleware import BodyTooLarge
-from gitops_ml.serving.model_holder import ModelHolder, ServedModel
+from gitops_ml.serving.model_holder import ModelHolder, ServedChallenger, ServedModel
 from gitops_ml.serving.schemas import (
     FeedbackIn,
     FeedbackOut,
@@ -32,6 +33,7 @@ from gitops_ml.serving.schemas import (
     summarize,
     validation_details,
 )
+from gitops_ml.serving.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,58 @@ async def predict(request: Request) -> Response:
     records, is_batch = parse_body(raw, state.max_batch_rows)
     validated, inputs = validate_records(model, records, is_batch)
     ids = request_ids(validated, is_batch)
+    holder: ModelHolder = state.holder
+    challenger = holder.challenger
+    if challenger is None:
+        outputs = await score(state, model, inputs)
+        versions = [model.version] * len(outputs)
+        roles = [PRODUCTION] * len(outputs)
+    else:
+        outputs, versions, roles = await score_with_challenger(state, model, challenger, records, ids, inputs)
+    latency_ms = (time.perf_counter() - started) * 1000
+    state.served += len(outputs)  # one event loop: no lock needed
+    state.logger.log_many(
+        [
+            {
+                "request_id": rid,
+                "created_at": created_at,
+                "model_version": version,
+                "role": role,
+                "inputs": row,
+                "output": out,
+                "score": out["score"],
+                "prediction": out["prediction"],
+                "latency_ms": latency_ms,
+            }
+            for rid, row, out, version, role in zip(ids, inputs, outputs, versions, roles, strict=True)
+        ]
+    )
+    if challenger is not None:
+        shadow: ShadowScorer = state.shadow
+        for role, other in ((PRODUCTION, challenger.served), (CHALLENGER, model)):
+            # the model that did not answer these rows scores them off the response path
+            picked = [i for i, r in enumerate(roles) if r == role]
+            if picked:
+                shadow_role = CHALLENGER if role == PRODUCTION else PRODUCTION
+                shadow.offer(
+                    other, shadow_role, [ids[i] for i in picked], [inputs[i] for i in picked], created_at
+                )
+    if is_batch:
+        return json_response(
+            {
+                "model_version": model.version,
+                "predictions": [
+                    {"request_id": rid, **out, **({"model_version": v} if v != model.version else {})}
+                    for rid, out, v in zip(ids, outputs, versions, strict=True)
+                ],
+            }
+        )
+    return json_response({"request_id": ids[0], **outputs[0], "model_version": versions[0]})
+
+
+async def score(state: Any, model: ServedModel, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     try:
-        outputs = await state.scheduler.predict(model, inputs)
+        return await state.scheduler.predict(model, inputs)
     except ValueError as exc:
         # Valid for the contract but not for the estimator (e.g. beyond float32 for a forest):
         # the client can change the input, so a 422 saying so, not a server error.
@@ -87,32 +139,52 @@ async def predict(request: Request) -> Response:
         raise RequestProblem(
             500, f"prediction failed with model {model.version}: {type(exc).__name__}"
         ) from exc
-    latency_ms = (time.perf_counter() - started) * 1000
-    version = model.version
-    state.served += len(outputs)  # one event loop: no lock needed
-    state.logger.log_many(
-        [
-            {
-                "request_id": rid,
-                "created_at": created_at,
-                "model_version": version,
-                "inputs": row,
-                "output": out,
-                "score": out["score"],
-                "prediction": out["prediction"],
-                "latency_ms": latency_ms,
-            }
-            for rid, row, out in zip(ids, inputs, outputs, strict=True)
+
+
+async def score_with_challenger(
+    state: Any,
+    model: ServedModel,
+    challenger: ServedChallenger,
+    records: list[Any],
+    ids: list[str],
+    inputs: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """(outputs, versions, roles): canary callers answered by the challenger, the rest by production.
+
+    The canary draw is sticky: the caller's `sticky_field` value (from the request as sent), or the
+    request id when none is configured. Should the challenger fail on its rows, production answers
+    them: a challenger never costs a caller an answer.
+    """
+    pointer = challenger.pointer
+    field_name = pointer.sticky_field
+    if pointer.mode == "canary":
+        canary = [
+            pointer.answers(raw.get(field_name) if field_name and isinstance(raw, dict) else rid)
+            for raw, rid in zip(records, ids, strict=True)
         ]
-    )
-    if is_batch:
-        return json_response(
-            {
-                "model_version": version,
-                "predictions": [{"request_id": rid, **out} for rid, out in zip(ids, outputs, strict=True)],
-            }
-        )
-    return json_response({"request_id": ids[0], **outputs[0], "model_version": version})
+    else:
+        canary = [False] * len(ids)
+    picked = [i for i, c in enumerate(canary) if c]
+    if not picked:
+        outputs = await score(state, model, inputs)
+        return outputs, [model.version] * len(outputs), [PRODUCTION] * len(outputs)
+    rest = [i for i, c in enumerate(canary) if not c]
+    answers: list[dict[str, Any] | None] = [None] * len(ids)
+    versions = [model.version] * len(ids)
+    roles = [PRODUCTION] * len(ids)
+    try:
+        canary_outputs = await state.scheduler.predict(challenger.served, [inputs[i] for i in picked])
+    except Exception as exc:  # noqa: BLE001 - production answers instead
+        state.challenger_failures += len(picked)
+        log.error("challenger %s failed on canary rows, production answers: %s", challenger.version, exc)
+        rest = list(range(len(ids)))
+    else:
+        for i, out in zip(picked, canary_outputs, strict=True):
+            answers[i], versions[i], roles[i] = out, challenger.version, CHALLENGER
+    if rest:
+        for i, out in zip(rest, await score(state, model, [inputs[i] for i in rest]), strict=True):
+            answers[i], versions[i], roles[i] = out, model.version, PRODUCTION
+    return [a for a in answers if a is not None], versions, roles
 
 
 async def health() -> dict[str, str]:
@@ -123,11 +195,17 @@ async def ready(request: Request) -> Response:
     holder: ModelHolder = request.app.state.holder
     logger: BatchingLogger = request.app.state.logger
     model = holder.current
+    shadow: ShadowScorer = request.app.state.shadow
     logging_state = {
         "served": request.app.state.served,
         "written": logger.written,
         "dropped": logger.dropped,
         "last_error": logger.last_error,
+        "shadow_scored": shadow.scored,
+        "shadow_queued": shadow.queued,
+        "shadow_dropped": shadow.dropped,
+        "shadow_failed": shadow.failed,
+        "shadow_written": logger.shadow_written,
     }
     if model is None:
         return json_response(
@@ -140,6 +218,7 @@ async def ready(request: Request) -> Response:
             "loaded_at": model.loaded_at.isoformat(),
             "reload_error": holder.reload_error,
             "serving_path": model.serving_path,
+            "challenger": challenger_info(holder, brief=True),
             "prediction_log": logging_state,
         }
     )
@@ -157,6 +236,25 @@ async def model_info(request: Request) -> dict[str, Any]:
         "task": model.settings.dataset.task,
         "serving_path": model.serving_path,
         "fast_path": model.compiled is not None,
+        "challenger": challenger_info(holder),
+    }
+
+
+def challenger_info(holder: ModelHolder, *, brief: bool = False) -> dict[str, Any] | None:
+    """The challenger being served beside production, or why the challenger file was refused."""
+    challenger = holder.challenger
+    if challenger is None:
+        error = holder.challenger_error
+        return None if error is None else {"version": None, "error": error}
+    if brief:
+        return {"version": challenger.version, "mode": challenger.pointer.mode, "error": None}
+    return {
+        **challenger.pointer.model_dump(mode="json"),
+        "loaded_at": challenger.served.loaded_at.isoformat(),
+        "pointer_path": str(holder.challenger_path),
+        "serving_path": challenger.served.serving_path,
+        "fast_path": challenger.served.compiled is not None,
+        "error": None,
     }
 
 

@@ -1,0 +1,218 @@
+"""The challenger use case: propose a checked candidate as challenger, promote it, retire it.
+
+Each is a change of `deploy/*.yaml` and (when asked) ONE commit, so on GitHub each is a reviewed pull
+request, like a rollback. `propose` verifies the candidate the last PR check left (the same checks
+as the deploy's publish job: a passing verdict, the skops allow-list, the sha256, this checkout's
+config), publishes its artifact as promotion does, refuses what may not challenge production
+(`registry.challenger`), and only then writes the file: a refusal leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from gitops_ml.config import Settings
+from gitops_ml.registry.challenger import (
+    ChallengerError,
+    ChallengerPointer,
+    DecisionPolicy,
+    Mode,
+    challenger_path,
+    load_challenger,
+    read_challenger,
+    require_compatible,
+    validation_problems,
+    write_challenger,
+)
+
+ChallengerAction = Literal["proposed", "promoted", "retired", "noop"]
+CACHE_DIR = Path(".gitops-ml/model-cache")
+
+
+@dataclass(frozen=True)
+class ChallengerOutcome:
+    """What a challenger command changed, and the commit that recorded it (None: not asked, or a no-op)."""
+
+    action: ChallengerAction
+    version: str | None  # the challenger's
+    production_version: str | None  # production's before the change
+    path: Path  # deploy/challenger.yaml
+    message: str
+    commit: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "noop"
+
+
+def propose_challenger(
+    settings: Settings,
+    checked_dir: str | Path,
+    *,
+    mode: Mode = "shadow",
+    fraction: float | None = None,
+    sticky_field: str | None = None,
+    policy: DecisionPolicy | None = None,
+    expect_commit: str | None = None,
+    commit: bool = False,
+    repo_dir: str | Path = ".",
+    cache_dir: Path = CACHE_DIR,
+) -> ChallengerOutcome:
+    """Write `deploy/challenger.yaml` for the candidate in `checked_dir` (a PR check's --out folder)."""
+    from pydantic import ValidationError
+
+    from gitops_ml.jobs.promote import verify_checked_candidate
+    from gitops_ml.registry.production import load_production
+    from gitops_ml.registry.promote import publish_candidate
+
+    registry = settings.registry
+    path = challenger_path(registry)
+    meta = verify_checked_candidate(checked_dir, settings, expect_commit=expect_commit)
+    production = load_production(registry, Path(cache_dir))
+    if production is None:
+        raise ChallengerError(f"{registry.pointer}: there is no production model to challenge")
+    current = read_challenger(path)
+    if current is not None and current.version != meta.version:
+        raise ChallengerError(
+            f"{path}: challenger {current.version} is still running; promote or retire it first"
+        )
+    fields: dict[str, object] = {"mode": mode, "sticky_field": sticky_field}
+    if fraction is not None:
+        fields["fraction"] = fraction
+    if policy is not None:
+        fields["policy"] = policy
+    try:
+        # validated before anything is published: a bad fraction publishes nothing
+        ChallengerPointer(version=meta.version, artifact_uri="-", sha256=meta.sha256, **fields)
+    except ValidationError as exc:
+        raise ChallengerError(f"challenger propose: {validation_problems(exc)}") from exc
+    if meta.version == production.version:
+        raise ChallengerError(
+            f"{checked_dir}: version: {meta.version} is the production version; a challenger must be another model"
+        )
+    # judged on the candidate's metadata before publishing: a refusal publishes nothing
+    require_compatible(meta, production.metadata, path)
+    pointer = publish_candidate(Path(checked_dir) / "candidate", registry)
+    challenger = ChallengerPointer(
+        **pointer.model_dump(exclude={"promoted_at"}),
+        production_version=production.version,
+        **fields,
+    )
+    # the stored artifact, loaded as serving will load it: sha256, allow-list, contract vs production
+    load_challenger(challenger, production, Path(cache_dir), path)
+    if current is not None and current.model_dump(exclude={"started_at"}) == challenger.model_dump(
+        exclude={"started_at"}
+    ):
+        return ChallengerOutcome("noop", current.version, production.version, path, "challenger unchanged")
+    write_challenger(path, challenger)
+    message = (
+        f"Propose challenger {challenger.version} ({_how(challenger)}) against production {production.version}\n\n"
+        f"Artifact: {challenger.artifact_uri}\nDecision: {_policy_text(challenger.policy)}"
+    )
+    return _committed(
+        ChallengerOutcome("proposed", challenger.version, production.version, path, message),
+        settings,
+        commit,
+        repo_dir,
+    )
+
+
+def promote_challenger(
+    settings: Settings,
+    *,
+    reason: str = "",
+    commit: bool = False,
+    repo_dir: str | Path = ".",
+    cache_dir: Path = CACHE_DIR,
+) -> ChallengerOutcome:
+    """Production becomes the challenger (pointer + history entry); the challenger file goes."""
+    from gitops_ml.registry.production import load_production
+    from gitops_ml.registry.promote import promote_published
+
+    registry = settings.registry
+    path = challenger_path(registry)
+    challenger = read_challenger(path)
+    if challenger is None:
+        raise ChallengerError(f"{path}: no challenger to promote")
+    production = load_production(registry, Path(cache_dir))
+    # refused exactly as serving refuses it (nothing is written on a refusal)
+    load_challenger(challenger, production, Path(cache_dir), path)
+    assert production is not None  # load_challenger refuses a missing production
+    change = promote_published(
+        challenger.as_pointer(), registry, reason=reason or f"challenger {challenger.version} promoted"
+    )
+    path.unlink(missing_ok=True)
+    message = (
+        f"Promote challenger {challenger.version} to production\n\n"
+        f"Previous: {change.previous_version}. Artifact: {challenger.artifact_uri}\n"
+        f"Reason: {reason or 'challenger promote'}"
+    )
+    return _committed(
+        ChallengerOutcome("promoted", challenger.version, production.version, path, message),
+        settings,
+        commit,
+        repo_dir,
+    )
+
+
+def retire_challenger(
+    settings: Settings, *, reason: str = "", commit: bool = False, repo_dir: str | Path = "."
+) -> ChallengerOutcome:
+    """Remove the challenger; production is untouched. A missing challenger is a no-op."""
+    from gitops_ml.registry.pointer import read_pointer
+
+    registry = settings.registry
+    path = challenger_path(registry)
+    if not path.exists():
+        return ChallengerOutcome("noop", None, None, path, "no challenger to retire")
+    try:
+        challenger = read_challenger(path)
+        version = challenger.version if challenger is not None else None
+    except ChallengerError:
+        version = None  # a malformed challenger can always be retired
+    production = read_pointer(registry.pointer)
+    path.unlink()
+    message = (
+        f"Retire challenger {version or '(unreadable file)'}\n\n"
+        f"Production stays {production.version if production else 'none'}. Reason: {reason or 'challenger retire'}"
+    )
+    return _committed(
+        ChallengerOutcome("retired", version, production.version if production else None, path, message),
+        settings,
+        commit,
+        repo_dir,
+    )
+
+
+def _committed(
+    outcome: ChallengerOutcome, settings: Settings, commit: bool, repo_dir: str | Path
+) -> ChallengerOutcome:
+    if not commit:
+        return outcome
+    from dataclasses import replace
+
+    from gitops_ml.forge.git import GitRepo
+
+    registry = settings.registry
+    paths = [outcome.path]
+    if outcome.action == "promoted":
+        paths += [Path(registry.pointer), Path(registry.history)]
+    commit_id = GitRepo(repo_dir).commit_paths(paths, outcome.message)
+    return replace(outcome, commit=commit_id)
+
+
+def _how(challenger: ChallengerPointer) -> str:
+    if challenger.mode == "shadow":
+        return "shadow"
+    sticky = challenger.sticky_field or "request id"
+    return f"canary, {challenger.fraction:g} of callers by {sticky}"
+
+
+def _policy_text(policy: DecisionPolicy) -> str:
+    return (
+        f"{policy.metric or 'the primary metric'}, {policy.consecutive_windows} consecutive windows of "
+        f">= {policy.min_paired_rows} labelled requests scored by both, improvement lower bound > "
+        f"{policy.min_improvement:g}"
+    )

@@ -1,0 +1,211 @@
+"""`gitops-ml challenger propose | promote | retire` through `main(argv)`, in a real git repository.
+
+Each is one commit of deploy/*.yaml (so on GitHub a reviewed PR); a refusal exits 2 (or 1 for a
+failed verdict) and leaves the pointer files, the store and git as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from gitops_ml.cli import main
+from gitops_ml.config import Settings
+from gitops_ml.jobs.config_check import load_checked_settings
+from gitops_ml.registry.artifacts import ModelInfo, save_model
+from gitops_ml.registry.challenger import read_challenger
+from gitops_ml.registry.pointer import read_history, read_pointer
+from gitops_ml.registry.promote import promote_candidate
+from tests.fixtures.projects import make_config_project
+
+CHALLENGER = Path("deploy/challenger.yaml")
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout
+
+
+def _checked(
+    root: Path,
+    name: str,
+    settings: Settings,
+    *,
+    seed: int,
+    features: tuple[str, ...] = ("a", "b"),
+    status: str = "pass",
+) -> Path:
+    """What a PR check leaves in --out: summary.json and candidate/ (a real skops model)."""
+    folder = root / "reports" / name
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(60, len(features))), np.r_[np.zeros(30), np.ones(30)]
+    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
+    save_model(
+        pipeline,
+        folder / "candidate",
+        ModelInfo(
+            git_commit="1" * 40,
+            config_hash=settings.config_hash(),
+            data_hash=f"{seed}" * 64,
+            features=features,
+            target="churned",
+            task="binary",
+        ),
+    )
+    (folder / "summary.json").write_text(json.dumps({"status": status}))
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = make_config_project(tmp_path / "project")
+    monkeypatch.chdir(root)
+    _git(root, "init", "-q", "-b", "main")
+    _git(root, "config", "user.email", "test@example.com")
+    _git(root, "config", "user.name", "test")
+    (root / ".gitignore").write_text(".model-store/\n.gitops-ml/\nreports/\n")
+    settings = load_checked_settings(Path("config"))
+    promote_candidate(_checked(root, "prod", settings, seed=1) / "candidate", settings.registry)
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "project with production")
+    return root
+
+
+def _store_versions(root: Path) -> list[str]:
+    return sorted(p.name for p in (root / ".model-store").iterdir() if not p.name.startswith("."))
+
+
+def _last_commit_files(root: Path) -> list[str]:
+    return sorted(_git(root, "show", "--name-only", "--format=", "HEAD").split())
+
+
+def _propose(root: Path, name: str = "cand", *extra: str, **kw: object) -> int:
+    settings = load_checked_settings(Path("config"))
+    checked = _checked(root, name, settings, seed=kw.pop("seed", 2), **kw)  # type: ignore[arg-type]
+    return main(["challenger", "propose", "--from", str(checked), *extra])
+
+
+def test_propose_publishes_the_artifact_and_commits_only_the_challenger(project: Path, capsys) -> None:
+    assert (
+        _propose(
+            project,
+            "cand",
+            "--mode",
+            "canary",
+            "--fraction",
+            "0.2",
+            "--sticky-field",
+            "customer_id",
+            "--commit",
+        )
+        == 0
+    )
+    challenger = read_challenger(project / CHALLENGER)
+    production = read_pointer(project / "deploy/production.yaml")
+    assert challenger is not None and production is not None
+    assert (challenger.mode, challenger.fraction, challenger.sticky_field) == ("canary", 0.2, "customer_id")
+    assert challenger.production_version == production.version != challenger.version
+    assert challenger.version in _store_versions(project), "published to the store as promotion does"
+    assert Path(challenger.artifact_uri).is_file()
+    assert _last_commit_files(project) == ["deploy/challenger.yaml"]
+    assert "Propose challenger" in _git(project, "log", "-1", "--format=%s")
+    assert "commit:" in capsys.readouterr().out
+
+
+def test_promote_moves_the_pointer_and_removes_the_challenger_in_one_commit(project: Path) -> None:
+    assert _propose(project, "cand", "--commit") == 0
+    challenger = read_challenger(project / CHALLENGER)
+    assert challenger is not None
+    assert main(["challenger", "promote", "--reason", "better for 3 windows", "--commit"]) == 0
+    production = read_pointer(project / "deploy/production.yaml")
+    assert production is not None and production.version == challenger.version
+    assert production.sha256 == challenger.sha256
+    history = read_history(project / "deploy/history.yaml")
+    assert (history[-1].version, history[-1].reason) == (challenger.version, "better for 3 windows")
+    assert not (project / CHALLENGER).exists()
+    assert _last_commit_files(project) == [
+        "deploy/challenger.yaml",
+        "deploy/history.yaml",
+        "deploy/production.yaml",
+    ]
+    assert not _git(project, "status", "--porcelain")
+
+
+def test_retire_removes_the_challenger_and_leaves_production(project: Path) -> None:
+    before = (project / "deploy/production.yaml").read_bytes()
+    assert _propose(project, "cand", "--commit") == 0
+    assert main(["challenger", "retire", "--reason", "worse", "--commit"]) == 0
+    assert not (project / CHALLENGER).exists()
+    assert (project / "deploy/production.yaml").read_bytes() == before
+    assert _last_commit_files(project) == ["deploy/challenger.yaml"]
+    assert main(["challenger", "retire"]) == 0, "nothing to retire is a no-op"
+
+
+def _untouched(project: Path, head: str, store: list[str]) -> None:
+    assert not (project / CHALLENGER).exists(), "nothing half-written"
+    assert _git(project, "rev-parse", "HEAD") == head
+    assert _store_versions(project) == store, "a refusal publishes nothing"
+
+
+def test_fraction_outside_the_interval_is_refused_before_anything_is_published(project: Path, capsys) -> None:
+    head, store = _git(project, "rev-parse", "HEAD"), _store_versions(project)
+    assert _propose(project, "cand", "--mode", "canary", "--fraction", "1.5", "--commit") == 2
+    assert "fraction" in capsys.readouterr().err
+    _untouched(project, head, store)
+
+
+def test_a_breaking_contract_difference_is_refused(project: Path, capsys) -> None:
+    head, store = _git(project, "rev-parse", "HEAD"), _store_versions(project)
+    assert _propose(project, "cand", "--commit", features=("a", "b", "tenure")) == 2
+    err = capsys.readouterr().err
+    assert "breaking" in err and "'tenure'" in err
+    _untouched(project, head, store)
+
+
+def test_the_production_version_is_refused(project: Path, capsys) -> None:
+    head, store = _git(project, "rev-parse", "HEAD"), _store_versions(project)
+    assert _propose(project, "again", "--commit", seed=1) == 2
+    assert "is the production version" in capsys.readouterr().err
+    _untouched(project, head, store)
+
+
+def test_a_failed_verdict_is_refused_as_a_verdict(project: Path, capsys) -> None:
+    head, store = _git(project, "rev-parse", "HEAD"), _store_versions(project)
+    assert _propose(project, "cand", "--commit", status="fail") == 1
+    assert "not 'pass'" in capsys.readouterr().err
+    _untouched(project, head, store)
+
+
+def test_a_tampered_challenger_is_not_promoted(project: Path, capsys) -> None:
+    assert _propose(project, "cand", "--commit") == 0
+    challenger = read_challenger(project / CHALLENGER)
+    assert challenger is not None
+    pointer_before = (project / "deploy/production.yaml").read_bytes()
+    stored = Path(challenger.artifact_uri)
+    stored.write_bytes(stored.read_bytes() + b"x")
+    head = _git(project, "rev-parse", "HEAD")
+    assert main(["challenger", "promote", "--commit"]) == 2
+    assert "sha256 mismatch" in capsys.readouterr().err
+    assert (project / "deploy/production.yaml").read_bytes() == pointer_before
+    assert (project / CHALLENGER).exists() and _git(project, "rev-parse", "HEAD") == head
+
+
+def test_a_second_challenger_while_one_runs_is_refused(project: Path, capsys) -> None:
+    assert _propose(project, "cand", "--commit") == 0
+    before = (project / CHALLENGER).read_bytes()
+    assert _propose(project, "other", "--commit", seed=3) == 2
+    assert "still running" in capsys.readouterr().err
+    assert (project / CHALLENGER).read_bytes() == before
+
+
+def test_show_and_a_bad_mode(project: Path, capsys) -> None:
+    assert main(["challenger", "show"]) == 0
+    assert "no challenger" in capsys.readouterr().out
+    assert _propose(project, "cand", "--mode", "mirror") == 2
+    assert "--mode" in capsys.readouterr().err

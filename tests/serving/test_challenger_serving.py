@@ -1,0 +1,268 @@
+"""Shadow and canary serving of the challenger (`deploy/challenger.yaml` beside the pointer):
+a real uvicorn server, a real SQLite store, the challenger lane's loader; and every refusal of a bad
+challenger keeps production serving."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from gitops_ml.prediction_store import PredictionStore
+from gitops_ml.registry.challenger import ChallengerPointer, write_challenger
+from gitops_ml.serving.model_holder import ModelHolder
+from gitops_ml.serving.shadow import ShadowScorer
+from tests.serving.conftest import FEATURES, artifact_metadata, records_of, synth_churn
+
+
+def challenger_file(model_store) -> Path:
+    return model_store.pointer_path.parent / "challenger.yaml"
+
+
+def propose(
+    model_store, version: str = "v2", *, pipeline_key: str | None = None, **fields
+) -> ChallengerPointer:
+    info = model_store.publish(version, pipeline_key)
+    pointer = ChallengerPointer(
+        version=version,
+        artifact_uri=info["artifact_uri"],
+        sha256=fields.pop("sha256", info["sha256"]),
+        **fields,
+    )
+    write_challenger(challenger_file(model_store), pointer)
+    return pointer
+
+
+def expected_scores(pipeline, settings, rows: list[dict]) -> np.ndarray:
+    from gitops_ml.training.pipeline import prepare_features
+
+    X = prepare_features(pd.DataFrame.from_records(rows, columns=FEATURES), settings)
+    return pipeline.predict_proba(X)[:, list(pipeline.classes_).index(1)]
+
+
+def settle(server) -> None:
+    assert server.app.state.shadow.flush(timeout=30)
+    server.flush()
+
+
+def test_shadow_scores_every_request_off_the_response_path(model_store, start_server, trained, settings):
+    model_store.point_to("v1")
+    propose(model_store, "v2", mode="shadow")
+    server = start_server()
+    info = server.client.get("/model").json()
+    assert info["version"] == "v1"
+    assert info["challenger"]["version"] == "v2" and info["challenger"]["mode"] == "shadow"
+    assert info["challenger"]["error"] is None and info["challenger"]["serving_path"]
+    rows = records_of(synth_churn(30, seed=11))
+    for i, row in enumerate(rows[:10]):
+        answer = server.client.post("/predict", json={**row, "request_id": f"s-{i}"}).json()
+        assert answer["model_version"] == "v1"
+    batch = server.client.post(
+        "/predict", json={"records": [{**r, "request_id": f"s-{i}"} for i, r in enumerate(rows) if i >= 10]}
+    ).json()
+    assert batch["model_version"] == "v1" and all("model_version" not in p for p in batch["predictions"])
+    settle(server)
+    ready = server.client.get("/ready").json()
+    assert ready["challenger"] == {"version": "v2", "mode": "shadow", "error": None}
+    assert ready["prediction_log"]["shadow_scored"] == 30 and ready["prediction_log"]["shadow_written"] == 30
+    store = PredictionStore(f"sqlite:///{server.db_path}")
+    paired = store.paired().set_index("request_id").loc[[f"s-{i}" for i in range(30)]]
+    store.dispose()
+    assert (paired["served_role"] == "production").all()
+    assert set(paired["production_version"]) == {"v1"} and set(paired["challenger_version"]) == {"v2"}
+    np.testing.assert_allclose(
+        paired["production_score"], expected_scores(trained["v1"], settings, rows), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        paired["challenger_score"], expected_scores(trained["v2"], settings, rows), atol=1e-9
+    )
+
+
+def test_canary_answers_a_sticky_fraction_and_both_are_logged(model_store, start_server, trained, settings):
+    model_store.point_to("v1")
+    pointer = propose(model_store, "v2", mode="canary", fraction=0.5, sticky_field="region")
+    server = start_server()
+    rows = records_of(synth_churn(60, seed=12))
+    answered = {}
+    for i, row in enumerate(rows):
+        out = server.client.post("/predict", json={**row, "request_id": f"c-{i}"}).json()
+        answered[f"c-{i}"] = out["model_version"]
+        # the caller's region decides, the same way every time
+        assert out["model_version"] == ("v2" if pointer.answers(row["region"]) else "v1"), row["region"]
+    assert set(answered.values()) == {"v1", "v2"}
+    batch = server.client.post(
+        "/predict", json=[{**r, "request_id": f"b-{i}"} for i, r in enumerate(rows[:20])]
+    )
+    for row, prediction in zip(rows[:20], batch.json()["predictions"], strict=True):
+        assert prediction.get("model_version", "v1") == ("v2" if pointer.answers(row["region"]) else "v1")
+    settle(server)
+    store = PredictionStore(f"sqlite:///{server.db_path}")
+    window = store.window().set_index("request_id")
+    paired = store.paired().set_index("request_id").loc[list(answered)]
+    store.dispose()
+    for rid, version in answered.items():
+        assert window.loc[rid, "model_version"] == version
+        assert window.loc[rid, "served_role"] == ("challenger" if version == "v2" else "production")
+    # every request is scored by both, whichever answered
+    np.testing.assert_allclose(
+        paired["production_score"], expected_scores(trained["v1"], settings, rows), atol=1e-9
+    )
+    np.testing.assert_allclose(
+        paired["challenger_score"], expected_scores(trained["v2"], settings, rows), atol=1e-9
+    )
+
+
+def test_challenger_is_hot_reloaded_and_retired(model_store, start_server):
+    model_store.point_to("v1")
+    server = start_server()
+    assert server.client.get("/model").json()["challenger"] is None
+    propose(model_store, "v2", mode="shadow")
+    server.wait_for(lambda r: (r.json().get("challenger") or {}).get("version") == "v2", "/model")
+    challenger_file(model_store).unlink()
+    server.wait_for(lambda r: r.json()["challenger"] is None, "/model")
+    assert (
+        server.client.post("/predict", json=records_of(synth_churn(1, seed=2))[0]).json()["model_version"]
+        == "v1"
+    )
+
+
+def test_a_refused_challenger_leaves_production_serving_and_says_why(model_store, start_server):
+    model_store.point_to("v1")
+    propose(model_store, "v2", sha256="0" * 64)
+    server = start_server()
+    challenger = server.client.get("/model").json()["challenger"]
+    assert challenger["version"] is None and "sha256" in challenger["error"]
+    out = server.client.post("/predict", json={**records_of(synth_churn(1, seed=3))[0], "request_id": "x"})
+    assert out.status_code == 200 and out.json()["model_version"] == "v1"
+    settle(server)
+    store = PredictionStore(f"sqlite:///{server.db_path}")
+    assert store.count_predictions() == 1 and store.count_shadow_predictions() == 0
+    store.dispose()
+
+
+# -- each bad challenger, without HTTP: refused, production keeps serving ---------------------
+
+
+def _holder(model_store, settings, tmp_path) -> ModelHolder:
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check() and holder.current.version == "v1"
+    return holder
+
+
+def _refused(holder: ModelHolder, *words: str) -> None:
+    holder.check()
+    assert holder.current is not None and holder.current.version == "v1"
+    assert holder.challenger is None
+    for word in words:
+        assert word in (holder.challenger_error or ""), holder.challenger_error
+
+
+def test_wrong_sha256_is_refused(model_store, settings, tmp_path):
+    holder = _holder(model_store, settings, tmp_path)
+    propose(model_store, "v2", sha256="f" * 64)
+    _refused(holder, "challenger.yaml", "sha256")
+
+
+def test_tampered_artifact_is_refused(model_store, settings, tmp_path):
+    holder = _holder(model_store, settings, tmp_path)
+    pointer = propose(model_store, "v2")
+    path = Path(pointer.artifact_uri)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    _refused(holder, "challenger.yaml", "sha256")
+
+
+def test_the_production_version_is_refused(model_store, settings, tmp_path):
+    holder = _holder(model_store, settings, tmp_path)
+    propose(model_store, "v1")
+    _refused(holder, "version", "production")
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1])
+def test_a_canary_fraction_outside_the_open_interval_is_refused(model_store, settings, tmp_path, fraction):
+    holder = _holder(model_store, settings, tmp_path)
+    info = model_store.publish("v2")
+    data = {"version": "v2", "artifact_uri": info["artifact_uri"], "sha256": info["sha256"]}
+    challenger_file(model_store).write_text(yaml.safe_dump({**data, "mode": "canary", "fraction": fraction}))
+    _refused(holder, "fraction")
+
+
+def test_a_breaking_contract_difference_is_refused(model_store, settings, tmp_path):
+    from gitops_ml.registry.artifacts import save_model
+
+    holder = _holder(model_store, settings, tmp_path)
+    info = artifact_metadata("v3").model_copy(update={"target": "plan"})
+    artifact = save_model(model_store.pipelines["v2"], model_store.root / "v3", info)
+    pointer = ChallengerPointer(version="v3", artifact_uri=str(artifact.model_path), sha256=artifact.sha256)
+    write_challenger(challenger_file(model_store), pointer)
+    _refused(holder, "target")
+
+
+def test_a_challenger_promoted_to_production_stops_challenging(model_store, settings, tmp_path):
+    holder = _holder(model_store, settings, tmp_path)
+    propose(model_store, "v2")
+    holder.check()
+    assert holder.challenger is not None and holder.challenger.version == "v2"
+    model_store.point_to("v2")  # promoted, the challenger file not yet retired: it names production
+    assert holder.check() and holder.current.version == "v2"
+    assert holder.challenger is None and "production" in holder.challenger_error
+
+
+# -- the shadow queue ---------------------------------------------------------------------------
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def log_shadow_many(self, records) -> None:
+        self.records.extend(records)
+
+
+class _SlowModel:
+    version = "slow"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.release = threading.Event()
+        self.fail = fail
+
+    def predict(self, records):
+        self.release.wait(10)
+        if self.fail:
+            raise RuntimeError("boom")
+        return [{"prediction": 1, "score": 0.5, "probabilities": None} for _ in records]
+
+
+def test_shadow_queue_is_bounded_and_never_blocks_the_caller():
+    sink, model = _Sink(), _SlowModel()
+    shadow = ShadowScorer(sink, max_queued_jobs=2).start()
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    started = time.perf_counter()
+    offered = [shadow.offer(model, "challenger", [f"r-{i}"], [{"x": i}], now) for i in range(10)]
+    assert time.perf_counter() - started < 1.0  # the model is blocked; offering is not
+    # one job taken by the thread, two queued: the rest dropped and counted
+    assert offered.count(True) <= 3 and shadow.dropped == offered.count(False) >= 7
+    model.release.set()
+    assert shadow.flush(timeout=10)
+    shadow.stop()
+    assert len(sink.records) == shadow.scored == offered.count(True)
+    assert {r["role"] for r in sink.records} == {"challenger"} and sink.records[0]["model_version"] == "slow"
+
+
+def test_a_failing_shadow_model_is_counted_and_logs_nothing():
+    sink, model = _Sink(), _SlowModel(fail=True)
+    model.release.set()
+    shadow = ShadowScorer(sink).start()
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    assert shadow.offer(model, "challenger", ["a", "b"], [{"x": 1}, {"x": 2}], now)
+    assert shadow.flush(timeout=10)
+    shadow.stop()
+    assert shadow.failed == 2 and shadow.scored == 0 and sink.records == []
+    assert "boom" in shadow.last_error
