@@ -17,9 +17,11 @@ from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 
 if TYPE_CHECKING:
+    from gitops_ml.forge.retrain_pr import RetrainPrOutcome
     from gitops_ml.jobs.retrain import RetrainingPr
     from gitops_ml.monitoring.drift import ReferenceProfile
     from gitops_ml.monitoring.estimation import EstimateResult
+    from gitops_ml.monitoring.challenger import ChallengerDecision
     from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
     from gitops_ml.registry.production import LoadedModel
 
@@ -36,6 +38,8 @@ class MonitorOutcome:
     pr: RetrainingPr | None = None
     bundle: str | None = None  # the retraining bundle's folder, when one was written instead of a PR
     early_warning: bool = False
+    challenger: ChallengerDecision | None = None  # None: no challenger is running
+    challenger_pr: RetrainPrOutcome | None = None  # the promote/retire PR opened or updated
 
 
 def window_bounds(
@@ -174,20 +178,34 @@ def decide_and_record(
 
 
 def write_monitor_outputs(
-    result: WindowResult, decision: Decision, history: list[WindowRecord], model_version: str, out_dir: Path
+    result: WindowResult,
+    decision: Decision,
+    history: list[WindowRecord],
+    model_version: str,
+    out_dir: Path,
+    challenger: ChallengerDecision | None = None,
 ) -> str:
     """report.md (with plots) and summary.json, each written atomically; returns the markdown."""
     from gitops_ml.io_utils import atomic_write_json, atomic_write_text
     from gitops_ml.monitoring.report import render_monitor_report, write_monitor_plots
 
     markdown = render_monitor_report(result, decision, history, model_version=model_version)
+    if challenger is not None:
+        from gitops_ml.monitoring.challenger import render_challenger_section
+
+        markdown += "\n" + render_challenger_section(challenger)
     plots = write_monitor_plots(result, history, out_dir / "plots")
     if plots:
         markdown += "\n## Plots\n\n" + "\n".join(f"![{k}](plots/{p.name})" for k, p in plots.items()) + "\n"
     atomic_write_text(out_dir / "report.md", markdown)
     atomic_write_json(
         out_dir / "summary.json",
-        {"decision": decision.to_dict(), "window": result.to_dict(), "model_version": model_version},
+        {
+            "decision": decision.to_dict(),
+            "window": result.to_dict(),
+            "model_version": model_version,
+            "challenger": challenger.to_dict() if challenger is not None else None,
+        },
     )
     return markdown
 
