@@ -19,9 +19,9 @@ from gitops_ml.errors import GitopsMLError
 if TYPE_CHECKING:
     from gitops_ml.forge.retrain_pr import RetrainPrOutcome
     from gitops_ml.jobs.retrain import RetrainingPr
+    from gitops_ml.monitoring.challenger import ChallengerDecision
     from gitops_ml.monitoring.drift import ReferenceProfile
     from gitops_ml.monitoring.estimation import EstimateResult
-    from gitops_ml.monitoring.challenger import ChallengerDecision
     from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
     from gitops_ml.registry.production import LoadedModel
 
