@@ -365,6 +365,13 @@ class EvaluationConfig(StrictModel):
     bootstrap: BootstrapConfig = BootstrapConfig()
     deepchecks: DeepchecksConfig = DeepchecksConfig()
     costs: CostsConfig | None = Field(None, description="decision costs: enables the expected_cost metric")
+    threshold_validation_size: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="binary with costs: share of the TRAINING rows held out to choose the decision "
+        "threshold by cost (the newest rows with a time column, else a stratified sample); never the holdout",
+    )
 
 
 class GatesConfig(StrictModel):

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from gitops_ml.config import Settings
@@ -92,7 +93,7 @@ def assess(
         labelled, _ = labelled_predictions(
             settings.dataset.task,
             window["label"].to_numpy(dtype=object),
-            window["prediction"].to_numpy(dtype=object),
+            _decisions(settings, production, window, scores),
             scores,
             classes=getattr(production.pipeline, "classes_", None),
             positive_label=settings.dataset.positive_label,
@@ -154,6 +155,21 @@ def early_warning(
         draws=warn.draws,
         min_rows=cfg.min_window_rows,
     )
+
+
+def _decisions(settings: Settings, production: LoadedModel, window: pd.DataFrame, scores: Any) -> Any:
+    """Binary: the production model's decisions from the logged P(positive), through the same
+    `decide` serving uses (its stored threshold; rows logged before it had one are decided with it
+    too). Other tasks: the served predictions (the store keeps no multiclass probability vector)."""
+    served = window["prediction"].to_numpy(dtype=object)
+    classes = getattr(production.pipeline, "classes_", None)
+    if settings.dataset.task != "binary" or classes is None or scores is None or np.isnan(scores).any():
+        return served
+    from gitops_ml.evaluation.decision import decide_binary
+    from gitops_ml.evaluation.metrics import positive_class
+
+    positive = classes[positive_class(np.asarray(classes), settings.dataset.positive_label)]
+    return decide_binary(scores, classes, positive, production.decision)
 
 
 def decide_and_record(
