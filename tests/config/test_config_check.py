@@ -192,3 +192,18 @@ def test_a_cost_matrix_class_the_contract_does_not_allow_is_refused(project: Pat
         "monitoring.yaml: monitoring.performance_metric: 'log_loss' needs class probabilities" in p
         for p in problems
     ), problems
+
+
+def test_early_warning_metric_that_cannot_be_estimated_is_named_with_its_key(project: Path):
+    edit(project / "config" / "monitoring.yaml", early_warning={"metric": "expected_cost"})
+    problems = "\n".join(check_config("config").problems)
+    assert "monitoring.yaml: monitoring.early_warning.metric: 'expected_cost' needs costs" in problems
+    edit(project / "config" / "monitoring.yaml", early_warning={"metric": "rmse"})
+    problems = "\n".join(check_config("config").problems)
+    assert "monitoring.early_warning.metric: 'rmse' not a binary metric" in problems
+    edit(
+        project / "config" / "monitoring.yaml",
+        early_warning={"metric": "accuracy", "max_calibration_error": 2},
+    )
+    problems = "\n".join(check_config("config").problems)
+    assert "early_warning.max_calibration_error" in problems

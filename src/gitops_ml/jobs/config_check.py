@@ -129,6 +129,16 @@ def _metric_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
                 check_monitor_metric(task, monitoring.performance_metric)
             except ConfigError as exc:
                 problems.append(f"{parsed.file_of('monitoring')}: {exc}")
+        warning = monitoring.early_warning
+        if warning.enabled and (warning.metric is None or warning.metric in valid or task == "multiclass"):
+            from gitops_ml.monitoring.estimation import estimation_metric
+
+            try:
+                estimation_metric(task, warning.metric, monitoring.performance_metric)
+            except ConfigError as exc:
+                problems.append(f"{parsed.file_of('monitoring')}: {exc}")
+        elif warning.enabled and warning.metric is not None:
+            bad("monitoring", "monitoring.early_warning.metric", [warning.metric])
     return problems
 
 
