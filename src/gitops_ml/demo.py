@@ -307,13 +307,31 @@ def run_loop(
             out = f"reports/monitor-{i}"
             from flows.monitor import monitor_flow
 
+            # as monitor.yml runs it: the monitor writes a retraining bundle (no token needed), then
+            # the trusted half verifies the bundle and opens or updates the PR
+            bundle_dir = scratch / f"retrain-bundle-{i}"
             outcome = monitor_flow(
                 out_dir=out,
                 store_url=store_url,
                 window=f"{seconds:.0f}s",
                 now=end.isoformat(),
                 repo_dir=str(work),
+                bundle_dir=str(bundle_dir),
             )
+            if outcome.bundle is not None:
+                from dataclasses import replace
+
+                from gitops_ml.jobs.config_check import load_checked_settings
+                from gitops_ml.jobs.retrain import open_retraining_pr_from_bundle
+
+                pr = open_retraining_pr_from_bundle(
+                    load_checked_settings("config"),
+                    Path(outcome.bundle),
+                    repo_dir=work,
+                    expect_commit=git(work, "rev-parse", "HEAD"),
+                    store_url=store_url,
+                )
+                outcome = replace(outcome, pr=pr)
             state["monitor"] = outcome
             detail = f"{outcome.status} -> {outcome.action}"
             if outcome.pr is not None:
