@@ -61,7 +61,13 @@ def report_task(
 def challenger_task(
     settings: Settings, store_url: str, production: LoadedModel, end: datetime, window: str | None
 ) -> ChallengerDecision | None:
-    return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+    from gitops_ml.errors import GitopsMLError
+
+    try:
+        return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+    except GitopsMLError as exc:  # a refused challenger must not stop production's monitoring
+        get_run_logger().error("challenger not judged: %s", exc)
+        return None
 
 
 @task(name="challenger-pr", cache_policy=NO_CACHE, retries=0)

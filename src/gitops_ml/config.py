@@ -529,7 +529,7 @@ class MonitoringConfig(StrictModel):
 
 class ForgeConfig(StrictModel):
     repository: str | None = Field(None, description="owner/name; None = from the git remote")
-    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github.api_url_for).
+    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github_api.api_url_for).
     api_url: SkipJsonSchema[Any] = Field(None, exclude=True)
     token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
     base_branch: str = "main"
