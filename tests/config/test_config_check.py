@@ -207,3 +207,24 @@ def test_early_warning_metric_that_cannot_be_estimated_is_named_with_its_key(pro
     )
     problems = "\n".join(check_config("config").problems)
     assert "early_warning.max_calibration_error" in problems
+
+
+def test_a_malformed_or_self_challenging_challenger_pointer_fails_config_check(project: Path, capsys):
+    deploy = project / "deploy"
+    deploy.mkdir(exist_ok=True)
+    production = {"version": "v-1", "artifact_uri": "store/v-1/model.skops", "sha256": "a" * 64}
+    (deploy / "production.yaml").write_text(yaml.safe_dump(production))
+    challenger = deploy / "challenger.yaml"
+    challenger.write_text(
+        yaml.safe_dump({**production, "version": "v-2", "sha256": "b" * 64, "fraction": 1.5})
+    )
+    assert main(["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "challenger.yaml" in err and "fraction" in err, err
+
+    challenger.write_text(yaml.safe_dump(production))  # production itself, as a challenger
+    assert main(["config", "check"]) == 2
+    assert "is the production version" in capsys.readouterr().err
+
+    challenger.write_text(yaml.safe_dump({**production, "version": "v-2", "sha256": "b" * 64}))
+    assert main(["config", "check"]) == 0
