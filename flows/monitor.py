@@ -15,10 +15,13 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import events
 from gitops_ml.config import Settings, prediction_store_url
+from gitops_ml.forge.retrain_pr import RetrainPrOutcome
+from gitops_ml.jobs import challenger as challenger_job
 from gitops_ml.jobs import monitor as job
 from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.monitor import MonitorOutcome
 from gitops_ml.jobs.retrain import RetrainingPr, open_retraining_pr
+from gitops_ml.monitoring.challenger import ChallengerDecision
 from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
 from gitops_ml.registry.production import LoadedModel
 
@@ -44,9 +47,34 @@ def decide_task(
 
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(
-    result: WindowResult, decision: Decision, history: list[WindowRecord], model_version: str, out_dir: Path
+    result: WindowResult,
+    decision: Decision,
+    history: list[WindowRecord],
+    model_version: str,
+    out_dir: Path,
+    challenger: ChallengerDecision | None = None,
 ) -> str:
-    return job.write_monitor_outputs(result, decision, history, model_version, out_dir)
+    return job.write_monitor_outputs(result, decision, history, model_version, out_dir, challenger)
+
+
+@task(name="challenger-decision", cache_policy=NO_CACHE)
+def challenger_task(
+    settings: Settings, store_url: str, production: LoadedModel, end: datetime, window: str | None
+) -> ChallengerDecision | None:
+    from gitops_ml.errors import GitopsMLError
+
+    try:
+        return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+    except GitopsMLError as exc:  # a refused challenger must not stop production's monitoring
+        get_run_logger().error("challenger not judged: %s", exc)
+        return None
+
+
+@task(name="challenger-pr", cache_policy=NO_CACHE, retries=0)
+def challenger_pr_task(
+    settings: Settings, decision: ChallengerDecision, report: str, repo_dir: str
+) -> RetrainPrOutcome | None:
+    return challenger_job.open_decision_pr(settings, decision, report, repo_dir=repo_dir)
 
 
 @task(name="retraining-pr", cache_policy=NO_CACHE, retries=0)
@@ -102,13 +130,23 @@ def monitor_flow(
     frame = load_window_task(store_url, start, end)
     result = assess_task(settings, production, frame, start, end)
     decision, history = decide_task(settings, store_url, result, end)
-    report = report_task(result, decision, history, production.version, out)
+    challenger = challenger_task(settings, store_url, production, end, window)
+    report = report_task(result, decision, history, production.version, out, challenger)
     create_markdown_artifact(key="monitor-report", markdown=report, description=f"monitor: {decision.action}")
     create_table_artifact(
         key="monitor-drift",
         table=[f.to_dict() for f in result.drift.features],
         description="per-feature drift of the latest window",
     )
+    estimate = result.estimate
+    if estimate is not None and estimate.warning:
+        logger.warning("early warning: %s", estimate.reason)
+        events.emit(
+            events.EARLY_WARNING,
+            dataset=settings.dataset.name,
+            model_version=production.version,
+            payload=_warning_payload(result),
+        )
     if decision.action == "retrain":
         events.emit(
             events.DECAY,
@@ -116,6 +154,21 @@ def monitor_flow(
             model_version=production.version,
             payload=_decay_payload(result, decision),
         )
+    challenger_pr = None
+    if challenger is not None:
+        events.emit(
+            events.CHALLENGER_DECISION,
+            dataset=settings.dataset.name,
+            model_version=challenger.challenger_version,
+            payload=_challenger_payload(challenger),
+            related_versions={"production": production.version},
+        )
+        if challenger.action != "keep collecting" and open_pr and not bundle_dir:
+            challenger_pr = challenger_pr_task(settings, challenger, report, repo_dir)
+        elif challenger.action != "keep collecting":
+            logger.warning(
+                "challenger decision %s: no PR opened (--no-open-pr or bundle mode)", challenger.action
+            )
     pr = None
     bundle = None
     if decision.action == "retrain" and (open_pr or bundle_dir):
@@ -138,7 +191,26 @@ def monitor_flow(
         report=str(out / "report.md"),
         pr=pr,
         bundle=bundle,
+        early_warning=bool(estimate is not None and estimate.warning),
+        challenger=challenger,
+        challenger_pr=challenger_pr,
     )
+
+
+def _challenger_payload(decision: ChallengerDecision) -> dict[str, object]:
+    latest = decision.latest
+    return {
+        "action": decision.action,
+        "reasons": list(decision.reasons),
+        "windows": [w.outcome for w in decision.windows],
+        "required_windows": decision.required_windows,
+        "metric": latest.metric if latest is not None else None,
+        "delta": latest.delta if latest is not None else None,
+        "ci_low": latest.ci_low if latest is not None else None,
+        "ci_high": latest.ci_high if latest is not None else None,
+        "rows": latest.rows if latest is not None else 0,
+        "rows_needed": latest.rows_needed if latest is not None else None,
+    }
 
 
 def _decay_payload(result: WindowResult, decision: Decision) -> dict[str, object]:
@@ -153,4 +225,21 @@ def _decay_payload(result: WindowResult, decision: Decision) -> dict[str, object
         "metric": perf.metric if perf is not None else None,
         "metric_value": perf.value if perf is not None else None,
         "baseline": perf.baseline if perf is not None else None,
+    }
+
+
+def _warning_payload(result: WindowResult) -> dict[str, object]:
+    estimate = result.estimate
+    assert estimate is not None
+    return {
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "rows": result.rows,
+        "metric": estimate.metric,
+        "estimate": estimate.value,
+        "interval": [estimate.ci_low, estimate.ci_high],
+        "baseline": estimate.baseline,
+        "estimated_drop": estimate.drop,
+        "labelled": estimate.labelled,
+        "reason": estimate.reason,
     }

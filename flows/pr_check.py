@@ -17,6 +17,7 @@ from flows.tasks import (
     acquire_task,
     compare_task,
     contract_task,
+    decision_task,
     gates_task,
     integrity_task,
     model_evaluation_task,
@@ -111,9 +112,11 @@ def pr_check_flow(
             run.trained = trained = train_step(
                 settings, split.train
             )  # search: trials on Dask when configured
+            # binary with costs: the threshold is chosen on a validation split of the training rows
+            run.decision = decision_task(settings, trained.pipeline, split.train)
         with timer.stage("evaluation"):
             logger.info("[5/7] score candidate and production on the same %d-row holdout", len(split.holdout))
-            run.candidate = candidate = score_task(settings, trained.pipeline, split.holdout)
+            run.candidate = candidate = score_task(settings, trained.pipeline, split.holdout, run.decision)
             # only a remote store's artifact is downloaded; a local one is read where it is
             run.production_model, run.production = score_production_task(
                 settings, split.holdout, out / ".cache"

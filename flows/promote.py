@@ -12,7 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.pr_check import pr_check_flow
-from gitops_ml.config import RegistryConfig
+from gitops_ml.config import RegistryConfig, Settings
 from gitops_ml.jobs import promote as job
 from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.jobs.promote import PointerOutcome
@@ -21,13 +21,13 @@ from gitops_ml.reporting.pr_report import PrCheckResult
 
 
 @task(name="publish-and-point", cache_policy=NO_CACHE)
-def publish_task(candidate_dir: Path, registry: RegistryConfig, reason: str) -> PointerChange:
-    return job.publish(candidate_dir, registry, reason)
+def publish_task(report_dir: Path, settings: Settings, reason: str, repo_dir: str) -> PointerChange:
+    return job.publish_with_card(report_dir, settings, reason, repo_dir)
 
 
 @task(name="commit-pointer", cache_policy=NO_CACHE)
 def commit_pointer_task(repo_dir: str, registry: RegistryConfig, message: str) -> str | None:
-    return job.commit_pointer_change(repo_dir, registry, message)
+    return job.commit_pointer_change(repo_dir, registry, message, with_card=True)
 
 
 @flow(name="promote-check")
@@ -70,7 +70,7 @@ def promote_flow(
         started_at=started_at,
         run_deepchecks=run_deepchecks,
     )
-    change = publish_task(Path(out_dir) / "candidate", settings.registry, reason)
+    change = publish_task(Path(out_dir), settings, reason, repo_dir)
     logger.info("%s %s (previous: %s)", change.action, change.version, change.previous_version)
     commit_id = None
     if commit and change.changed:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # each task imports what it runs, so importing the flows stay
     from gitops_ml.data.acquire import AcquiredData
     from gitops_ml.data.split import SplitResult
     from gitops_ml.evaluation.compare import Comparison
+    from gitops_ml.evaluation.decision import DecisionRule
     from gitops_ml.evaluation.gates import Verdict
     from gitops_ml.evaluation.metrics import Predictions
     from gitops_ml.quality.deepchecks_suites import SuiteSummary
@@ -86,8 +87,17 @@ def train_task(settings: Settings, train_frame: pd.DataFrame) -> TrainedModel:
     return train_model(train_frame, settings, progress=logger.info, threads=settings.estimator.threads)
 
 
+@task(name="decision-rule", cache_policy=NO_CACHE)
+def decision_task(settings: Settings, pipeline: Any, train_frame: pd.DataFrame) -> DecisionRule | None:
+    from gitops_ml.training.threshold import fit_decision_rule
+
+    return fit_decision_rule(pipeline, train_frame, settings)
+
+
 @task(name="score-candidate", cache_policy=NO_CACHE)
-def score_task(settings: Settings, pipeline: Any, holdout: pd.DataFrame) -> Predictions:
+def score_task(
+    settings: Settings, pipeline: Any, holdout: pd.DataFrame, decision: DecisionRule | None = None
+) -> Predictions:
     from gitops_ml.evaluation.metrics import predict
     from gitops_ml.training.pipeline import prepare_features, training_target
 
@@ -97,6 +107,7 @@ def score_task(settings: Settings, pipeline: Any, holdout: pd.DataFrame) -> Pred
         training_target(holdout, settings),
         settings.dataset.task,
         settings.dataset.positive_label,
+        decision,
     )
     return preds.with_costs(settings.evaluation.costs)
 

@@ -68,7 +68,7 @@ class DatasetConfig(StrictModel):
                 r"[a-z][a-z0-9+.-]*://[^/\s]+/\S*|file:///[^\s]+/", prefix
             ) or not prefix.endswith("/"):
                 raise _refuse(
-                    "{prefix!r}: expected a scheme and a bucket or host ending in '/', e.g. "
+                    "'{prefix}': expected a scheme and a bucket or host ending in '/', e.g. "
                     "s3://my-bucket/ (a bare scheme would allow every bucket)",
                     prefix=prefix[:120],
                 )
@@ -151,12 +151,12 @@ def _plain_scalar(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip()
         if _IMPORT_PATH.fullmatch(text):
-            raise _refuse("{value!r} looks like an import path; " + _PLAIN + ", never code", value=value[:80])
+            raise _refuse("'{value}' looks like an import path; " + _PLAIN + ", never code", value=value[:80])
         if text.startswith(("lambda", "<")):
-            raise _refuse("{value!r} looks like a callable; " + _PLAIN + ", never code", value=value[:80])
+            raise _refuse("'{value}' looks like a callable; " + _PLAIN + ", never code", value=value[:80])
         if "/" in text or "\\" in text or text.startswith("~"):
             raise _refuse(
-                "{value!r} looks like a file path; config never names files for an estimator to read",
+                "'{value}' looks like a file path; config never names files for a job to read",
                 value=value[:80],
             )
         return value
@@ -261,7 +261,7 @@ class EstimatorConfig(StrictModel):
         allowed = value in EXTRA_ALLOWED_ESTIMATORS or value.startswith(ALLOWED_ESTIMATOR_PREFIXES)
         if not allowed or not all(_IDENTIFIER.fullmatch(part) for part in value.split(".")):
             raise _refuse(
-                "{value!r} is not allowed; use a scikit-learn class such as "
+                "'{value}' is not allowed; use a scikit-learn class such as "
                 "sklearn.ensemble.HistGradientBoostingClassifier (only types the model store can load "
                 "safely are accepted)",
                 value=value[:120],
@@ -275,12 +275,45 @@ class BootstrapConfig(StrictModel):
     seed: int = 0
 
 
+def keyword_name(name: str) -> str:
+    """A keyword argument of a deepchecks check or condition: a public identifier."""
+    if not _IDENTIFIER.fullmatch(name) or name.startswith("_"):
+        raise _refuse("'{name}' is not a keyword argument name (a public identifier)", name=name[:80])
+    return name
+
+
+def condition_name(name: str) -> str:
+    if not re.fullmatch(r"add_condition_[a-z0-9_]+", name):
+        raise _refuse(
+            "'{name}' is not a condition: conditions are the check's add_condition_* methods", name=name[:80]
+        )
+    return name
+
+
+def keyword_value(value: Any) -> Any:
+    """A plain value, or a flat mapping of names to plain values (e.g. deepchecks `scorers`)."""
+    if isinstance(value, dict):
+        return {str(_plain_scalar(k)): plain_value(v) for k, v in value.items()}
+    return plain_value(value)
+
+
+# Same vocabulary as estimator params: deepchecks runs in the trusted promotion job too.
+CheckKwargs = dict[
+    Annotated[str, AfterValidator(keyword_name)], Annotated[Any, AfterValidator(keyword_value)]
+]
+
+
 class CheckSpec(StrictModel):
     """One deepchecks check, chosen deliberately (the default suites are too slow on big data)."""
 
-    check: str = Field(description="deepchecks check class name, e.g. FeatureDrift")
-    params: dict[str, Any] = Field(default_factory=dict)
-    conditions: dict[str, dict[str, Any]] = Field(
+    check: str = Field(
+        description="deepchecks check class name, e.g. FeatureDrift", pattern=r"^[A-Z][A-Za-z0-9]*$"
+    )
+    params: CheckKwargs = Field(
+        default_factory=dict,
+        description="keyword arguments of the check: " + _PLAIN + " or flat mappings of them",
+    )
+    conditions: dict[Annotated[str, AfterValidator(condition_name)], CheckKwargs] = Field(
         default_factory=dict, description="condition method name -> kwargs; empty uses the check's defaults"
     )
     blocking: bool = Field(False, description="a failed condition fails the gates")
@@ -332,6 +365,13 @@ class EvaluationConfig(StrictModel):
     bootstrap: BootstrapConfig = BootstrapConfig()
     deepchecks: DeepchecksConfig = DeepchecksConfig()
     costs: CostsConfig | None = Field(None, description="decision costs: enables the expected_cost metric")
+    threshold_validation_size: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="binary with costs: share of the TRAINING rows held out to choose the decision "
+        "threshold by cost (the newest rows with a time column, else a stratified sample); never the holdout",
+    )
 
 
 class GatesConfig(StrictModel):
@@ -385,7 +425,7 @@ class RegistryConfig(StrictModel):
         if value.startswith("github-release://") or _inside_repository(value):
             return value
         raise _refuse(
-            "{value!r}: a model store elsewhere never comes from the repository (a PR could publish "
+            "'{value}': a model store elsewhere never comes from the repository (a PR could publish "
             "the model to, or load one from, any host or path): set "
             f"{MODEL_STORE_URL_ENV} on the machine that runs the job; in config only a folder "
             "inside the repository or github-release://",
@@ -424,7 +464,7 @@ class ServingConfig(StrictModel):
         ):
             return value
         raise _refuse(
-            "{value!r}: a database server or a file elsewhere never comes from the repository "
+            "'{value}': a database server or a file elsewhere never comes from the repository "
             "(a PR could send the logged predictions and labels anywhere): set "
             f"{PREDICTION_STORE_URL_ENV} (or pass --store-url) on the machine that runs the job; in "
             "config only sqlite:///FILE inside the repository",
@@ -445,6 +485,30 @@ class DriftThresholds(StrictModel):
     )
 
 
+class EarlyWarningConfig(StrictModel):
+    """Performance estimated from a classifier's own probabilities before labels arrive."""
+
+    enabled: bool = Field(
+        True, description="estimate each window's performance from the served probabilities"
+    )
+    metric: str | None = Field(
+        None,
+        description="metric to estimate; None = monitoring.performance_metric (binary), accuracy (multiclass); "
+        "regression estimates nothing",
+    )
+    max_calibration_error: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="expected calibration error on the reference (holdout) above this = estimate not valid",
+    )
+    draws: int = Field(300, ge=50, le=5000, description="label vectors drawn from the probabilities")
+    retrain: bool = Field(
+        False,
+        description="true = a window with an early warning counts as a bad window for the retraining policy",
+    )
+
+
 class MonitoringConfig(StrictModel):
     window: str = Field("7D", description="pandas offset alias of one monitoring window")
     min_window_rows: int = Field(500, ge=1)
@@ -460,11 +524,12 @@ class MonitoringConfig(StrictModel):
     psi_bins: int = Field(10, ge=2)
     retrain_branch_prefix: str = "retrain/"
     retrain_label: str = "retraining"
+    early_warning: EarlyWarningConfig = EarlyWarningConfig()
 
 
 class ForgeConfig(StrictModel):
     repository: str | None = Field(None, description="owner/name; None = from the git remote")
-    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github.api_url_for).
+    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github_api.api_url_for).
     api_url: SkipJsonSchema[Any] = Field(None, exclude=True)
     token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
     base_branch: str = "main"

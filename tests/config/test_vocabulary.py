@@ -233,3 +233,51 @@ def test_stores_elsewhere_come_from_the_machine(tmp_path: Path, monkeypatch: pyt
     (tmp_path / "gh").mkdir()
     github = _with_section(tmp_path / "gh", "registry", {"store_url": "github-release://"})
     assert load_settings(github).registry.store_url == "github-release://"
+
+
+def _deepchecks(tmp_path: Path, spec: dict) -> Path:
+    return _with_section(tmp_path, "evaluation", {"deepchecks": {"data_integrity": {"checks": [spec]}}})
+
+
+def test_plain_deepchecks_params_and_conditions_load(tmp_path: Path) -> None:
+    spec = {
+        "check": "TrainTestPerformance",
+        "params": {"scorers": {"acc": "accuracy"}, "n_samples": 1000, "columns": ["a", "b"]},
+        "conditions": {"add_condition_train_test_relative_degradation_less_than": {"threshold": 0.1}},
+    }
+    settings = load_settings(_deepchecks(tmp_path, spec))
+    assert settings.evaluation.deepchecks.data_integrity.checks[0].params["scorers"] == {"acc": "accuracy"}
+
+
+@pytest.mark.parametrize(
+    ("spec", "where", "rule"),
+    [
+        # deepchecks runs in the promotion job too: its kwargs follow the estimator's rules
+        ({"check": "DataDuplicates", "params": {"scorers": "os.system"}}, "params.scorers", "import path"),
+        ({"check": "DataDuplicates", "params": {"columns": "/etc/passwd"}}, "params.columns", "file path"),
+        ({"check": "DataDuplicates", "params": {"n": {"a": {"b": 1}}}}, "params.n", "got a dict"),
+        ({"check": "DataDuplicates", "params": {"__class__": 1}}, "params.__class__", "keyword argument"),
+        (
+            {"check": "DataDuplicates", "conditions": {"__init__": {}}},
+            "conditions.__init__",
+            "add_condition_",
+        ),
+        (
+            {
+                "check": "DataDuplicates",
+                "conditions": {"add_condition_ratio_less_or_equal": {"max_ratio": "lambda: 1"}},
+            },
+            "conditions.add_condition_ratio_less_or_equal.max_ratio",
+            "callable",
+        ),
+        ({"check": "os.system"}, "checks[0].check", "pattern"),
+    ],
+)
+def test_deepchecks_kwargs_that_are_not_plain_values_are_refused(
+    tmp_path: Path, spec: dict, where: str, rule: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(_deepchecks(tmp_path, spec))
+    message = str(info.value)
+    assert "evaluation.yaml: evaluation.deepchecks.data_integrity.checks[0]" in message
+    assert where in message and rule in message, message

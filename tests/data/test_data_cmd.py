@@ -133,3 +133,27 @@ def test_manifest_add_and_verify_take_their_defaults_from_config(tmp_path: Path,
     assert load_manifest(tmp_path / "data" / "manifest.yaml").batches[-1].time_range.start == 9
     assert main(["data", "verify"]) == 0
     assert "80 rows" in capsys.readouterr().out
+
+
+def test_verify_reads_urls_under_the_configured_prefixes(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`data verify` checks a URL batch as acquire does: allowed by dataset.allowed_uri_prefixes only."""
+    import yaml
+
+    from gitops_ml.data.add_batch import add_batch
+    from tests.fixtures.projects import make_churn_project
+
+    project = make_churn_project(tmp_path / "p", months=1, rows=30)
+    monkeypatch.chdir(project)
+    bucket = tmp_path / "bucket"
+    bucket.mkdir()
+    outside = bucket / "churn-2026-05.csv"
+    outside.write_bytes(csv_bytes(generate_batches("2026-05", 1, 30, 5, id_offset=120)[0]))
+    add_batch(Path("data/manifest.yaml"), outside.as_uri(), time_column="snapshot_date")
+    capsys.readouterr()
+    assert main(["data", "verify"]) == 2
+    assert "outside dataset.allowed_uri_prefixes" in capsys.readouterr().err
+    dataset = yaml.safe_load(Path("config/dataset.yaml").read_text())
+    dataset["allowed_uri_prefixes"] = [bucket.as_uri() + "/"]
+    Path("config/dataset.yaml").write_text(yaml.safe_dump(dataset))
+    assert main(["data", "verify"]) == 0
+    assert "churn-2026-05  30 rows" in (out := capsys.readouterr().out) and "60 rows" in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +36,11 @@ def test_pr_check_without_production_passes_and_writes_one_report(mini_repo: Pat
         assert (mini_repo / "reports/pr/candidate" / name).exists()
     for png in summary["plots"].values():
         assert (mini_repo / "reports/pr" / png).read_bytes()[:4] == b"\x89PNG"
+    # the model card preview, linked from the report
+    card = (mini_repo / "reports/pr/model-card.md").read_text()
+    assert "[model-card.md](model-card.md)" in report
+    assert card.startswith(f"# Model card: `{summary['candidate_version']}`")
+    assert "## Metrics on the holdout" in card and "## Known limitations" in card
 
 
 def test_degraded_model_fails_its_gate_against_production(mini_repo: Path):
@@ -80,9 +86,18 @@ def test_promote_is_idempotent_and_rollback_moves_the_pointer(mini_repo: Path):
     assert main(["promote", "--no-deepchecks", "--commit"]) == 0
     second = yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())["version"]
     assert second != first
+    # the model card is in the pointer commit, one per version
+    assert "deploy/model-card.md" in git(mini_repo, "show", "--name-only", "--format=", "HEAD").split()
+    card = (mini_repo / "deploy/model-card.md").read_text()
+    assert card.startswith(f"# Model card: `{second}`")
     assert main(["rollback", "--commit"]) == 0
     assert yaml.safe_load((mini_repo / "deploy/production.yaml").read_text())["version"] == first
     assert f"Roll back production to {first}" in git(mini_repo, "log", "-1", "--format=%s")
+    # the rolled-back version's card (kept with its artifact) comes back in the rollback commit
+    assert (mini_repo / "deploy/model-card.md").read_text().startswith(f"# Model card: `{first}`")
+    assert "deploy/model-card.md" in git(mini_repo, "show", "--name-only", "--format=", "HEAD").split()
+    shown = git(mini_repo, "show", "HEAD~1:deploy/model-card.md")
+    assert shown.startswith(f"# Model card: `{second}`")  # the history keeps the card of each version
 
 
 def test_logistic_regression_from_config_alone(mini_repo: Path):
@@ -207,11 +222,13 @@ def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
         primary="f1_macro",
         drop=["plan"],
     )
-    update_config(
-        mini_repo,
-        "evaluation",
-        {"costs": {"matrix": {"premium": {"basic": 30, "standard": 10}}, "unit": "EUR"}},
-    )
+    # every error costs; premium customers treated as basic cost most
+    matrix = {
+        "premium": {"basic": 3, "standard": 1},
+        "standard": {"basic": 1, "premium": 1},
+        "basic": {"standard": 1, "premium": 1},
+    }
+    update_config(mini_repo, "evaluation", {"costs": {"matrix": matrix, "unit": "EUR"}})
     code = main(["pr-check", "--no-deepchecks"])
     report = (mini_repo / "reports/pr/report.md").read_text()
     assert code == 0, report[:3000]
@@ -222,10 +239,32 @@ def test_multiclass_task_from_contract_and_config_only(mini_repo: Path):
     summary = read_summary(mini_repo)
     cost = next(m for m in summary["comparison"]["metrics"] if m["metric"] == "expected_cost")
     assert cost["candidate_ci"][0] <= cost["candidate"] <= cost["candidate_ci"][1]
-    assert summary["costs"]["matrix"] == {"premium": {"basic": 30, "standard": 10}}
-    assert "premium→basic 30, premium→standard 10 (EUR per decision)" in report
+    assert summary["costs"]["matrix"] == matrix
+    assert "premium→basic 3, premium→standard 1, standard→basic 1" in report
     assert any(g["name"] == "maximums.expected_cost" and g["status"] == "pass" for g in summary["gates"])
     assert [c["name"] for c in summary["curves"]] == ["class_recall"]
+    # the candidate decides by minimum expected cost, recorded in its metadata for serving
+    assert summary["decision"]["kind"] == "min_expected_cost"
+    meta = json.loads((mini_repo / "reports/pr/candidate/metadata.json").read_text())
+    assert meta["decision"]["cost_matrix"] == matrix
+    assert "candidate decides: the class of minimum expected cost" in report
+
+
+def test_binary_costs_choose_the_threshold_the_artifact_serves_with(mini_repo: Path):
+    update_config(mini_repo, "evaluation", {"costs": {"false_positive": 1.0, "false_negative": 9.0}})
+    code = main(["pr-check", "--no-deepchecks"])
+    report = (mini_repo / "reports/pr/report.md").read_text()
+    assert code == 0, report[:3000]
+    summary = read_summary(mini_repo)
+    rule = summary["decision"]
+    assert rule["kind"] == "threshold" and 0 <= rule["threshold"] < 0.5  # a miss costs 9 false alarms
+    train_rows = int(re.search(r"train ([\d,]+) rows", summary["data"]["split"]).group(1).replace(",", ""))
+    assert rule["validation_rows"] == round(train_rows * 0.2)  # carved from the training rows
+    meta = json.loads((mini_repo / "reports/pr/candidate/metadata.json").read_text())
+    assert meta["decision"] == rule
+    assert f"candidate decides: P(1) >= {rule['threshold']:.3f}, chosen by cost on" in report
+    cost = next(c for c in summary["curves"] if c["name"] == "cost")
+    assert any(f"decides at {rule['threshold']:.3f}" in name for name in cost["series"])
 
 
 def test_costs_for_another_task_are_bad_input_before_any_data_is_read(mini_repo: Path):

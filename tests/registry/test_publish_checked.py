@@ -8,6 +8,7 @@ this config; only then is it published and the pointer (deploy/*.yaml) moved.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,47 @@ def test_a_model_needing_types_outside_the_allow_list_is_refused(tmp_path: Path)
     with pytest.raises(ArtifactError, match="outside registry.artifacts.TRUSTED_TYPES"):
         publish_checked(folder, settings, expect_commit=COMMIT, reason="merge", commit=False)
     assert not Path(settings.registry.pointer).exists()
+
+
+def test_promotion_commits_the_model_card_and_a_rollback_brings_the_old_one_back_from_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_ml.forge.git import GitRepo
+    from gitops_ml.jobs.promote import rollback_production
+
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = _settings(tmp_path)
+    versions = []
+    for data_hash in ("d" * 64, "e" * 64):
+        folder = _checked(tmp_path, settings)
+        meta_path = folder / "candidate" / "metadata.json"
+        meta = json.loads(meta_path.read_text())
+        meta.update(data_hash=data_hash, version=f"v-{data_hash[0]}")
+        meta_path.write_text(json.dumps(meta))
+        outcome = publish_checked(
+            folder, settings, expect_commit=COMMIT, reason="merge", commit=True, repo_dir=tmp_path
+        )
+        versions.append(outcome.change.version)
+        shown = GitRepo(tmp_path).run("show", "--name-only", "--format=", "HEAD").text.split()
+        assert "deploy/model-card.md" in shown
+        card = (tmp_path / "deploy/model-card.md").read_text()
+        assert card.startswith(f"# Model card: `{outcome.change.version}`")
+        assert "not readable at promotion" in card  # the settings name a contract that is not there: said
+        assert (tmp_path / "store" / outcome.change.version / "model-card.md").read_text() == card
+    # a store that kept model files only (e.g. a GitHub release): the card comes from git history
+    (tmp_path / "store" / versions[0] / "model-card.md").unlink()
+    rolled = rollback_production(settings, to_version=None, reason="bad", commit=True, repo_dir=tmp_path)
+    assert rolled.commit is not None
+    assert (tmp_path / "deploy/model-card.md").read_text().startswith(f"# Model card: `{versions[0]}`")
+    assert (
+        "deploy/model-card.md"
+        in GitRepo(tmp_path).run("show", "--name-only", "--format=", "HEAD").text.split()
+    )

@@ -230,3 +230,33 @@ def test_a_pointer_whose_sha256_differs_from_history_is_refused(model_store, set
     assert holder.check() is False
     assert holder.current.pointer.artifact_uri != str(other.model_path)
     assert "in the history with sha256" in holder.reload_error
+
+
+def test_prediction_follows_the_stored_threshold_and_score_stays_the_probability(
+    model_store, settings, tmp_path
+):
+    from dataclasses import replace
+
+    from gitops_ml.evaluation.decision import DecisionRule
+    from gitops_ml.registry.artifacts import save_model
+    from tests.serving.conftest import artifact_metadata
+
+    rule = DecisionRule(kind="threshold", threshold=0.2, positive_label=1)
+    info = artifact_metadata("v-cost").model_copy(update={"decision": rule})
+    save_model(model_store.pipelines["v1"], model_store.root / "v-cost", info)
+    model_store.point_to("v-cost")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check() is True and holder.current.version == "v-cost"
+    records = records_of(synth_churn(300, seed=5))
+    served = holder.current
+    for model in (served, replace(served, compiled=None)):  # the fast path and the pipeline alike
+        outputs = model.predict(records)
+        scores = [o["score"] for o in outputs]
+        assert [o["prediction"] for o in outputs] == [int(s >= 0.2) for s in scores]
+        assert any(0.2 <= s < 0.5 for s in scores)  # rows the default 0.5 would decide negative
+    plain = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache2")
+    model_store.point_to("v1")
+    assert plain.check() is True
+    assert [o["prediction"] for o in plain.current.predict(records)] == [
+        int(s > 0.5) for s in (o["score"] for o in plain.current.predict(records))
+    ]

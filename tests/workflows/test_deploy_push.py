@@ -152,8 +152,15 @@ def test_a_pointer_commit_touching_anything_else_is_not_pushed(repo: dict) -> No
     _pointer_commit(repo["clone"], "src.py")
     proc = _run_push_step(repo)
     assert proc.returncode == 1
-    assert "touches more than deploy/*.yaml: src.py" in proc.stdout
+    assert "touches more than deploy/*.yaml and deploy/model-card.md: src.py" in proc.stdout
     assert _git(repo["remote"], "rev-parse", "refs/heads/main") == repo["base"]
+
+
+def test_the_model_card_may_ride_in_the_pointer_commit(repo: dict) -> None:
+    head = _pointer_commit(repo["clone"], "deploy/model-card.md")
+    proc = _run_push_step(repo)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert _git(repo["remote"], "rev-parse", "refs/heads/main") == head
 
 
 def test_more_than_one_commit_is_not_pushed(repo: dict) -> None:

@@ -93,9 +93,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Read every batch, check sha256 and readability; print one line per batch and the manifest hash."""
         from gitops_ml.data.acquire import acquire
+        from gitops_ml.jobs.config_check import load_checked_settings
 
         manifest, column = _defaults(config_dir, manifest, time_column)
-        data = acquire(manifest, time_column=column)
+        # the configured URL prefixes a batch may name (none without a config: repository files only)
+        prefixes = (
+            load_checked_settings(config_dir).dataset.allowed_uri_prefixes
+            if Path(config_dir).is_dir()
+            else []
+        )
+        data = acquire(manifest, time_column=column, allowed_uri_prefixes=prefixes)
         for batch in data.batches:
             typer.echo(f"ok  {batch.name}  {batch.rows} rows  {batch.sha256[:12]}  {batch.source}")
         typer.echo(f"{data.rows} rows, {len(data.frame.columns)} columns; manifest hash {data.manifest_hash}")

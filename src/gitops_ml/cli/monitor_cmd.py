@@ -54,6 +54,12 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"  {pr.message}")
         if outcome.bundle is not None:
             typer.echo(f"retraining bundle: {outcome.bundle}")
+        if outcome.challenger is not None:
+            typer.echo(f"challenger {outcome.challenger.challenger_version}: {outcome.challenger.action}")
+            for reason in outcome.challenger.reasons:
+                typer.echo(f"  - {reason}")
+        if outcome.challenger_pr is not None:
+            typer.echo(f"challenger PR: {outcome.challenger_pr.action} -> {outcome.challenger_pr.message}")
 
     @app.command("retrain-pr")
     def retrain_pr(

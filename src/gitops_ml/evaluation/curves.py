@@ -51,9 +51,17 @@ class Curve:
         }
 
 
-def task_curves(candidate: Predictions, production: Predictions | None) -> list[Curve]:
+def task_curves(
+    candidate: Predictions,
+    production: Predictions | None,
+    *,
+    thresholds: dict[str, float | None] | None = None,
+) -> list[Curve]:
     """The curves of the task: ROC, precision-recall, calibration and (with costs) cost for
-    binary; per-class recall for multiclass; residuals and predicted-vs-actual for regression."""
+    binary; per-class recall for multiclass; residuals and predicted-vs-actual for regression.
+
+    thresholds: the decision threshold each model serves with ("candidate", "production"),
+    named on the cost curve."""
     models = {"candidate": candidate, **({"production": production} if production is not None else {})}
     if len(candidate) == 0:
         return []
@@ -62,7 +70,7 @@ def task_curves(candidate: Predictions, production: Predictions | None) -> list[
             return []
         out = [_roc(models), _pr(models), _calibration(models)]
         if candidate.costs is not None and candidate.classes is not None:
-            out.append(_cost(models))
+            out.append(_cost(models, thresholds or {}))
         return [c for c in out if c is not None]
     if candidate.task == "multiclass":
         return [_class_recall(models)]
@@ -147,7 +155,7 @@ def _calibration(models: dict[str, Predictions]) -> Curve | None:
     )
 
 
-def _cost(models: dict[str, Predictions]) -> Curve:
+def _cost(models: dict[str, Predictions], thresholds: dict[str, float | None]) -> Curve:
     grid = _grid()
     series: dict[str, list[float | None]] = {}
     for name, p in models.items():
@@ -170,15 +178,17 @@ def _cost(models: dict[str, Predictions]) -> Curve:
             for t in grid
         ]
         best = int(np.argmin(values))
-        series[f"{name} (lowest at {grid[best]:.3f})"] = _rounded(np.asarray(values))
+        served = thresholds.get(name)
+        at = "" if served is None else f", decides at {served:.3f}"
+        series[f"{name} (lowest at {grid[best]:.3f}{at})"] = _rounded(np.asarray(values))
     return Curve(
         "cost",
         f"Expected cost per {PER:,} decisions by decision threshold",
         "threshold on P(positive)",
         "expected cost",
         series,
-        note="the served model decides as scikit-learn's predict does; the curve shows what another "
-        "threshold would cost on this holdout",
+        note="each model serves at its own threshold (named in the legend; chosen by cost on a validation "
+        "split of its training rows); the curve shows what another threshold would cost on this holdout",
     )
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from gitops_ml.config import CostsConfig, Task
 from gitops_ml.errors import ConfigError
 from gitops_ml.evaluation.costs import PER, check_costs, row_costs
+from gitops_ml.evaluation.decision import DecisionRule, decide
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -294,15 +295,23 @@ def positive_class(classes: np.ndarray, positive_label: Any) -> int:
 
 
 def predict(
-    pipeline: Any, X: pd.DataFrame, y_true: Any, task: Task, positive_label: Any = None
+    pipeline: Any,
+    X: pd.DataFrame,
+    y_true: Any,
+    task: Task,
+    positive_label: Any = None,
+    decision: DecisionRule | None = None,
 ) -> Predictions:
-    """Score a fitted pipeline on X; for binary, take the probability column of `positive_label`."""
+    """Score a fitted pipeline on X; for binary, take the probability column of `positive_label`.
+
+    Classifiers decide with `decision` (the model's stored rule; None = the most probable class).
+    """
     y_true = np.asarray(y_true)
-    y_pred = np.asarray(pipeline.predict(X))
     if task == "regression":
-        return Predictions(y_true=y_true, y_pred=y_pred, y_score=None, task=task)
+        return Predictions(y_true=y_true, y_pred=np.asarray(pipeline.predict(X)), y_score=None, task=task)
     proba = np.asarray(pipeline.predict_proba(X), dtype=float)
     classes = np.asarray(pipeline.classes_)
+    y_pred = decide(proba, classes, decision)
     if task == "multiclass":
         return Predictions(y_true=y_true, y_pred=y_pred, y_score=proba, task=task, classes=classes)
     column = positive_class(classes, positive_label)

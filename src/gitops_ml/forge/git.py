@@ -211,6 +211,11 @@ class GitRepo:
             raise GitError("commit_paths: no paths given")
         rel = [self.relative(p) for p in paths]
         name, email = parse_author(author)
+        # a path neither in the work tree nor in the index is already deleted: nothing to stage
+        # (git refuses a pathspec that matches nothing)
+        rel = [p for p in rel if (self.path / p).exists() or self.run("ls-files", "--", p).stdout.strip()]
+        if not rel:
+            return None
         # -A stages deletions too; only within the given pathspecs
         self.run("add", "-A", "--", *rel)
         staged = self.run("diff", "--cached", "--name-only", "--", *rel).stdout.strip()

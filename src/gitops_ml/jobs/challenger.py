@@ -10,8 +10,9 @@ config), publishes its artifact as promotion does, refuses what may not challeng
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from gitops_ml.config import Settings
 from gitops_ml.registry.challenger import (
@@ -26,6 +27,11 @@ from gitops_ml.registry.challenger import (
     validation_problems,
     write_challenger,
 )
+
+if TYPE_CHECKING:
+    from gitops_ml.forge.retrain_pr import RetrainPrOutcome
+    from gitops_ml.monitoring.challenger import ChallengerDecision
+    from gitops_ml.registry.production import LoadedModel
 
 ChallengerAction = Literal["proposed", "promoted", "retired", "noop"]
 CACHE_DIR = Path(".gitops-ml/model-cache")
@@ -215,4 +221,139 @@ def _policy_text(policy: DecisionPolicy) -> str:
         f"{policy.metric or 'the primary metric'}, {policy.consecutive_windows} consecutive windows of "
         f">= {policy.min_paired_rows} labelled requests scored by both, improvement lower bound > "
         f"{policy.min_improvement:g}"
+    )
+
+
+# -- the monitor's decision ------------------------------------------------------------------------
+
+PR_LABELS = {"promote": "challenger-promote", "retire": "challenger-retire"}
+PR_BRANCH_PREFIX = "challenger/"
+
+
+def judge_challenger(
+    settings: Settings,
+    store_url: str,
+    production: LoadedModel,
+    end: datetime,
+    *,
+    window: str | None = None,
+) -> ChallengerDecision | None:
+    """The policy's decision on the newest windows of labelled pairs; None when there is no challenger.
+
+    Windows are [end - k*window, end - (k-1)*window) for k = policy.consecutive_windows .. 1, each
+    holding the requests both models scored (this production version and this challenger) whose
+    label has arrived; a window ending before the challenger started is not judged.
+    """
+    import pandas as pd
+
+    from gitops_ml.evaluation.metrics import metric_names
+    from gitops_ml.monitoring.challenger import decide, judge_window, paired_predictions
+    from gitops_ml.prediction_store import PredictionStore
+
+    challenger = read_challenger(challenger_path(settings.registry))
+    if challenger is None:
+        return None
+    policy = challenger.policy
+    metric = policy.metric or settings.evaluation.primary_metric
+    known = metric_names(settings.dataset.task)
+    if metric not in known:
+        raise ChallengerError(
+            f"{challenger_path(settings.registry)}: policy.metric: {metric!r} is not a "
+            f"{settings.dataset.task} metric (one of {', '.join(known)})"
+        )
+    length = pd.Timedelta(window or settings.monitoring.window).to_pytimedelta()
+    started = pd.Timestamp(challenger.started_at).to_pydatetime()
+    classes = getattr(production.pipeline, "classes_", None)
+    task = settings.dataset.task
+    store = PredictionStore(store_url)
+    windows = []
+    try:
+        for k in range(policy.consecutive_windows, 0, -1):
+            w_start, w_end = end - k * length, end - (k - 1) * length
+            if w_end <= started:
+                continue
+            pairs = store.paired(w_start, w_end, challenger_version=challenger.version, labelled_only=True)
+            pairs = pairs[pairs["production_version"] == production.version] if len(pairs) else pairs
+            sides = [
+                paired_predictions(
+                    task,
+                    pairs["label"].to_numpy(dtype=object) if len(pairs) else [],
+                    pairs[f"{role}_prediction"].to_numpy(dtype=object) if len(pairs) else [],
+                    pairs[f"{role}_score"].to_numpy(dtype=float) if len(pairs) and task == "binary" else None,
+                    list(pairs[f"{role}_probabilities"]) if len(pairs) else None,
+                    classes=classes,
+                    positive_label=settings.dataset.positive_label,
+                    costs=settings.evaluation.costs,
+                )
+                for role in ("production", "challenger")
+            ]
+            windows.append(
+                judge_window(
+                    sides[0],
+                    sides[1],
+                    start=w_start,
+                    end=w_end,
+                    metric=metric,
+                    min_rows=policy.min_paired_rows,
+                    min_improvement=policy.min_improvement,
+                    power=policy.power,
+                    gates=settings.gates,
+                    bootstrap=settings.evaluation.bootstrap,
+                )
+            )
+    finally:
+        store.dispose()
+    return decide(
+        windows,
+        consecutive=policy.consecutive_windows,
+        challenger_version=challenger.version,
+        production_version=production.version,
+    )
+
+
+def open_decision_pr(
+    settings: Settings, decision: ChallengerDecision, report: str, *, repo_dir: str | Path = "."
+) -> RetrainPrOutcome | None:
+    """THE promote (or retire) PR for this challenger: opened once, then updated with each new window's
+    evidence (a comment), never duplicated. None when the decision is to keep collecting."""
+    from gitops_ml.forge.git import GitRepo
+    from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
+    from gitops_ml.jobs.retrain import repository_forge
+
+    if decision.action == "keep collecting":
+        return None
+    action = decision.action
+    registry = settings.registry
+    path = challenger_path(registry)
+    repo = GitRepo(repo_dir)
+    version = decision.challenger_version
+
+    def prepare(_branch: str) -> None:
+        # on the decision branch: a rerun finds the change already made there and commits nothing
+        if not path.exists():
+            return
+        if action == "promote":
+            promote_challenger(settings, reason=decision.reasons[0], repo_dir=repo_dir)
+        else:
+            retire_challenger(settings, reason=decision.reasons[0], repo_dir=repo_dir)
+
+    forge, token = repository_forge(settings, repo, f"challenger {action} PR")
+    paths = [path, Path(registry.pointer), Path(registry.history)] if action == "promote" else [path]
+    verb = "Promote" if action == "promote" else "Retire"
+    title = f"{verb} challenger {version} ({decision.reasons[0]})"
+    return open_or_update_retraining_pr(
+        forge,
+        repo,
+        branch_prefix=f"{PR_BRANCH_PREFIX}{action}-",
+        label=PR_LABELS[action],
+        base=settings.forge.base_branch,
+        title=title[:250],
+        body=report,
+        paths_to_commit=paths,
+        commit_message=f"{verb} challenger {version}\n\n{'; '.join(decision.reasons)}",
+        date=version,
+        token=token,
+        prepare=prepare,
+        comment_body="The monitor's newest windows still say "
+        f"**{action}**: the evidence, updated.\n\n" + report,
     )

@@ -9,15 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 
 if TYPE_CHECKING:
+    from gitops_ml.forge.retrain_pr import RetrainPrOutcome
     from gitops_ml.jobs.retrain import RetrainingPr
+    from gitops_ml.monitoring.challenger import ChallengerDecision
+    from gitops_ml.monitoring.drift import ReferenceProfile
+    from gitops_ml.monitoring.estimation import EstimateResult
     from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
     from gitops_ml.registry.production import LoadedModel
 
@@ -33,6 +38,9 @@ class MonitorOutcome:
     report: str
     pr: RetrainingPr | None = None
     bundle: str | None = None  # the retraining bundle's folder, when one was written instead of a PR
+    early_warning: bool = False
+    challenger: ChallengerDecision | None = None  # None: no challenger is running
+    challenger_pr: RetrainPrOutcome | None = None  # the promote/retire PR opened or updated
 
 
 def window_bounds(
@@ -85,7 +93,7 @@ def assess(
         labelled, _ = labelled_predictions(
             settings.dataset.task,
             window["label"].to_numpy(dtype=object),
-            window["prediction"].to_numpy(dtype=object),
+            _decisions(settings, production, window, scores),
             scores,
             classes=getattr(production.pipeline, "classes_", None),
             positive_label=settings.dataset.positive_label,
@@ -100,7 +108,68 @@ def assess(
         labelled=labelled,
         baseline_value=baseline,
         model_version=production.version,
+        estimate=early_warning(settings, production, reference, window),
     )
+
+
+def early_warning(
+    settings: Settings, production: LoadedModel, reference: ReferenceProfile, window: pd.DataFrame
+) -> EstimateResult:
+    """The window's performance estimated from the served probabilities (monitoring/estimation.py)."""
+    import numpy as np
+
+    from gitops_ml.monitoring.estimation import (
+        estimate_window,
+        estimation_metric,
+        not_estimated,
+        served_outcomes,
+    )
+
+    task, cfg = settings.dataset.task, settings.monitoring
+    warn = cfg.early_warning
+    if not warn.enabled:
+        return not_estimated(task, "monitoring.early_warning.enabled is false", len(window))
+    metric = estimation_metric(task, warn.metric, cfg.performance_metric)
+    scores = window["score"].to_numpy(dtype=float) if len(window) else np.zeros(0)
+    decided = mask = hit = None
+    if metric is not None and len(window):
+        decided, mask, hit = served_outcomes(
+            task,
+            window["prediction"].to_numpy(dtype=object),
+            window["label"].to_numpy(dtype=object),
+            np.asarray(getattr(production.pipeline, "classes_", [])),
+            settings.dataset.positive_label,
+        )
+    baseline = production.pointer.metrics.get(metric) if metric is not None else None
+    return estimate_window(
+        task,
+        metric,
+        scores,
+        decided,
+        reference.calibration,
+        baseline,
+        labelled_mask=mask,
+        labelled_hit=hit,
+        max_ece=warn.max_calibration_error,
+        max_drop=cfg.max_performance_drop,
+        draws=warn.draws,
+        min_rows=cfg.min_window_rows,
+    )
+
+
+def _decisions(settings: Settings, production: LoadedModel, window: pd.DataFrame, scores: Any) -> Any:
+    """Binary: the production model's decisions from the logged P(positive), through the same
+    `decide` serving uses (its stored threshold; rows logged before it had one are decided with it
+    too). Other tasks: the served predictions (the store keeps no multiclass probability vector)."""
+    served = window["prediction"].to_numpy(dtype=object)
+    classes = getattr(production.pipeline, "classes_", None)
+    if settings.dataset.task != "binary" or classes is None or scores is None or np.isnan(scores).any():
+        return served
+    from gitops_ml.evaluation.decision import decide_binary
+    from gitops_ml.evaluation.metrics import positive_class
+
+    positive = classes[positive_class(np.asarray(classes), settings.dataset.positive_label)]
+    return decide_binary(scores, classes, positive, production.decision)
 
 
 def decide_and_record(
@@ -125,20 +194,34 @@ def decide_and_record(
 
 
 def write_monitor_outputs(
-    result: WindowResult, decision: Decision, history: list[WindowRecord], model_version: str, out_dir: Path
+    result: WindowResult,
+    decision: Decision,
+    history: list[WindowRecord],
+    model_version: str,
+    out_dir: Path,
+    challenger: ChallengerDecision | None = None,
 ) -> str:
     """report.md (with plots) and summary.json, each written atomically; returns the markdown."""
     from gitops_ml.io_utils import atomic_write_json, atomic_write_text
     from gitops_ml.monitoring.report import render_monitor_report, write_monitor_plots
 
     markdown = render_monitor_report(result, decision, history, model_version=model_version)
+    if challenger is not None:
+        from gitops_ml.monitoring.challenger import render_challenger_section
+
+        markdown += "\n" + render_challenger_section(challenger)
     plots = write_monitor_plots(result, history, out_dir / "plots")
     if plots:
         markdown += "\n## Plots\n\n" + "\n".join(f"![{k}](plots/{p.name})" for k, p in plots.items()) + "\n"
     atomic_write_text(out_dir / "report.md", markdown)
     atomic_write_json(
         out_dir / "summary.json",
-        {"decision": decision.to_dict(), "window": result.to_dict(), "model_version": model_version},
+        {
+            "decision": decision.to_dict(),
+            "window": result.to_dict(),
+            "model_version": model_version,
+            "challenger": challenger.to_dict() if challenger is not None else None,
+        },
     )
     return markdown
 

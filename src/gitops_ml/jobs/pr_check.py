@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from gitops_ml.data.acquire import AcquiredData
     from gitops_ml.data.split import SplitResult
     from gitops_ml.evaluation.compare import Comparison
+    from gitops_ml.evaluation.decision import DecisionRule
     from gitops_ml.evaluation.gates import Verdict
     from gitops_ml.evaluation.metrics import Predictions
     from gitops_ml.monitoring.drift import ReferenceProfile
@@ -48,6 +49,7 @@ class PrCheckRun:
     contract_diff_note: str | None = None
     split: SplitResult | None = None
     trained: TrainedModel | None = None
+    decision: DecisionRule | None = None  # how the candidate decides (stored in its metadata)
     candidate: Predictions | None = None
     production: Predictions | None = None
     production_model: LoadedModel | None = None
@@ -110,6 +112,8 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
         per_class_production=_per_class(run.production),
         costs_note=_costs_note(settings),
         curves=_curves(run),
+        decisions=_decisions(run),
+        decision_warnings=_decision_warnings(run),
         contract=run.contract,
         contract_diff=run.contract_diff,
         contract_diff_note=run.contract_diff_note,
@@ -124,7 +128,44 @@ def result_from_run(run: PrCheckRun, timings: dict[str, float]) -> PrCheckResult
 def _curves(run: PrCheckRun) -> Any:
     from gitops_ml.evaluation.curves import task_curves
 
-    return None if run.candidate is None else task_curves(run.candidate, run.production)
+    if run.candidate is None:
+        return None
+    production = run.production_model.decision if run.production_model is not None else None
+    thresholds = {"candidate": _threshold(run.decision), "production": _threshold(production)}
+    return task_curves(run.candidate, run.production, thresholds=thresholds)
+
+
+def _threshold(rule: DecisionRule | None) -> float | None:
+    from gitops_ml.evaluation.decision import DEFAULT_THRESHOLD
+
+    if rule is None:
+        return DEFAULT_THRESHOLD
+    return rule.threshold if rule.kind == "threshold" else None
+
+
+def _decisions(run: PrCheckRun) -> dict[str, str]:
+    """Each classifier's decision rule in words (regression decides nothing: empty)."""
+    if run.settings is None or run.settings.dataset.task == "regression":
+        return {}
+    default = "the most probable class (no `evaluation.costs`)"
+    out = {"candidate": run.decision.describe() if run.decision is not None else default}
+    if run.production_model is not None:
+        rule = run.production_model.decision
+        out["production"] = rule.describe() if rule is not None else "the most probable class"
+    return out
+
+
+def _decision_warnings(run: PrCheckRun) -> list[str]:
+    """Said in the report, never silently: a rule that decides every row the same way."""
+    from gitops_ml.evaluation.decision import one_way_note
+
+    warnings = [run.decision.warning] if run.decision is not None and run.decision.warning else []
+    for name, preds in (("the candidate", run.candidate), ("production", run.production)):
+        if preds is not None and preds.task != "regression":
+            note = one_way_note(preds.y_pred, f"on the holdout, {name}")
+            if note:
+                warnings.append(note + ": check `evaluation.costs` and the class balance")
+    return warnings
 
 
 def _costs_note(settings: Settings) -> str | None:
@@ -181,6 +222,7 @@ def save_candidate(run: PrCheckRun) -> ModelArtifact:
         split=split.description,
         training_seconds=trained.fit_seconds,
         sample_record=_sample_record(settings, split),
+        decision=run.decision,
     )
     artifact = save_model(trained.pipeline, run.out_dir / "candidate", info)
     write_reference(_reference_profile(run), run.out_dir / "candidate" / REFERENCE_FILE)
@@ -190,6 +232,7 @@ def save_candidate(run: PrCheckRun) -> ModelArtifact:
 def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
     """What the monitor compares production traffic with: training features + holdout scores."""
     from gitops_ml.monitoring.drift import build_reference
+    from gitops_ml.monitoring.estimation import calibration_sample
     from gitops_ml.training.pipeline import prepare_features
 
     settings, split, candidate = run.settings, run.split, run.candidate
@@ -205,6 +248,8 @@ def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
         settings.features.categorical,
         bins=settings.monitoring.psi_bins,
         prediction_scores=scores,
+        # the holdout's scores, truths and decisions: the early warning's calibration check
+        calibration=calibration_sample(candidate),
     )
 
 
@@ -230,6 +275,8 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
         "segments": (result.segments.to_dict(orient="records") if result.segments is not None else None),
         "per_class": ([c.to_dict() for c in result.per_class] if result.per_class is not None else None),
         "curves": [c.to_dict() for c in result.curves] if result.curves else None,
+        "decision": run.decision.model_dump() if run.decision is not None else None,
+        "decision_warnings": result.decision_warnings,
         "costs": (
             settings.evaluation.costs.model_dump(exclude_none=True)
             if settings is not None and settings.evaluation.costs is not None
@@ -247,8 +294,19 @@ def summary_dict(result: PrCheckResult, run: PrCheckRun) -> dict[str, Any]:
 
 
 def write_pr_outputs(result: PrCheckResult, run: PrCheckRun) -> str:
-    """report.md and summary.json (each written atomically); returns the markdown."""
+    """report.md, summary.json and (with a candidate) the model card preview, each written
+    atomically; returns the markdown."""
+    summary = summary_dict(result, run)
+    if run.candidate_artifact is not None and run.settings is not None:
+        from gitops_ml.jobs.model_card import card_inputs
+        from gitops_ml.registry.artifacts import MODEL_CARD_FILE
+        from gitops_ml.reporting.model_card import render_model_card
+
+        metadata = run.candidate_artifact.metadata.model_dump(mode="json")
+        card = render_model_card(card_inputs(metadata, summary, run.settings))
+        atomic_write_text(run.out_dir / MODEL_CARD_FILE, card)
+        result.model_card = MODEL_CARD_FILE
     markdown = render_pr_report(result)
     atomic_write_text(run.out_dir / "report.md", markdown)
-    atomic_write_json(run.out_dir / "summary.json", summary_dict(result, run))
+    atomic_write_json(run.out_dir / "summary.json", summary)
     return markdown

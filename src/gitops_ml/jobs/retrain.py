@@ -10,11 +10,16 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
+
+if TYPE_CHECKING:
+    from gitops_ml.forge.git import GitRepo
+    from gitops_ml.forge.github import GitHubForge
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +51,31 @@ def _existing_ids(settings: Settings) -> set[str]:
     return set(frame[settings.dataset.id_column].astype(str))
 
 
+def repository_forge(settings: Settings, repo: GitRepo, what: str) -> tuple[GitHubForge | None, str | None]:
+    """The repository's GitHub client and token; (None, token) in local mode (logged with why)."""
+    from gitops_ml.forge.git import repository_from_remote
+    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.github_api import api_url_for
+    from gitops_ml.forge.tokens import resolve_token
+
+    token = resolve_token(settings.forge.token_secret_block)
+    repository = settings.forge.repository or repository_from_remote(repo.remote_url("origin"))
+    # the repository's own API host (GITHUB_API_URL checked against the remote), never one from config
+    forge = (
+        GitHubForge(repository, token, api_url_for(repo.remote_url("origin")))
+        if token and repository
+        else None
+    )
+    if forge is None:
+        why = (
+            "no token (GITHUB_TOKEN / GH_TOKEN / forge.token_secret_block)"
+            if not token
+            else "no repository (forge.repository or an origin remote)"
+        )
+        logger.warning("%s in local mode: %s; branch and commit only", what, why)
+    return forge, token
+
+
 def open_retraining_pr(
     settings: Settings,
     window: pd.DataFrame,
@@ -62,10 +92,8 @@ def open_retraining_pr(
     """
     from gitops_ml.data.add_batch import add_batch
     from gitops_ml.data.export import labelled_window_batch, write_batch_csv
-    from gitops_ml.forge.git import GitRepo, repository_from_remote
-    from gitops_ml.forge.github import GitHubForge, api_url_for
+    from gitops_ml.forge.git import GitRepo
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
-    from gitops_ml.forge.tokens import resolve_token
     from gitops_ml.prediction_store import PredictionStore
 
     repo = GitRepo(repo_dir)
@@ -83,21 +111,7 @@ def open_retraining_pr(
         write_batch_csv(batch, batch_path)
         add_batch(manifest, batch_path)
 
-    token = resolve_token(settings.forge.token_secret_block)
-    repository = settings.forge.repository or repository_from_remote(repo.remote_url("origin"))
-    # the repository's own API host (GITHUB_API_URL checked against the remote), never one from config
-    forge = (
-        GitHubForge(repository, token, api_url_for(repo.remote_url("origin")))
-        if token and repository
-        else None
-    )
-    if forge is None:
-        why = (
-            "no token (GITHUB_TOKEN / GH_TOKEN / forge.token_secret_block)"
-            if not token
-            else "no repository (forge.repository or an origin remote)"
-        )
-        logger.warning("retraining PR in local mode: %s; branch and commit only", why)
+    forge, token = repository_forge(settings, repo, "retraining PR")
     date = pd.Timestamp(window_end).date()
     outcome = open_or_update_retraining_pr(
         forge,

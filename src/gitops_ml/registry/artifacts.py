@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.config import Task
 from gitops_ml.errors import ArtifactError
+from gitops_ml.evaluation.decision import DecisionRule
 from gitops_ml.jsonable import to_jsonable
 from gitops_ml.parsing import error_lines
 from gitops_ml.runinfo import MODEL_PACKAGES, library_versions
@@ -36,8 +37,10 @@ MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
 # The monitor's training reference profile (feature + score distributions), published when present.
 REFERENCE_FILE = "reference.json"
+# The version's model card (jobs/model_card.py), published with it at promotion.
+MODEL_CARD_FILE = "model-card.md"
 ARTIFACT_FILES = (MODEL_FILE, METADATA_FILE)
-OPTIONAL_FILES = (REFERENCE_FILE,)
+OPTIONAL_FILES = (REFERENCE_FILE, MODEL_CARD_FILE)
 
 # Types our pipelines need beyond skops' defaults, found with `skops.io.get_untrusted_types`
 # on fitted ColumnTransformer(+imputers, scaler, one-hot/ordinal encoder) pipelines with each
@@ -99,6 +102,9 @@ class ModelInfo(BaseModel):
     training_seconds: float | None = None
     sample_record: dict[str, Any] | None = Field(
         None, description="one raw holdout row: the serving app's smoke prediction before a swap"
+    )
+    decision: DecisionRule | None = Field(
+        None, description="how probabilities become decisions; None = the most probable class"
     )
 
     @field_validator("metrics", mode="before")

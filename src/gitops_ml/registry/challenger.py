@@ -26,6 +26,7 @@ from gitops_ml.clock import utc_now_text
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError, GitopsMLError
 from gitops_ml.io_utils import atomic_write_text
+from gitops_ml.parsing import error_lines, load_yaml
 from gitops_ml.registry.artifacts import ArtifactMetadata
 from gitops_ml.registry.pointer import ProductionPointer
 from gitops_ml.registry.production import LoadedModel, load_pointed_model
@@ -125,19 +126,19 @@ def read_challenger(path: Path) -> ChallengerPointer | None:
         path = path / CHALLENGER_FILE
     if not path.exists():
         return None
+    return parse_challenger(_read_bytes(path), path)
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        text = path.read_bytes()
+        return Path(path).read_bytes()
     except OSError as exc:
         raise ChallengerError(f"{path}: cannot read: {exc}") from exc
-    return parse_challenger(text, path)
 
 
 def parse_challenger(text: bytes, source: Path) -> ChallengerPointer | None:
     """The one parser of challenger files (the serving app's hot reload hashes `text` to notice changes)."""
-    try:
-        data = yaml.safe_load(text.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ChallengerError(f"{source}: not valid YAML: {exc}") from exc
+    data = load_yaml(text, source, ChallengerError)
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -145,16 +146,14 @@ def parse_challenger(text: bytes, source: Path) -> ChallengerPointer | None:
     try:
         return ChallengerPointer.model_validate(data)
     except ValidationError as exc:
-        raise ChallengerError(f"{source}: invalid challenger pointer: {validation_problems(exc)}") from exc
+        raise ChallengerError(
+            f"{source}: invalid challenger pointer: {validation_problems(exc, data)}"
+        ) from exc
 
 
-def validation_problems(exc: ValidationError) -> str:
-    """Each problem as `key.path: message (got value)`."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
-        + (f" (got {e['input']!r})" if e["type"] not in {"missing", "extra_forbidden"} else "")
-        for e in exc.errors()
-    )
+def validation_problems(exc: ValidationError, data: object = None) -> str:
+    """Each problem as `key.path: rule (got value)`."""
+    return "; ".join(error_lines(exc, data, with_input=True))
 
 
 def check_against_production(

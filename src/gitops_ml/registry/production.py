@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.config import FeaturesConfig, RegistryConfig, Settings
 from gitops_ml.errors import ArtifactError
+from gitops_ml.evaluation.decision import DecisionRule
 from gitops_ml.evaluation.metrics import positive_class
 from gitops_ml.registry.artifacts import (
     METADATA_FILE,
@@ -52,6 +53,11 @@ class LoadedModel:
             **{**settings.features.model_dump(), "numeric": list(numeric), "categorical": list(categorical)}
         )
         return settings.model_copy(update={"features": features})
+
+    @property
+    def decision(self) -> DecisionRule | None:
+        """The model's own decision rule (from its metadata); None = the most probable class."""
+        return self.metadata.decision if self.metadata is not None else None
 
     def positive_index(self, positive_label: object) -> int:
         """Column of predict_proba scored as positive (binary), matched as the evaluation matches it."""
@@ -94,4 +100,5 @@ def score_with_production(production: LoadedModel, holdout: pd.DataFrame, settin
         training_target(holdout, settings),
         settings.dataset.task,
         settings.dataset.positive_label,
+        production.decision,
     )

@@ -40,6 +40,9 @@ class PrCheckResult:
     per_class_production: list[ClassMetrics] | None = None
     costs_note: str | None = None  # the costs expected_cost was computed with, in words
     curves: list[Curve] | None = None  # ROC, PR, calibration, cost, per-class recall, residuals...
+    decisions: dict[str, str] = field(default_factory=dict)  # model -> its decision rule, in words
+    decision_warnings: list[str] = field(default_factory=list)  # e.g. decides everything one way
+    model_card: str | None = None  # path of the model card preview, relative to the report
     contract: Any | None = None  # contracts.validate.ValidationReport
     contract_diff: Any | None = None  # contracts.diff.ContractDiff (None: no base to diff against)
     contract_diff_note: str | None = None
@@ -230,6 +233,18 @@ def _chart_section(r: PrCheckResult) -> str:
                 ),
             ]
     return "\n".join(parts) + "\n"
+
+
+def _decisions_section(r: PrCheckResult) -> str:
+    if not r.decisions and not r.decision_warnings and not r.model_card:
+        return ""
+    lines = ["## Decisions", ""]
+    lines += [f"- {model} decides: {rule}" for model, rule in r.decisions.items()]
+    lines += [f"- ⚠️ {warning}" for warning in r.decision_warnings]
+    if r.model_card:
+        card = f"[{r.model_card}]({r.model_card})"
+        lines.append(f"- Model card: {card} in the artifact; promotion commits it as `deploy/model-card.md`")
+    return "\n".join(lines) + "\n"
 
 
 def _curves_section(r: PrCheckResult) -> str:
@@ -479,6 +494,7 @@ SECTIONS = (  # in report order; the verdict is never truncated
     ("metrics", _metrics_section),
     ("per_class", _per_class_section),
     ("chart", _chart_section),
+    ("decisions", _decisions_section),
     ("curves", _curves_section),
     ("segments", _segments_section),
     ("contract", _contract_section),
@@ -495,6 +511,7 @@ TRUNCATION_ORDER = (
     "plots",
     "chart",
     "per_class",
+    "decisions",
     "gates",
     "metrics",
     "reproducibility",

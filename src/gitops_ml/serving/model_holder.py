@@ -28,6 +28,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.evaluation.decision import decide
 from gitops_ml.registry.challenger import (
     CHALLENGER_FILE,
     ChallengerPointer,
@@ -98,8 +99,9 @@ class ServedModel:
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Score validated records; one dict per record: prediction, score, probabilities.
 
-        For classifiers the prediction is the class with the highest probability (what
-        `predict` returns for scikit-learn classifiers) so the pipeline runs once, not twice.
+        For classifiers the prediction follows the model's decision rule (`evaluation.decision.decide`:
+        the most probable class unless its metadata records a threshold or cost matrix), from the
+        same probabilities, so the pipeline runs once, not twice.
         `score` is the positive-class probability (binary), the top probability (multiclass) or
         the predicted value (regression).
         """
@@ -117,16 +119,17 @@ class ServedModel:
             if self.compiled is not None
             else np.asarray(pipeline.predict_proba(self._frame(records)), dtype=float)
         )
-        labels, keys = self._labels
-        top = proba.argmax(axis=1)
+        _, keys = self._labels
+        # the model's own decision rule (cost-chosen threshold / minimum expected cost), from its metadata
+        decided = decide(proba, self.model.pipeline.classes_, self.model.decision).tolist()
         if self.positive_index is not None:
             scores = proba[:, self.positive_index].tolist()
         else:
             scores = proba.max(axis=1).tolist()
         rows = proba.tolist()
         return [
-            {"prediction": labels[t], "score": s, "probabilities": dict(zip(keys, row, strict=True))}
-            for t, s, row in zip(top.tolist(), scores, rows, strict=True)
+            {"prediction": d, "score": s, "probabilities": dict(zip(keys, row, strict=True))}
+            for d, s, row in zip(decided, scores, rows, strict=True)
         ]
 
     def _frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
