@@ -61,7 +61,13 @@ def report_task(
 def challenger_task(
     settings: Settings, store_url: str, production: LoadedModel, end: datetime, window: str | None
 ) -> ChallengerDecision | None:
-    return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+    from gitops_ml.errors import GitopsMLError
+
+    try:
+        return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+    except GitopsMLError as exc:  # a refused challenger must not stop production's monitoring
+        get_run_logger().error("challenger not judged: %s", exc)
+        return None
 
 
 @task(name="challenger-pr", cache_policy=NO_CACHE, retries=0)
@@ -132,6 +138,15 @@ def monitor_flow(
         table=[f.to_dict() for f in result.drift.features],
         description="per-feature drift of the latest window",
     )
+    estimate = result.estimate
+    if estimate is not None and estimate.warning:
+        logger.warning("early warning: %s", estimate.reason)
+        events.emit(
+            events.EARLY_WARNING,
+            dataset=settings.dataset.name,
+            model_version=production.version,
+            payload=_warning_payload(result),
+        )
     if decision.action == "retrain":
         events.emit(
             events.DECAY,
@@ -176,6 +191,7 @@ def monitor_flow(
         report=str(out / "report.md"),
         pr=pr,
         bundle=bundle,
+        early_warning=bool(estimate is not None and estimate.warning),
         challenger=challenger,
         challenger_pr=challenger_pr,
     )
@@ -209,4 +225,21 @@ def _decay_payload(result: WindowResult, decision: Decision) -> dict[str, object
         "metric": perf.metric if perf is not None else None,
         "metric_value": perf.value if perf is not None else None,
         "baseline": perf.baseline if perf is not None else None,
+    }
+
+
+def _warning_payload(result: WindowResult) -> dict[str, object]:
+    estimate = result.estimate
+    assert estimate is not None
+    return {
+        "window_start": result.window_start.isoformat(),
+        "window_end": result.window_end.isoformat(),
+        "rows": result.rows,
+        "metric": estimate.metric,
+        "estimate": estimate.value,
+        "interval": [estimate.ci_low, estimate.ci_high],
+        "baseline": estimate.baseline,
+        "estimated_drop": estimate.drop,
+        "labelled": estimate.labelled,
+        "reason": estimate.reason,
     }

@@ -485,6 +485,30 @@ class DriftThresholds(StrictModel):
     )
 
 
+class EarlyWarningConfig(StrictModel):
+    """Performance estimated from a classifier's own probabilities before labels arrive."""
+
+    enabled: bool = Field(
+        True, description="estimate each window's performance from the served probabilities"
+    )
+    metric: str | None = Field(
+        None,
+        description="metric to estimate; None = monitoring.performance_metric (binary), accuracy (multiclass); "
+        "regression estimates nothing",
+    )
+    max_calibration_error: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="expected calibration error on the reference (holdout) above this = estimate not valid",
+    )
+    draws: int = Field(300, ge=50, le=5000, description="label vectors drawn from the probabilities")
+    retrain: bool = Field(
+        False,
+        description="true = a window with an early warning counts as a bad window for the retraining policy",
+    )
+
+
 class MonitoringConfig(StrictModel):
     window: str = Field("7D", description="pandas offset alias of one monitoring window")
     min_window_rows: int = Field(500, ge=1)
@@ -500,11 +524,12 @@ class MonitoringConfig(StrictModel):
     psi_bins: int = Field(10, ge=2)
     retrain_branch_prefix: str = "retrain/"
     retrain_label: str = "retraining"
+    early_warning: EarlyWarningConfig = EarlyWarningConfig()
 
 
 class ForgeConfig(StrictModel):
     repository: str | None = Field(None, description="owner/name; None = from the git remote")
-    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github.api_url_for).
+    # Not configurable: the API host is GITHUB_API_URL or the remote's own host (forge.github_api.api_url_for).
     api_url: SkipJsonSchema[Any] = Field(None, exclude=True)
     token_secret_block: str | None = Field(None, description="Prefect Secret block holding the token")
     base_branch: str = "main"

@@ -30,6 +30,9 @@ PHASES = (
     ("concept-drift", "2026-09-01", "2026-10-01"),
     ("concept-drift", "2026-10-01", "2026-11-01"),  # only with a 4th `rows` entry: the PR gets updated
 )
+# traffic while the retrained candidate scores every request in the shadow of production
+SHADOW_PHASE = ("concept-drift", "2026-11-01", "2026-12-01")
+SHADOW_ROWS = 1000
 
 
 @dataclass
@@ -155,6 +158,18 @@ class Server:
             time.sleep(0.5)
         raise TimeoutError(f"server did not switch to {version} within {timeout_s}s")
 
+    def wait_challenger(self, version: str, timeout_s: float = 60) -> dict:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        info: dict = {}
+        while time.monotonic() < deadline:
+            info = httpx.get(f"{self.url}/model", timeout=2).json().get("challenger") or {}
+            if info.get("version") == version:
+                return info
+            time.sleep(0.5)
+        raise TimeoutError(f"server did not load challenger {version} within {timeout_s}s: {info}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -256,13 +271,13 @@ def run_loop(
         )
 
     def traffic(i: int) -> Callable[[], tuple[bool, str, str]]:
-        scenario, start, end = PHASES[i]
+        scenario, start, end = PHASES[i] if i < len(PHASES) else SHADOW_PHASE
 
         def step() -> tuple[bool, str, str]:
             server = state["server"]
             state[f"phase{i}_start"] = time.time()
             frame = simulated_records(
-                rows[i],
+                rows[i] if i < len(rows) else SHADOW_ROWS,
                 scenario,
                 seed=i,
                 id_offset=DEFAULT_ID_OFFSET + i * 100_000,
@@ -292,13 +307,31 @@ def run_loop(
             out = f"reports/monitor-{i}"
             from flows.monitor import monitor_flow
 
+            # as monitor.yml runs it: the monitor writes a retraining bundle (no token needed), then
+            # the trusted half verifies the bundle and opens or updates the PR
+            bundle_dir = scratch / f"retrain-bundle-{i}"
             outcome = monitor_flow(
                 out_dir=out,
                 store_url=store_url,
                 window=f"{seconds:.0f}s",
                 now=end.isoformat(),
                 repo_dir=str(work),
+                bundle_dir=str(bundle_dir),
             )
+            if outcome.bundle is not None:
+                from dataclasses import replace
+
+                from gitops_ml.jobs.config_check import load_checked_settings
+                from gitops_ml.jobs.retrain import open_retraining_pr_from_bundle
+
+                pr = open_retraining_pr_from_bundle(
+                    load_checked_settings("config"),
+                    Path(outcome.bundle),
+                    repo_dir=work,
+                    expect_commit=git(work, "rev-parse", "HEAD"),
+                    store_url=store_url,
+                )
+                outcome = replace(outcome, pr=pr)
             state["monitor"] = outcome
             detail = f"{outcome.status} -> {outcome.action}"
             if outcome.pr is not None:
@@ -323,6 +356,49 @@ def run_loop(
             )
             ok = ok and roc["delta"] > 0
         return ok, detail, output
+
+    shadow = len(PHASES)  # the shadow phase's index among the traffic phases
+
+    def shadow_propose() -> tuple[bool, str, str]:
+        git(work, "checkout", "-q", "main")
+        code = _cli("challenger", "propose", "--from", "reports/pr-retrain", "--mode", "shadow", "--commit")
+        path = work / "deploy/challenger.yaml"
+        version = yaml.safe_load(path.read_text())["version"] if path.exists() else None
+        if code != 0 or version is None:
+            return False, f"challenger propose exit {code}", ""
+        info = state["server"].wait_challenger(version)
+        return (
+            True,
+            f"challenger {version} ({info.get('mode')}) served beside production {state['version']}",
+            str(path),
+        )
+
+    def shadow_monitor() -> tuple[bool, str, str]:
+        import pandas as pd
+
+        from flows.monitor import monitor_flow
+
+        end = pd.Timestamp(state[f"phase{shadow}_end"], unit="s", tz="UTC")
+        seconds = state[f"phase{shadow}_end"] - state[f"phase{shadow}_start"] + 1
+        out = "reports/monitor-shadow"
+        outcome = monitor_flow(
+            out_dir=out, store_url=store_url, window=f"{seconds:.0f}s", now=end.isoformat(), open_pr=False
+        )
+        decision = outcome.challenger
+        if decision is None or decision.latest is None:
+            return False, "the monitor found no challenger to judge", str(work / out / "report.md")
+        w = decision.latest
+        detail = f"{decision.action}: {w.rows} labelled pairs, {w.metric} {w.outcome}"
+        if w.delta is not None and w.ci_low is not None and w.ci_high is not None:
+            detail += f" (delta {w.delta:+.3f}, CI [{w.ci_low:+.3f}, {w.ci_high:+.3f}])"
+        detail += f"; {decision.required_windows} windows in a row decide"
+        return w.rows > 0, detail, str(work / out / "report.md")
+
+    def shadow_retire() -> tuple[bool, str, str]:
+        code = _cli(
+            "challenger", "retire", "--reason", "the demo promotes it through the retraining PR", "--commit"
+        )
+        return code == 0, f"exit {code}: challenger retired, production untouched", ""
 
     def merge_and_promote() -> tuple[bool, str, str]:
         pr = state["monitor"].pr
@@ -352,6 +428,10 @@ def run_loop(
             else []
         ),
         ("PR check on the retraining branch", retrain_branch_check),
+        ("challenger: the retrained candidate in shadow", shadow_propose),
+        ("traffic: concept drift, scored by both", traffic(shadow)),
+        ("monitor: champion vs challenger on the same requests", shadow_monitor),
+        ("challenger retire (a commit, like every pointer change)", shadow_retire),
         ("merge + promote the retrained model", merge_and_promote),
     ]
     try:

@@ -192,3 +192,39 @@ def test_a_cost_matrix_class_the_contract_does_not_allow_is_refused(project: Pat
         "monitoring.yaml: monitoring.performance_metric: 'log_loss' needs class probabilities" in p
         for p in problems
     ), problems
+
+
+def test_early_warning_metric_that_cannot_be_estimated_is_named_with_its_key(project: Path):
+    edit(project / "config" / "monitoring.yaml", early_warning={"metric": "expected_cost"})
+    problems = "\n".join(check_config("config").problems)
+    assert "monitoring.yaml: monitoring.early_warning.metric: 'expected_cost' needs costs" in problems
+    edit(project / "config" / "monitoring.yaml", early_warning={"metric": "rmse"})
+    problems = "\n".join(check_config("config").problems)
+    assert "monitoring.early_warning.metric: 'rmse' not a binary metric" in problems
+    edit(
+        project / "config" / "monitoring.yaml",
+        early_warning={"metric": "accuracy", "max_calibration_error": 2},
+    )
+    problems = "\n".join(check_config("config").problems)
+    assert "early_warning.max_calibration_error" in problems
+
+
+def test_a_malformed_or_self_challenging_challenger_pointer_fails_config_check(project: Path, capsys):
+    deploy = project / "deploy"
+    deploy.mkdir(exist_ok=True)
+    production = {"version": "v-1", "artifact_uri": "store/v-1/model.skops", "sha256": "a" * 64}
+    (deploy / "production.yaml").write_text(yaml.safe_dump(production))
+    challenger = deploy / "challenger.yaml"
+    challenger.write_text(
+        yaml.safe_dump({**production, "version": "v-2", "sha256": "b" * 64, "fraction": 1.5})
+    )
+    assert main(["config", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "challenger.yaml" in err and "fraction" in err, err
+
+    challenger.write_text(yaml.safe_dump(production))  # production itself, as a challenger
+    assert main(["config", "check"]) == 2
+    assert "is the production version" in capsys.readouterr().err
+
+    challenger.write_text(yaml.safe_dump({**production, "version": "v-2", "sha256": "b" * 64}))
+    assert main(["config", "check"]) == 0

@@ -14,6 +14,7 @@ from gitops_ml.data.generator import (
     COLUMNS,
     CONCEPT_DRIFT,
     CONTRACTS,
+    COVARIATE_DECAY,
     COVARIATE_DRIFT,
     PAYMENT_METHODS,
     PLANS,
@@ -148,6 +149,25 @@ def test_covariate_drift_moves_features_not_the_relation() -> None:
     # same draws: unaffected columns are identical (the scenarios are paired)
     pd.testing.assert_series_equal(drifted["tenure_months"], stable["tenure_months"])
     pd.testing.assert_series_equal(drifted["region"], stable["region"])
+
+
+def test_covariate_decay_brings_new_customers_with_the_same_relation() -> None:
+    stable = generate_month("2026-06", 4000, seed=5)
+    decayed = generate_month("2026-06", 4000, seed=5, scenario=COVARIATE_DECAY)
+    assert (decayed["tenure_months"] < 12).mean() > (stable["tenure_months"] < 12).mean() + 0.3
+    assert (decayed["contract_type"] == "month-to-month").mean() > (
+        stable["contract_type"] == "month-to-month"
+    ).mean()
+    # paired draws: the columns the shift does not touch are identical
+    pd.testing.assert_series_equal(decayed["region"], stable["region"])
+    pd.testing.assert_series_equal(decayed["payment_method"], stable["payment_method"])
+    # the point of the preset: a model of the stable population is right less often on the new one
+    train = pd.concat(generate_batches("2026-01", 2, 3000, seed=9))
+    model = HistGradientBoostingClassifier(categorical_features="from_dtype", random_state=0)
+    with threadpool_limits(1):
+        model.fit(_x(train), train["churned"])
+        accuracy = [float((model.predict(_x(t)) == t["churned"]).mean()) for t in (stable, decayed)]
+    assert accuracy[1] < accuracy[0] - 0.04, accuracy
 
 
 def test_concept_drift_changes_the_relation_only() -> None:

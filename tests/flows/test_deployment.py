@@ -1,11 +1,15 @@
-"""prefect.yaml for real: a `prefect server start`, `prefect deploy --all`, a process worker, a monitor run.
+"""prefect.yaml for real: a `prefect server start`, `prefect deploy --all`, a process worker, a monitor run,
+the monitor's concurrency limit, and the retrain deployment run by the decay event.
 
 The chain a production install goes through, on a small real repository: promote a model (a
 subprocess on the real server, committing the pointer), push to a bare "remote", deploy the four
 deployments from the project's own prefect.yaml, start a process worker that clones the remote
 (the git_clone pull step, configured by GITOPS_ML_REPOSITORY_URL / GITOPS_ML_BRANCH) and run
 `monitor/monitor` through the CLI. The prediction store is empty, so the run must complete with
-the "insufficient data" decision and publish the `monitor-report` artifact.
+the "insufficient data" decision and publish the `monitor-report` artifact. Then two monitor runs
+started together: the concurrency limit of 1 with CANCEL_NEW lets one run and cancels the other.
+Last, the decay event sent through flows/events.py makes prefect.yaml's trigger run the retrain
+deployment, and the worker picks that run up.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,7 +118,7 @@ def worker(tmp_path: Path, deployed_repo: dict) -> Iterator[Path]:
         stop_group(proc)
 
 
-def test_monitor_deployment_runs_on_a_process_worker_from_a_clone(deployed_repo: dict, worker: Path):
+def test_deployments_run_on_a_process_worker_from_a_clone(deployed_repo: dict, worker: Path):
     api, env, root = deployed_repo["api"], deployed_repo["env"], deployed_repo["root"]
     logs = (worker, deployed_repo["server_log"])
     with httpx.Client(base_url=api, timeout=30) as client:
@@ -164,3 +169,66 @@ def test_monitor_deployment_runs_on_a_process_worker_from_a_clone(deployed_repo:
     assert production in report  # the pointer the promote commit pushed, read from the clone
     # the run happened in the worker's clone: the checkout the test pushed, not this folder
     assert not (root / "reports/monitor").exists()
+
+    with httpx.Client(base_url=api, timeout=30) as client:
+        _monitor_runs_one_at_a_time(client, monitor, logs)
+        _decay_event_runs_the_retrain_deployment(client, deployed["pr-check/retrain"], env, root, logs)
+
+
+def _wait_for(what: str, probe, timeout_s: float, *logs: Path):
+    deadline = time.monotonic() + timeout_s
+    while (found := probe()) is None:
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not seen within {timeout_s} s\n" + "\n".join(tail(log) for log in logs))
+        time.sleep(1)
+    return found
+
+
+def _monitor_runs_one_at_a_time(client: httpx.Client, monitor: dict, logs: tuple[Path, ...]) -> None:
+    assert monitor["global_concurrency_limit"]["limit"] == 1, monitor["global_concurrency_limit"]
+    assert monitor["concurrency_options"]["collision_strategy"] == "CANCEL_NEW", monitor[
+        "concurrency_options"
+    ]
+    created = [client.post(f"/deployments/{monitor['id']}/create_flow_run", json={}) for _ in range(2)]
+    assert all(r.status_code == 201 for r in created), [r.text for r in created]
+    ids = [r.json()["id"] for r in created]
+    terminal = {"COMPLETED", "CANCELLED", "FAILED", "CRASHED"}
+
+    def finished():
+        states = [client.get(f"/flow_runs/{i}").json()["state"]["type"] for i in ids]
+        return states if set(states) <= terminal else None
+
+    states = _wait_for("both monitor runs finished", finished, CLI_TIMEOUT_S, *logs)
+    assert sorted(states) == ["CANCELLED", "COMPLETED"], states
+
+
+def _decay_event_runs_the_retrain_deployment(
+    client: httpx.Client, retrain: dict, env: dict[str, str], root: Path, logs: tuple[Path, ...]
+) -> None:
+    automations = client.post("/automations/filter", json={}).json()
+    (automation,) = [a for a in automations if "gitops-ml.monitor.decay" in a["trigger"].get("expect", [])]
+    assert [(a["type"], a["deployment_id"]) for a in automation["actions"]] == [
+        ("run-deployment", retrain["id"])
+    ]
+    before = client.post("/flow_runs/filter", json={"deployments": {"id": {"any_": [retrain["id"]]}}}).json()
+    assert before == []
+    script = (
+        "from flows import events\n"
+        "from prefect.events.worker import EventsWorker\n"
+        "sent = events.emit(events.DECAY, dataset='churn', model_version='v-test', payload={'rows': 1})\n"
+        "assert sent is not None, 'not sent'\n"
+        "EventsWorker.drain_all()\n"
+    )
+    done = _run([str(BIN / "python"), "-c", script], env, root)
+    assert done.returncode == 0, _explain(done, *logs)
+
+    def picked_up():
+        runs = client.post(
+            "/flow_runs/filter", json={"deployments": {"id": {"any_": [retrain["id"]]}}}
+        ).json()
+        started = [r for r in runs if r["state"]["type"] not in {"SCHEDULED", "PENDING"}]
+        return started or None
+
+    (run,) = _wait_for("the retrain run started by the worker", picked_up, CLI_TIMEOUT_S, *logs)
+    assert run["created_by"]["type"] == "AUTOMATION", run["created_by"]
+    assert run["state"]["type"] in {"RUNNING", "COMPLETED"}, (run["state"], tail(logs[0]))

@@ -12,8 +12,9 @@ from flows import events
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch):
-    """The events Prefect would send, captured by its asserting client instead of a server."""
+def sent(monkeypatch: pytest.MonkeyPatch, prefect_harness):
+    """The events Prefect would send, captured by its asserting client (the worker enriches them
+    through the session's Prefect API, so the harness runs)."""
     worker = EventsWorker.instance(AssertingEventsClient)
     monkeypatch.setattr(EventsWorker, "instance", lambda *_: worker)
     monkeypatch.setattr("prefect.events.utilities.should_emit_events", lambda: True)

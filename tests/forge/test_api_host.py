@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_ml.forge.github import ForgeError, api_url_for
+from gitops_ml.forge.github_api import ForgeError, api_url_for
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +19,13 @@ from sklearn.preprocessing import StandardScaler
 
 from gitops_ml.cli import main
 from gitops_ml.config import Settings
+from gitops_ml.errors import GitopsMLError
+from gitops_ml.jobs.challenger import judge_challenger
 from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.registry.artifacts import ModelInfo, save_model
-from gitops_ml.registry.challenger import read_challenger
+from gitops_ml.registry.challenger import read_challenger, write_challenger
 from gitops_ml.registry.pointer import read_history, read_pointer
+from gitops_ml.registry.production import load_production
 from gitops_ml.registry.promote import promote_candidate
 from tests.fixtures.projects import make_config_project
 
@@ -209,3 +213,20 @@ def test_show_and_a_bad_mode(project: Path, capsys) -> None:
     assert "no challenger" in capsys.readouterr().out
     assert _propose(project, "cand", "--mode", "mirror") == 2
     assert "--mode" in capsys.readouterr().err
+
+
+def test_an_unknown_policy_metric_is_refused_naming_its_key_path(project: Path) -> None:
+    assert _propose(project, "cand") == 0
+    path = project / CHALLENGER
+    challenger = read_challenger(path)
+    assert challenger is not None
+    write_challenger(
+        path, challenger.model_copy(update={"policy": challenger.policy.model_copy(update={"metric": "auc"})})
+    )
+    settings = load_checked_settings(Path("config"))
+    production = load_production(settings.registry, project / ".gitops-ml" / "cache")
+    assert production is not None
+    with pytest.raises(GitopsMLError, match=r"policy\.metric: 'auc' is not a binary metric"):
+        judge_challenger(
+            settings, f"sqlite:///{project / 'p.db'}", production, datetime.now(UTC), window="1D"
+        )

@@ -20,6 +20,7 @@ from gitops_ml.jobs.challenger import judge_challenger, open_decision_pr, propos
 from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.monitoring.challenger import render_challenger_section
 from gitops_ml.prediction_store import PredictionStore
+from gitops_ml.registry.challenger import read_challenger
 from gitops_ml.registry.production import load_production
 from gitops_ml.registry.promote import promote_candidate
 from tests.fixtures.projects import make_config_project
@@ -122,10 +123,10 @@ def _run(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, bett
     ) as github:
         monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
         monkeypatch.setenv("GITHUB_API_URL", github.api_url)
+        challenger = read_challenger(project / "deploy" / "challenger.yaml")
+        assert challenger is not None
         for k in range(windows):
-            challenger = judge_challenger(settings, store_url, production, start, window="1D")
-            assert challenger is not None
-            _log_window(store, start, k, better, (production.version, challenger.challenger_version))
+            _log_window(store, start, k, better, (production.version, challenger.version))
             now = start + timedelta(days=k + 1)
             decision = judge_challenger(settings, store_url, production, now, window="1D")
             assert decision is not None

@@ -15,15 +15,16 @@ from sklearn.preprocessing import OneHotEncoder
 
 from gitops_ml.config import CheckSpec, DeepchecksConfig, SuiteConfig, load_settings
 from gitops_ml.errors import ConfigError
-from gitops_ml.quality import (
+from gitops_ml.quality.deepchecks_suites import (
     STATUSES,
     SuiteSummary,
+    _label_for,
+    deepchecks_session,
     run_data_integrity,
     run_model_evaluation,
     run_train_test_validation,
     validate_deepchecks_config,
 )
-from gitops_ml.quality.deepchecks_suites import _label_for, deepchecks_session
 from tests.fixtures.projects import CHURN
 
 

@@ -17,9 +17,10 @@ import pandas as pd
 import pytest
 
 from gitops_ml.config import CheckSpec, DeepchecksConfig, SuiteConfig
-from gitops_ml.quality import check_support, environment, run_data_integrity, support_table
-from gitops_ml.quality.deepchecks_suites import CATALOGUE_PATH
+from gitops_ml.quality import environment
+from gitops_ml.quality.deepchecks_suites import CATALOGUE_PATH, run_data_integrity
 from gitops_ml.quality.environment import DeepchecksEnvError
+from gitops_ml.quality.support import check_support, support_table
 
 REPO = Path(__file__).resolve().parents[2]
 

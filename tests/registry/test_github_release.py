@@ -11,7 +11,8 @@ import pytest
 
 from gitops_ml.config import RegistryConfig
 from gitops_ml.errors import ArtifactError
-from gitops_ml.registry.github_release import GitHubReleaseStore, parse_release_url, web_root
+from gitops_ml.forge.github_api import web_root
+from gitops_ml.registry.github_release import GitHubReleaseStore, parse_release_url
 from gitops_ml.registry.model_store import fetch_artifact, open_store
 from gitops_ml.registry.pointer import read_pointer
 from gitops_ml.registry.promote import promote_candidate, rollback
@@ -228,6 +229,14 @@ def test_transient_download_errors_are_retried(gh: FakeGitHub, tmp_path: Path) -
     uri = store_for(gh).publish(folder, "v10", sha)
     gh.fail_next("GET", r"/releases/assets/\d+$", status=503, times=2)
     assert store_for(gh).fetch(uri, tmp_path / "cache").read_bytes() == b"model bytes of v10"
+
+
+def test_the_token_goes_only_over_https_or_to_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_API_URL", "http://attacker.example/api")
+    with pytest.raises(ArtifactError, match=r"github-release://acme/churn: .*only sent over https"):
+        GitHubReleaseStore.from_url(f"github-release://{REPO}", token=TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", "https://ghe.example/api/v3/")
+    assert GitHubReleaseStore(REPO, token=TOKEN).api_url == "https://ghe.example/api/v3"
 
 
 @pytest.mark.parametrize(

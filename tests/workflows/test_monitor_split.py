@@ -213,8 +213,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         check=True,
         env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
     )
-    (checkout / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make install` of the same lock
     sha = _git(checkout, "rev-parse", "HEAD")
+    _git(checkout, "checkout", "-q", "--detach", sha)  # `ref: github.sha` leaves HEAD detached
+    (checkout / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make install` of the same lock
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))

@@ -107,6 +107,20 @@ def test_trigger_paths(workflows) -> None:
     assert workflows["ci.yml"]["on"]["push"]["branches-ignore"] == ["main"]
 
 
+def test_a_merged_challenger_is_handled_like_a_merged_pointer(workflows) -> None:
+    """deploy/challenger.yaml (propose / promote / retire PRs) is checked by pr.yml, never re-deployed:
+    like a rollback, the serving app follows the merged file; the publish push may carry it."""
+    from fnmatch import fnmatch
+
+    pr_paths = _paths(workflows["pr.yml"], "pull_request")
+    deploy_paths = _paths(workflows["deploy.yml"], "push")
+    for changed in ("deploy/challenger.yaml", "deploy/production.yaml", "deploy/history.yaml"):
+        assert any(fnmatch(changed, p) for p in pr_paths), changed
+        assert not any(fnmatch(changed, p) for p in deploy_paths), changed
+    push = next(s for s in steps_of(workflows, "deploy.yml") if s.run and "git_safe push" in s.run)
+    assert "grep -Ev '^deploy/" in push.run  # the guard: the pushed commit touches deploy/ only
+
+
 def _job_steps(workflows, workflow: str, job: str) -> list:
     return [s for s in steps_of(workflows, workflow) if s.job == job]
 

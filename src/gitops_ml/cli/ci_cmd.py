@@ -41,7 +41,8 @@ def _repo_url(repository: str) -> str:
 
 def _forge(repository: str | None):
     """A client for the repository's own API host (never one named in the repository's files)."""
-    from gitops_ml.forge.github import GitHubForge, api_url_for
+    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.github_api import api_url_for
     from gitops_ml.forge.tokens import resolve_token
 
     if not repository:

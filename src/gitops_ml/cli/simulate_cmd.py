@@ -12,7 +12,9 @@ from gitops_ml.cli.options import ConfigDirOption
 def register(app: typer.Typer) -> None:
     @app.command("simulate")
     def simulate(
-        scenario: str = typer.Option("stable", "--scenario", help="stable | covariate-drift | concept-drift"),
+        scenario: str = typer.Option(
+            "stable", "--scenario", help="stable | covariate-drift | concept-drift | covariate-decay"
+        ),
         url: str = typer.Option("http://127.0.0.1:8000", "--url", help="base URL of `gitops-ml serve`"),
         rows: int = typer.Option(2000, "--rows", min=1, help="records to send"),
         batch_size: int = typer.Option(50, "--batch-size", min=1, help="records per /predict request"),

@@ -28,7 +28,8 @@ How rows are made (all vectorised numpy, one `numpy.random.Generator` per call, 
 Drift (`Scenario`) starts at `onset_month` (a month or a day) and ramps over `ramp_months`:
 
 - covariate shift (P(x) moves, P(y|x) does not): prices rise by `price_increase`, the plan mix
-  moves toward basic by `plan_mix_shift`, usage drops by `usage_drop`.
+  moves toward basic by `plan_mix_shift`, usage drops by `usage_drop`, and new customers replace
+  established ones by `new_customer_shift` (0 in `covariate-drift`, 1 in `covariate-decay`).
 - concept shift (P(y|x) moves): support calls stop mattering, the tenure effect reverses
   (long-standing customers leave), and region south churns much more.
 
@@ -81,6 +82,7 @@ ID_COLUMN = "customer_id"
 PLANS = ("basic", "standard", "premium")
 PLAN_PROBS = np.array([0.45, 0.35, 0.20])
 PLAN_PROBS_DRIFTED = np.array([0.75, 0.20, 0.05])  # where the plan mix moves under covariate shift
+_RECENT_SHARE = 0.35  # customers in their first months; the rest are established
 PLAN_LIST_PRICE = np.array([35.0, 65.0, 105.0])
 PLAN_TYPICAL_USAGE = np.array([250.0, 600.0, 1400.0])
 CONTRACTS = ("month-to-month", "one-year", "two-year")
@@ -117,6 +119,7 @@ class Scenario:
     price_increase: float = 0.2
     plan_mix_shift: float = 0.5
     usage_drop: float = 0.3
+    new_customer_shift: float = 0.0
     south_churn_boost: float = 1.8
 
     def __post_init__(self) -> None:
@@ -127,12 +130,13 @@ class Scenario:
             "price_increase",
             "plan_mix_shift",
             "usage_drop",
+            "new_customer_shift",
             "south_churn_boost",
         ):
             if getattr(self, knob) < 0:
                 raise ValueError(f"Scenario.{knob} must be >= 0, got {getattr(self, knob)}")
-        if self.plan_mix_shift > 1 or self.usage_drop >= 1:
-            raise ValueError("Scenario.plan_mix_shift must be <= 1 and usage_drop < 1")
+        if self.plan_mix_shift > 1 or self.usage_drop >= 1 or self.new_customer_shift > 1:
+            raise ValueError("Scenario.plan_mix_shift and new_customer_shift must be <= 1, usage_drop < 1")
         if self.onset_month is not None:
             _parse_onset(self.onset_month)
 
@@ -160,7 +164,20 @@ class Scenario:
 STABLE = Scenario(name="stable")
 COVARIATE_DRIFT = Scenario(name="covariate-drift", covariate_shift=1.0)
 CONCEPT_DRIFT = Scenario(name="concept-drift", concept_shift=1.0)
-SCENARIOS = {s.name: s for s in (STABLE, COVARIATE_DRIFT, CONCEPT_DRIFT)}
+# A covariate shift that costs accuracy: new customers (mostly month-to-month, the uncertain part
+# of the population) replace established ones; P(y|x) is unchanged, so a calibrated model's own
+# probabilities see the drop before any label arrives (the early warning's scenario). Paired with
+# `stable` row by row except the support-call and late-payment counts: contracts follow tenure, and
+# the Poisson draws consume the random stream by their rates.
+COVARIATE_DECAY = Scenario(
+    name="covariate-decay",
+    covariate_shift=1.0,
+    price_increase=0.0,
+    plan_mix_shift=0.0,
+    usage_drop=0.0,
+    new_customer_shift=1.0,
+)
+SCENARIOS = {s.name: s for s in (STABLE, COVARIATE_DRIFT, CONCEPT_DRIFT, COVARIATE_DECAY)}
 
 
 def scenario_by_name(name: str) -> Scenario:
@@ -243,7 +260,10 @@ def _simulate(
     s_cov = scenario.covariate_shift * ramp
     s_con = scenario.concept_shift * ramp
 
-    tenure = np.where(u_recent < 0.35, tenure_recent, tenure_established).clip(0, 120).astype(np.int64)
+    recent_share = _RECENT_SHARE + (1 - _RECENT_SHARE) * np.clip(scenario.new_customer_shift * s_cov, 0, 1)
+    tenure = (
+        np.where(u_recent < recent_share, tenure_recent, tenure_established).clip(0, 120).astype(np.int64)
+    )
     signup = (snapshot.astype("datetime64[M]") - tenure.astype("timedelta64[M]")).astype("datetime64[D]")
     signup = signup - signup_days_back.astype("timedelta64[D]")
 

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
-import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from gitops_ml.errors import GitopsMLError
+from gitops_ml.forge.github_api import ForgeError, retry_call, status_hint
 from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
 
 logger = logging.getLogger(__name__)
 
 TRUNCATION_NOTE = "\n\n---\n_Truncated by gitops-ml: the full report is in the run's artifacts._\n"
 _T = TypeVar("_T")
-
-
-class ForgeError(GitopsMLError):
-    """A GitHub API call failed after retries; the message says which operation and why."""
 
 
 @dataclass(frozen=True)
@@ -49,45 +42,7 @@ class CommentInfo:
     body: str
 
 
-DEFAULT_API_URL = "https://api.github.com"
-API_URL_ENV = "GITHUB_API_URL"  # set by GitHub Actions, also on GitHub Enterprise runners
 MAX_LISTED = 10_000  # comments or files read from one PR: bounds the work on a hostile PR
-
-
-def _host_of(url: str) -> str:
-    """Host of an https or scp-style (git@host:owner/name) remote, lower-cased; '' if none."""
-    match = re.match(r"^[a-z][a-z0-9+.-]*://(?:[^@/]*@)?([^/:]+)", url, re.IGNORECASE) or re.match(
-        r"^[^@/]+@([^:/]+):", url
-    )
-    return match.group(1).lower() if match else ""
-
-
-def api_url_for(remote_url: str | None, env_url: str | None = None) -> str:
-    """The REST API of the repository's own host: `GITHUB_API_URL` if set, else derived from the
-    remote (github.com -> api.github.com, another host -> https://HOST/api/v3).
-
-    Never read from the repository's config: a PR could otherwise send the token to any host.
-    When both are known they must agree (api.github.com for github.com, the remote's own host for
-    an Enterprise server), or ForgeError refuses before any token is sent.
-    """
-    env_url = (env_url if env_url is not None else os.environ.get(API_URL_ENV, "")).strip().rstrip("/")
-    remote_host = _host_of(remote_url or "")
-    if not env_url:
-        if not remote_host or remote_host == "github.com":
-            return DEFAULT_API_URL
-        return f"https://{remote_host}/api/v3"
-    api_host = _host_of(env_url)
-    if not env_url.lower().startswith("https://") and api_host not in ("127.0.0.1", "localhost"):
-        raise ForgeError(
-            f"{API_URL_ENV}={env_url!r}: a token is only sent over https (plain http: loopback only)"
-        )
-    expected = "api.github.com" if remote_host == "github.com" else remote_host
-    if remote_host and api_host != expected:
-        raise ForgeError(
-            f"{API_URL_ENV}={env_url!r} is not the API of the repository's host {remote_host!r} "
-            f"(expected {expected}); refusing to send a token there"
-        )
-    return env_url
 
 
 def truncate_body(body: str, limit: int = GITHUB_COMMENT_LIMIT) -> str:
@@ -344,20 +299,16 @@ class GitHubForge:
     def _post_once(self, what: str, fn: Callable[[], _T], find_done: Callable[[], _T | None]) -> _T:
         """Retry a non-idempotent call: before each new attempt, ask `find_done` whether the last
         one took effect after all, and return that instead of doing it twice."""
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except Exception as exc:  # noqa: BLE001
-                attempt += 1
-                if not _transient(exc) or attempt > self.max_retries:
-                    raise self._error(what, exc) from exc
-                delay = self.backoff_factor * (2 ** (attempt - 1))
-                logger.warning("%s failed (%s); checking and retrying in %.1f s", what, _describe(exc), delay)
-                time.sleep(delay)
-                done = self._call(f"check whether '{what}' took effect", find_done)
-                if done is not None:
-                    return done
+        return retry_call(
+            what,
+            fn,
+            catch=(Exception,),
+            transient=_transient,
+            error=self._error,
+            max_retries=self.max_retries,
+            backoff_s=self.backoff_factor,
+            done=lambda: self._call(f"check whether '{what}' took effect", find_done),
+        )
 
     def _error(self, what: str, exc: BaseException) -> ForgeError:
         return ForgeError(f"GitHub {self.api_url} ({self.repository}): could not {what}: {_describe(exc)}")
@@ -385,9 +336,5 @@ def _describe(exc: BaseException) -> str:
         detail = f"{exc.status} {message}"
         if errors:
             detail += f" {errors}"
-        if exc.status == 401:
-            detail += " (check the token)"
-        elif exc.status == 404:
-            detail += " (repository not found, or the token cannot see it)"
-        return detail
+        return detail + status_hint(exc.status, "pull requests and issues read/write")
     return f"{type(exc).__name__}: {exc}"

@@ -246,6 +246,7 @@ def judge_challenger(
     """
     import pandas as pd
 
+    from gitops_ml.evaluation.metrics import metric_names
     from gitops_ml.monitoring.challenger import decide, judge_window, paired_predictions
     from gitops_ml.prediction_store import PredictionStore
 
@@ -254,6 +255,12 @@ def judge_challenger(
         return None
     policy = challenger.policy
     metric = policy.metric or settings.evaluation.primary_metric
+    known = metric_names(settings.dataset.task)
+    if metric not in known:
+        raise ChallengerError(
+            f"{challenger_path(settings.registry)}: policy.metric: {metric!r} is not a "
+            f"{settings.dataset.task} metric (one of {', '.join(known)})"
+        )
     length = pd.Timedelta(window or settings.monitoring.window).to_pytimedelta()
     started = pd.Timestamp(challenger.started_at).to_pydatetime()
     classes = getattr(production.pipeline, "classes_", None)

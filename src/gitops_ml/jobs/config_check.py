@@ -22,6 +22,7 @@ from gitops_ml.config import (
     GatesConfig,
     MonitoringConfig,
     ParsedConfig,
+    RegistryConfig,
     Settings,
     parse_settings,
 )
@@ -56,6 +57,7 @@ def check_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ConfigCheck:
         problems.extend(_deepchecks_problems(parsed, dataset))
         problems.extend(_cost_problems(parsed, dataset))
         problems.extend(_dataset_problems(parsed, dataset))
+    problems.extend(_challenger_problems(parsed))
     settings = parsed.settings if not problems else None
     return ConfigCheck(config_dir=parsed.config_dir, settings=settings, problems=tuple(problems))
 
@@ -75,6 +77,33 @@ def format_problems(problems: Sequence[str]) -> str:
     return f"invalid config ({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  " + "\n  ".join(
         problems
     )
+
+
+# --------------------------------------------------------------------------- challenger
+
+
+def _challenger_problems(parsed: ParsedConfig) -> list[str]:
+    """A challenger pointer in the PR is checked with the config (shape, fraction, not production's
+    version or artifact), so a malformed one fails the PR check instead of serving and the monitor."""
+    registry = parsed.sections.get("registry")
+    if not isinstance(registry, RegistryConfig):
+        return []
+    from gitops_ml.registry.challenger import challenger_path
+
+    root = parsed.config_dir.parent  # pointer paths are relative to the repository root
+    challenger_file = root / challenger_path(registry)
+    if not challenger_file.exists():
+        return []
+    from gitops_ml.registry.challenger import ChallengerError, check_against_production, read_challenger
+    from gitops_ml.registry.pointer import PointerError, read_pointer
+
+    try:
+        challenger = read_challenger(challenger_file)
+        if challenger is not None:
+            check_against_production(challenger, read_pointer(root / registry.pointer), challenger_file)
+    except (ChallengerError, PointerError) as exc:
+        return [str(exc)]
+    return []
 
 
 # --------------------------------------------------------------------------- metrics
@@ -129,6 +158,16 @@ def _metric_problems(parsed: ParsedConfig, dataset: DatasetConfig) -> list[str]:
                 check_monitor_metric(task, monitoring.performance_metric)
             except ConfigError as exc:
                 problems.append(f"{parsed.file_of('monitoring')}: {exc}")
+        warning = monitoring.early_warning
+        if warning.enabled and (warning.metric is None or warning.metric in valid or task == "multiclass"):
+            from gitops_ml.monitoring.estimation import estimation_metric
+
+            try:
+                estimation_metric(task, warning.metric, monitoring.performance_metric)
+            except ConfigError as exc:
+                problems.append(f"{parsed.file_of('monitoring')}: {exc}")
+        elif warning.enabled and warning.metric is not None:
+            bad("monitoring", "monitoring.early_warning.metric", [warning.metric])
     return problems
 
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from gitops_ml.forge.retrain_pr import RetrainPrOutcome
     from gitops_ml.jobs.retrain import RetrainingPr
     from gitops_ml.monitoring.challenger import ChallengerDecision
+    from gitops_ml.monitoring.drift import ReferenceProfile
+    from gitops_ml.monitoring.estimation import EstimateResult
     from gitops_ml.monitoring.policy import Decision, WindowRecord, WindowResult
     from gitops_ml.registry.production import LoadedModel
 
@@ -36,6 +38,7 @@ class MonitorOutcome:
     report: str
     pr: RetrainingPr | None = None
     bundle: str | None = None  # the retraining bundle's folder, when one was written instead of a PR
+    early_warning: bool = False
     challenger: ChallengerDecision | None = None  # None: no challenger is running
     challenger_pr: RetrainPrOutcome | None = None  # the promote/retire PR opened or updated
 
@@ -105,6 +108,52 @@ def assess(
         labelled=labelled,
         baseline_value=baseline,
         model_version=production.version,
+        estimate=early_warning(settings, production, reference, window),
+    )
+
+
+def early_warning(
+    settings: Settings, production: LoadedModel, reference: ReferenceProfile, window: pd.DataFrame
+) -> EstimateResult:
+    """The window's performance estimated from the served probabilities (monitoring/estimation.py)."""
+    import numpy as np
+
+    from gitops_ml.monitoring.estimation import (
+        estimate_window,
+        estimation_metric,
+        not_estimated,
+        served_outcomes,
+    )
+
+    task, cfg = settings.dataset.task, settings.monitoring
+    warn = cfg.early_warning
+    if not warn.enabled:
+        return not_estimated(task, "monitoring.early_warning.enabled is false", len(window))
+    metric = estimation_metric(task, warn.metric, cfg.performance_metric)
+    scores = window["score"].to_numpy(dtype=float) if len(window) else np.zeros(0)
+    decided = mask = hit = None
+    if metric is not None and len(window):
+        decided, mask, hit = served_outcomes(
+            task,
+            window["prediction"].to_numpy(dtype=object),
+            window["label"].to_numpy(dtype=object),
+            np.asarray(getattr(production.pipeline, "classes_", [])),
+            settings.dataset.positive_label,
+        )
+    baseline = production.pointer.metrics.get(metric) if metric is not None else None
+    return estimate_window(
+        task,
+        metric,
+        scores,
+        decided,
+        reference.calibration,
+        baseline,
+        labelled_mask=mask,
+        labelled_hit=hit,
+        max_ece=warn.max_calibration_error,
+        max_drop=cfg.max_performance_drop,
+        draws=warn.draws,
+        min_rows=cfg.min_window_rows,
     )
 
 

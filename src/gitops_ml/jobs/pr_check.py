@@ -232,6 +232,7 @@ def save_candidate(run: PrCheckRun) -> ModelArtifact:
 def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
     """What the monitor compares production traffic with: training features + holdout scores."""
     from gitops_ml.monitoring.drift import build_reference
+    from gitops_ml.monitoring.estimation import calibration_sample
     from gitops_ml.training.pipeline import prepare_features
 
     settings, split, candidate = run.settings, run.split, run.candidate
@@ -247,6 +248,8 @@ def _reference_profile(run: PrCheckRun) -> ReferenceProfile:
         settings.features.categorical,
         bins=settings.monitoring.psi_bins,
         prediction_scores=scores,
+        # the holdout's scores, truths and decisions: the early warning's calibration check
+        calibration=calibration_sample(candidate),
     )
 
 

@@ -54,7 +54,8 @@ def _existing_ids(settings: Settings) -> set[str]:
 def repository_forge(settings: Settings, repo: GitRepo, what: str) -> tuple[GitHubForge | None, str | None]:
     """The repository's GitHub client and token; (None, token) in local mode (logged with why)."""
     from gitops_ml.forge.git import repository_from_remote
-    from gitops_ml.forge.github import GitHubForge, api_url_for
+    from gitops_ml.forge.github import GitHubForge
+    from gitops_ml.forge.github_api import api_url_for
     from gitops_ml.forge.tokens import resolve_token
 
     token = resolve_token(settings.forge.token_secret_block)

@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
+from gitops_ml.parsing import error_lines
 
 BUNDLE_FILE = "bundle.json"
 WINDOW_FILE = "window.csv"
@@ -125,7 +126,7 @@ def read_retraining_bundle(
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{folder / BUNDLE_FILE}: not JSON: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(error_lines(exc))
         raise BundleError(f"{folder / BUNDLE_FILE}: {problems}") from None
     if bundle.commit != expect_commit:
         raise BundleError(

@@ -36,6 +36,7 @@ from gitops_ml.config import DriftThresholds
 from gitops_ml.errors import DataError
 from gitops_ml.io_utils import atomic_write_text
 from gitops_ml.jsonable import to_jsonable
+from gitops_ml.monitoring.estimation import CalibrationSample
 
 PROFILE_VERSION = 1
 NULL_BUCKET = "__null__"
@@ -107,6 +108,8 @@ class ReferenceProfile:
     bins: int
     rows: int
     version: int = PROFILE_VERSION
+    # the holdout sample the early warning checks calibration on (absent in older profiles)
+    calibration: CalibrationSample | None = None
 
     @property
     def features(self) -> list[str]:
@@ -120,6 +123,7 @@ class ReferenceProfile:
             "numeric": {k: v.to_dict() for k, v in self.numeric.items()},
             "categorical": {k: v.to_dict() for k, v in self.categorical.items()},
             "prediction": self.prediction.to_dict() if self.prediction is not None else None,
+            "calibration": self.calibration.to_dict() if self.calibration is not None else None,
         }
 
     @classmethod
@@ -130,6 +134,7 @@ class ReferenceProfile:
                 f"reference profile version {version!r} is not supported (expected {PROFILE_VERSION})"
             )
         prediction = data.get("prediction")
+        calibration = data.get("calibration")
         return cls(
             numeric={k: NumericProfile.from_dict(v) for k, v in data["numeric"].items()},
             categorical={k: CategoricalProfile.from_dict(v) for k, v in data["categorical"].items()},
@@ -137,6 +142,7 @@ class ReferenceProfile:
             bins=int(data["bins"]),
             rows=int(data["rows"]),
             version=int(version),
+            calibration=CalibrationSample.from_dict(calibration) if calibration is not None else None,
         )
 
 
@@ -228,6 +234,7 @@ def build_reference(
     prediction_scores: Sequence[float] | np.ndarray | pd.Series | None = None,
     sample_size: int = 10_000,
     max_categories: int = 100,
+    calibration: CalibrationSample | None = None,
 ) -> ReferenceProfile:
     """Profile the training data for later drift checks (store `profile.to_dict()` next to the model).
 
@@ -261,7 +268,12 @@ def build_reference(
             _as_scores(prediction_scores, "reference prediction scores"), bins, sample_size
         )
     return ReferenceProfile(
-        numeric=num, categorical=cat, prediction=prediction, bins=bins, rows=len(train_df)
+        numeric=num,
+        categorical=cat,
+        prediction=prediction,
+        bins=bins,
+        rows=len(train_df),
+        calibration=calibration,
     )
 
 

@@ -126,8 +126,8 @@ def labelled_predictions(
     if classes is None:
         raise ValueError(f"{task} window performance needs the model's classes")
     classes_arr = np.asarray(classes)
-    truth = _as_class_labels(labels[mask], classes_arr, "labels")
-    predicted = _as_class_labels(served[mask], classes_arr, "predictions")
+    truth = as_class_labels(labels[mask], classes_arr, "labels")
+    predicted = as_class_labels(served[mask], classes_arr, "predictions")
     if task == "binary":
         score = None if scores is None else scores[mask]
         if score is not None and np.isnan(score).any():
@@ -231,7 +231,7 @@ def _numbers(values: np.ndarray, what: str) -> np.ndarray:
     return out
 
 
-def _as_class_labels(values: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
+def as_class_labels(values: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
     """Labels as the model's class values; a value the model never learned is a DataError."""
     known = {c: c for c in classes.tolist()}
     # JSON and CSV round trips turn 1 into 1.0 (or "1" is stored as 1); match by value, keep the class.

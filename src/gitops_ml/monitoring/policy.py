@@ -28,6 +28,7 @@ from gitops_ml.config import MonitoringConfig
 from gitops_ml.evaluation.metrics import Predictions
 from gitops_ml.jsonable import finite_or_none
 from gitops_ml.monitoring.drift import DriftResult, ReferenceProfile, compute_drift
+from gitops_ml.monitoring.estimation import EstimateResult
 from gitops_ml.monitoring.performance import PerformanceResult, window_performance
 
 Action = Literal["none", "retrain"]
@@ -50,6 +51,7 @@ class WindowResult:
     drift: DriftResult
     performance: PerformanceResult | None  # None when no labels were looked up at all
     model_version: str = ""
+    estimate: EstimateResult | None = None  # the early warning (None = not computed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,11 +61,13 @@ class WindowResult:
             "model_version": self.model_version,
             "drift": self.drift.to_dict(),
             "performance": self.performance.to_dict() if self.performance is not None else None,
+            "estimate": self.estimate.to_dict() if self.estimate is not None else None,
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WindowResult:
         perf = data.get("performance")
+        estimate = data.get("estimate")
         return cls(
             window_start=as_utc(data["window_start"]),
             window_end=as_utc(data["window_end"]),
@@ -71,6 +75,7 @@ class WindowResult:
             drift=DriftResult.from_dict(data["drift"]),
             performance=PerformanceResult.from_dict(perf) if perf is not None else None,
             model_version=str(data.get("model_version", "")),
+            estimate=EstimateResult.from_dict(estimate) if estimate is not None else None,
         )
 
 
@@ -116,6 +121,8 @@ class WindowRecord:
     created_at: datetime
     model_version: str = ""
     reasons: list[str] = field(default_factory=list)
+    early_warning: bool = False
+    estimated_value: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +144,8 @@ class WindowRecord:
             "created_at": as_utc(self.created_at).isoformat(),
             "model_version": self.model_version,
             "reasons": list(self.reasons),
+            "early_warning": self.early_warning,
+            "estimated_value": finite_or_none(self.estimated_value),
         }
 
     @classmethod
@@ -164,10 +173,12 @@ class WindowRecord:
             created_at=as_utc(data["created_at"]),
             model_version=str(data.get("model_version", "")),
             reasons=[str(r) for r in data.get("reasons", [])],
+            early_warning=bool(data.get("early_warning", False)),
+            estimated_value=opt("estimated_value"),
         )
 
 
-def _window_problems(current: WindowResult, max_drifted: int) -> list[str]:
+def _window_problems(current: WindowResult, max_drifted: int, warning_is_bad: bool = False) -> list[str]:
     problems = []
     drifted = current.drift.drifted_features
     if len(drifted) > max_drifted:
@@ -178,6 +189,9 @@ def _window_problems(current: WindowResult, max_drifted: int) -> list[str]:
     perf = current.performance
     if perf is not None and perf.decayed:
         problems.append(f"performance decayed: {perf.reason}")
+    estimate = current.estimate
+    if warning_is_bad and estimate is not None and estimate.warning:
+        problems.append(f"early warning (monitoring.early_warning.retrain is on): {estimate.reason}")
     return problems
 
 
@@ -214,11 +228,14 @@ def decide(
             status="insufficient data",
         )
 
-    problems = _window_problems(current, cfg.max_drifted_features)
+    problems = _window_problems(current, cfg.max_drifted_features, cfg.early_warning.retrain)
     bad = bool(problems)
     perf = current.performance
     if perf is not None and perf.status == "insufficient labels":
         reasons.append(f"performance not assessed: {perf.reason}")
+    estimate = current.estimate
+    if estimate is not None and estimate.warning and not cfg.early_warning.retrain:
+        reasons.append(f"early warning (a warning, not a retrain trigger): {estimate.reason}")
     if not bad:
         n_drifted = len(current.drift.drifted_features)
         reasons.insert(
@@ -296,6 +313,8 @@ def make_record(current: WindowResult, decision: Decision, *, created_at: dateti
         created_at=as_utc(created_at),
         model_version=current.model_version,
         reasons=list(decision.reasons),
+        early_warning=bool(current.estimate is not None and current.estimate.warning),
+        estimated_value=finite_or_none(current.estimate.value) if current.estimate is not None else None,
     )
 
 
@@ -310,6 +329,7 @@ def assess_window(
     labelled: Predictions | None = None,
     baseline_value: float | None = None,
     model_version: str = "",
+    estimate: EstimateResult | None = None,
     n_resamples: int = 500,
     seed: int = 0,
 ) -> WindowResult:
@@ -336,4 +356,5 @@ def assess_window(
         drift=drift,
         performance=perf,
         model_version=model_version,
+        estimate=estimate,
     )

@@ -171,6 +171,8 @@ def render_monitor_report(
             f"{perf.status}: {_cell(perf.reason)}. Decayed means the whole CI of the drop is above the max drop.",
         ]
 
+    lines += _early_warning_lines(result)
+
     t = drift.thresholds
     lines += [
         "",
@@ -210,6 +212,68 @@ def render_monitor_report(
     return truncate_markdown(
         text, GITHUB_COMMENT_LIMIT, "\n\n… report truncated to fit the 65,536-character limit.\n"
     )
+
+
+def _early_warning_lines(result: WindowResult) -> list[str]:
+    """Estimated performance before labels, the reference's calibration, realized once labels arrive."""
+    est = result.estimate
+    if est is None:
+        return []
+    lines = ["", "### Early warning: performance estimated before labels", ""]
+    if est.status == "not estimated":
+        return [*lines, f"Not estimated: {_cell(est.reason)}."]
+    pct = round(est.confidence * 100)
+    flag = "**WARNING**" if est.warning else ("not valid" if est.status == "not valid" else "no warning")
+    lines += [
+        (
+            f"| metric | estimated (all {est.rows:,} rows) | {pct}% interval | baseline | estimated drop "
+            f"| drop {pct}% interval | max drop | early warning |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+        (
+            f"| {est.metric} | {_f(est.value, 4)} | [{_f(est.ci_low, 4)}, {_f(est.ci_high, 4)}] "
+            f"| {_f(est.baseline, 4)} | {_f(est.drop, 4)} | [{_f(est.drop_ci_low, 4)}, {_f(est.drop_ci_high, 4)}] "
+            f"| {est.max_drop:g} | {flag} |"
+        ),
+        "",
+        f"{_cell(est.reason)}.",
+    ]
+    cal = est.calibration
+    if cal is not None:
+        lines += [
+            "",
+            (
+                f"Calibration, checked on the reference data ({cal.reference_rows:,} holdout rows): "
+                f"{'**calibrated**' if cal.calibrated else '**not calibrated**'}; expected calibration "
+                f"error {_f(cal.ece, 4)} (max {cal.max_ece:g}); {est.metric} estimated from the holdout's "
+                f"probabilities {_f(cal.reference_estimate, 4)} [{_f(cal.reference_ci_low, 4)}, "
+                f"{_f(cal.reference_ci_high, 4)}], realized {_f(cal.reference_realized, 4)}. The estimate is "
+                "valid only for a calibrated model; its interval is the spread of labels drawn from the "
+                "probabilities and does not include a calibration error."
+            ),
+        ]
+    if est.labelled:
+        lines += [
+            "",
+            f"Estimated vs realized on the {est.labelled:,} labelled rows of this window:",
+            "",
+            f"| metric | estimated | {pct}% interval | realized | realized inside |",
+            "|---|---|---|---|---|",
+            (
+                f"| {est.metric} | {_f(est.labelled_estimate, 4)} | [{_f(est.labelled_ci_low, 4)}, "
+                f"{_f(est.labelled_ci_high, 4)}] | {_f(est.realized, 4)} | "
+                f"{_inside(est.realized, est.labelled_ci_low, est.labelled_ci_high)} |"
+            ),
+        ]
+    else:
+        lines += ["", "No labels yet in this window: the estimate is all there is until they arrive."]
+    return lines
+
+
+def _inside(value: float, low: float, high: float) -> str:
+    if not all(math.isfinite(v) for v in (value, low, high)):
+        return "–"
+    return "yes" if low <= value <= high else "no"
 
 
 def _save_atomic(fig: object, path: Path) -> None:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gitops_ml.errors import ArtifactError
+from gitops_ml.forge.github_api import ForgeError, api_url_for, retry_call, status_hint, web_root
 from gitops_ml.io_utils import sha256_file
 from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE
 
@@ -35,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 SCHEME = "github-release://"
 TAG_PREFIX = "model-"
-DEFAULT_API_URL = "https://api.github.com"
 _CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", METADATA_FILE: "application/json"}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _T = TypeVar("_T")
@@ -66,20 +64,16 @@ def parse_release_url(url: str) -> ReleaseLocation:
     return ReleaseLocation(repository, parts[2], parts[3])
 
 
-def web_root(api_url: str) -> str:
-    """Where browser downloads live: github.com for api.github.com, HOST for HOST/api/v3."""
-    api_url = api_url.rstrip("/")
-    if api_url == DEFAULT_API_URL:
-        return "https://github.com"
-    if api_url.endswith("/api/v3"):
-        return api_url[: -len("/api/v3")]
-    return api_url
-
-
 class _HTTPStatusError(Exception):
     def __init__(self, status: int, method: str, url: str, detail: str):
         super().__init__(f"{method} {url}: HTTP {status} {detail}")
         self.status = status
+
+
+def _transient(exc: BaseException) -> bool:
+    """5xx, rate limits (429) and dropped connections are worth another try; other 4xx are not."""
+    status = exc.status if isinstance(exc, _HTTPStatusError) else None
+    return status is None or status >= 500 or status == 429
 
 
 class GitHubReleaseStore:
@@ -99,7 +93,10 @@ class GitHubReleaseStore:
             raise ArtifactError(f"github-release store: expected 'owner/name', got {repository!r}")
         self.repository = repository
         self.token = token or None
-        self.api_url = (api_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        try:  # the token goes only over https (http: loopback) to GITHUB_API_URL or api.github.com
+            self.api_url = (api_url or api_url_for(None)).rstrip("/")
+        except ForgeError as exc:
+            raise ArtifactError(f"{SCHEME}{repository}: {exc}") from exc
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
@@ -260,36 +257,26 @@ class GitHubReleaseStore:
         what: str,
         fn: Callable[[], _T],
         *,
-        idempotent: bool = True,
         done: Callable[[], _T | None] | None = None,
     ) -> _T:
-        """Retry 5xx, 429 and dropped connections with backoff. A non-idempotent call is retried only
-        after `done()` says the failed attempt did not take effect (no duplicate release or asset)."""
+        """Retry 5xx, 429 and dropped connections with backoff. A non-idempotent call passes `done`:
+        it is retried only after `done()` says the failed attempt did not take effect."""
         import httpx
 
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except (_HTTPStatusError, httpx.TransportError) as exc:
-                status = exc.status if isinstance(exc, _HTTPStatusError) else None
-                transient = status is None or status >= 500 or status == 429
-                attempt += 1
-                if not transient or attempt > self.max_retries:
-                    raise self._error(what, exc) from exc
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
-                if not idempotent and done is not None:
-                    result = done()
-                    if result is not None:
-                        return result
+        return retry_call(
+            what,
+            fn,
+            catch=(_HTTPStatusError, httpx.TransportError),
+            transient=_transient,
+            error=self._error,
+            max_retries=self.max_retries,
+            backoff_s=self.backoff_s,
+            done=done,
+        )
 
     def _error(self, what: str, exc: BaseException) -> ArtifactError:
-        hint = ""
-        if isinstance(exc, _HTTPStatusError):
-            if exc.status == 401:
-                hint = " (check the token)"
-            elif exc.status in (403, 404):
-                hint = " (repository not found, or the token lacks access: contents read/write)"
+        status = exc.status if isinstance(exc, _HTTPStatusError) else None
+        hint = status_hint(status, "contents read/write")
         return ArtifactError(f"GitHub {self.api_url} ({self.repository}): could not {what}: {exc}{hint}")
 
     # -- releases -------------------------------------------------------------------------------
@@ -327,9 +314,7 @@ class GitHubReleaseStore:
                         return found
                 raise
 
-        return self._retry(
-            f"create release {tag}", create, idempotent=False, done=lambda: self._get_release(client, tag)
-        )
+        return self._retry(f"create release {tag}", create, done=lambda: self._get_release(client, tag))
 
     def _find_asset(self, client: Any, release_id: int, name: str) -> dict[str, Any] | None:
         def run() -> dict[str, Any] | None:
@@ -367,7 +352,6 @@ class GitHubReleaseStore:
         return self._retry(
             f"upload {path.name} to release {release['tag_name']}",
             run,
-            idempotent=False,
             done=lambda: self._find_asset(client, release["id"], path.name),
         )
 

@@ -117,12 +117,17 @@ def promote_published(
 
 
 def _move_pointer(
-    registry: RegistryConfig, pointer: ProductionPointer, current: ProductionPointer | None, reason: str
+    registry: RegistryConfig,
+    pointer: ProductionPointer,
+    current: ProductionPointer | None,
+    reason: str,
+    action: Literal["promote", "rollback"] = "promote",
 ) -> PointerChange:
-    _append_once(registry, "promote", pointer, current, reason)
+    """History first, then the pointer: a crash between the two leaves a history entry to redo."""
+    _append_once(registry, action, pointer, current, reason)
     write_pointer(registry.pointer, pointer)
     return PointerChange(
-        "promoted",
+        "promoted" if action == "promote" else "rolled-back",
         pointer.version,
         current.version if current else None,
         pointer.artifact_uri,
@@ -146,15 +151,7 @@ def rollback(registry: RegistryConfig, *, to_version: str | None = None, reason:
                 f"{target.artifact_uri}: sha256 no longer matches history; refusing to roll back"
             )
         pointer = target.model_copy(update={"promoted_at": utc_now_text()})
-        _append_once(registry, "rollback", pointer, current, reason)
-        write_pointer(registry.pointer, pointer)
-        return PointerChange(
-            "rolled-back",
-            target.version,
-            current.version if current else None,
-            target.artifact_uri,
-            Path(registry.pointer),
-        )
+        return _move_pointer(registry, pointer, current, reason, "rollback")
 
 
 def _rollback_target(

@@ -68,8 +68,9 @@ def reference_records(
 ) -> pd.DataFrame:
     """`n` records of any dataset, resampled from its reference (training) data.
 
-    stable: rows drawn at random; covariate-drift: rows drawn mostly from the top of the first
-    numeric feature's range (the inputs move); concept-drift: drawn at random, but the labels are
+    stable: rows drawn at random; covariate-drift (and covariate-decay, which only the generated
+    churn data can make costly by construction; here whether it lowers performance depends on the
+    dataset): rows drawn mostly from the top of the first numeric feature's range (the inputs move); concept-drift: drawn at random, but the labels are
     shuffled among them (inputs unchanged, the relation to the label broken). Ids are fresh, and a
     datetime time column spreads over [start_time, end_time) like live traffic.
     """
@@ -78,7 +79,7 @@ def reference_records(
     scenario = scenario_by_name(scenario_name).name
     rng = np.random.default_rng(seed)
     weights = None
-    if scenario == "covariate-drift" and numeric:
+    if scenario in ("covariate-drift", "covariate-decay") and numeric:
         ranks = reference[numeric[0]].rank(pct=True, na_option="keep").fillna(0.5).to_numpy()
         weights = np.exp(4.0 * ranks)
         weights /= weights.sum()
