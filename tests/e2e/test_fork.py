@@ -113,11 +113,12 @@ def _pr_loop(fork: Path, env: dict[str, str], name: str) -> str:
     _ok(_cli(fork, env, "promote", "--out", "reports/promote"), f"{name}: promote")
     pointer = yaml.safe_load((fork / "deploy" / "production.yaml").read_text())
     version = pointer["version"]
-    # promotion leaves nothing untracked in the work tree (the lock lives in ignored .gitops-ml/)
+    # promotion leaves nothing untracked in the work tree but the pointer, its history and the
+    # version's model card (the lock lives in ignored .gitops-ml/)
     status = _git(fork, "status", "--porcelain", "--untracked-files=all")
-    assert {line[3:] for line in status.splitlines()} <= {"deploy/production.yaml", "deploy/history.yaml"}, (
-        status
-    )
+    changed = {line[3:] for line in status.splitlines()}
+    assert changed <= {"deploy/production.yaml", "deploy/history.yaml", "deploy/model-card.md"}, status
+    assert (fork / "deploy" / "model-card.md").read_text().startswith(f"# Model card: `{version}`")
     _git(fork, "add", "-A")
     _git(fork, "commit", "-q", "-m", f"promote {version}")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,26 +10,10 @@ import pytest
 import yaml
 
 from gitops_ml.cli import main
+from tests.fixtures.git import GIT_IDENTITY, git
 from tests.fixtures.projects import CHURN
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(cwd), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, **GIT_IDENTITY},
-    )
-    return proc.stdout.strip()
 
 
 def update_config(root: Path, section: str, changes: dict) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,27 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.git import git
 from tests.forge.fake_github import FakeGitHub
 
 TOKEN = "ghp_testTOKEN0123456789abcdefSECRET"
 REPOSITORY = "acme/churn"
-
-_IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test",
-    "GIT_AUTHOR_EMAIL": "test@example.com",
-    "GIT_COMMITTER_NAME": "Test",
-    "GIT_COMMITTER_EMAIL": "test@example.com",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(cwd), *args],
-        capture_output=True,
-        check=True,
-        env={**os.environ, **_IDENTITY},
-    )
-    return proc.stdout.decode().strip()
 
 
 @pytest.fixture
