@@ -116,6 +116,42 @@ def test_canary_answers_a_sticky_fraction_and_both_are_logged(model_store, start
     )
 
 
+class _Broken:
+    """A challenger whose every prediction raises (what a model that cannot score these rows does)."""
+
+    def __init__(self, served) -> None:
+        self.served = served
+
+    @property
+    def version(self) -> str:
+        return "v2"
+
+    def predict(self, records):
+        raise RuntimeError("challenger broke")
+
+
+def test_a_failing_canary_challenger_leaves_production_answering(model_store, start_server):
+    from gitops_ml.serving.model_holder import ServedChallenger
+
+    model_store.point_to("v1")
+    pointer = propose(model_store, "v2", mode="canary", fraction=0.9)
+    server = start_server()
+    holder = server.app.state.holder
+    assert holder.challenger is not None
+    holder._challenger = ServedChallenger(served=_Broken(holder.challenger.served), pointer=pointer)  # type: ignore[arg-type]
+    rows = records_of(synth_churn(20, seed=13))
+    canary = [f"f-{i}" for i in range(20) if pointer.answers(f"f-{i}")]
+    assert canary  # 90%: some ids are drawn for the challenger
+    for i, row in enumerate(rows):
+        out = server.client.post("/predict", json={**row, "request_id": f"f-{i}"})
+        assert out.status_code == 200 and out.json()["model_version"] == "v1"
+    settle(server)
+    ready = server.client.get("/ready").json()["prediction_log"]
+    assert ready["challenger_failures"] == len(canary) and ready["served"] == 20
+    # production answered all 20, so the challenger was asked to shadow-score all 20: failed, counted
+    assert ready["shadow_failed"] == 20 and ready["shadow_scored"] == 0
+
+
 def test_challenger_is_hot_reloaded_and_retired(model_store, start_server):
     model_store.point_to("v1")
     server = start_server()
