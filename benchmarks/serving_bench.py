@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from gitops_ml.processes import free_port
 
@@ -109,7 +110,33 @@ def prepare(workdir: Path, n_rows: int) -> tuple[Any, list[dict[str, Any]], floa
         ),
     )
     write_pointer(workdir / "production.yaml", pointer)
+    # the challenger of the shadow run: the same estimator on another month's rows
+    with threadpool_limits(limits=1):
+        other = train_model(generate_month("2026-02", n_rows, seed=2), settings).pipeline
+    shadow_artifact = save_model(
+        other, workdir / "store" / "shadow", info.model_copy(update={"version": "shadow"})
+    )
+    (workdir / "challenger.pending.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": "shadow",
+                "artifact_uri": str(shadow_artifact.model_path),
+                "sha256": shadow_artifact.sha256,
+                "mode": "shadow",
+            }
+        )
+    )
     return pipeline, records, fit_s
+
+
+def shadow_counts(url: str) -> dict[str, int]:
+    import httpx
+
+    log = httpx.get(f"{url}/ready", timeout=10).json()["prediction_log"]
+    return {
+        k: int(log[k])
+        for k in ("served", "shadow_scored", "shadow_dropped", "shadow_failed", "shadow_queued")
+    }
 
 
 def _rate(run: Any, records: list[dict[str, Any]], size: int, seconds: float) -> tuple[float, float]:
@@ -421,6 +448,15 @@ def load_singles(
     return result
 
 
+def each_concurrency(
+    generator: str, url: str, records: list[dict[str, Any]], args: Any, workdir: Path, pid: int
+) -> dict[int, dict[str, float]]:
+    return {
+        concurrency: load_singles(generator, url, records, concurrency, args.duration, workdir, pid)
+        for concurrency in args.concurrency
+    }
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -450,27 +486,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pipeline, records, fit_s = prepare(workdir, args.rows)
         bare = bare_rates(workdir, pipeline, records)
-        echo: dict[int, dict[str, float]] = {}
         process, url = start_server(workdir, "echo")
         try:
-            for concurrency in args.concurrency:
-                echo[concurrency] = load_singles(
-                    generator, url, records, concurrency, args.duration, workdir, process.pid
-                )
+            echo = each_concurrency(generator, url, records, args, workdir, process.pid)
         finally:
             stop_server(process)
-        singles: dict[int, dict[str, float]] = {}
         process, url = start_server(workdir)
         try:
-            for concurrency in args.concurrency:
-                singles[concurrency] = load_singles(
-                    generator, url, records, concurrency, args.duration, workdir, process.pid
-                )
+            singles = each_concurrency(generator, url, records, args, workdir, process.pid)
             batch = load_batches(url, records, args.duration)
             served = served_count(url, 1)
         finally:
             stop_server(process)
         logged = count_logged(workdir)
+        # the same single-record load with a challenger in shadow mode: what shadow scoring adds
+        (workdir / "challenger.pending.yaml").rename(workdir / "challenger.yaml")
+        process, url = start_server(workdir)
+        try:
+            shadowed = each_concurrency(generator, url, records, args, workdir, process.pid)
+            time.sleep(1.0)  # let the shadow rounds finish what is queued before counting
+            shadow_log = shadow_counts(url)
+        finally:
+            stop_server(process)
+        (workdir / "challenger.yaml").unlink()
         multi: dict[str, Any] | None = None
         if args.workers > 1:
             (workdir / "predictions.db").unlink()
@@ -518,6 +556,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         if result["failed"]:
             print(f"| failed requests, {concurrency} connections | {result['failed']} | 0 | |")
+    for concurrency, result in shadowed.items():
+        ref = singles[concurrency]
+        added = result["p50_ms"] / ref["p50_ms"] - 1
+        print(
+            f"| shadow challenger, {concurrency} connections: req/s, p50 / p99 | {result['rps']:,.0f}, "
+            f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms (p50 {added:+.0%} vs none; server CPU "
+            f"{result['server_cpu_us']:.0f} us) | p50 added <= 10% | {_met(added <= 0.10)} |"
+        )
+    print(
+        f"| shadow scored / dropped / failed of served | {shadow_log['shadow_scored']:,} / "
+        f"{shadow_log['shadow_dropped']:,} / {shadow_log['shadow_failed']:,} of {shadow_log['served']:,} "
+        f"(queued at the end {shadow_log['shadow_queued']}) | | |"
+    )
     single_ms = bare["served_single_us_per_call"] / 1000
     print(
         f"| bare one-row predict (served model) | {single_ms:.3f} ms | <= 0.25 ms | {_met(single_ms <= 0.25)} |"

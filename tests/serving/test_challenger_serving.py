@@ -4,8 +4,7 @@ challenger keeps production serving."""
 
 from __future__ import annotations
 
-import threading
-import time
+import asyncio
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +116,42 @@ def test_canary_answers_a_sticky_fraction_and_both_are_logged(model_store, start
     )
 
 
+class _Broken:
+    """A challenger whose every prediction raises (what a model that cannot score these rows does)."""
+
+    def __init__(self, served) -> None:
+        self.served = served
+
+    @property
+    def version(self) -> str:
+        return "v2"
+
+    def predict(self, records):
+        raise RuntimeError("challenger broke")
+
+
+def test_a_failing_canary_challenger_leaves_production_answering(model_store, start_server):
+    from gitops_ml.serving.model_holder import ServedChallenger
+
+    model_store.point_to("v1")
+    pointer = propose(model_store, "v2", mode="canary", fraction=0.9)
+    server = start_server()
+    holder = server.app.state.holder
+    assert holder.challenger is not None
+    holder._challenger = ServedChallenger(served=_Broken(holder.challenger.served), pointer=pointer)  # type: ignore[arg-type]
+    rows = records_of(synth_churn(20, seed=13))
+    canary = [f"f-{i}" for i in range(20) if pointer.answers(f"f-{i}")]
+    assert canary  # 90%: some ids are drawn for the challenger
+    for i, row in enumerate(rows):
+        out = server.client.post("/predict", json={**row, "request_id": f"f-{i}"})
+        assert out.status_code == 200 and out.json()["model_version"] == "v1"
+    settle(server)
+    ready = server.client.get("/ready").json()["prediction_log"]
+    assert ready["challenger_failures"] == len(canary) and ready["served"] == 20
+    # production answered all 20, so the challenger was asked to shadow-score all 20: failed, counted
+    assert ready["shadow_failed"] == 20 and ready["shadow_scored"] == 0
+
+
 def test_challenger_is_hot_reloaded_and_retired(model_store, start_server):
     model_store.point_to("v1")
     server = start_server()
@@ -226,43 +261,67 @@ class _Sink:
         self.records.extend(records)
 
 
-class _SlowModel:
-    version = "slow"
+class _Model:
+    version = "shadow-v"
 
     def __init__(self, fail: bool = False) -> None:
-        self.release = threading.Event()
         self.fail = fail
+        self.calls: list[int] = []
 
     def predict(self, records):
-        self.release.wait(10)
+        self.calls.append(len(records))
         if self.fail:
             raise RuntimeError("boom")
         return [{"prediction": 1, "score": 0.5, "probabilities": None} for _ in records]
 
 
-def test_shadow_queue_is_bounded_and_never_blocks_the_caller():
-    sink, model = _Sink(), _SlowModel()
-    shadow = ShadowScorer(sink, max_queued_jobs=2).start()
-    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
-    started = time.perf_counter()
-    offered = [shadow.offer(model, "challenger", [f"r-{i}"], [{"x": i}], now) for i in range(10)]
-    assert time.perf_counter() - started < 1.0  # the model is blocked; offering is not
-    # one job taken by the thread, two queued: the rest dropped and counted
-    assert offered.count(True) <= 3 and shadow.dropped == offered.count(False) >= 7
-    model.release.set()
-    assert shadow.flush(timeout=10)
-    shadow.stop()
-    assert len(sink.records) == shadow.scored == offered.count(True)
-    assert {r["role"] for r in sink.records} == {"challenger"} and sink.records[0]["model_version"] == "slow"
+NOW = pd.Timestamp("2026-03-01", tz="UTC").to_pydatetime()
+
+
+def test_shadow_queue_is_bounded_scores_in_chunks_and_drains_at_stop():
+    async def scenario() -> tuple[_Sink, _Model, ShadowScorer, list[bool]]:
+        sink, model = _Sink(), _Model()
+        shadow = ShadowScorer(
+            sink, max_queued_rows=10, batch_rows=1000, batch_wait_s=60, chunk_rows=4
+        ).start()
+        offered = [shadow.offer(model, "challenger", [f"r-{i}"], [{"x": i}], NOW) for i in range(15)]
+        assert shadow.queued == 10 and model.calls == []  # nothing scored on the caller's path
+        await shadow.stop()  # scores what is queued
+        return sink, model, shadow, offered
+
+    sink, model, shadow, offered = asyncio.run(scenario())
+    assert offered == [True] * 10 + [False] * 5 and shadow.dropped == 5
+    assert model.calls == [4, 4, 2] and shadow.scored == 10 == len(sink.records) and shadow.queued == 0
+    assert [r["request_id"] for r in sink.records] == [f"r-{i}" for i in range(10)]
+    assert {r["role"] for r in sink.records} == {"challenger"} and sink.records[0][
+        "model_version"
+    ] == "shadow-v"
+
+
+def test_shadow_rounds_run_when_enough_rows_wait_or_after_the_wait():
+    async def scenario() -> tuple[_Model, list[int]]:
+        model = _Model()
+        shadow = ShadowScorer(_Sink(), batch_rows=3, batch_wait_s=0.05).start()
+        shadow.offer(model, "challenger", ["a"], [{"x": 1}], NOW)
+        await asyncio.sleep(0.2)  # one row, below batch_rows: scored after the wait
+        seen = list(model.calls)
+        shadow.offer(model, "challenger", ["b", "c", "d"], [{"x": 2}, {"x": 3}, {"x": 4}], NOW)
+        await asyncio.sleep(0.2)
+        await shadow.stop()
+        return model, seen
+
+    model, seen = asyncio.run(scenario())
+    assert seen == [1] and model.calls == [1, 3]
 
 
 def test_a_failing_shadow_model_is_counted_and_logs_nothing():
-    sink, model = _Sink(), _SlowModel(fail=True)
-    model.release.set()
-    shadow = ShadowScorer(sink).start()
-    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
-    assert shadow.offer(model, "challenger", ["a", "b"], [{"x": 1}, {"x": 2}], now)
-    assert shadow.flush(timeout=10)
-    shadow.stop()
-    assert shadow.failed == 2 and shadow.scored == 0 and sink.records == []
+    async def scenario() -> tuple[_Sink, ShadowScorer]:
+        sink = _Sink()
+        shadow = ShadowScorer(sink).start()
+        assert shadow.offer(_Model(fail=True), "challenger", ["a", "b"], [{"x": 1}, {"x": 2}], NOW)
+        await shadow.stop()
+        return sink, shadow
+
+    sink, shadow = asyncio.run(scenario())
+    assert shadow.failed == 2 and shadow.scored == 0 and sink.records == [] and shadow.queued == 0
     assert "boom" in shadow.last_error

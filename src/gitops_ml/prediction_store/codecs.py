@@ -190,16 +190,18 @@ def normalize_shadow_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sqlite_shadow_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
-    """One shadow_predictions row as SQLite values, in SHADOW_FIELDS order."""
-    row = normalize_shadow_record(record)
-    prediction = row["prediction"]
+    """One shadow_predictions row as SQLite values, in SHADOW_FIELDS order (encoded as `sqlite_row`
+    does: the logger thread shares the GIL with serving)."""
+    role = _check_record(record, ("request_id", "model_version", "role"), SHADOW_FIELDS_SET, "shadow record")
+    created = to_db_time(record.get("created_at") or utc_now())
+    prediction, latency = record.get("prediction"), record.get("latency_ms")
     return (
-        row["request_id"],
-        row["role"],
-        row["created_at"].strftime(SQLITE_DATETIME_FORMAT),
-        row["model_version"],
-        json_dumps(row["output"]),
-        row["score"],
+        str(record["request_id"]),
+        role,
+        created.strftime(SQLITE_DATETIME_FORMAT),  # type: ignore[union-attr]
+        str(record["model_version"]),
+        json_dumps(record.get("output") or {}),
+        _finite(record.get("score")),
         None if prediction is None else json_dumps(prediction),
-        row["latency_ms"],
+        None if latency is None else float(latency),
     )

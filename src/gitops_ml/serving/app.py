@@ -2,7 +2,8 @@
 
 Wiring only; the parts live beside it: `routes` (handlers), `body` (the /predict body parser),
 `schemas` (shapes and error bodies), `middleware` (body size limit), `scheduler` (micro-batching),
-`model_holder` (the served model and its hot reload), `fast_path` (the compiled pipeline).
+`model_holder` (the served model, the challenger and their hot reload), `fast_path` (the compiled
+pipeline), `shadow` (the challenger's shadow scores, off the response path).
 Logging only enqueues (`BatchingLogger`); the database is written off the request path.
 """
 
@@ -112,7 +113,7 @@ def create_app(
         finally:
             await scheduler.stop()
             holder.stop()
-            shadow.stop()  # its scores go to the logger: stop it first
+            await shadow.stop()  # its scores go to the logger: stop it first
             logger.close()
             store.dispose()
             limits.restore_original_limits()

@@ -175,8 +175,9 @@ async def score_with_challenger(
     try:
         canary_outputs = await state.scheduler.predict(challenger.served, [inputs[i] for i in picked])
     except Exception as exc:  # noqa: BLE001 - production answers instead
+        if not state.challenger_failures:  # once, not per request
+            log.error("challenger %s failed on canary rows, production answers: %s", challenger.version, exc)
         state.challenger_failures += len(picked)
-        log.error("challenger %s failed on canary rows, production answers: %s", challenger.version, exc)
         rest = list(range(len(ids)))
     else:
         for i, out in zip(picked, canary_outputs, strict=True):
@@ -206,6 +207,7 @@ async def ready(request: Request) -> Response:
         "shadow_dropped": shadow.dropped,
         "shadow_failed": shadow.failed,
         "shadow_written": logger.shadow_written,
+        "challenger_failures": request.app.state.challenger_failures,
     }
     if model is None:
         return json_response(
