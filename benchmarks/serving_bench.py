@@ -27,7 +27,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+
+from gitops_ml.processes import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_WORKDIR = "SERVING_BENCH_WORKDIR"
@@ -185,12 +186,6 @@ def bare_rates(
         estimator = pipeline[-1]
         out["estimator_single_us"] = _rate(lambda rows: estimator.predict_proba(Xt), records, 1, seconds)[0]
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bench_app() -> Any:

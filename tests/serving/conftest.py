@@ -4,7 +4,6 @@ model store under tmp, a production pointer, and a REAL uvicorn server on a free
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import uvicorn
 from gitops_ml.config import Settings, load_settings
 from gitops_ml.data.generator import FEATURES as GENERATOR_FEATURES
 from gitops_ml.data.generator import generate_month
+from gitops_ml.processes import free_port
 from tests.fixtures.projects import CHURN
 
 FEATURES = list(GENERATOR_FEATURES)
@@ -177,12 +177,6 @@ class ModelStoreFixture:
 @pytest.fixture
 def model_store(tmp_path: Path, trained: dict[str, Any]) -> ModelStoreFixture:
     return ModelStoreFixture(tmp_path / "model-store", tmp_path / "deploy" / "production.yaml", trained)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
