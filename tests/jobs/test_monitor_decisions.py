@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from gitops_ml.config import Settings
 from gitops_ml.evaluation.decision import DecisionRule
-from gitops_ml.jobs.monitor import _decisions
+from gitops_ml.jobs.monitor import _decisions, answered_by_production
 from gitops_ml.registry.artifacts import ArtifactMetadata
 from gitops_ml.registry.pointer import ProductionPointer
 from gitops_ml.registry.production import LoadedModel
@@ -71,3 +71,19 @@ def test_other_tasks_keep_the_served_predictions():
         _settings("multiclass", None), _model(["a", "b"], None), window, window["score"].to_numpy()
     )
     assert served.tolist() == ["a", "b"]
+
+
+def test_canary_rows_answered_by_the_challenger_are_not_judged_as_production():
+    window = pd.DataFrame(
+        {
+            "served_role": ["production", "challenger", "production"],
+            "model_version": ["v1", "v2", "v1"],
+            "score": [0.1, 0.99, 0.7],
+        },
+        index=[10, 11, 12],
+    )
+    kept = answered_by_production(window)
+    assert kept["model_version"].tolist() == ["v1", "v1"] and kept["score"].tolist() == [0.1, 0.7]
+    assert kept.index.tolist() == [0, 1]  # row-aligned with arrays built from it
+    older = window.drop(columns="served_role")  # a frame from before roles existed is kept whole
+    assert answered_by_production(older).equals(older)

@@ -72,6 +72,15 @@ def load_window(store_url: str, start: datetime, end: datetime) -> pd.DataFrame:
         store.dispose()
 
 
+def answered_by_production(window: pd.DataFrame) -> pd.DataFrame:
+    """The rows production answered: in canary mode the challenger answers a fraction of callers,
+    and its scores and decisions must not be judged as production's (the challenger's own judgement
+    reads the paired shadow scores)."""
+    if "served_role" not in window.columns:
+        return window
+    return window[window["served_role"] == "production"].reset_index(drop=True)
+
+
 def assess(
     settings: Settings, production: LoadedModel, window: pd.DataFrame, start: datetime, end: datetime
 ) -> WindowResult:
@@ -82,6 +91,7 @@ def assess(
     from gitops_ml.training.pipeline import prepare_features
 
     reference = read_reference(production.path.parent / REFERENCE_FILE)
+    window = answered_by_production(window)
     model_settings = production.model_settings(settings)
     features = prepare_features(window, model_settings) if len(window) else window
     # the pointer records the holdout metrics under the registry's names: the same as the config's
