@@ -38,6 +38,7 @@ def test_health_ready_model_and_docs(server):
     assert ready.json()["reload_error"] is None
     model = server.client.get("/model").json()
     assert model["version"] == "v1" and model["sha256"] and model["features"] == FEATURES
+    assert model["decision"] == {"kind": "most_probable", "text": "the most probable class"}
     assert server.client.get("/docs").status_code == 200
     spec = server.client.get("/openapi.json").json()
     body_schema = spec["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]["schema"]

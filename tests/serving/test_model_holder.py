@@ -254,9 +254,15 @@ def test_prediction_follows_the_stored_threshold_and_score_stays_the_probability
         scores = [o["score"] for o in outputs]
         assert [o["prediction"] for o in outputs] == [int(s >= 0.2) for s in scores]
         assert any(0.2 <= s < 0.5 for s in scores)  # rows the default 0.5 would decide negative
+    from gitops_ml.serving.routes import decision_info
+
+    shown = decision_info(served)  # what /model says decides `prediction`
+    assert shown is not None and shown["kind"] == "threshold" and shown["threshold"] == 0.2
+    assert shown["text"].startswith("P(1) >= 0.200")
     plain = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache2")
     model_store.point_to("v1")
     assert plain.check() is True
+    assert decision_info(plain.current) == {"kind": "most_probable", "text": "the most probable class"}
     assert [o["prediction"] for o in plain.current.predict(records)] == [
         int(s > 0.5) for s in (o["score"] for o in plain.current.predict(records))
     ]

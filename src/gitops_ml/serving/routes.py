@@ -238,8 +238,19 @@ async def model_info(request: Request) -> dict[str, Any]:
         "task": model.settings.dataset.task,
         "serving_path": model.serving_path,
         "fast_path": model.compiled is not None,
+        "decision": decision_info(model),
         "challenger": challenger_info(holder),
     }
+
+
+def decision_info(model: ServedModel) -> dict[str, Any] | None:
+    """How `prediction` is decided from the probabilities (None: regression decides nothing)."""
+    if model.settings.dataset.task == "regression":
+        return None
+    rule = model.model.decision
+    if rule is None:
+        return {"kind": "most_probable", "text": "the most probable class"}
+    return {**rule.model_dump(mode="json", exclude_none=True), "text": rule.describe()}
 
 
 def challenger_info(holder: ModelHolder, *, brief: bool = False) -> dict[str, Any] | None:
@@ -256,6 +267,7 @@ def challenger_info(holder: ModelHolder, *, brief: bool = False) -> dict[str, An
         "pointer_path": str(holder.challenger_path),
         "serving_path": challenger.served.serving_path,
         "fast_path": challenger.served.compiled is not None,
+        "decision": decision_info(challenger.served),
         "error": None,
     }
 
