@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -215,7 +216,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     )
     sha = _git(checkout, "rev-parse", "HEAD")
     _git(checkout, "checkout", "-q", "--detach", sha)  # `ref: github.sha` leaves HEAD detached
-    (checkout / ".venv").symlink_to(REPO_ROOT / ".venv")  # `make install` of the same lock
+    # `make install` of the same lock: the venv running this suite (a fork under test has none of its own)
+    (checkout / ".venv").symlink_to(Path(sys.prefix))
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
