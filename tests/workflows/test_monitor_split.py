@@ -19,8 +19,8 @@ import json
 import os
 import re
 import shutil
-import sys
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
