@@ -21,6 +21,7 @@ from gitops_ml.registry.challenger import (
     DecisionPolicy,
     Mode,
     challenger_path,
+    check_against_production,
     load_challenger,
     read_challenger,
     require_compatible,
@@ -91,13 +92,11 @@ def propose_challenger(
         fields["policy"] = policy
     try:
         # validated before anything is published: a bad fraction publishes nothing
-        ChallengerPointer(version=meta.version, artifact_uri="-", sha256=meta.sha256, **fields)
+        draft = ChallengerPointer(version=meta.version, artifact_uri="-", sha256=meta.sha256, **fields)
     except ValidationError as exc:
         raise ChallengerError(f"challenger propose: {validation_problems(exc)}") from exc
-    if meta.version == production.version:
-        raise ChallengerError(
-            f"{checked_dir}: version: {meta.version} is the production version; a challenger must be another model"
-        )
+    # the same refusals serving and `config check` apply: production's version or artifact
+    check_against_production(draft, production.pointer, Path(checked_dir))
     # judged on the candidate's metadata before publishing: a refusal publishes nothing
     require_compatible(meta, production.metadata, path)
     pointer = publish_candidate(Path(checked_dir) / "candidate", registry)
