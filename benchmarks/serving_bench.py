@@ -44,7 +44,8 @@ from gitops_ml.processes import free_port
 REPO = Path(__file__).resolve().parents[1]
 ENV_WORKDIR = "SERVING_BENCH_WORKDIR"
 
-BATCH = 1000
+BATCH = 1000  # records per batch request (rows fewer than this are repeated to fill one)
+MIN_ROWS = 200
 
 
 def bench_settings(workdir: Path) -> Any:
@@ -139,7 +140,13 @@ def shadow_counts(url: str) -> dict[str, int]:
     }
 
 
+def cycled(records: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """At least `size` + 1 records (the given ones repeated): any --rows fills 1000-row calls."""
+    return records * (size // len(records) + 1) if len(records) <= size else records
+
+
 def _rate(run: Any, records: list[dict[str, Any]], size: int, seconds: float) -> tuple[float, float]:
+    records = cycled(records, size)
     run(records[:size])
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -376,6 +383,7 @@ def load_batches(
 ) -> dict[str, float]:
     import httpx
 
+    records = cycled(records, BATCH)
     bodies = [
         json.dumps({"records": records[i : i + BATCH]}).encode()
         for i in range(0, len(records) - BATCH + 1, BATCH)
@@ -474,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=["app", "echo"], default="app", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rows < MIN_ROWS:
+        parser.error(f"--rows must be at least {MIN_ROWS} (the model is trained on that many rows)")
     if args.serve:
         serve(args.serve, args.port, args.kind, args.workers)
         return 0
