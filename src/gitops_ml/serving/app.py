@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +40,8 @@ from gitops_ml.serving.schemas import (
     openapi_request_body,
 )
 from gitops_ml.serving.shadow import ShadowScorer
+
+log = logging.getLogger(__name__)
 
 # `gitops-ml serve --workers N` starts each worker process from these (uvicorn needs an import
 # string, not an app object, to start several).
@@ -120,6 +123,14 @@ def create_app(
             holder.stop()
             await shadow.stop()  # its scores go to the logger: stop it first
             logger.close()
+            # one line per process: with --workers N the sum over the lines is the server's count
+            log.info(
+                "prediction log at shutdown: served %d, written %d, dropped %d (pid %d)",
+                app.state.served,
+                logger.written,
+                logger.dropped,
+                os.getpid(),
+            )
             store.dispose()
             limits.restore_original_limits()
             gc.unfreeze()
