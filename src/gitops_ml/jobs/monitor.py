@@ -41,6 +41,7 @@ class MonitorOutcome:
     early_warning: bool = False
     challenger: ChallengerDecision | None = None  # None: no challenger is running
     challenger_pr: RetrainPrOutcome | None = None  # the promote/retire PR opened or updated
+    challenger_bundle: str | None = None  # the promote/retire decision's bundle folder, instead of a PR
 
 
 def window_bounds(

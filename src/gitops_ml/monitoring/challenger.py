@@ -104,6 +104,23 @@ class ChallengerDecision:
         }
 
 
+def decision_from_dict(data: Any) -> ChallengerDecision:
+    """`ChallengerDecision.to_dict()` read back (a decision bundle's decision.json), strictly: types
+    and vocabularies checked, and anything `to_dict` would not have written (an extra key, another
+    spelling of a value) refused. ValueError naming the problems."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from gitops_ml.parsing import error_lines
+
+    try:
+        decision = TypeAdapter(ChallengerDecision).validate_python(data)
+    except ValidationError as exc:
+        raise ValueError("; ".join(error_lines(exc))) from None
+    if decision.to_dict() != data:
+        raise ValueError("not as a challenger decision is written (extra keys or values in another form)")
+    return decision
+
+
 def paired_predictions(
     task: Task,
     labels: Sequence[Any] | np.ndarray,
