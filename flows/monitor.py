@@ -54,21 +54,25 @@ def report_task(
     model_version: str,
     out_dir: Path,
     challenger: ChallengerDecision | None = None,
+    challenger_refused: str | None = None,
 ) -> str:
-    return job.write_monitor_outputs(result, decision, history, model_version, out_dir, challenger)
+    return job.write_monitor_outputs(
+        result, decision, history, model_version, out_dir, challenger, challenger_refused
+    )
 
 
 @task(name="challenger-decision", cache_policy=NO_CACHE)
 def challenger_task(
     settings: Settings, store_url: str, production: LoadedModel, end: datetime, window: str | None
-) -> ChallengerDecision | None:
+) -> tuple[ChallengerDecision | None, str | None]:
+    """(the decision, None), (None, None) without a challenger, (None, why) when it was refused."""
     from gitops_ml.errors import GitopsMLError
 
     try:
-        return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+        return challenger_job.judge_challenger(settings, store_url, production, end, window=window), None
     except GitopsMLError as exc:  # a refused challenger must not stop production's monitoring
         get_run_logger().error("challenger not judged: %s", exc)
-        return None
+        return None, str(exc)
 
 
 @task(name="challenger-pr", cache_policy=NO_CACHE, retries=0)
@@ -128,7 +132,9 @@ def monitor_flow(
     """`bundle_dir`: write a decision bundle there (retrain/, challenger/) instead of opening a PR
     (a token-free run; `gitops-ml decision-pr --bundle` verifies it and opens the PR in a trusted job)."""
     logger = get_run_logger()
-    settings = load_checked_settings(config_dir)
+    # a malformed deploy/challenger.yaml must not blind the monitor to production: it is refused
+    # (and said so in the report) by the challenger step alone
+    settings = load_checked_settings(config_dir, check_challenger=False)
     from gitops_ml.monitoring.performance import check_monitor_metric
 
     check_monitor_metric(settings.dataset.task, settings.monitoring.performance_metric)  # before any I/O
@@ -144,8 +150,8 @@ def monitor_flow(
     frame = load_window_task(store_url, start, end)
     result = assess_task(settings, production, frame, start, end)
     decision, history = decide_task(settings, store_url, result, end)
-    challenger = challenger_task(settings, store_url, production, end, window)
-    report = report_task(result, decision, history, production.version, out, challenger)
+    challenger, refused = challenger_task(settings, store_url, production, end, window)
+    report = report_task(result, decision, history, production.version, out, challenger, refused)
     create_markdown_artifact(key="monitor-report", markdown=report, description=f"monitor: {decision.action}")
     create_table_artifact(
         key="monitor-drift",
@@ -205,6 +211,7 @@ def monitor_flow(
         pr=pr,
         bundle=bundle,
         challenger_bundle=challenger_bundle,
+        challenger_refused=refused,
         early_warning=bool(estimate is not None and estimate.warning),
         challenger=challenger,
         challenger_pr=challenger_pr,

@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Drift and late-label performance of production; opens a retraining PR when decayed."""
-        load_checked_settings(config_dir)  # every problem at once, before Prefect starts
+        # every problem at once, before Prefect starts; a refused challenger is the report's to say
+        load_checked_settings(config_dir, check_challenger=False)
         from flows.monitor import monitor_flow
 
         outcome = monitor_flow(
@@ -57,6 +58,9 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"challenger {outcome.challenger.challenger_version}: {outcome.challenger.action}")
             for reason in outcome.challenger.reasons:
                 typer.echo(f"  - {reason}")
+        if outcome.challenger_refused is not None:
+            # production was monitored: the exit status is its decision's; the report says why
+            typer.echo(f"challenger refused (not judged): {outcome.challenger_refused}", err=True)
         if outcome.challenger_bundle is not None:
             typer.echo(f"challenger bundle: {outcome.challenger_bundle}")
         if outcome.challenger_pr is not None:

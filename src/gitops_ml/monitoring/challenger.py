@@ -398,6 +398,16 @@ def render_challenger_section(decision: ChallengerDecision) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_refused_section(reason: str) -> str:
+    """Markdown: the challenger file was refused, so nothing was judged for it (production was)."""
+    return (
+        "## Challenger\n\n"
+        "🛑 **refused**: the challenger was not judged; production was monitored as usual.\n\n"
+        f"- {reason}\n\n"
+        "Fix or retire it (`gitops-ml challenger retire` removes even an unreadable file).\n"
+    )
+
+
 def _num(value: float | None, sign: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "–"
