@@ -63,6 +63,13 @@ class Step:
         return f"{self.workflow} job {self.job} step {self.index} ({self.data.get('name') or self.data.get('id') or self.uses})"
 
 
+def run_step(workflow_file: str, job: str, needle: str) -> dict[str, Any]:
+    """The one step of `job` in `.github/workflows/<workflow_file>` whose `run:` contains `needle`."""
+    steps = load_workflow(WORKFLOWS_DIR / workflow_file)["jobs"][job]["steps"]
+    (step,) = [s for s in steps if needle in (s.get("run") or "")]
+    return step
+
+
 def steps_of(workflows: dict[str, dict[str, Any]], name: str | None = None) -> list[Step]:
     out = []
     for wf_name, wf in workflows.items():

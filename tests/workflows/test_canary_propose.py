@@ -19,13 +19,12 @@ import pytest
 
 from tests.fixtures.git import git
 from tests.workflows.conftest import (
-    WORKFLOWS_DIR,
     credential_fill,
     git_argv_logger,
     literal_env,
-    load_workflow,
     plant_hooks,
     run_script,
+    run_step,
     seeded_remote,
 )
 
@@ -34,9 +33,7 @@ LOCK = 'version = 1\nrequires-python = ">=3.11"\n\n[[package]]\nname = "numpy"\n
 
 
 def _push_step() -> dict[str, Any]:
-    steps = load_workflow(WORKFLOWS_DIR / "canary.yml")["jobs"]["propose"]["steps"]
-    (step,) = [s for s in steps if "git push" in (s.get("run") or "")]
-    return step
+    return run_step("canary.yml", "propose", "git push")
 
 
 @pytest.fixture

@@ -15,11 +15,10 @@ import pytest
 
 from tests.fixtures.git import git
 from tests.workflows.conftest import (
-    WORKFLOWS_DIR,
     literal_env,
-    load_workflow,
     plant_hooks,
     run_script,
+    run_step,
     seeded_remote,
 )
 
@@ -27,9 +26,7 @@ TOKEN = "ghs_secret-token-value-123"
 
 
 def _push_step() -> dict:
-    workflow = load_workflow(WORKFLOWS_DIR / "deploy.yml")
-    (step,) = [s for s in workflow["jobs"]["publish"]["steps"] if "git_safe push" in (s.get("run") or "")]
-    return step
+    return run_step("deploy.yml", "publish", "git_safe push")
 
 
 @pytest.fixture

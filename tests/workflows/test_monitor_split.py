@@ -36,6 +36,7 @@ from tests.workflows.conftest import (
     load_workflow,
     plant_hooks,
     run_script,
+    run_step,
     seeded_remote,
     step_env,
 )
@@ -49,8 +50,7 @@ def _workflow() -> dict[str, Any]:
 
 
 def _step(job: str, needle: str) -> dict[str, Any]:
-    (step,) = [s for s in _workflow()["jobs"][job]["steps"] if needle in (s.get("run") or "")]
-    return step
+    return run_step("monitor.yml", job, needle)
 
 
 def _step_env(
