@@ -27,30 +27,22 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.fixtures.git import git
 from tests.flows.conftest import REPO_ROOT, update_config
 from tests.forge.fake_github import FakeGitHub
-from tests.workflows.conftest import WORKFLOWS_DIR, load_workflow
+from tests.workflows.conftest import (
+    WORKFLOWS_DIR,
+    git_argv_logger,
+    load_workflow,
+    plant_hooks,
+    run_script,
+    run_step,
+    seeded_remote,
+    step_env,
+)
 
 TOKEN = "ghs_retrainTOKEN0123456789abcdefSECRET"
 REPOSITORY = "acme/churn"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-}
-HOOKS = (
-    "pre-push",
-    "pre-commit",
-    "post-commit",
-    "commit-msg",
-    "prepare-commit-msg",
-    "post-checkout",
-    "post-merge",
-    "reference-transaction",
-    "pre-auto-gc",
-    "post-rewrite",
-)
 
 
 def _workflow() -> dict[str, Any]:
@@ -58,58 +50,19 @@ def _workflow() -> dict[str, Any]:
 
 
 def _step(job: str, needle: str) -> dict[str, Any]:
-    (step,) = [s for s in _workflow()["jobs"][job]["steps"] if needle in (s.get("run") or "")]
-    return step
-
-
-def _resolve(value: Any, secrets: dict[str, str], context: dict[str, str]) -> str:
-    """The few expression forms our env blocks use; anything else fails the test (never skipped)."""
-    text = str(value)
-    m = re.fullmatch(r"\$\{\{\s*(.+?)\s*\}\}(.*)", text)
-    if not m:
-        assert "${{" not in text, f"unsupported expression {text!r}"
-        return text
-    out = None
-    for alternative in (a.strip() for a in m.group(1).split("||")):
-        if alternative.startswith("secrets."):
-            out = out or secrets[alternative.removeprefix("secrets.")]
-        elif alternative in context:
-            out = out or context[alternative]
-        else:
-            raise AssertionError(f"unsupported expression {text!r}")
-    return (out or "") + m.group(2)
+    return run_step("monitor.yml", job, needle)
 
 
 def _step_env(
     job: str, step: dict[str, Any], secrets: dict[str, str], context: dict[str, str]
 ) -> dict[str, str]:
-    """workflow env + job env + step env, as Actions layers them for a `run:` step."""
-    wf = _workflow()
-    env: dict[str, str] = {}
-    for block in (wf.get("env") or {}, wf["jobs"][job].get("env") or {}, step.get("env") or {}):
-        env.update({k: _resolve(v, secrets, context) for k, v in block.items()})
-    return env
+    return step_env(_workflow(), job, step, secrets, context)
 
 
 def _every_secret() -> dict[str, str]:
     names = set(re.findall(r"secrets\.([A-Z0-9_]+)", (WORKFLOWS_DIR / "monitor.yml").read_text()))
     assert {"RETRAIN_TOKEN", "PREDICTION_STORE_URL"} <= names
     return {name: f"sentinel-{name}-4f1d" for name in names}
-
-
-def _run_script(script: str, cwd: Path, env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp / f"step-{abs(hash(script))}.sh"
-    path.write_text(script)
-    # the shell GitHub Actions uses for `run:` on Linux
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def test_the_monitor_jobs_are_split_by_trust() -> None:
@@ -163,7 +116,7 @@ def test_project_code_in_the_monitor_step_finds_no_token(tmp_path: Path) -> None
     )
     spy.chmod(0o755)
     env.update(HOME=str(tmp_path / "home"), PATH=os.environ["PATH"])
-    proc = _run_script(step["run"], work, env, tmp_path)
+    proc = run_script(step["run"], work, env, tmp_path)
     assert proc.returncode == 0, proc.stderr
     seen = dump.read_text()
     # the dump works: the one secret this step needs is there ...
@@ -177,13 +130,6 @@ def test_project_code_in_the_monitor_step_finds_no_token(tmp_path: Path) -> None
 
 
 # -- the trusted job ---------------------------------------------------------------------------------
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True, env=env
-    ).stdout.strip()
 
 
 def _window(rows: int = 40) -> pd.DataFrame:
@@ -201,21 +147,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seed = make_churn_project(tmp_path / "seed", months=1, rows=120)
     shutil.copy(REPO_ROOT / ".gitignore", seed / ".gitignore")
     update_config(seed, "forge", {"repository": REPOSITORY})
-    remote = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    _git(seed, "init", "-q", "-b", "main")
-    _git(seed, "add", "-A")
-    _git(seed, "commit", "-qm", "the default branch")
-    _git(seed, "push", "-q", str(remote), "main")
-    # actions/checkout: a fresh clone of the commit
-    checkout = tmp_path / "checkout"
-    subprocess.run(
-        ["git", "clone", "-q", str(remote), str(checkout)],
-        check=True,
-        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )
-    sha = _git(checkout, "rev-parse", "HEAD")
-    _git(checkout, "checkout", "-q", "--detach", sha)  # `ref: github.sha` leaves HEAD detached
+    remote, checkout = seeded_remote(tmp_path, seed, "the default branch")
+    sha = git(checkout, "rev-parse", "HEAD")
+    git(checkout, "checkout", "-q", "--detach", sha)  # `ref: github.sha` leaves HEAD detached
     # `make install` of the same lock: the venv running this suite (a fork under test has none of its own)
     (checkout / ".venv").symlink_to(Path(sys.prefix))
     home = tmp_path / "home"
@@ -243,21 +177,6 @@ def _write_bundle(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **ov
     )
 
 
-def _plant(checkout: Path, marker: Path) -> None:
-    script = f'#!/bin/sh\necho "$0 saw $GITHUB_TOKEN" >> {marker}\nexit 0\n'
-    other = checkout / ".planted-hooks"
-    other.mkdir()
-    for folder in (checkout / ".git" / "hooks", other):
-        for name in HOOKS:
-            (folder / name).write_text(script)
-            (folder / name).chmod(0o755)
-    monitor = checkout / ".planted-fsmonitor"
-    monitor.write_text(script)
-    monitor.chmod(0o755)
-    _git(checkout, "config", "core.hooksPath", str(other))
-    _git(checkout, "config", "core.fsmonitor", str(monitor))
-
-
 def _run_trusted_step(
     project: dict[str, Any], bundle: Path, github: FakeGitHub
 ) -> subprocess.CompletedProcess[str]:
@@ -266,14 +185,7 @@ def _run_trusted_step(
     env = _step_env("decision-pr", step, secrets, {"runner.temp": str(bundle.parent.parent)})
     assert env["BUNDLE"] == str(bundle.parent), "the step reads the folder of bundles"
     # a `git` first on PATH that records every argv before running the real one
-    real_git = shutil.which("git")
-    bin_dir = project["tmp"] / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    wrapper = bin_dir / "git"
-    wrapper.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {project["tmp"] / "argv.log"}\nexec {real_git} "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    bin_dir = git_argv_logger(project["tmp"])
     env.update(
         GITHUB_SHA=project["sha"],
         GITHUB_API_URL=github.api_url,
@@ -283,7 +195,7 @@ def _run_trusted_step(
         PREFECT_HOME=str(project["tmp"] / "prefect"),
         **project.get("env", {}),  # what the machine running the job configures (a model store)
     )
-    return _run_script(step["run"], project["checkout"], env, project["tmp"])
+    return run_script(step["run"], project["checkout"], env, project["tmp"])
 
 
 def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
@@ -291,7 +203,7 @@ def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
 ) -> None:
     bundle = _write_bundle(project, monkeypatch)
     marker = project["tmp"] / "hook-ran.txt"
-    _plant(project["checkout"], marker)
+    plant_hooks(project["checkout"], marker)
     with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}) as github:
         proc = _run_trusted_step(project, bundle, github)
         pulls = github.pulls(REPOSITORY)
@@ -305,11 +217,11 @@ def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
     assert len(pulls) == 1 and pulls[0]["head"]["ref"].startswith("retrain/")
     assert pulls[0]["body"].startswith("## Model monitor: RETRAIN") and "cc @someone" not in pulls[0]["body"]
     branch = pulls[0]["head"]["ref"]
-    files = _git(project["remote"], "ls-tree", "-r", "--name-only", branch).split()
+    files = git(project["remote"], "ls-tree", "-r", "--name-only", branch).split()
     (batch,) = [f for f in files if f.startswith("data/batches/churn-retrain-")]
-    pushed = _git(project["remote"], "show", f"{branch}:{batch}").splitlines()
+    pushed = git(project["remote"], "show", f"{branch}:{batch}").splitlines()
     assert len(pushed) == 1 + 40 and pushed[0].endswith(",churned")
-    changed = _git(project["remote"], "diff", "--name-only", "main", branch).split()
+    changed = git(project["remote"], "diff", "--name-only", "main", branch).split()
     assert sorted(changed) == sorted([batch, "data/manifest.yaml"])
 
 
@@ -319,7 +231,7 @@ def _refused(project: dict[str, Any], bundle: Path, needle: str) -> None:
         assert github.pulls(REPOSITORY) == []
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert needle in proc.stderr, proc.stderr
-    assert _git(project["remote"], "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
+    assert git(project["remote"], "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
 
 
 def test_a_bundle_changed_after_it_was_written_is_refused(
