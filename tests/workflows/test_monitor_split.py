@@ -140,6 +140,13 @@ def _window(rows: int = 40) -> pd.DataFrame:
     return frame.drop(columns=["churned"]).assign(label=frame["churned"].to_numpy())
 
 
+def _detach(checkout: Path, sha: str) -> None:
+    """`ref: github.sha` leaves HEAD detached; `make install` of the same lock is the venv running
+    this suite (a fork under test has none of its own)."""
+    git(checkout, "checkout", "-q", "--detach", sha)
+    (checkout / ".venv").symlink_to(Path(sys.prefix))
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     from tests.fixtures.projects import make_churn_project
@@ -149,9 +156,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     update_config(seed, "forge", {"repository": REPOSITORY})
     remote, checkout = seeded_remote(tmp_path, seed, "the default branch")
     sha = git(checkout, "rev-parse", "HEAD")
-    git(checkout, "checkout", "-q", "--detach", sha)  # `ref: github.sha` leaves HEAD detached
-    # `make install` of the same lock: the venv running this suite (a fork under test has none of its own)
-    (checkout / ".venv").symlink_to(Path(sys.prefix))
+    _detach(checkout, sha)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -298,17 +303,6 @@ def test_bundle_refusals_name_the_file_and_the_rule(
 # -- a challenger decision through the same split ------------------------------------------------------
 
 
-def _clone_detached(remote: Path, checkout: Path, sha: str) -> None:
-    """actions/checkout of `ref: github.sha`, and `make install` of the same lock (this suite's venv)."""
-    subprocess.run(
-        ["git", "clone", "-q", str(remote), str(checkout)],
-        check=True,
-        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )
-    _git(checkout, "checkout", "-q", "--detach", sha)
-    (checkout / ".venv").symlink_to(Path(sys.prefix))
-
-
 @pytest.fixture(scope="module")
 def challenger_monitor(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> dict[str, Any]:
     """Production and a shadow challenger on the default branch; three windows in which the
@@ -338,14 +332,9 @@ def challenger_monitor(tmp_path_factory: pytest.TempPathFactory, prefect_harness
         seed = make_challenger_repo(tmp / "seed")
         shutil.copy(REPO_ROOT / ".gitignore", seed / ".gitignore")
         update_config(seed, "forge", {"repository": REPOSITORY})
-        _git(seed, "add", "-A")
-        _git(seed, "commit", "-qm", "the repository on GitHub")
-        remote = tmp / "origin.git"
-        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-        _git(seed, "push", "-q", str(remote), "main")
-        sha = _git(seed, "rev-parse", "HEAD")
-        checkout = tmp / "monitor-checkout"
-        _clone_detached(remote, checkout, sha)
+        remote, checkout = seeded_remote(tmp, seed, "the repository on GitHub")
+        sha = git(seed, "rev-parse", "HEAD")
+        _detach(checkout, sha)
         mp.chdir(checkout)
         settings = load_settings(Path("config"))
         production = load_production(settings.registry, tmp / "cache")
@@ -396,7 +385,7 @@ def test_the_token_free_monitor_writes_a_challenger_bundle_and_opens_no_pr(
     outcome = challenger_monitor["outcome"]
     assert outcome.challenger is not None and outcome.challenger.action == "promote"
     assert outcome.challenger_pr is None and challenger_monitor["pulls"] == []
-    refs = _git(challenger_monitor["remote"], "for-each-ref", "--format=%(refname)").split()
+    refs = git(challenger_monitor["remote"], "for-each-ref", "--format=%(refname)").split()
     assert refs == ["refs/heads/main"], "nothing pushed"
     bundle = challenger_monitor["bundle"]
     assert outcome.challenger_bundle == str(bundle)
@@ -416,7 +405,8 @@ def _trusted(challenger_monitor: dict[str, Any], tmp_path: Path) -> tuple[dict[s
     remote = tmp_path / "origin.git"
     shutil.copytree(challenger_monitor["remote"], remote, symlinks=True)
     checkout = tmp_path / "checkout"
-    _clone_detached(remote, checkout, challenger_monitor["sha"])
+    git(tmp_path, "clone", "-q", str(remote), str(checkout))
+    _detach(checkout, challenger_monitor["sha"])
     bundles = tmp_path / "runner" / "decision-bundles"
     shutil.copytree(challenger_monitor["bundle"].parent, bundles)
     project = {**challenger_monitor, "tmp": tmp_path, "remote": remote, "checkout": checkout}
@@ -443,9 +433,9 @@ def test_the_trusted_step_opens_one_challenger_pr_and_a_second_run_updates_it(
     assert pr["title"].startswith(f"Promote challenger {version}")
     assert "## Challenger" in pr["body"] and len(comments) == 1
     branch = pr["head"]["ref"]
-    changed = sorted(_git(project["remote"], "diff", "--name-only", "main", branch).split())
+    changed = sorted(git(project["remote"], "diff", "--name-only", "main", branch).split())
     assert changed == ["deploy/challenger.yaml", "deploy/history.yaml", "deploy/production.yaml"]
-    pointer = _git(project["remote"], "show", f"{branch}:deploy/production.yaml")
+    pointer = git(project["remote"], "show", f"{branch}:deploy/production.yaml")
     assert f"version: {version}" in pointer
     assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
 
