@@ -196,8 +196,17 @@ def bare_rates(
 
 
 def bench_app(raw_predict: bool = True) -> Any:
-    """The app of one server worker (uvicorn factory; the workdir comes from the environment)."""
+    """The app of one server worker (uvicorn factory; the workdir comes from the environment).
+    Each worker process calls this, so it also sends the app's shutdown counts to stderr."""
+    import logging
+
     from gitops_ml.serving.app import create_app
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    app_log = logging.getLogger("gitops_ml.serving.app")
+    app_log.addHandler(handler)
+    app_log.setLevel(logging.INFO)
 
     workdir = Path(os.environ[ENV_WORKDIR])
     return create_app(
@@ -270,13 +279,9 @@ SHUTDOWN_LINE = re.compile(r"prediction log at shutdown: served (\d+), written (
 
 def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
     """A server process: the real app (logging to SQLite) or an echo app; uvicorn, no access log.
-    The app's shutdown line (served / written per worker) goes to stderr for `shutdown_counts`."""
-    import logging
-
+    The app's shutdown line (served / written per worker) goes to stderr for `stop_server`."""
     import uvicorn
 
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("gitops_ml.serving.app").setLevel(logging.INFO)
     os.environ[ENV_WORKDIR] = str(workdir)
     factory = f"serving_bench:{FACTORIES[kind]}"
     uvicorn.run(
