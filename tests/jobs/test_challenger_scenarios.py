@@ -162,4 +162,4 @@ def test_simulate_refuses_an_unknown_scenario_and_a_project_without_challenger(
     (project / "deploy" / "challenger.yaml").unlink()
     assert main(["simulate", "--scenario", "challenger-equal"]) == 2
     err = capsys.readouterr().err
-    assert "deploy/challenger.yaml does not exist: propose a challenger first" in err
+    assert "deploy/challenger.yaml: no challenger for challenger-equal: propose one first" in err
