@@ -80,3 +80,28 @@ def mini_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness) 
     root = make_mini_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
     return root
+
+
+def make_challenger_repo(root: Path, *, months: int = 2, rows: int = 400) -> Path:
+    """A mini repository with production promoted and a second candidate proposed as its shadow
+    challenger, each step a commit: what the monitor judges champion vs challenger on.
+
+    Gates are waived (the two models are alike: the loop, not the model, is under test); the
+    challenger differs by its boosting rounds, committed before its check so its config hash is
+    this checkout's. Needs the Prefect harness (the PR checks are flows)."""
+    from contextlib import chdir
+
+    make_mini_repo(root, months=months, rows=rows)
+    update_config(
+        root,
+        "gates",
+        {"minimums": {}, "maximums": {}, "max_regression": {}, "max_segment_regression": None},
+    )
+    with chdir(root):
+        git(root, "commit", "-qam", "gates waived for the fixture")
+        assert main(["promote", "--no-deepchecks", "--commit"]) == 0
+        update_config(root, "estimator", {"params": {"max_iter": 30}})
+        git(root, "commit", "-qam", "the challenger's config")
+        assert main(["pr-check", "--no-deepchecks", "--out", "reports/pr-challenger"]) == 0
+        assert main(["challenger", "propose", "--from", "reports/pr-challenger", "--commit"]) == 0
+    return root

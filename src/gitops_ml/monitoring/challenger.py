@@ -104,6 +104,23 @@ class ChallengerDecision:
         }
 
 
+def decision_from_dict(data: Any) -> ChallengerDecision:
+    """`ChallengerDecision.to_dict()` read back (a decision bundle's decision.json), strictly: types
+    and vocabularies checked, and anything `to_dict` would not have written (an extra key, another
+    spelling of a value) refused. ValueError naming the problems."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from gitops_ml.parsing import error_lines
+
+    try:
+        decision = TypeAdapter(ChallengerDecision).validate_python(data)
+    except ValidationError as exc:
+        raise ValueError("; ".join(error_lines(exc))) from None
+    if decision.to_dict() != data:
+        raise ValueError("not as a challenger decision is written (extra keys or values in another form)")
+    return decision
+
+
 def paired_predictions(
     task: Task,
     labels: Sequence[Any] | np.ndarray,
@@ -379,6 +396,16 @@ def render_challenger_section(decision: ChallengerDecision) -> str:
         "Same paired percentile bootstrap and gates as the PR check, on labelled requests scored by both models."
     )
     return "\n".join(lines) + "\n"
+
+
+def render_refused_section(reason: str) -> str:
+    """Markdown: the challenger file was refused, so nothing was judged for it (production was)."""
+    return (
+        "## Challenger\n\n"
+        "🛑 **refused**: the challenger was not judged; production was monitored as usual.\n\n"
+        f"- {reason}\n\n"
+        "Fix or retire it (`gitops-ml challenger retire` removes even an unreadable file).\n"
+    )
 
 
 def _num(value: float | None, sign: str = "") -> str:
