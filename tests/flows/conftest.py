@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from contextlib import chdir
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -89,8 +91,6 @@ def make_challenger_repo(root: Path, *, months: int = 2, rows: int = 400) -> Pat
     Gates are waived (the two models are alike: the loop, not the model, is under test); the
     challenger differs by its boosting rounds, committed before its check so its config hash is
     this checkout's. Needs the Prefect harness (the PR checks are flows)."""
-    from contextlib import chdir
-
     make_mini_repo(root, months=months, rows=rows)
     update_config(
         root,
@@ -105,3 +105,38 @@ def make_challenger_repo(root: Path, *, months: int = 2, rows: int = 400) -> Pat
         assert main(["pr-check", "--no-deepchecks", "--out", "reports/pr-challenger"]) == 0
         assert main(["challenger", "propose", "--from", "reports/pr-challenger", "--commit"]) == 0
     return root
+
+
+def log_better_windows(root: Path, store_url: str, *, days: int = 3, rows: int = 300) -> tuple[datetime, str]:
+    """`days` one-day windows in which the challenger in `root`'s deploy/ is truly better, ending at
+    the returned time (after the challenger started), logged with the dataset's generated inputs;
+    returns (end, the challenger's version)."""
+    from gitops_ml.config import load_settings
+    from gitops_ml.data.generator import generate_records
+    from gitops_ml.jobs.challenger import load_deployed
+    from gitops_ml.jobs.challenger_scenario import log_scenario_window
+    from gitops_ml.prediction_store import PredictionStore
+
+    settings = load_settings(root / "config")
+    with chdir(root):
+        challenger, production, _ = load_deployed(settings, root / ".cache", missing="none")
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days, minutes=1)
+    records = generate_records(days * rows, seed=3, start_time=end - timedelta(days=days), end_time=end)
+    store = PredictionStore(store_url)
+    try:
+        for k in range(days):
+            log_scenario_window(
+                store,
+                settings,
+                "challenger-better",
+                index=k,
+                start=end - timedelta(days=days - k),
+                end=end - timedelta(days=days - k - 1),
+                versions=(production.version, challenger.version),
+                classes=list(production.pipeline.classes_),
+                rows=rows,
+                inputs=records[settings.features.all],
+            )
+    finally:
+        store.dispose()
+    return end, challenger.version

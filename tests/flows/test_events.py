@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -65,13 +64,10 @@ def test_the_monitor_emits_the_challenger_decision_with_its_evidence(
     event names the challenger, relates production, and carries the decision and its evidence."""
     from flows.monitor import monitor_flow
     from gitops_ml.config import load_settings
-    from gitops_ml.data.generator import generate_records
-    from gitops_ml.jobs.challenger_scenario import log_scenario_window
-    from gitops_ml.prediction_store import PredictionStore
     from gitops_ml.registry.challenger import read_challenger
     from gitops_ml.registry.production import load_production
     from tests.fixtures.git import GIT_IDENTITY
-    from tests.flows.conftest import make_challenger_repo
+    from tests.flows.conftest import log_better_windows, make_challenger_repo
 
     for key, value in GIT_IDENTITY.items():
         monkeypatch.setenv(key, value)
@@ -81,24 +77,8 @@ def test_the_monitor_emits_the_challenger_decision_with_its_evidence(
     production = load_production(settings.registry, tmp_path / "cache")
     challenger = read_challenger(Path("deploy/challenger.yaml"))
     assert production is not None and challenger is not None
-    now = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3, minutes=1)
-    records = generate_records(900, seed=3, start_time=now - timedelta(days=3), end_time=now)
     store_url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = PredictionStore(store_url)
-    for k in range(3):
-        log_scenario_window(
-            store,
-            settings,
-            "challenger-better",
-            index=k,
-            start=now - timedelta(days=3 - k),
-            end=now - timedelta(days=2 - k),
-            versions=(production.version, challenger.version),
-            classes=list(production.pipeline.classes_),
-            rows=300,
-            inputs=records[settings.features.all],
-        )
-    store.dispose()
+    now, _ = log_better_windows(root, store_url)
     outcome = monitor_flow(store_url=store_url, window="1D", now=now.isoformat(), open_pr=False)
     assert outcome.challenger is not None and outcome.challenger.action == "promote"
 

@@ -9,7 +9,6 @@ and its ONE pull request on a fake GitHub with a real bare remote.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -20,18 +19,13 @@ from gitops_ml.jobs.challenger import propose_challenger
 from gitops_ml.jobs.challenger_scenario import run_challenger_scenario
 from gitops_ml.jobs.config_check import load_checked_settings
 from gitops_ml.registry.promote import promote_candidate
-from tests.fixtures.projects import make_config_project
+from tests.fixtures.git import git
+from tests.fixtures.projects import make_git_project
 from tests.forge.fake_github import FakeGitHub
 from tests.jobs.test_challenger import _checked
 
 TOKEN = "ghp_scenarioTOKEN0123456789abcdef"
 REPOSITORY = "acme/churn"
-
-
-def _git(root: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture
@@ -42,23 +36,24 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     for var in ("GITHUB_TOKEN", "GH_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    root = make_config_project(tmp_path / "project")
-    forge = root / "config" / "forge.yaml"
-    forge.write_text(yaml.safe_dump({"repository": REPOSITORY}))
-    monkeypatch.chdir(root)
+
+    def production_and_challenger(root: Path) -> None:
+        (root / "config" / "forge.yaml").write_text(yaml.safe_dump({"repository": REPOSITORY}))
+        monkeypatch.chdir(root)
+        settings = load_checked_settings(Path("config"))
+        promote_candidate(_checked(root, "prod", settings, seed=1) / "candidate", settings.registry)
+        propose_challenger(settings, _checked(root, "chal", settings, seed=2))
+
+    root = make_git_project(
+        tmp_path / "project",
+        ignore=".model-store/\n.gitops-ml/\nreports/\n*.db\n",
+        message="production and its challenger",
+        before_commit=production_and_challenger,
+    )
     remote = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "test@example.com")
-    _git(root, "config", "user.name", "test")
-    _git(root, "remote", "add", "origin", str(remote))
-    (root / ".gitignore").write_text(".model-store/\n.gitops-ml/\nreports/\n*.db\n")
-    settings = load_checked_settings(Path("config"))
-    promote_candidate(_checked(root, "prod", settings, seed=1) / "candidate", settings.registry)
-    propose_challenger(settings, _checked(root, "chal", settings, seed=2))
-    _git(root, "add", "-A")
-    _git(root, "commit", "-qm", "production and its challenger")
-    _git(root, "push", "-q", "origin", "main")
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(root, "remote", "add", "origin", str(remote))
+    git(root, "push", "-q", "origin", "main")
     return root
 
 
@@ -107,11 +102,11 @@ def test_a_truly_better_challenger_gets_one_promote_pr_within_the_policy_windows
     # the PR's change is the promotion: pointer + history, the challenger file gone
     branch = pr["head"]["ref"]
     remote = tmp_path / "origin.git"
-    changed = sorted(_git(remote, "diff", "--name-only", "main", branch).split())
+    changed = sorted(git(remote, "diff", "--name-only", "main", branch).split())
     assert changed == ["deploy/challenger.yaml", "deploy/history.yaml", "deploy/production.yaml"]
-    pointer = yaml.safe_load(_git(remote, "show", f"{branch}:deploy/production.yaml"))
+    pointer = yaml.safe_load(git(remote, "show", f"{branch}:deploy/production.yaml"))
     assert pointer["version"] == decisions[-1].challenger_version
-    assert _git(project, "rev-parse", "--abbrev-ref", "HEAD") == "main", "the work tree goes back to main"
+    assert git(project, "rev-parse", "--abbrev-ref", "HEAD") == "main", "the work tree goes back to main"
     assert (project / "deploy" / "challenger.yaml").exists()
 
 
@@ -148,7 +143,7 @@ def test_simulate_runs_the_challenger_scenario_for_the_configured_project(
         store.dispose()
     assert len(pairs) == 3 * 400
     assert "tenure_months" in window.columns, "the requests carry the dataset's inputs"
-    assert _git(project, "branch", "--list").split() == ["*", "main"], "no PR branch without --open-pr"
+    assert git(project, "branch", "--list").split() == ["*", "main"], "no PR branch without --open-pr"
 
 
 def test_simulate_refuses_an_unknown_scenario_and_a_project_without_challenger(
@@ -162,4 +157,4 @@ def test_simulate_refuses_an_unknown_scenario_and_a_project_without_challenger(
     (project / "deploy" / "challenger.yaml").unlink()
     assert main(["simulate", "--scenario", "challenger-equal"]) == 2
     err = capsys.readouterr().err
-    assert "deploy/challenger.yaml does not exist: propose a challenger first" in err
+    assert "deploy/challenger.yaml: no challenger for challenger-equal: propose one first" in err

@@ -308,17 +308,10 @@ def challenger_monitor(tmp_path_factory: pytest.TempPathFactory, prefect_harness
     """Production and a shadow challenger on the default branch; three windows in which the
     challenger is truly better; then the monitor, as the token-free step runs it (`--bundle`), with
     a token the fake GitHub would accept in its environment: it must not use it."""
-    from datetime import UTC, datetime, timedelta
 
     from flows.monitor import monitor_flow
-    from gitops_ml.config import load_settings
-    from gitops_ml.data.generator import generate_records
-    from gitops_ml.jobs.challenger_scenario import log_scenario_window
-    from gitops_ml.prediction_store import PredictionStore
-    from gitops_ml.registry.challenger import read_challenger
-    from gitops_ml.registry.production import load_production
     from tests.fixtures.git import GIT_IDENTITY
-    from tests.flows.conftest import make_challenger_repo
+    from tests.flows.conftest import log_better_windows, make_challenger_repo
 
     tmp = tmp_path_factory.mktemp("challenger-split")
     home = tmp / "home"
@@ -336,29 +329,8 @@ def challenger_monitor(tmp_path_factory: pytest.TempPathFactory, prefect_harness
         sha = git(seed, "rev-parse", "HEAD")
         _detach(checkout, sha)
         mp.chdir(checkout)
-        settings = load_settings(Path("config"))
-        production = load_production(settings.registry, tmp / "cache")
-        challenger = read_challenger(Path("deploy/challenger.yaml"))
-        assert production is not None and challenger is not None
         store_url = f"sqlite:///{tmp / 'store.db'}"
-        now = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3, minutes=1)
-        records = generate_records(
-            1200, seed=5, start_time=now - timedelta(days=3), end_time=now, id_offset=7_000_000
-        )[settings.features.all]
-        store = PredictionStore(store_url)
-        for k in range(3):
-            log_scenario_window(
-                store,
-                settings,
-                "challenger-better",
-                index=k,
-                start=now - timedelta(days=3 - k),
-                end=now - timedelta(days=2 - k),
-                versions=(production.version, challenger.version),
-                classes=list(production.pipeline.classes_),
-                inputs=records,
-            )
-        store.dispose()
+        now, _ = log_better_windows(checkout, store_url, rows=400)
         bundles = tmp / "runner" / "decision-bundles"
         with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: remote}) as github:
             mp.setenv("GITHUB_TOKEN", TOKEN)

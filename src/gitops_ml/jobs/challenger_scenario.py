@@ -182,11 +182,9 @@ def run_challenger_scenario(
 ) -> ChallengerScenarioRun:
     """Log `windows` windows of the scenario's traffic into `store_url` (from the challenger's start on)
     and run the monitor's challenger decision after each; with `open_pr`, its PR too."""
-    from gitops_ml.jobs.challenger import judge_challenger, open_decision_pr
+    from gitops_ml.jobs.challenger import judge_challenger, load_deployed, open_decision_pr
     from gitops_ml.monitoring.challenger import render_challenger_section
     from gitops_ml.prediction_store import PredictionStore
-    from gitops_ml.registry.challenger import challenger_path, load_challenger, read_challenger
-    from gitops_ml.registry.production import load_production
 
     if scenario not in SCENARIOS:
         raise ScenarioError(f"--scenario: {scenario!r} is not a challenger scenario ({', '.join(SCENARIOS)})")
@@ -195,15 +193,11 @@ def run_challenger_scenario(
         raise ScenarioError(
             f"{scenario}: simulates a binary classifier's or a regressor's scores; the dataset's task is multiclass"
         )
-    path = challenger_path(settings.registry)
-    challenger = read_challenger(path)
-    if challenger is None:
-        raise ScenarioError(
-            f"{scenario}: {path} does not exist: propose a challenger first (`gitops-ml challenger propose`)"
-        )
-    production = load_production(settings.registry, Path(cache_dir))
-    load_challenger(challenger, production, Path(cache_dir), path)  # refused as serving refuses it
-    assert production is not None  # load_challenger refuses a missing production
+    challenger, production, _ = load_deployed(
+        settings,
+        Path(cache_dir),
+        missing=f"no challenger for {scenario}: propose one first (`gitops-ml challenger propose`)",
+    )
     length = pd.Timedelta(window or settings.monitoring.window).to_pytimedelta()
     required = challenger.policy.consecutive_windows
     count = windows if windows is not None else scenario_windows(scenario, required)

@@ -174,25 +174,18 @@ def judge_window(
 ) -> ChallengerWindow:
     """The PR check's paired comparison and gates on one window's labelled pairs."""
     rows = len(challenger)
-    if rows < min_rows:
-        return ChallengerWindow(
-            start,
-            end,
-            rows,
-            "insufficient",
-            metric,
-            note=f"{rows} labelled pairs, the policy needs {min_rows}",
+    available = (
+        set(applicable_metrics(challenger, None)) & set(applicable_metrics(production, None))
+        if rows >= min_rows
+        else set()
+    )
+    if rows < min_rows or metric not in available:
+        note = (
+            f"{rows} labelled pairs, the policy needs {min_rows}"
+            if rows < min_rows
+            else f"{metric} cannot be computed on the logged requests (needs probabilities or costs not logged)"
         )
-    available = set(applicable_metrics(challenger, None)) & set(applicable_metrics(production, None))
-    if metric not in available:
-        return ChallengerWindow(
-            start,
-            end,
-            rows,
-            "insufficient",
-            metric,
-            note=f"{metric} cannot be computed on the logged requests (needs probabilities or costs not logged)",
-        )
+        return ChallengerWindow(start, end, rows, "insufficient", metric, note=note)
     live_gates, not_live = _live_gates(gates, available)
     wanted = sorted({metric, *(m for s in _GATE_SECTIONS for m in getattr(live_gates, s))})
     comparison = compare_models(challenger, production, wanted, bootstrap)
