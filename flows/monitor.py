@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import events
 from gitops_ml.config import Settings, prediction_store_url
+from gitops_ml.forge.git import GitRepo
 from gitops_ml.forge.retrain_pr import RetrainPrOutcome
 from gitops_ml.jobs import challenger as challenger_job
 from gitops_ml.jobs import monitor as job
@@ -53,21 +54,25 @@ def report_task(
     model_version: str,
     out_dir: Path,
     challenger: ChallengerDecision | None = None,
+    challenger_refused: str | None = None,
 ) -> str:
-    return job.write_monitor_outputs(result, decision, history, model_version, out_dir, challenger)
+    return job.write_monitor_outputs(
+        result, decision, history, model_version, out_dir, challenger, challenger_refused
+    )
 
 
 @task(name="challenger-decision", cache_policy=NO_CACHE)
 def challenger_task(
     settings: Settings, store_url: str, production: LoadedModel, end: datetime, window: str | None
-) -> ChallengerDecision | None:
+) -> tuple[ChallengerDecision | None, str | None]:
+    """(the decision, None), (None, None) without a challenger, (None, why) when it was refused."""
     from gitops_ml.errors import GitopsMLError
 
     try:
-        return challenger_job.judge_challenger(settings, store_url, production, end, window=window)
+        return challenger_job.judge_challenger(settings, store_url, production, end, window=window), None
     except GitopsMLError as exc:  # a refused challenger must not stop production's monitoring
         get_run_logger().error("challenger not judged: %s", exc)
-        return None
+        return None, str(exc)
 
 
 @task(name="challenger-pr", cache_policy=NO_CACHE, retries=0)
@@ -96,12 +101,21 @@ def retrain_bundle_task(
     model_version: str,
     commit: str,
 ) -> str:
-    from gitops_ml.jobs.retrain_bundle import write_retraining_bundle
+    from gitops_ml.jobs.decision_bundle import write_retraining_bundle
 
-    write_retraining_bundle(
+    folder = write_retraining_bundle(
         settings, window, report, Path(bundle_dir), window_end=end, model_version=model_version, commit=commit
     )
-    return bundle_dir
+    return str(folder)
+
+
+@task(name="challenger-bundle", cache_policy=NO_CACHE, retries=0)
+def challenger_bundle_task(
+    settings: Settings, decision: ChallengerDecision, report: str, bundle_dir: str, commit: str
+) -> str:
+    from gitops_ml.jobs.decision_bundle import write_challenger_bundle
+
+    return str(write_challenger_bundle(settings, decision, report, Path(bundle_dir), commit=commit))
 
 
 @flow(name="monitor")
@@ -115,10 +129,12 @@ def monitor_flow(
     repo_dir: str = ".",
     bundle_dir: str | None = None,
 ) -> MonitorOutcome:
-    """`bundle_dir`: write the retraining bundle there instead of opening the PR (a token-free run;
-    `gitops-ml retrain-pr --bundle` opens it in a trusted job)."""
+    """`bundle_dir`: write a decision bundle there (retrain/, challenger/) instead of opening a PR
+    (a token-free run; `gitops-ml decision-pr --bundle` verifies it and opens the PR in a trusted job)."""
     logger = get_run_logger()
-    settings = load_checked_settings(config_dir)
+    # a malformed deploy/challenger.yaml must not blind the monitor to production: it is refused
+    # (and said so in the report) by the challenger step alone
+    settings = load_checked_settings(config_dir, check_challenger=False)
     from gitops_ml.monitoring.performance import check_monitor_metric
 
     check_monitor_metric(settings.dataset.task, settings.monitoring.performance_metric)  # before any I/O
@@ -126,12 +142,16 @@ def monitor_flow(
     out = Path(out_dir)
     production = job.load_monitored_model(settings, out / ".cache")
     start, end = job.window_bounds(settings, window, now)
+    if bundle_dir:
+        from gitops_ml.jobs.decision_bundle import clear_bundles
+
+        clear_bundles(Path(bundle_dir))
     logger.info("window %s .. %s, model %s", start.isoformat(), end.isoformat(), production.version)
     frame = load_window_task(store_url, start, end)
     result = assess_task(settings, production, frame, start, end)
     decision, history = decide_task(settings, store_url, result, end)
-    challenger = challenger_task(settings, store_url, production, end, window)
-    report = report_task(result, decision, history, production.version, out, challenger)
+    challenger, refused = challenger_task(settings, store_url, production, end, window)
+    report = report_task(result, decision, history, production.version, out, challenger, refused)
     create_markdown_artifact(key="monitor-report", markdown=report, description=f"monitor: {decision.action}")
     create_table_artifact(
         key="monitor-drift",
@@ -155,6 +175,10 @@ def monitor_flow(
             payload=_decay_payload(result, decision),
         )
     challenger_pr = None
+    challenger_bundle = None
+    pr = None
+    bundle = None
+    commit = GitRepo(repo_dir).head_commit() if bundle_dir else ""
     if challenger is not None:
         events.emit(
             events.CHALLENGER_DECISION,
@@ -163,21 +187,16 @@ def monitor_flow(
             payload=_challenger_payload(challenger),
             related_versions={"production": production.version},
         )
-        if challenger.action != "keep collecting" and open_pr and not bundle_dir:
+        if challenger.action != "keep collecting" and bundle_dir:
+            challenger_bundle = challenger_bundle_task(settings, challenger, report, bundle_dir, commit)
+        elif challenger.action != "keep collecting" and open_pr:
             challenger_pr = challenger_pr_task(settings, challenger, report, repo_dir)
         elif challenger.action != "keep collecting":
-            logger.warning(
-                "challenger decision %s: no PR opened (--no-open-pr or bundle mode)", challenger.action
-            )
-    pr = None
-    bundle = None
+            logger.warning("challenger decision %s: no PR opened (--no-open-pr)", challenger.action)
     if decision.action == "retrain" and (open_pr or bundle_dir):
         since = job.retraining_start(production, start)
         labelled = load_window_task(store_url, since, end) if since is not None else frame
         if bundle_dir:
-            from gitops_ml.forge.git import GitRepo
-
-            commit = GitRepo(repo_dir).head_commit()
             bundle = retrain_bundle_task(
                 settings, labelled, report, bundle_dir, end, production.version, commit
             )
@@ -191,6 +210,8 @@ def monitor_flow(
         report=str(out / "report.md"),
         pr=pr,
         bundle=bundle,
+        challenger_bundle=challenger_bundle,
+        challenger_refused=refused,
         early_warning=bool(estimate is not None and estimate.warning),
         challenger=challenger,
         challenger_pr=challenger_pr,

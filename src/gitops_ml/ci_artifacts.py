@@ -24,10 +24,13 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.reporting.markdown import GITHUB_COMMENT_LIMIT, truncate_markdown
+
+if TYPE_CHECKING:  # GitHub is reached only through forge/ (its one HTTP client)
+    from gitops_ml.forge.github import CommentInfo, GitHubForge
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +258,9 @@ def carries_watermark(body: str, title: str = WATERMARK_TITLE) -> bool:
     return re.search(pattern, body) is not None
 
 
-def our_comment(comments: Iterable[Any], author: str, title: str = WATERMARK_TITLE) -> Any | None:
+def our_comment(
+    comments: Iterable[CommentInfo], author: str, title: str = WATERMARK_TITLE
+) -> CommentInfo | None:
     """The newest comment written by `author` that carries our watermark; None if there is none.
 
     A comment by anyone else is never ours, whatever it contains (anyone can copy the watermark).
@@ -428,7 +433,7 @@ class PostedComment:
 
 
 def post_sticky_comment(
-    forge: Any,
+    forge: GitHubForge,
     number: int,
     comment_file: Path | str,
     *,

@@ -307,9 +307,9 @@ def run_loop(
             out = f"reports/monitor-{i}"
             from flows.monitor import monitor_flow
 
-            # as monitor.yml runs it: the monitor writes a retraining bundle (no token needed), then
+            # as monitor.yml runs it: the monitor writes a decision bundle (no token needed), then
             # the trusted half verifies the bundle and opens or updates the PR
-            bundle_dir = scratch / f"retrain-bundle-{i}"
+            bundle_dir = scratch / f"decision-bundle-{i}"
             outcome = monitor_flow(
                 out_dir=out,
                 store_url=store_url,
@@ -322,16 +322,16 @@ def run_loop(
                 from dataclasses import replace
 
                 from gitops_ml.jobs.config_check import load_checked_settings
-                from gitops_ml.jobs.retrain import open_retraining_pr_from_bundle
+                from gitops_ml.jobs.decision_bundle import open_prs_from_bundles
 
-                pr = open_retraining_pr_from_bundle(
+                prs = open_prs_from_bundles(
                     load_checked_settings("config"),
-                    Path(outcome.bundle),
+                    bundle_dir,
                     repo_dir=work,
                     expect_commit=git(work, "rev-parse", "HEAD"),
                     store_url=store_url,
                 )
-                outcome = replace(outcome, pr=pr)
+                outcome = replace(outcome, pr=prs.retrain)
             state["monitor"] = outcome
             detail = f"{outcome.status} -> {outcome.action}"
             if outcome.pr is not None:

@@ -25,7 +25,7 @@ COMMANDS = {
     "serve",
     "labels",
     "monitor",
-    "retrain-pr",
+    "decision-pr",
     "simulate",
     "ci",
 }

@@ -21,7 +21,7 @@ from gitops_ml.registry.pointer import (
     read_pointer,
     write_pointer,
 )
-from tests.fixtures.projects import make_config_project
+from tests.fixtures.projects import make_git_project
 
 
 def _git(root: Path, *args: str) -> str:
@@ -40,14 +40,8 @@ def _publish(root: Path, version: str) -> ProductionPointer:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_config_project(tmp_path / "project")
+    root = make_git_project(tmp_path / "project")
     monkeypatch.chdir(root)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "test@example.com")
-    _git(root, "config", "user.name", "test")
-    (root / ".gitignore").write_text(".model-store/\n.gitops-ml/\n")
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "project")
     return root
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from contextlib import chdir
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -80,3 +82,61 @@ def mini_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_harness) 
     root = make_mini_repo(tmp_path / "repo")
     monkeypatch.chdir(root)
     return root
+
+
+def make_challenger_repo(root: Path, *, months: int = 2, rows: int = 400) -> Path:
+    """A mini repository with production promoted and a second candidate proposed as its shadow
+    challenger, each step a commit: what the monitor judges champion vs challenger on.
+
+    Gates are waived (the two models are alike: the loop, not the model, is under test); the
+    challenger differs by its boosting rounds, committed before its check so its config hash is
+    this checkout's. Needs the Prefect harness (the PR checks are flows)."""
+    make_mini_repo(root, months=months, rows=rows)
+    update_config(
+        root,
+        "gates",
+        {"minimums": {}, "maximums": {}, "max_regression": {}, "max_segment_regression": None},
+    )
+    with chdir(root):
+        git(root, "commit", "-qam", "gates waived for the fixture")
+        assert main(["promote", "--no-deepchecks", "--commit"]) == 0
+        update_config(root, "estimator", {"params": {"max_iter": 30}})
+        git(root, "commit", "-qam", "the challenger's config")
+        assert main(["pr-check", "--no-deepchecks", "--out", "reports/pr-challenger"]) == 0
+        assert main(["challenger", "propose", "--from", "reports/pr-challenger", "--commit"]) == 0
+    return root
+
+
+def log_better_windows(root: Path, store_url: str, *, days: int = 3, rows: int = 300) -> tuple[datetime, str]:
+    """`days` one-day windows in which the challenger in `root`'s deploy/ is truly better, ending at
+    the returned time (after the challenger started), logged with the dataset's generated inputs;
+    returns (end, the challenger's version)."""
+    from gitops_ml.config import load_settings
+    from gitops_ml.data.generator import generate_records
+    from gitops_ml.jobs.challenger import load_deployed
+    from gitops_ml.jobs.challenger_scenario import log_scenario_window
+    from gitops_ml.prediction_store import PredictionStore
+
+    settings = load_settings(root / "config")
+    with chdir(root):
+        challenger, production, _ = load_deployed(settings, root / ".cache", missing="none")
+    end = datetime.now(UTC).replace(microsecond=0) + timedelta(days=days, minutes=1)
+    records = generate_records(days * rows, seed=3, start_time=end - timedelta(days=days), end_time=end)
+    store = PredictionStore(store_url)
+    try:
+        for k in range(days):
+            log_scenario_window(
+                store,
+                settings,
+                "challenger-better",
+                index=k,
+                start=end - timedelta(days=days - k),
+                end=end - timedelta(days=days - k - 1),
+                versions=(production.version, challenger.version),
+                classes=list(production.pipeline.classes_),
+                rows=rows,
+                inputs=records[settings.features.all],
+            )
+    finally:
+        store.dispose()
+    return end, challenger.version

@@ -1,17 +1,18 @@
 """A small, real HTTP server speaking the part of GitHub's REST API that gitops-ml uses.
 
-Only the endpoints PyGithub calls for our operations are implemented (listed in ENDPOINTS); any
-other request gets a 404 and is kept in `request_log`, so a missing endpoint shows up in a test.
+Only the endpoints gitops-ml calls (through forge.github_api.GitHubClient, and CML's comment
+create) are implemented, listed in ENDPOINTS; any other request gets a 404 and is kept in
+`request_log`, so a missing endpoint shows up in a test.
 State is in memory. Failure injection: `fail_next(method, path_regex, status=500, times=1)`, with
 `status="reset"` to drop the connection without an answer. With `prefix="/api/v3"` it looks like
-a GitHub Enterprise server. Requests without `Authorization: token <token>` get a 401; `users`
+a GitHub Enterprise server. Requests without `Authorization: token|Bearer <token>` get a 401; `users`
 maps further tokens to other logins (a comment's author is the login of the token that wrote
 it). `tls=(certfile, keyfile)` serves HTTPS (for clients such as CML that only speak HTTPS to
 an Enterprise host).
 
 Usage:
     with FakeGitHub(token="t", repos=["acme/churn"]) as gh:
-        Github(base_url=gh.api_url, auth=Auth.Token("t")) ...
+        GitHubForge("acme/churn", "t", gh.api_url, throttle=False).open_pr(...)
 """
 
 from __future__ import annotations
@@ -786,7 +787,7 @@ def _json(status: int, payload: Any) -> tuple[int, dict[str, str], bytes]:
 
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeGitHub  # set on the per-server subclass
-    protocol_version = "HTTP/1.1"  # keep-alive, as PyGithub's session expects
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx and CML reuse connections
     disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms stalls
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output

@@ -1,4 +1,4 @@
-"""The fake itself: auth, failure injection, prefix, and the Releases endpoints as PyGithub uses them."""
+"""The fake itself: auth, failure injection, prefix, and the Releases endpoints as GitHubClient uses them."""
 
 from __future__ import annotations
 
@@ -6,20 +6,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from github import Auth, Github, GithubException
 
+from gitops_ml.forge.github_api import GitHubClient, GitHubError
 from tests.forge.conftest import REPOSITORY, TOKEN
 from tests.forge.fake_github import ENDPOINTS, FakeGitHub
 
 
-def client(server: FakeGitHub, token: str = TOKEN) -> Github:
-    return Github(
-        base_url=server.api_url,
-        auth=Auth.Token(token),
-        retry=None,
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    )
+def client(server: FakeGitHub, token: str = TOKEN) -> GitHubClient:
+    return GitHubClient(server.api_url, token, label=REPOSITORY, access="contents", max_retries=0)
 
 
 def test_requests_without_the_token_get_401(fake_github: FakeGitHub) -> None:
@@ -55,31 +49,31 @@ def test_prefix_serves_only_under_it() -> None:
 
 
 @pytest.mark.parametrize("prefix", ["", "/api/v3"])
-def test_release_asset_round_trip_with_pygithub(tmp_path: Path, prefix: str) -> None:
-    with FakeGitHub(token=TOKEN, repos=[REPOSITORY], prefix=prefix) as server:
-        repo = client(server).get_repo(REPOSITORY)
-        release = repo.create_git_release("model-v1", "model v1", "metrics ...")
-        artifact = tmp_path / "model.skops"
-        artifact.write_bytes(b"\x00\x01model-bytes")
-        asset = release.upload_asset(str(artifact), content_type="application/octet-stream")
-        assert asset.name == "model.skops" and asset.size == 13
+def test_release_asset_round_trip(tmp_path: Path, prefix: str) -> None:
+    releases = f"/repos/{REPOSITORY}/releases"
+    with FakeGitHub(token=TOKEN, repos=[REPOSITORY], prefix=prefix) as server, client(server) as gh:
+        release = gh.json("create", "POST", releases, json={"tag_name": "model-v1", "name": "model v1"})
+        upload = release["upload_url"].split("{", 1)[0]
+        asset = gh.json(
+            "upload", "POST", upload, params={"name": "model.skops"}, content=b"\x00\x01model-bytes"
+        )
+        assert asset["name"] == "model.skops" and asset["size"] == 13
 
-        again = repo.get_release("model-v1")
-        [listed] = list(again.get_assets())
-        out = tmp_path / "downloaded"
-        listed.download_asset(str(out))
-        assert out.read_bytes() == b"\x00\x01model-bytes"
-        browser = httpx.get(listed.browser_download_url, headers={"Authorization": f"token {TOKEN}"})
+        again = gh.json("read", "GET", f"{releases}/tags/model-v1")
+        [listed] = gh.paginate("list", f"{releases}/{again['id']}/assets")
+        octets = {"Accept": "application/octet-stream"}
+        assert gh.stream("download", listed["url"], b"".join, headers=octets) == b"\x00\x01model-bytes"
+        browser = httpx.get(listed["browser_download_url"], headers={"Authorization": f"token {TOKEN}"})
         assert browser.content == b"\x00\x01model-bytes"
 
-        with pytest.raises(GithubException) as dup:
-            repo.create_git_release("model-v1", "x", "y")
+        with pytest.raises(GitHubError) as dup:
+            gh.request("create", "POST", releases, json={"tag_name": "model-v1"})
         assert dup.value.status == 422
-        with pytest.raises(GithubException) as missing:
-            repo.get_release("model-v2")
+        with pytest.raises(GitHubError) as missing:
+            gh.request("read", "GET", f"{releases}/tags/model-v2")
         assert missing.value.status == 404
-        listed.delete_asset()
-        assert list(repo.get_release("model-v1").get_assets()) == []
+        gh.request("delete", "DELETE", listed["url"])
+        assert gh.paginate("list", f"{releases}/{again['id']}/assets") == []
         assert server.unhandled() == []
 
 

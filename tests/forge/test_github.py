@@ -51,8 +51,7 @@ def test_find_open_pr_needs_label_prefix_and_open_state(fake_github: FakeGitHub)
 
 
 def test_find_open_pr_follows_pagination(fake_github: FakeGitHub) -> None:
-    forge = make_forge(fake_github)
-    forge._gh.per_page = 2  # type: ignore[attr-defined]  # force several pages
+    forge = make_forge(fake_github, per_page=2)  # force several pages
     for i in range(5):
         forge.open_pr(f"other/{i}", "main", "t", "b")
     target = forge.open_pr("retrain/x", "main", "t", "b", ["retraining"])

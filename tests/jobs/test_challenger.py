@@ -11,23 +11,19 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from gitops_ml.cli import main
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.jobs.challenger import judge_challenger
 from gitops_ml.jobs.config_check import load_checked_settings
-from gitops_ml.registry.artifacts import ModelInfo, save_model
 from gitops_ml.registry.challenger import read_challenger, write_challenger
 from gitops_ml.registry.pointer import read_history, read_pointer
 from gitops_ml.registry.production import load_production
 from gitops_ml.registry.promote import promote_candidate
-from tests.fixtures.projects import make_config_project
+from tests.fixtures.models import train_candidate
+from tests.fixtures.projects import make_git_project
 
 CHALLENGER = Path("deploy/challenger.yaml")
 
@@ -47,20 +43,12 @@ def _checked(
 ) -> Path:
     """What a PR check leaves in --out: summary.json and candidate/ (a real skops model)."""
     folder = root / "reports" / name
-    rng = np.random.default_rng(seed)
-    X, y = rng.normal(size=(60, len(features))), np.r_[np.zeros(30), np.ones(30)]
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
-    save_model(
-        pipeline,
+    train_candidate(
         folder / "candidate",
-        ModelInfo(
-            git_commit="1" * 40,
-            config_hash=settings.config_hash(),
-            data_hash=f"{seed}" * 64,
-            features=features,
-            target="churned",
-            task="binary",
-        ),
+        features=features,
+        seed=seed,
+        target="churned",
+        config_hash=settings.config_hash(),
     )
     (folder / "summary.json").write_text(json.dumps({"status": status}))
     return folder
@@ -68,17 +56,17 @@ def _checked(
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = make_config_project(tmp_path / "project")
-    monkeypatch.chdir(root)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "user.email", "test@example.com")
-    _git(root, "config", "user.name", "test")
-    (root / ".gitignore").write_text(".model-store/\n.gitops-ml/\nreports/\n")
-    settings = load_checked_settings(Path("config"))
-    promote_candidate(_checked(root, "prod", settings, seed=1) / "candidate", settings.registry)
-    _git(root, "add", ".")
-    _git(root, "commit", "-q", "-m", "project with production")
-    return root
+    def production(root: Path) -> None:
+        monkeypatch.chdir(root)
+        settings = load_checked_settings(Path("config"))
+        promote_candidate(_checked(root, "prod", settings, seed=1) / "candidate", settings.registry)
+
+    return make_git_project(
+        tmp_path / "project",
+        ignore=".model-store/\n.gitops-ml/\nreports/\n",
+        message="project with production",
+        before_commit=production,
+    )
 
 
 def _store_versions(root: Path) -> list[str]:

@@ -15,23 +15,14 @@ from gitops_ml.jobs.monitor import _decisions, answered_by_production
 from gitops_ml.registry.artifacts import ArtifactMetadata
 from gitops_ml.registry.pointer import ProductionPointer
 from gitops_ml.registry.production import LoadedModel
+from tests.fixtures.models import tiny_settings
 
 
 def _settings(task: str = "binary", positive: object = "yes") -> Settings:
-    return Settings.model_validate(
-        {
-            "dataset": {
-                "name": "t",
-                "contract": "c.yaml",
-                "manifest": "m.yaml",
-                "target": "y",
-                "task": task,
-                "positive_label": positive,
-            },
-            "features": {"numeric": ["x"]},
-            "split": {"strategy": "stratified"},
-            "estimator": {"class_path": "sklearn.linear_model.LogisticRegression"},
-        }
+    return tiny_settings(
+        dataset={"task": task, "positive_label": positive, "id_column": None},
+        features={"numeric": ["x"]},
+        split={"strategy": "stratified"},
     )
 
 

@@ -11,17 +11,11 @@ from gitops_ml.evaluation.decision import DecisionRule
 from gitops_ml.evaluation.metrics import Predictions
 from gitops_ml.jobs.pr_check import PrCheckRun, _decision_warnings, _decisions
 from gitops_ml.reporting.pr_report import PrCheckResult, render_pr_report
+from tests.fixtures.models import tiny_settings
 
 
 def _settings(task: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "dataset": {"name": "t", "contract": "c.yaml", "manifest": "m.yaml", "target": "y", "task": task},
-            "features": {"numeric": ["x"]},
-            "split": {"strategy": "random"},
-            "estimator": {"class_path": "sklearn.linear_model.LogisticRegression"},
-        }
-    )
+    return tiny_settings(dataset={"task": task, "id_column": None}, features={"numeric": ["x"]})
 
 
 def test_a_candidate_deciding_everything_one_way_is_reported(tmp_path: Path):

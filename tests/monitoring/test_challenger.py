@@ -12,6 +12,7 @@ from gitops_ml.evaluation.metrics import Predictions
 from gitops_ml.monitoring.challenger import (
     ChallengerWindow,
     decide,
+    decision_from_dict,
     judge_window,
     paired_predictions,
     render_challenger_section,
@@ -73,6 +74,22 @@ def test_much_worse_beyond_the_allowed_regression_is_harmful_and_retires_at_once
     assert any(g.startswith("max_regression.roc_auc") for g in window.failed_gates)
     decision = decide([window], consecutive=3, challenger_version="c", production_version="p")
     assert decision.action == "retire"
+
+
+def test_a_decision_reads_back_from_its_json_and_nothing_else_does() -> None:
+    """decision.json of a decision bundle: what to_dict wrote, read strictly."""
+    import json
+
+    prod, chal = _binary(1500, noise_prod=0.3, noise_chal=2.5, seed=3)
+    decision = decide([_judge(prod, chal)], consecutive=3, challenger_version="c", production_version="p")
+    data = json.loads(json.dumps(decision.to_dict()))
+    assert decision_from_dict(data) == decision
+    with pytest.raises(ValueError, match="action: Input should be 'promote', 'retire' or 'keep collecting'"):
+        decision_from_dict({**data, "action": "rollback"})
+    with pytest.raises(ValueError, match="extra keys or values in another form"):
+        decision_from_dict({**data, "run": "curl evil"})
+    with pytest.raises(ValueError, match=r"windows\[0\]\.start: Input should be a valid datetime"):
+        decision_from_dict({**data, "windows": [{**data["windows"][0], "start": "yesterday"}]})
 
 
 def test_worse_within_the_allowed_regression_is_worse() -> None:

@@ -29,6 +29,7 @@ from gitops_ml.registry.artifacts import (
     save_model,
 )
 from gitops_ml.training.pipeline import build_pipeline, prepare_features
+from tests.fixtures.models import tiny_settings
 
 
 def _settings(
@@ -36,20 +37,10 @@ def _settings(
     task: str = "binary",
     encoding: str = "onehot",
 ) -> Settings:
-    return Settings.model_validate(
-        {
-            "dataset": {
-                "name": "t",
-                "contract": "c.yaml",
-                "manifest": "m.yaml",
-                "target": "y",
-                "id_column": "id",
-                "task": task,
-            },
-            "features": {"numeric": ["a", "b"], "categorical": ["c"], "categorical_encoding": encoding},
-            "split": {"strategy": "random"},
-            "estimator": {"class_path": class_path},
-        }
+    return tiny_settings(
+        dataset={"task": task},
+        features={"categorical": ["c"], "categorical_encoding": encoding},
+        estimator={"class_path": class_path},
     )
 
 

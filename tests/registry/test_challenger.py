@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
-from gitops_ml.config import MODEL_STORE_URL_ENV, RegistryConfig, model_store_url
-from gitops_ml.registry.artifacts import ModelInfo, save_model
+from gitops_ml.config import RegistryConfig, model_store_url
 from gitops_ml.registry.challenger import (
     CHALLENGER_FILE,
     ChallengerError,
@@ -26,6 +21,7 @@ from gitops_ml.registry.model_store import open_store
 from gitops_ml.registry.pointer import read_pointer
 from gitops_ml.registry.production import load_production
 from gitops_ml.registry.promote import promote_candidate
+from tests.fixtures.models import train_candidate
 
 
 def _train(
@@ -37,35 +33,14 @@ def _train(
     seed: int = 0,
     target: str = "y",
 ) -> Path:
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(60, len(features)))
-    y = np.array([labels[0]] * 30 + [labels[1]] * 30, dtype=object if isinstance(labels[0], str) else float)
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
-    folder = root / name
-    save_model(
-        pipeline,
-        folder,
-        ModelInfo(
-            git_commit=name * 8,
-            config_hash="c" * 64,
-            data_hash=f"{seed}" * 64,
-            features=features,
-            numeric_features=features,
-            target=target,
-            task="binary",
-        ),
-    )
-    return folder
-
-
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RegistryConfig:
-    # a store outside the repository comes from the machine, never from config
-    monkeypatch.setenv(MODEL_STORE_URL_ENV, str(tmp_path / "store"))
-    return RegistryConfig(
-        pointer=tmp_path / "deploy" / "production.yaml",
-        history=tmp_path / "deploy" / "history.yaml",
-        lock_timeout_s=2,
+    return train_candidate(
+        root / name,
+        features=features,
+        labels=labels,
+        seed=seed,
+        target=target,
+        git_commit=name * 8,
+        numeric_features=features,
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gitops_ml.config import MODEL_STORE_URL_ENV, RegistryConfig
+from gitops_ml.config import MODEL_STORE_URL_ENV
 from gitops_ml.errors import ArtifactError, GitopsMLError
 from gitops_ml.registry.lock import LockTimeout, exclusive_lock
 from gitops_ml.registry.pointer import read_history, read_pointer
@@ -41,17 +41,6 @@ def make_candidate(root: Path, version: str, payload: bytes | None = None) -> Pa
     }
     (folder / "metadata.json").write_text(json.dumps(meta))
     return folder
-
-
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RegistryConfig:
-    # a store outside the repository comes from the machine, never from config
-    monkeypatch.setenv(MODEL_STORE_URL_ENV, str(tmp_path / "store"))
-    return RegistryConfig(
-        pointer=tmp_path / "deploy" / "production.yaml",
-        history=tmp_path / "deploy" / "history.yaml",
-        lock_timeout_s=2,
-    )
 
 
 def test_promote_writes_pointer_history_and_store(tmp_path, registry):

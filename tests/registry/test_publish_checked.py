@@ -13,15 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
 from gitops_ml.config import MODEL_STORE_URL_ENV, Settings
 from gitops_ml.errors import ArtifactError, GatesFailed
 from gitops_ml.jobs.promote import publish_checked
-from gitops_ml.registry.artifacts import ModelInfo, save_model
 from gitops_ml.registry.pointer import read_pointer
+from tests.fixtures.models import tiny_settings, train_candidate
 
 COMMIT = "1" * 40
 
@@ -33,22 +31,10 @@ def _model_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _settings(tmp_path: Path) -> Settings:
-    return Settings.model_validate(
-        {
-            "dataset": {
-                "name": "t",
-                "contract": "c.yaml",
-                "manifest": "m.yaml",
-                "target": "y",
-                "id_column": "id",
-            },
-            "features": {"numeric": ["a", "b"]},
-            "split": {"strategy": "random"},
-            "estimator": {"class_path": "sklearn.linear_model.LogisticRegression"},
-            "registry": {
-                "pointer": str(tmp_path / "deploy/production.yaml"),
-                "history": str(tmp_path / "deploy/history.yaml"),
-            },
+    return tiny_settings(
+        registry={
+            "pointer": str(tmp_path / "deploy/production.yaml"),
+            "history": str(tmp_path / "deploy/history.yaml"),
         }
     )
 
@@ -56,20 +42,8 @@ def _settings(tmp_path: Path) -> Settings:
 def _checked(tmp_path: Path, settings: Settings, *, status: str = "pass", commit: str = COMMIT) -> Path:
     """What the check job uploads: report.md, summary.json, candidate/."""
     folder = tmp_path / "promotion-candidate"
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(60, 2)), np.r_[np.zeros(30), np.ones(30)]
-    pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(X, y)
-    save_model(
-        pipeline,
-        folder / "candidate",
-        ModelInfo(
-            git_commit=commit,
-            config_hash=settings.config_hash(),
-            data_hash="d" * 64,
-            features=("a", "b"),
-            target="y",
-            task="binary",
-        ),
+    train_candidate(
+        folder / "candidate", git_commit=commit, config_hash=settings.config_hash(), data_hash="d" * 64
     )
     (folder / "summary.json").write_text(json.dumps({"status": status}))
     (folder / "report.md").write_text("# ✅ PASS\n")

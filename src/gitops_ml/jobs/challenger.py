@@ -133,18 +133,13 @@ def promote_challenger(
     cache_dir: Path = CACHE_DIR,
 ) -> ChallengerOutcome:
     """Production becomes the challenger (pointer + history entry); the challenger file goes."""
-    from gitops_ml.registry.production import load_production
     from gitops_ml.registry.promote import promote_published
 
     registry = settings.registry
-    path = challenger_path(registry)
-    challenger = read_challenger(path)
-    if challenger is None:
-        raise ChallengerError(f"{path}: no challenger to promote")
-    production = load_production(registry, Path(cache_dir))
     # refused exactly as serving refuses it (nothing is written on a refusal)
-    load_challenger(challenger, production, Path(cache_dir), path)
-    assert production is not None  # load_challenger refuses a missing production
+    challenger, production, path = load_deployed(
+        settings, Path(cache_dir), missing="no challenger to promote"
+    )
     change = promote_published(
         challenger.as_pointer(), registry, reason=reason or f"challenger {challenger.version} promoted"
     )
@@ -160,6 +155,24 @@ def promote_challenger(
         commit,
         repo_dir,
     )
+
+
+def load_deployed(
+    settings: Settings, cache_dir: Path, *, missing: str
+) -> tuple[ChallengerPointer, LoadedModel, Path]:
+    """The challenger in deploy/ and production, both loaded, the challenger refused as serving
+    refuses it; returns (challenger, production, the challenger file). ChallengerError `missing`
+    (after the file's name) when there is no challenger."""
+    from gitops_ml.registry.production import load_production
+
+    path = challenger_path(settings.registry)
+    challenger = read_challenger(path)
+    if challenger is None:
+        raise ChallengerError(f"{path}: {missing}")
+    production = load_production(settings.registry, cache_dir)
+    load_challenger(challenger, production, cache_dir, path)
+    assert production is not None  # load_challenger refuses a missing production
+    return challenger, production, path
 
 
 def retire_challenger(

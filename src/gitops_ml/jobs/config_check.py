@@ -47,8 +47,14 @@ class ConfigCheck:
         return not self.problems and self.settings is not None
 
 
-def check_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ConfigCheck:
-    """Load every config file and the contract and run every check; never raises for bad input."""
+def check_config(
+    config_dir: Path | str = DEFAULT_CONFIG_DIR, *, check_challenger: bool = True
+) -> ConfigCheck:
+    """Load every config file and the contract and run every check; never raises for bad input.
+
+    `check_challenger=False`: deploy/challenger.yaml is not part of the check, for the commands that
+    must work whatever it holds (the monitor judges production and reports a refused challenger;
+    `challenger retire` removes even an unreadable one)."""
     parsed = parse_settings(config_dir)
     problems = list(parsed.problems)
     dataset = parsed.sections.get("dataset")
@@ -57,17 +63,20 @@ def check_config(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> ConfigCheck:
         problems.extend(_deepchecks_problems(parsed, dataset))
         problems.extend(_cost_problems(parsed, dataset))
         problems.extend(_dataset_problems(parsed, dataset))
-    problems.extend(_challenger_problems(parsed))
+    if check_challenger:
+        problems.extend(_challenger_problems(parsed))
     settings = parsed.settings if not problems else None
     return ConfigCheck(config_dir=parsed.config_dir, settings=settings, problems=tuple(problems))
 
 
-def load_checked_settings(config_dir: Path | str = DEFAULT_CONFIG_DIR) -> Settings:
+def load_checked_settings(
+    config_dir: Path | str = DEFAULT_CONFIG_DIR, *, check_challenger: bool = True
+) -> Settings:
     """Settings that passed every check; ConfigError listing every problem otherwise.
 
     Every command starts with this, so no command trains on a config `config check` refuses.
     """
-    result = check_config(config_dir)
+    result = check_config(config_dir, check_challenger=check_challenger)
     if result.settings is None:
         raise ConfigError(format_problems(result.problems))
     return result.settings

@@ -41,6 +41,8 @@ class MonitorOutcome:
     early_warning: bool = False
     challenger: ChallengerDecision | None = None  # None: no challenger is running
     challenger_pr: RetrainPrOutcome | None = None  # the promote/retire PR opened or updated
+    challenger_bundle: str | None = None  # the promote/retire decision's bundle folder, instead of a PR
+    challenger_refused: str | None = None  # why deploy/challenger.yaml was not judged (production was)
 
 
 def window_bounds(
@@ -210,8 +212,11 @@ def write_monitor_outputs(
     model_version: str,
     out_dir: Path,
     challenger: ChallengerDecision | None = None,
+    challenger_refused: str | None = None,
 ) -> str:
-    """report.md (with plots) and summary.json, each written atomically; returns the markdown."""
+    """report.md (with plots) and summary.json, each written atomically; returns the markdown.
+
+    `challenger_refused`: why deploy/challenger.yaml was not judged (production still was)."""
     from gitops_ml.io_utils import atomic_write_json, atomic_write_text
     from gitops_ml.monitoring.report import render_monitor_report, write_monitor_plots
 
@@ -220,6 +225,10 @@ def write_monitor_outputs(
         from gitops_ml.monitoring.challenger import render_challenger_section
 
         markdown += "\n" + render_challenger_section(challenger)
+    if challenger_refused is not None:
+        from gitops_ml.monitoring.challenger import render_refused_section
+
+        markdown += "\n" + render_refused_section(challenger_refused)
     plots = write_monitor_plots(result, history, out_dir / "plots")
     if plots:
         markdown += "\n## Plots\n\n" + "\n".join(f"![{k}](plots/{p.name})" for k, p in plots.items()) + "\n"
@@ -231,6 +240,7 @@ def write_monitor_outputs(
             "window": result.to_dict(),
             "model_version": model_version,
             "challenger": challenger.to_dict() if challenger is not None else None,
+            "challenger_refused": challenger_refused,
         },
     )
     return markdown

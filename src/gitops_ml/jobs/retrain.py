@@ -146,30 +146,3 @@ def open_retraining_pr(
         export=summary.get("export", ""),
         batch=str(batch_path),
     )
-
-
-def open_retraining_pr_from_bundle(
-    settings: Settings, bundle_dir: Path, *, repo_dir: Path, expect_commit: str, store_url: str | None
-) -> RetrainingPr:
-    """The trusted half of a split monitor: verify the token-free job's bundle, then open the PR.
-
-    The checkout must be at `expect_commit` (the commit the monitor ran on); the rows are data only
-    and go through the same export (contract rules, ids already trained on) as a local run.
-    """
-    from gitops_ml.ci_artifacts import neutralize_mentions
-    from gitops_ml.forge.git import GitRepo
-    from gitops_ml.jobs.retrain_bundle import BundleError, read_retraining_bundle
-
-    head = GitRepo(repo_dir).head_commit()
-    if head != expect_commit:
-        raise BundleError(f"{repo_dir}: checked out at {head}, not at the expected commit {expect_commit}")
-    bundle, window, report = read_retraining_bundle(bundle_dir, settings, expect_commit=expect_commit)
-    # the report came from a job that read client-written rows: it notifies nobody
-    return open_retraining_pr(
-        settings,
-        window,
-        neutralize_mentions(report),
-        repo_dir=repo_dir,
-        window_end=bundle.window_end,
-        store_url=store_url,
-    )

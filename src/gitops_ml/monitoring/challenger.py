@@ -104,6 +104,23 @@ class ChallengerDecision:
         }
 
 
+def decision_from_dict(data: Any) -> ChallengerDecision:
+    """`ChallengerDecision.to_dict()` read back (a decision bundle's decision.json), strictly: types
+    and vocabularies checked, and anything `to_dict` would not have written (an extra key, another
+    spelling of a value) refused. ValueError naming the problems."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from gitops_ml.parsing import error_lines
+
+    try:
+        decision = TypeAdapter(ChallengerDecision).validate_python(data)
+    except ValidationError as exc:
+        raise ValueError("; ".join(error_lines(exc))) from None
+    if decision.to_dict() != data:
+        raise ValueError("not as a challenger decision is written (extra keys or values in another form)")
+    return decision
+
+
 def paired_predictions(
     task: Task,
     labels: Sequence[Any] | np.ndarray,
@@ -157,25 +174,18 @@ def judge_window(
 ) -> ChallengerWindow:
     """The PR check's paired comparison and gates on one window's labelled pairs."""
     rows = len(challenger)
-    if rows < min_rows:
-        return ChallengerWindow(
-            start,
-            end,
-            rows,
-            "insufficient",
-            metric,
-            note=f"{rows} labelled pairs, the policy needs {min_rows}",
+    available = (
+        set(applicable_metrics(challenger, None)) & set(applicable_metrics(production, None))
+        if rows >= min_rows
+        else set()
+    )
+    if rows < min_rows or metric not in available:
+        note = (
+            f"{rows} labelled pairs, the policy needs {min_rows}"
+            if rows < min_rows
+            else f"{metric} cannot be computed on the logged requests (needs probabilities or costs not logged)"
         )
-    available = set(applicable_metrics(challenger, None)) & set(applicable_metrics(production, None))
-    if metric not in available:
-        return ChallengerWindow(
-            start,
-            end,
-            rows,
-            "insufficient",
-            metric,
-            note=f"{metric} cannot be computed on the logged requests (needs probabilities or costs not logged)",
-        )
+        return ChallengerWindow(start, end, rows, "insufficient", metric, note=note)
     live_gates, not_live = _live_gates(gates, available)
     wanted = sorted({metric, *(m for s in _GATE_SECTIONS for m in getattr(live_gates, s))})
     comparison = compare_models(challenger, production, wanted, bootstrap)
@@ -379,6 +389,16 @@ def render_challenger_section(decision: ChallengerDecision) -> str:
         "Same paired percentile bootstrap and gates as the PR check, on labelled requests scored by both models."
     )
     return "\n".join(lines) + "\n"
+
+
+def render_refused_section(reason: str) -> str:
+    """Markdown: the challenger file was refused, so nothing was judged for it (production was)."""
+    return (
+        "## Challenger\n\n"
+        "🛑 **refused**: the challenger was not judged; production was monitored as usual.\n\n"
+        f"- {reason}\n\n"
+        "Fix or retire it (`gitops-ml challenger retire` removes even an unreadable file).\n"
+    )
 
 
 def _num(value: float | None, sign: str = "") -> str:

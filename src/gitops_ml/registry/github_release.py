@@ -11,22 +11,31 @@ of a fetched file is checked by the loader against the pointer, which is the tru
 release asset can be replaced by anyone with write access; the pointer changes only by commit).
 
 API base: `api_url` argument, else `GITHUB_API_URL` (set by GitHub Actions, also on GitHub
-Enterprise), else https://api.github.com.
+Enterprise), else https://api.github.com. Every request goes through `forge.github_api.GitHubClient`
+(the one GitHub transport: token rules, retries that never repeat a write, rate limits, errors).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from gitops_ml.errors import ArtifactError
-from gitops_ml.forge.github_api import ForgeError, api_url_for, retry_call, status_hint, web_root
+from gitops_ml.forge.github_api import (
+    ForgeError,
+    GitHubClient,
+    GitHubError,
+    api_url_for,
+    check_transport,
+    web_root,
+)
 from gitops_ml.io_utils import sha256_file
 from gitops_ml.registry.artifacts import METADATA_FILE, MODEL_FILE
 
@@ -36,7 +45,6 @@ SCHEME = "github-release://"
 TAG_PREFIX = "model-"
 _CONTENT_TYPES = {MODEL_FILE: "application/octet-stream", METADATA_FILE: "application/json"}
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -64,18 +72,6 @@ def parse_release_url(url: str) -> ReleaseLocation:
     return ReleaseLocation(repository, parts[2], parts[3])
 
 
-class _HTTPStatusError(Exception):
-    def __init__(self, status: int, method: str, url: str, detail: str):
-        super().__init__(f"{method} {url}: HTTP {status} {detail}")
-        self.status = status
-
-
-def _transient(exc: BaseException) -> bool:
-    """5xx, rate limits (429) and dropped connections are worth another try; other 4xx are not."""
-    status = exc.status if isinstance(exc, _HTTPStatusError) else None
-    return status is None or status >= 500 or status == 429
-
-
 class GitHubReleaseStore:
     """publish/fetch model artifacts as assets of `model-<version>` releases of one repository."""
 
@@ -95,6 +91,8 @@ class GitHubReleaseStore:
         self.token = token or None
         try:  # the token goes only over https (http: loopback) to GITHUB_API_URL or api.github.com
             self.api_url = (api_url or api_url_for(None)).rstrip("/")
+            if self.token:
+                check_transport(self.api_url)
         except ForgeError as exc:
             raise ArtifactError(f"{SCHEME}{repository}: {exc}") from exc
         self.timeout_s = timeout_s
@@ -140,7 +138,7 @@ class GitHubReleaseStore:
                 "(GITHUB_TOKEN with `contents: write`)"
             )
         tag = self.tag_for(version)
-        with self._client() as client:
+        with self._client() as client, _as_artifact_error():
             release = self._get_or_create_release(client, tag, version, sha256)
             assets = {a["name"]: a for a in release.get("assets", [])}
             model = assets.get(MODEL_FILE)
@@ -189,7 +187,7 @@ class GitHubReleaseStore:
         if target.exists():
             return target
         folder.mkdir(parents=True, exist_ok=True)
-        with self._client() as client:
+        with self._client() as client, _as_artifact_error():
             if self.token:
                 release = self._get_release(client, location.tag)
                 if release is None:
@@ -223,75 +221,32 @@ class GitHubReleaseStore:
         return target
 
     # -- HTTP -----------------------------------------------------------------------------------
-    def _client(self) -> Any:
-        import httpx
-
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": "gitops-ml",
-        }
-        if self.token:
-            headers["Authorization"] = f"Bearer {self.token}"
-        # httpx drops Authorization when a redirect leaves the origin (asset downloads go to a CDN)
-        return httpx.Client(headers=headers, timeout=self.timeout_s, follow_redirects=True)
-
-    def _api(self, path: str) -> str:
-        return f"{self.api_url}/repos/{self.repository}{path}"
-
-    def _request(
-        self, client: Any, method: str, url: str, *, ok: tuple[int, ...] = (200,), **kwargs: Any
-    ) -> Any:
-        """One request; HTTP errors become _HTTPStatusError (callers decide what is fatal)."""
-        response = client.request(method, url, **kwargs)
-        if response.status_code not in ok:
-            try:
-                detail = response.json().get("message", "")
-            except ValueError:
-                detail = response.text[:200]
-            raise _HTTPStatusError(response.status_code, method, url, detail)
-        return response
-
-    def _retry(
-        self,
-        what: str,
-        fn: Callable[[], _T],
-        *,
-        done: Callable[[], _T | None] | None = None,
-    ) -> _T:
-        """Retry 5xx, 429 and dropped connections with backoff. A non-idempotent call passes `done`:
-        it is retried only after `done()` says the failed attempt did not take effect."""
-        import httpx
-
-        return retry_call(
-            what,
-            fn,
-            catch=(_HTTPStatusError, httpx.TransportError),
-            transient=_transient,
-            error=self._error,
+    def _client(self) -> GitHubClient:
+        return GitHubClient(
+            self.api_url,
+            self.token,
+            label=self.repository,
+            access="contents read/write",
+            timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             backoff_s=self.backoff_s,
-            done=done,
         )
 
-    def _error(self, what: str, exc: BaseException) -> ArtifactError:
-        status = exc.status if isinstance(exc, _HTTPStatusError) else None
-        hint = status_hint(status, "contents read/write")
-        return ArtifactError(f"GitHub {self.api_url} ({self.repository}): could not {what}: {exc}{hint}")
+    def _api(self, path: str) -> str:
+        return f"/repos/{self.repository}{path}"
 
     # -- releases -------------------------------------------------------------------------------
-    def _get_release(self, client: Any, tag: str) -> dict[str, Any] | None:
-        def run() -> dict[str, Any] | None:
-            try:
-                return self._request(client, "GET", self._api(f"/releases/tags/{tag}")).json()
-            except _HTTPStatusError as exc:
-                if exc.status == 404:
-                    return None
-                raise
+    def _get_release(self, client: GitHubClient, tag: str) -> dict[str, Any] | None:
+        try:
+            return client.json(f"read release {tag}", "GET", self._api(f"/releases/tags/{tag}"))
+        except GitHubError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
-        return self._retry(f"read release {tag}", run)
-
-    def _get_or_create_release(self, client: Any, tag: str, version: str, sha256: str) -> dict[str, Any]:
+    def _get_or_create_release(
+        self, client: GitHubClient, tag: str, version: str, sha256: str
+    ) -> dict[str, Any]:
         existing = self._get_release(client, tag)
         if existing is not None:
             return existing
@@ -303,100 +258,95 @@ class GitHubReleaseStore:
             "draft": False,
             "prerelease": False,
         }
+        what = f"create release {tag}"
 
         def create() -> dict[str, Any]:
             try:
-                return self._request(client, "POST", self._api("/releases"), ok=(201,), json=body).json()
-            except _HTTPStatusError as exc:
+                return client.json(what, "POST", self._api("/releases"), json=body)
+            except GitHubError as exc:
                 if exc.status == 422:  # already_exists: created by a concurrent or earlier attempt
                     found = self._get_release(client, tag)
                     if found is not None:
                         return found
                 raise
 
-        return self._retry(f"create release {tag}", create, done=lambda: self._get_release(client, tag))
+        return client.once(what, create, lambda: self._get_release(client, tag))
 
-    def _find_asset(self, client: Any, release_id: int, name: str) -> dict[str, Any] | None:
-        def run() -> dict[str, Any] | None:
-            assets = self._request(
-                client, "GET", self._api(f"/releases/{release_id}/assets"), params={"per_page": 100}
-            ).json()
-            return next(
-                (a for a in assets if a["name"] == name and a.get("state", "uploaded") == "uploaded"), None
-            )
+    def _find_asset(self, client: GitHubClient, release_id: int, name: str) -> dict[str, Any] | None:
+        assets = client.paginate(
+            f"list assets of release {release_id}", self._api(f"/releases/{release_id}/assets")
+        )
+        return next(
+            (a for a in assets if a["name"] == name and a.get("state", "uploaded") == "uploaded"), None
+        )
 
-        return self._retry(f"list assets of release {release_id}", run)
-
-    def _upload(self, client: Any, release: dict[str, Any], path: Path) -> dict[str, Any]:
+    def _upload(self, client: GitHubClient, release: dict[str, Any], path: Path) -> dict[str, Any]:
         url = release["upload_url"].split("{", 1)[0]
         data = path.read_bytes()
+        what = f"upload {path.name} to release {release['tag_name']}"
 
         def run() -> dict[str, Any]:
             try:
-                return self._request(
-                    client,
+                return client.json(
+                    what,
                     "POST",
                     url,
-                    ok=(201,),
                     params={"name": path.name},
                     content=data,
                     headers={"Content-Type": _CONTENT_TYPES.get(path.name, "application/octet-stream")},
-                ).json()
-            except _HTTPStatusError as exc:
+                )
+            except GitHubError as exc:
                 if exc.status == 422:  # already uploaded by an attempt whose answer was lost
                     found = self._find_asset(client, release["id"], path.name)
                     if found is not None:
                         return found
                 raise
 
-        return self._retry(
-            f"upload {path.name} to release {release['tag_name']}",
-            run,
-            done=lambda: self._find_asset(client, release["id"], path.name),
+        return client.once(what, run, lambda: self._find_asset(client, release["id"], path.name))
+
+    def _delete_asset(self, client: GitHubClient, asset: dict[str, Any]) -> None:
+        try:
+            client.request(f"delete asset {asset['name']}", "DELETE", asset["url"])
+        except GitHubError as exc:
+            if exc.status != 404:
+                raise
+
+    def _remote_sha256(self, client: GitHubClient, asset: dict[str, Any]) -> str:
+        def digest(blocks: Iterator[bytes]) -> str:
+            h = hashlib.sha256()
+            for block in blocks:
+                h.update(block)
+            return h.hexdigest()
+
+        return client.stream(
+            f"read back {asset['name']}", asset["url"], digest, headers={"Accept": "application/octet-stream"}
         )
 
-    def _delete_asset(self, client: Any, asset: dict[str, Any]) -> None:
-        def run() -> None:
-            try:
-                self._request(client, "DELETE", asset["url"], ok=(204,))
-            except _HTTPStatusError as exc:
-                if exc.status != 404:
-                    raise
-
-        self._retry(f"delete asset {asset['name']}", run)
-
-    def _remote_sha256(self, client: Any, asset: dict[str, Any]) -> str:
-        def run() -> str:
-            digest = hashlib.sha256()
-            with client.stream(
-                "GET", asset["url"], headers={"Accept": "application/octet-stream"}
-            ) as response:
-                if response.status_code != 200:
-                    raise _HTTPStatusError(response.status_code, "GET", asset["url"], "")
-                for block in response.iter_bytes(1 << 20):
-                    digest.update(block)
-            return digest.hexdigest()
-
-        return self._retry(f"read back {asset['name']}", run)
-
-    def _download(self, client: Any, url: str, target: Path, *, api: bool, uri: str) -> None:
-        headers = {"Accept": "application/octet-stream"}
+    def _download(self, client: GitHubClient, url: str, target: Path, *, api: bool, uri: str) -> None:
         tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
 
-        def run() -> None:
-            with client.stream("GET", url, headers=headers) as response:
-                if response.status_code != 200:
-                    raise _HTTPStatusError(response.status_code, "GET", url, "")
-                with open(tmp, "wb") as handle:
-                    handle.writelines(response.iter_bytes(1 << 20))
+        def write(blocks: Iterator[bytes]) -> None:
+            with open(tmp, "wb") as handle:
+                handle.writelines(blocks)
 
         try:
-            self._retry(f"download {target.name}", run)
+            client.stream(
+                f"download {target.name}", url, write, headers={"Accept": "application/octet-stream"}
+            )
             tmp.replace(target)
-        except ArtifactError as exc:
-            if isinstance(exc.__cause__, _HTTPStatusError) and exc.__cause__.status in (401, 403, 404):
+        except GitHubError as exc:
+            if exc.status in (401, 403, 404):
                 where = "" if api else " (a private repository needs GITHUB_TOKEN to download)"
                 raise ArtifactError(f"{uri}: artifact not found in the model store{where}: {exc}") from exc
             raise
         finally:
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _as_artifact_error() -> Iterator[None]:
+    """A store failure is an ArtifactError (what promote, serving and the CLI report), message kept."""
+    try:
+        yield
+    except ForgeError as exc:
+        raise ArtifactError(str(exc)) from exc
