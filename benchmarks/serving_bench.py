@@ -44,7 +44,8 @@ from gitops_ml.processes import free_port
 REPO = Path(__file__).resolve().parents[1]
 ENV_WORKDIR = "SERVING_BENCH_WORKDIR"
 
-BATCH = 1000
+BATCH = 1000  # records per batch request (rows fewer than this are repeated to fill one)
+MIN_ROWS = 200
 
 
 def bench_settings(workdir: Path) -> Any:
@@ -139,7 +140,13 @@ def shadow_counts(url: str) -> dict[str, int]:
     }
 
 
+def cycled(records: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """At least `size` + 1 records (the given ones repeated): any --rows fills 1000-row calls."""
+    return records * (size // len(records) + 1) if len(records) <= size else records
+
+
 def _rate(run: Any, records: list[dict[str, Any]], size: int, seconds: float) -> tuple[float, float]:
+    records = cycled(records, size)
     run(records[:size])
     calls, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -188,9 +195,18 @@ def bare_rates(
     return out
 
 
-def bench_app() -> Any:
-    """The app of one server worker (uvicorn factory; the workdir comes from the environment)."""
+def bench_app(raw_predict: bool = True) -> Any:
+    """The app of one server worker (uvicorn factory; the workdir comes from the environment).
+    Each worker process calls this, so it also sends the app's shutdown counts to stderr."""
+    import logging
+
     from gitops_ml.serving.app import create_app
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    app_log = logging.getLogger("gitops_ml.serving.app")
+    app_log.addHandler(handler)
+    app_log.setLevel(logging.INFO)
 
     workdir = Path(os.environ[ENV_WORKDIR])
     return create_app(
@@ -198,7 +214,13 @@ def bench_app() -> Any:
         pointer_path=workdir / "production.yaml",
         store_url=f"sqlite:///{workdir / 'predictions.db'}",
         cache_dir=workdir / "cache",
+        raw_predict=raw_predict,
     )
+
+
+def route_app() -> Any:
+    """The app with POST /predict served by its FastAPI route (the raw endpoint off)."""
+    return bench_app(raw_predict=False)
 
 
 def echo_app() -> Any:
@@ -223,12 +245,45 @@ def echo_app() -> Any:
     return app
 
 
+def raw_echo_app() -> Any:
+    """The second reference: the same echo as a bare ASGI callable (no framework at all)."""
+    import orjson
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": message["type"] + ".complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        if scope["path"] == "/ready":
+            body = b'{"status":"ready"}'
+        else:
+            body = orjson.dumps({"ok": True, "fields": len(orjson.loads(b"".join(chunks)))})
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+FACTORIES = {"app": "bench_app", "route": "route_app", "echo": "echo_app", "rawecho": "raw_echo_app"}
+SHUTDOWN_LINE = re.compile(r"prediction log at shutdown: served (\d+), written (\d+), dropped (\d+)")
+
+
 def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
-    """A server process: the real app (logging to SQLite) or the echo app; uvicorn, no access log."""
+    """A server process: the real app (logging to SQLite) or an echo app; uvicorn, no access log.
+    The app's shutdown line (served / written per worker) goes to stderr for `stop_server`."""
     import uvicorn
 
     os.environ[ENV_WORKDIR] = str(workdir)
-    factory = "serving_bench:bench_app" if kind == "app" else "serving_bench:echo_app"
+    factory = f"serving_bench:{FACTORIES[kind]}"
     uvicorn.run(
         factory,
         factory=True,
@@ -247,6 +302,7 @@ def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[su
     import httpx
 
     port = free_port()
+    log_path = workdir / f"server-{kind}-{port}.log"
     process = subprocess.Popen(
         [
             sys.executable,
@@ -259,8 +315,10 @@ def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[su
             kind,
             "--workers",
             str(workers),
-        ]
+        ],
+        stderr=log_path.open("wb"),
     )
+    process.log_path = log_path  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -276,21 +334,24 @@ def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[su
     raise SystemExit("server not ready after 180 s")
 
 
-def served_count(url: str, workers: int) -> int | None:
-    """The server's own count of answered predictions (exact; one worker only: /ready hits one)."""
-    import httpx
-
-    if workers != 1:
-        return None
-    return int(httpx.get(f"{url}/ready", timeout=10).json()["prediction_log"]["served"])
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> dict[str, int]:
+    """Stop the server; its own counts summed over its workers' shutdown lines (served, written,
+    dropped, workers): exact across processes, unlike a count read from one worker's /ready."""
     process.terminate()  # SIGTERM: uvicorn runs the lifespan shutdown, which flushes the logger
     try:
         process.wait(timeout=60)
     except subprocess.TimeoutExpired:
         process.kill()
+    text = Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+    lines = SHUTDOWN_LINE.findall(text)
+    if "Traceback" in text:
+        print(text[-3000:], file=sys.stderr)
+    return {
+        "served": sum(int(a) for a, _, _ in lines),
+        "written": sum(int(b) for _, b, _ in lines),
+        "dropped": sum(int(c) for _, _, c in lines),
+        "workers": len(lines),
+    }
 
 
 WRK_SCRIPT = """
@@ -376,6 +437,7 @@ def load_batches(
 ) -> dict[str, float]:
     import httpx
 
+    records = cycled(records, BATCH)
     bodies = [
         json.dumps({"records": records[i : i + BATCH]}).encode()
         for i in range(0, len(records) - BATCH + 1, BATCH)
@@ -472,8 +534,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load-generator", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--kind", choices=["app", "echo"], default="app", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", choices=sorted(FACTORIES), default="app", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rows < MIN_ROWS:
+        parser.error(f"--rows must be at least {MIN_ROWS} (the model is trained on that many rows)")
     if args.serve:
         serve(args.serve, args.port, args.kind, args.workers)
         return 0
@@ -491,14 +555,26 @@ def main(argv: list[str] | None = None) -> int:
             echo = each_concurrency(generator, url, records, args, workdir, process.pid)
         finally:
             stop_server(process)
+        process, url = start_server(workdir, "rawecho")
+        try:
+            raw_echo = each_concurrency(generator, url, records, args, workdir, process.pid)
+        finally:
+            stop_server(process)
         process, url = start_server(workdir)
         try:
             singles = each_concurrency(generator, url, records, args, workdir, process.pid)
             batch = load_batches(url, records, args.duration)
-            served = served_count(url, 1)
+        finally:
+            counts = stop_server(process)
+        served = counts["served"]
+        logged = count_logged(workdir)
+        top = max(args.concurrency)
+        # the same app with /predict served by its FastAPI route: what the raw endpoint saves
+        process, url = start_server(workdir, "route")
+        try:
+            routed = load_singles(generator, url, records, top, args.duration, workdir, process.pid)
         finally:
             stop_server(process)
-        logged = count_logged(workdir)
         # the same single-record load with a challenger in shadow mode: what shadow scoring adds
         (workdir / "challenger.pending.yaml").rename(workdir / "challenger.yaml")
         process, url = start_server(workdir)
@@ -514,13 +590,13 @@ def main(argv: list[str] | None = None) -> int:
             (workdir / "predictions.db").unlink()
             for extra in ("predictions.db-wal", "predictions.db-shm"):
                 (workdir / extra).unlink(missing_ok=True)
-            top = max(args.concurrency)
             process, url = start_server(workdir, workers=args.workers)
             try:
                 # the CPU figure covers the supervisor only here (the workers are its children)
                 multi = load_singles(generator, url, records, top, args.duration, workdir, process.pid)
             finally:
-                stop_server(process)
+                multi_counts = stop_server(process)
+            multi.update(multi_counts)
             multi["logged"] = count_logged(workdir)
             multi["concurrency"] = top
     finally:
@@ -535,6 +611,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("| measurement | value | target | |")
     print("|---|---|---|---|")
+    for concurrency, ref in raw_echo.items():
+        print(
+            f"| raw ASGI echo (second reference), {concurrency} connections | {ref['rps']:,.0f} req/s "
+            f"({ref['rps'] / echo[concurrency]['rps']:.2f}x the FastAPI echo), p99 {ref['p99_ms']:.1f} ms, "
+            f"server CPU {ref['server_cpu_us']:.0f} us (FastAPI echo {echo[concurrency]['server_cpu_us']:.0f} us) | | |"
+        )
     for concurrency, result in singles.items():
         ref = echo[concurrency]
         ratio = result["rps"] / ref["rps"]
@@ -556,6 +638,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         if result["failed"]:
             print(f"| failed requests, {concurrency} connections | {result['failed']} | 0 | |")
+    print(
+        f"| /predict by the FastAPI route instead (raw endpoint off), {top} connections | {routed['rps']:,.0f} "
+        f"req/s ({routed['rps'] / echo[top]['rps']:.2f} of echo), p99 {routed['p99_ms']:.1f} ms, server CPU "
+        f"{routed['server_cpu_us']:.0f} us (raw endpoint: {singles[top]['server_cpu_us']:.0f} us) | (reference) | |"
+    )
     for concurrency, result in shadowed.items():
         ref = singles[concurrency]
         added = result["p50_ms"] / ref["p50_ms"] - 1
@@ -590,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| the estimator's own predict_proba, 1 row | {bare['estimator_single_us'] / 1000:.3f} ms | (reference) | |"
     )
     print(
-        f"| predictions logged / served (server's count) | {logged:,} / {served:,} | equal | "
+        f"| predictions logged / served (the server's own count) | {logged:,} / {served:,} | equal | "
         f"{_met(logged == served)} |"
     )
     if multi is not None:
@@ -598,10 +685,11 @@ def main(argv: list[str] | None = None) -> int:
             f"| `--workers {args.workers}`: single-record req/s, {multi['concurrency']} connections | "
             f"{multi['rps']:,.0f} (p50 / p99 {multi['p50_ms']:.1f} / {multi['p99_ms']:.1f} ms) | | |"
         )
+        exact = multi["logged"] == multi["served"] and multi["workers"] == args.workers
         print(
-            f"| `--workers {args.workers}`: logged / completed by wrk | {multi['logged']:,} / "
-            f"{int(multi['requests']):,} | logged - completed <= in flight at the cut-off "
-            f"({multi['concurrency']}) | {_met(0 <= multi['logged'] - multi['requests'] <= multi['concurrency'])} |"
+            f"| `--workers {args.workers}`: predictions logged / served (sum of the {multi['workers']} "
+            f"workers' own counts) | {multi['logged']:,} / {multi['served']:,} (wrk completed "
+            f"{int(multi['requests']):,}) | equal | {_met(exact)} |"
         )
     return 0
 

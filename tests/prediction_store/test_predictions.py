@@ -189,3 +189,65 @@ def test_coerce_label(value, task, expected):
 def test_coerce_label_rejects(value, task):
     with pytest.raises(ValueError):
         coerce_label(value, task)
+
+
+def test_columnar_rows_store_exactly_what_the_same_records_store(store, tmp_path):
+    # the serving path logs PredictionRows/ShadowRows (no dict per row); the stored rows must be
+    # the ones log_many/log_shadow_many store for the same records, read back by window and paired
+    from gitops_ml.prediction_store.codecs import PredictionRows, ShadowRows
+
+    records = [record(i, at=T0 + timedelta(seconds=i // 2)) for i in range(6)]
+    outputs = [{**r["output"], "score": 0.7, "prediction": r["prediction"]} for r in records]
+    for r, out in zip(records, outputs, strict=True):
+        r["output"] = out
+    rows = PredictionRows(
+        [f"c-{i}" for i in range(6)],
+        [r["created_at"] for r in records],
+        ["v1"] * 6,
+        ["production"] * 6,
+        [r["inputs"] for r in records],
+        outputs,
+        [1.5] * 6,
+    )
+    assert len(rows) == 6 and rows[2]["inputs"] == records[2]["inputs"]
+    assert store.log_many(rows) == 6
+    store.log_many(records)
+    frame = store.window()
+    columnar = (
+        frame[frame["request_id"].str.startswith("c-")].drop(columns="request_id").reset_index(drop=True)
+    )
+    plain = frame[frame["request_id"].str.startswith("r-")].drop(columns="request_id").reset_index(drop=True)
+    assert columnar.equals(plain)
+    shadow = ShadowRows(
+        [f"c-{i}" for i in range(6)],
+        ["challenger"] * 6,
+        [r["created_at"] for r in records],
+        ["v2"] * 6,
+        [{**o, "score": 0.4} for o in outputs],
+        [2.0] * 6,
+    )
+    assert store.log_shadow_many(shadow) == 6
+    paired = store.paired()
+    assert list(paired["request_id"]) == [f"c-{i}" for i in range(6)]
+    assert list(paired["challenger_score"]) == [0.4] * 6 and list(paired["production_score"]) == [0.7] * 6
+
+
+def test_batching_logger_writes_columnar_rows_and_counts_them(store):
+    from gitops_ml.prediction_store.codecs import PredictionRows
+
+    with BatchingLogger(store, batch_size=8, flush_interval_s=0.01) as logger:
+        for k in range(5):
+            n = 3 + k
+            logger.log_rows(
+                PredictionRows(
+                    [f"q{k}-{i}" for i in range(n)],
+                    [T0] * n,
+                    ["v1"] * n,
+                    ["production"] * n,
+                    [{"x": i} for i in range(n)],
+                    [{"prediction": 1, "score": 0.5, "probabilities": None}] * n,
+                    [1.0] * n,
+                )
+            )
+        assert logger.flush()
+    assert store.count_predictions() == logger.written == sum(3 + k for k in range(5))

@@ -212,7 +212,7 @@ def start_server(tmp_path: Path, model_store: ModelStoreFixture) -> Iterator[Cal
 
     started: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
 
-    def start(settings: Settings | None = None, **serving: Any) -> RunningServer:
+    def start(settings: Settings | None = None, *, raw_predict: bool = True, **serving: Any) -> RunningServer:
         app_settings = settings or make_settings(**serving)
         db_path = tmp_path / f"predictions-{len(started)}.db"
         app = create_app(
@@ -220,6 +220,7 @@ def start_server(tmp_path: Path, model_store: ModelStoreFixture) -> Iterator[Cal
             pointer_path=model_store.pointer_path,
             store_url=f"sqlite:///{db_path}",
             cache_dir=tmp_path / "cache",
+            raw_predict=raw_predict,
         )
         port = free_port()
         server = uvicorn.Server(
@@ -250,3 +251,12 @@ def server(model_store: ModelStoreFixture, start_server: Callable[..., RunningSe
     """A server whose pointer names v1."""
     model_store.point_to("v1")
     return start_server()
+
+
+@pytest.fixture(params=["raw", "fastapi"])
+def either_server(
+    request: pytest.FixtureRequest, model_store: ModelStoreFixture, start_server: Callable[..., RunningServer]
+) -> RunningServer:
+    """A server whose pointer names v1, with POST /predict on the raw endpoint, then on the FastAPI route."""
+    model_store.point_to("v1")
+    return start_server(raw_predict=request.param == "raw")

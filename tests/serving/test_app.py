@@ -295,7 +295,10 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize(("name", "body", "status", "needle"), HOSTILE, ids=[h[0] for h in HOSTILE])
-def test_hostile_bodies_get_a_4xx_and_no_traceback(server, records, caplog, name, body, status, needle):
+def test_hostile_bodies_get_a_4xx_and_no_traceback(
+    either_server, records, caplog, name, body, status, needle
+):
+    server = either_server
     if name == "duplicate keys":
         good = {k: v for k, v in records[0].items() if k != "plan"}
         body = body[:-1] + b", " + orjson.dumps(good)[1:]
@@ -369,3 +372,62 @@ def test_labels_import_needs_the_token_when_one_is_configured(server, records, t
     assert PredictionStore(f"sqlite:///{server.db_path}").window()["label"].isna().all()
     assert main([*command, "--token", "s3cret-labels-token"]) == 0
     assert "1 matched" in capsys.readouterr().out
+
+
+def test_raw_endpoint_and_fastapi_route_answer_the_same_bytes(start_server, model_store, records):
+    # POST /predict is answered in front of FastAPI; the route stays as the reference: the same
+    # status, content type and body bytes for good and bad inputs alike
+    model_store.point_to("v1")
+    raw = start_server(max_body_bytes=20_000)
+    routed = start_server(raw_predict=False, max_body_bytes=20_000)
+    good = {**records[0], "request_id": "same-1"}
+    batch = {"records": [{**r, "request_id": f"b-{i}"} for i, r in enumerate(records[:5])]}
+    dup = {k: v for k, v in records[0].items() if k != "plan"}
+    bodies = [
+        orjson.dumps(good),
+        orjson.dumps(batch),
+        orjson.dumps(batch["records"]),
+        orjson.dumps({**records[0], "plan": "platinum", "request_id": "x"}),
+        orjson.dumps({"records": [records[0], {**records[1], "tenure_months": -3}]}),
+        orjson.dumps({"records": [], "extra": 1}),
+        orjson.dumps({"records": []}),
+        orjson.dumps({"records": {"a": 1}}),
+        orjson.dumps([{**records[0], "request_id": "d"}, {**records[1], "request_id": "d"}]),
+        b"",
+        b"   ",
+        b"{",
+        b'{"plan": "basic", "plan": "premium", ' + orjson.dumps(dup)[1:],
+        b"x" * 30_000,  # over the body limit (by Content-Length)
+        *(body for _, body, _, _ in HOSTILE),
+    ]
+    for body in bodies:
+        answers = [
+            s.client.post("/predict", content=body, headers={"content-type": "application/json"})
+            for s in (raw, routed)
+        ]
+        first, second = answers
+        assert first.status_code == second.status_code, (body[:60], first.text, second.text)
+        assert first.status_code < 500, (body[:60], first.text)
+        assert first.headers["content-type"] == second.headers["content-type"] == "application/json"
+        assert first.content == second.content, (body[:60], first.text, second.text)
+
+    def chunks():  # no Content-Length: the limit is counted while streaming
+        for _ in range(30):
+            yield b"x" * 1000
+
+    streamed = [s.client.post("/predict", content=chunks()) for s in (raw, routed)]
+    assert streamed[0].status_code == streamed[1].status_code == 413
+    assert streamed[0].content == streamed[1].content
+    # everything else is FastAPI's on both
+    assert raw.client.get("/predict").status_code == routed.client.get("/predict").status_code == 405
+    assert raw.client.get("/openapi.json").json() == routed.client.get("/openapi.json").json()
+    raw.flush()
+    routed.flush()
+    served = [s.client.get("/ready").json()["prediction_log"] for s in (raw, routed)]
+    assert (
+        served[0]["served"]
+        == served[1]["served"]
+        == served[0]["written"]
+        == served[1]["written"]
+        == 1 + 5 + 5
+    )

@@ -266,3 +266,26 @@ def test_prediction_follows_the_stored_threshold_and_score_stays_the_probability
     assert [o["prediction"] for o in plain.current.predict(records)] == [
         int(s > 0.5) for s in (o["score"] for o in plain.current.predict(records))
     ]
+
+
+def test_json_inputs_equal_pydantic_json_dump(model_store, settings, tmp_path):
+    # the request path reads validated values from the instances instead of dumping them: it must
+    # give exactly what model_dump(mode="json") gives, dates and ints-for-floats included
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check() is True
+    served = holder.current
+    assert served is not None
+    rows = records_of(synth_churn(20, seed=3))
+    rows[1] = {**rows[1], "signup_date": "2025-02-03", "customer_id": "CUST-0000042"}
+    rows[2] = {**rows[2], "snapshot_date": "2026-03-01", "request_id": "abc"}
+    rows[3] = {
+        **rows[3],
+        **{k: int(v) for k, v in rows[3].items() if isinstance(v, float) and v.is_integer()},
+    }
+    validated = served.batch_adapter.validate_python(rows)
+    expected = served.batch_adapter.dump_python(validated, mode="json", exclude={"__all__": {"request_id"}})
+    got = served.json_inputs(validated)
+    assert got == expected
+    assert [list(g) for g in got] == [list(e) for e in expected]  # same key order too
+    assert isinstance(got[1]["signup_date"], str) and all("request_id" not in g for g in got)

@@ -5,9 +5,10 @@ SQLite fast insert."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -205,3 +206,191 @@ def sqlite_shadow_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
         None if prediction is None else json_dumps(prediction),
         None if latency is None else float(latency),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRows(Sequence[Mapping[str, Any]]):
+    """Prediction records by column: what the serving path logs, one object per request.
+
+    The request path builds this in O(1) (its own lists, no per-row dict), and the SQLite writer
+    encodes it straight into tuples (`sqlite_rows`). It is also a sequence of ordinary records
+    (`log_many`'s shape), for PostgreSQL and for the row-by-row fallback of the logger. The serving
+    path is the only producer, so its values are known to be well formed (roles, finite or None
+    scores); ordinary records keep their per-record checks.
+    """
+
+    request_ids: list[str]
+    created_at: list[datetime]
+    model_versions: list[str]
+    roles: list[str]
+    inputs: list[dict[str, Any]]
+    outputs: list[dict[str, Any]]
+    latency_ms: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> PredictionRows: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return PredictionRows(*(column[index] for column in self._columns()))
+        out = self.outputs[index]
+        return {
+            "request_id": self.request_ids[index],
+            "created_at": self.created_at[index],
+            "model_version": self.model_versions[index],
+            "role": self.roles[index],
+            "inputs": self.inputs[index],
+            "output": out,
+            "score": out.get("score"),
+            "prediction": out.get("prediction"),
+            "latency_ms": self.latency_ms[index],
+        }
+
+    def _columns(self) -> tuple[list[Any], ...]:
+        return (
+            self.request_ids,
+            self.created_at,
+            self.model_versions,
+            self.roles,
+            self.inputs,
+            self.outputs,
+            self.latency_ms,
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[PredictionRows]) -> PredictionRows:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*([v for part in parts for v in part._columns()[k]] for k in range(7)))
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowRows(Sequence[Mapping[str, Any]]):
+    """Shadow scores by column (`PredictionRows`' counterpart for `shadow_predictions`)."""
+
+    request_ids: list[str]
+    roles: list[str]
+    created_at: list[datetime]
+    model_versions: list[str]
+    outputs: list[dict[str, Any]]
+    latency_ms: list[float | None]
+
+    def __len__(self) -> int:
+        return len(self.request_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> ShadowRows: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return ShadowRows(*(column[index] for column in self._columns()))
+        out = self.outputs[index]
+        return {
+            "request_id": self.request_ids[index],
+            "role": self.roles[index],
+            "created_at": self.created_at[index],
+            "model_version": self.model_versions[index],
+            "output": out,
+            "score": out.get("score"),
+            "prediction": out.get("prediction"),
+            "latency_ms": self.latency_ms[index],
+        }
+
+    def _columns(self) -> tuple[list[Any], ...]:
+        return (
+            self.request_ids,
+            self.roles,
+            self.created_at,
+            self.model_versions,
+            self.outputs,
+            self.latency_ms,
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[ShadowRows]) -> ShadowRows:
+        if len(parts) == 1:
+            return parts[0]
+        return cls(*([v for part in parts for v in part._columns()[k]] for k in range(6)))
+
+
+def _encoders() -> tuple[Any, Any]:
+    """(JSON text of a value, SQLite text of a datetime that repeats): the per-row work of the
+    SQLite writer, kept to one orjson call per JSON column and one strftime per distinct time."""
+    import orjson
+
+    dumps, options = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+    def text(value: Any) -> str:
+        return dumps(value, default=_orjson_default, option=options).decode()
+
+    last: list[Any] = [None, None]
+
+    def when(value: datetime) -> str:
+        if value is not last[0]:
+            last[0], last[1] = value, to_db_time(value).strftime(SQLITE_DATETIME_FORMAT)  # type: ignore[union-attr]
+        return str(last[1])
+
+    return text, when
+
+
+def _score(value: Any) -> float | None:
+    return value if value is None or (type(value) is float and math.isfinite(value)) else _finite(value)
+
+
+def sqlite_rows(rows: PredictionRows) -> list[tuple[Any, ...]]:
+    """`PredictionRows` as predictions tuples in PREDICTION_FIELDS order, encoded as `sqlite_row` does."""
+    text, when = _encoders()
+    return [
+        (
+            rid,
+            when(created),
+            version,
+            text(row),
+            text(out),
+            _score(out.get("score")),
+            None if (p := out.get("prediction")) is None else text(p),
+            latency,
+            role,
+        )
+        for rid, created, version, role, row, out, latency in zip(
+            rows.request_ids,
+            rows.created_at,
+            rows.model_versions,
+            rows.roles,
+            rows.inputs,
+            rows.outputs,
+            rows.latency_ms,
+            strict=True,
+        )
+    ]
+
+
+def sqlite_shadow_rows(rows: ShadowRows) -> list[tuple[Any, ...]]:
+    """`ShadowRows` as shadow_predictions tuples in SHADOW_FIELDS order."""
+    text, when = _encoders()
+    return [
+        (
+            rid,
+            role,
+            when(created),
+            version,
+            text(out),
+            _score(out.get("score")),
+            None if (p := out.get("prediction")) is None else text(p),
+            latency,
+        )
+        for rid, role, created, version, out, latency in zip(
+            rows.request_ids,
+            rows.roles,
+            rows.created_at,
+            rows.model_versions,
+            rows.outputs,
+            rows.latency_ms,
+            strict=True,
+        )
+    ]

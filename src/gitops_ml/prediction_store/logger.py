@@ -1,7 +1,8 @@
 """`BatchingLogger`: prediction records written in the background, in batches.
 
-The request path only enqueues (one `SimpleQueue.put` per request, whatever its row count); a
-writer thread drains the queue, one transaction per batch, so a slow disk never slows a response.
+The request path only enqueues (one `SimpleQueue.put` per request, whatever its row count: the
+serving path's rows by column, `PredictionRows`); a writer thread drains the queue, one
+transaction per batch, so a slow disk never slows a response.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from gitops_ml.prediction_store.codecs import PredictionRows, ShadowRows
 from gitops_ml.prediction_store.repository import PredictionStore
 
 log = logging.getLogger(__name__)
@@ -87,10 +89,16 @@ class BatchingLogger:
         if records:
             self._queue.put(list(records))
 
+    def log_rows(self, rows: PredictionRows) -> None:
+        """Enqueue one request's predictions by column (the serving path: no dict per row)."""
+        if len(rows):
+            self._queue.put(rows)
+
     def log_shadow_many(self, records: Sequence[Mapping[str, Any]]) -> None:
-        """Enqueue the shadow scores of requests another model answered (written like predictions)."""
+        """Enqueue the shadow scores of requests another model answered (written like predictions);
+        `ShadowRows` are kept by column, as `log_rows` keeps predictions."""
         if records:
-            self._queue.put(_Shadows(records))
+            self._queue.put(records if isinstance(records, ShadowRows) else _Shadows(records))
 
     def flush(self, timeout: float | None = 30.0) -> bool:
         """Block until everything logged before this call is written (or given up). True if done."""
@@ -122,6 +130,9 @@ class BatchingLogger:
         while not stop:
             pending: list[Mapping[str, Any]] = []
             shadows: list[Mapping[str, Any]] = []
+            columns: list[PredictionRows] = []  # the serving path's requests, encoded without dicts
+            shadow_columns: list[ShadowRows] = []
+            rows = 0
             markers: list[_Flush] = []
             item = self._queue.get()  # block: nothing to do until something arrives
             deadline = time.monotonic() + self.flush_interval_s
@@ -130,13 +141,22 @@ class BatchingLogger:
                     stop = True
                 elif isinstance(item, _Flush):
                     markers.append(item)
+                elif isinstance(item, PredictionRows):
+                    columns.append(item)
+                    rows += len(item)
+                elif isinstance(item, ShadowRows):
+                    shadow_columns.append(item)
+                    rows += len(item)
                 elif isinstance(item, _Shadows):
                     shadows.extend(item)
+                    rows += len(item)
                 elif isinstance(item, list):
                     pending.extend(item)
+                    rows += len(item)
                 else:
                     pending.append(item)
-                if stop or markers or len(pending) + len(shadows) >= self.batch_size:
+                    rows += 1
+                if stop or markers or rows >= self.batch_size:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -145,6 +165,10 @@ class BatchingLogger:
                     item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
+            if columns:
+                self._write(PredictionRows.concat(columns))
+            if shadow_columns:
+                self._write(ShadowRows.concat(shadow_columns), shadow=True)
             for start in range(0, len(pending), self.batch_size):
                 self._write(pending[start : start + self.batch_size])
             for start in range(0, len(shadows), self.batch_size):
@@ -152,7 +176,7 @@ class BatchingLogger:
             for marker in markers:
                 marker.done.set()
 
-    def _write(self, batch: list[Mapping[str, Any]], *, shadow: bool = False) -> None:
+    def _write(self, batch: Sequence[Mapping[str, Any]], *, shadow: bool = False) -> None:
         write = self.store.log_shadow_many if shadow else self.store.log_many
         delay = 0.05
         attempts = 0

@@ -23,6 +23,7 @@ from gitops_ml.serving.schemas import REQUEST_ID_MAX_LENGTH, RequestProblem, sum
 
 SHAPES = 'one record {...}, {"records": [...]} or a list of records [...]'
 _KEY_END = re.compile(rb'"\s*:')
+_KEY_END_SPACED = re.compile(rb'"\s+:')
 _FLOAT_MAX_DIGITS = 309  # an integer with more digits is beyond float64
 
 
@@ -135,7 +136,9 @@ def _check_duplicates(raw: bytes, parsed_keys: int, *, is_batch: bool) -> None:
     # Every key in the bytes ends with `"` + optional blanks + `:`, so a count of those no larger
     # than the keys parsed means no key was given twice; more (a string value holding `":`, a
     # nested object) needs the exact check.
-    if len(_KEY_END.findall(raw)) <= parsed_keys:
+    # bytes.count is C speed; the regex (a list of every match) only for a body with `"  :`.
+    key_ends = len(_KEY_END.findall(raw)) if _KEY_END_SPACED.search(raw) else raw.count(b'":')
+    if key_ends <= parsed_keys:
         return
     problems = _find_bad_values(_strict_parse(raw), batch=is_batch)
     if problems:

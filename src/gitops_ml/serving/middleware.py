@@ -20,6 +20,24 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
+def too_large_message(limit: int) -> str:
+    return f"request body exceeds the limit of {limit} bytes"
+
+
+def declared_too_large(scope: Scope, max_bytes: int) -> str | None:
+    """The 413 message for a Content-Length over the limit, else None."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                declared = 0
+            if declared > max_bytes:
+                return f"request body of {declared} bytes exceeds the limit of {max_bytes} bytes"
+            return None
+    return None
+
+
 class BodySizeLimit:
     """ASGI middleware: 413 on a Content-Length over the limit, and a byte count while streaming
     (chunked bodies have no Content-Length) that stops reading at the limit."""
@@ -32,19 +50,10 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    response = error_response(
-                        413, f"request body of {declared} bytes exceeds the limit of {self.max_bytes} bytes"
-                    )
-                    await response(scope, receive, send)
-                    return
-                break
+        declared = declared_too_large(scope, self.max_bytes)
+        if declared is not None:
+            await error_response(413, declared)(scope, receive, send)
+            return
         received = 0
 
         async def counting_receive() -> Message:

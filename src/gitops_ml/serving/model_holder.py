@@ -96,6 +96,22 @@ class ServedModel:
     def batch_adapter(self) -> TypeAdapter[list[Any]]:
         return _batch_adapter(self.request_model)
 
+    def json_inputs(self, validated: Sequence[BaseModel]) -> list[dict[str, Any]]:
+        """The validated records as JSON values, without request_id: `model_dump(mode="json")`'s
+        result, read from the instance's own field dict (a third of the cost of the dump, measured)
+        for every record whose values are JSON already; a date or time is dumped by pydantic."""
+        temporal = _temporal_fields(self.request_model)
+        out = []
+        for item in validated:
+            values = item.__dict__
+            if temporal and any(values[name] is not None for name in temporal):
+                out.append(item.model_dump(mode="json", exclude={"request_id"}))
+                continue
+            row = dict(values)
+            del row["request_id"]
+            out.append(row)
+        return out
+
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Score validated records; one dict per record: prediction, score, probabilities.
 
@@ -146,6 +162,26 @@ class ServedModel:
 
 
 _ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}
+_TEMPORAL: dict[type[BaseModel], tuple[str, ...]] = {}
+_TEMPORAL_FORMATS = frozenset({"date", "date-time", "time"})
+
+
+def _temporal_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """Fields whose validated value is a date, datetime or time (JSON text only once dumped)."""
+    fields = _TEMPORAL.get(model)
+    if fields is None:
+        properties = model.model_json_schema().get("properties", {})
+
+        def formats(prop: dict[str, Any]) -> set[str]:
+            found = {prop["format"]} if "format" in prop else set()
+            for option in prop.get("anyOf", ()):
+                found |= formats(option)
+            return found
+
+        fields = _TEMPORAL[model] = tuple(
+            name for name, prop in properties.items() if formats(prop) & _TEMPORAL_FORMATS
+        )
+    return fields
 
 
 def _batch_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:

@@ -19,14 +19,17 @@ from pydantic import ValidationError
 
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore, coerce_label
 from gitops_ml.prediction_store.access import LabelsRefused, check_labels_token
+from gitops_ml.prediction_store.codecs import PredictionRows
 from gitops_ml.prediction_store.schema import CHALLENGER, PRODUCTION
 from gitops_ml.serving.body import parse_body, request_ids
-from gitops_ml.serving.middleware import BodyTooLarge
+from gitops_ml.serving.middleware import BodyTooLarge, too_large_message
 from gitops_ml.serving.model_holder import ModelHolder, ServedChallenger, ServedModel
 from gitops_ml.serving.schemas import (
     FeedbackIn,
     FeedbackOut,
     RequestProblem,
+    encode_json,
+    error_body,
     error_response,
     json_response,
     jsonable_input,
@@ -39,7 +42,10 @@ log = logging.getLogger(__name__)
 
 
 def model_or_503(request: Request) -> ServedModel:
-    holder: ModelHolder = request.app.state.holder
+    return current_model(request.app.state.holder)
+
+
+def current_model(holder: ModelHolder) -> ServedModel:
     model = holder.current
     if model is None:
         raise RequestProblem(503, f"no model is loaded: {holder.not_ready_reason}")
@@ -60,21 +66,32 @@ def validate_records(
     except ValidationError as exc:
         detail = validation_details(exc, batch=is_batch)
         raise RequestProblem(422, summarize(detail, exc.error_count()), detail) from None
-    if is_batch:
-        inputs = model.batch_adapter.dump_python(validated, mode="json", exclude={"__all__": {"request_id"}})
-    else:
-        inputs = [validated[0].model_dump(mode="json", exclude={"request_id"})]
-    return validated, inputs
+    return validated, model.json_inputs(validated)
 
 
 async def predict(request: Request) -> Response:
     """One record `{...}`, a batch `{"records": [...]}` or a list `[{...}, ...]`; fields as in the data
-    contract, plus an optional `request_id` (generated when absent) to join labels later via /feedback."""
+    contract, plus an optional `request_id` (generated when absent) to join labels later via /feedback.
+
+    Served by `fast_predict.PredictEndpoint` in front of the app unless that is turned off; both
+    answer through `predict_bytes`, so bodies and errors are the same bytes."""
     started = time.perf_counter()
-    created_at = datetime.now(UTC)
     raw = await request.body()
-    state = request.app.state
-    model = model_or_503(request)
+    status, body = await predict_bytes(request.app.state, raw, started)
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def predict_bytes(state: Any, raw: bytes, started: float) -> tuple[int, bytes]:
+    """(status, JSON body) of a /predict request body: the answer, or the error body of a 4xx/5xx."""
+    try:
+        return 200, encode_json(await _predict(state, raw, started))
+    except RequestProblem as exc:
+        return exc.status, error_body(exc.message, exc.detail)
+
+
+async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
+    created_at = datetime.now(UTC)
+    model = current_model(state.holder)
     records, is_batch = parse_body(raw, state.max_batch_rows)
     validated, inputs = validate_records(model, records, is_batch)
     ids = request_ids(validated, is_batch)
@@ -88,21 +105,9 @@ async def predict(request: Request) -> Response:
         outputs, versions, roles = await score_with_challenger(state, model, challenger, records, ids, inputs)
     latency_ms = (time.perf_counter() - started) * 1000
     state.served += len(outputs)  # one event loop: no lock needed
-    state.logger.log_many(
-        [
-            {
-                "request_id": rid,
-                "created_at": created_at,
-                "model_version": version,
-                "role": role,
-                "inputs": row,
-                "output": out,
-                "score": out["score"],
-                "prediction": out["prediction"],
-                "latency_ms": latency_ms,
-            }
-            for rid, row, out, version, role in zip(ids, inputs, outputs, versions, roles, strict=True)
-        ]
+    n = len(outputs)
+    state.logger.log_rows(
+        PredictionRows(ids, [created_at] * n, versions, roles, inputs, outputs, [latency_ms] * n)
     )
     if challenger is not None:
         shadow: ShadowScorer = state.shadow
@@ -115,16 +120,14 @@ async def predict(request: Request) -> Response:
                     other, shadow_role, [ids[i] for i in picked], [inputs[i] for i in picked], created_at
                 )
     if is_batch:
-        return json_response(
-            {
-                "model_version": model.version,
-                "predictions": [
-                    {"request_id": rid, **out, **({"model_version": v} if v != model.version else {})}
-                    for rid, out, v in zip(ids, outputs, versions, strict=True)
-                ],
-            }
-        )
-    return json_response({"request_id": ids[0], **outputs[0], "model_version": versions[0]})
+        return {
+            "model_version": model.version,
+            "predictions": [
+                {"request_id": rid, **out, **({"model_version": v} if v != model.version else {})}
+                for rid, out, v in zip(ids, outputs, versions, strict=True)
+            ],
+        }
+    return {"request_id": ids[0], **outputs[0], "model_version": versions[0]}
 
 
 async def score(state: Any, model: ServedModel, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -307,7 +310,7 @@ def feedback(item: FeedbackIn, request: Request) -> FeedbackOut:
 
 async def on_too_large(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BodyTooLarge)
-    return error_response(413, f"request body exceeds the limit of {exc.limit} bytes")
+    return error_response(413, too_large_message(exc.limit))
 
 
 async def on_problem(_request: Request, exc: Exception) -> Response:

@@ -73,16 +73,21 @@ class RequestProblem(Exception):
         self.detail = detail or []
 
 
+def encode_json(body: Any) -> bytes:
+    """The one response encoder (the FastAPI routes and the raw /predict endpoint alike)."""
+    return orjson.dumps(body, default=_shown, option=orjson.OPT_NON_STR_KEYS)
+
+
+def error_body(message: str, detail: list[dict[str, Any]] | None = None) -> bytes:
+    return encode_json({"message": message, "detail": detail or []})
+
+
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(
-        orjson.dumps(body, default=_shown, option=orjson.OPT_NON_STR_KEYS),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(encode_json(body), status_code=status, media_type="application/json")
 
 
 def error_response(status: int, message: str, detail: list[dict[str, Any]] | None = None) -> Response:
-    return json_response({"message": message, "detail": detail or []}, status)
+    return Response(error_body(message, detail), status_code=status, media_type="application/json")
 
 
 def _shown(value: Any) -> str:

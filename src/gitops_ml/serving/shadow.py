@@ -18,10 +18,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from gitops_ml.prediction_store.codecs import ShadowRows
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ class ShadowModel(Protocol):
 
 
 class ShadowSink(Protocol):
-    def log_shadow_many(self, records: Sequence[dict[str, Any]]) -> None: ...
+    def log_shadow_many(self, records: Sequence[Mapping[str, Any]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -171,24 +173,16 @@ class ShadowScorer:
             self.last_error = f"{type(exc).__name__}: {exc}"
             return
         latency_ms = (time.perf_counter() - started) * 1000
-        records: list[dict[str, Any]] = []
-        position = 0
-        for job in jobs:
-            for rid in job.request_ids:
-                out = outputs[position]
-                position += 1
-                records.append(
-                    {
-                        "request_id": rid,
-                        "role": job.role,
-                        "created_at": job.created_at,
-                        "model_version": model.version,
-                        "output": out,
-                        "score": out["score"],
-                        "prediction": out["prediction"],
-                        "latency_ms": latency_ms,
-                    }
-                )
+        ids = [rid for job in jobs for rid in job.request_ids]
+        n = len(ids)
+        records = ShadowRows(
+            ids,
+            [job.role for job in jobs for _ in job.request_ids],
+            [job.created_at for job in jobs for _ in job.request_ids],
+            [model.version] * n,
+            outputs[:n],
+            [latency_ms] * n,
+        )
         self.sink.log_shadow_many(records)
         self.scored += len(records)
         self._rows -= len(inputs)
