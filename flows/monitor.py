@@ -46,19 +46,8 @@ def decide_task(
     return job.decide_and_record(settings, store_url, result, now)
 
 
-@task(name="report", cache_policy=NO_CACHE)
-def report_task(
-    result: WindowResult,
-    decision: Decision,
-    history: list[WindowRecord],
-    model_version: str,
-    out_dir: Path,
-    challenger: ChallengerDecision | None = None,
-    challenger_refused: str | None = None,
-) -> str:
-    return job.write_monitor_outputs(
-        result, decision, history, model_version, out_dir, challenger, challenger_refused
-    )
+# the use case itself as the task: its signature is not copied here
+report_task = task(name="report", cache_policy=NO_CACHE)(job.write_monitor_outputs)
 
 
 @task(name="challenger-decision", cache_policy=NO_CACHE)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 # (method, path pattern relative to the API prefix); the single source for docs and the report
@@ -100,6 +100,17 @@ class _Repo:
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
+
+
+class _Call(NamedTuple):
+    """One request to a repository's endpoints, as the routing tables read it."""
+
+    method: str
+    repo: _Repo
+    rest: str  # the path after /repos/{owner}/{repo}
+    query: dict[str, list[str]]
+    headers: Mapping[str, str]
+    data: Any  # the JSON body, or None
 
 
 class _HTTPError(Exception):
@@ -464,17 +475,11 @@ class FakeGitHub:
             raise _HTTPError(404, "Not Found")
         rest = m.group(3) or ""
         data = json.loads(body) if body else None
-        return self._route_repo(method, repo, rest, query, headers, data)
+        return self._route_repo(_Call(method, repo, rest, query, headers, data))
 
-    def _route_repo(  # noqa: C901 - a flat routing table reads best as one function
-        self,
-        method: str,
-        repo: _Repo,
-        rest: str,
-        query: dict[str, list[str]],
-        headers: Mapping[str, str],
-        data: Any,
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _route_repo(self, call: _Call) -> tuple[int, dict[str, str], bytes]:  # noqa: C901 - one flat table
+        method, repo, rest, query, headers, data = call
+
         def q(name: str, default: str | None = None) -> str | None:
             return query.get(name, [default])[0]
 
@@ -578,17 +583,10 @@ class FakeGitHub:
             if label is None:
                 raise _HTTPError(404, "Not Found")
             return _json(200, self._label_json(repo, label))
-        return self._route_releases(method, repo, rest, query, headers, data)
+        return self._route_releases(call)
 
-    def _route_releases(
-        self,
-        method: str,
-        repo: _Repo,
-        rest: str,
-        query: dict[str, list[str]],
-        headers: Mapping[str, str],
-        data: Any,
-    ) -> tuple[int, dict[str, str], bytes]:
+    def _route_releases(self, call: _Call) -> tuple[int, dict[str, str], bytes]:
+        method, repo, rest, query, headers, data = call
         if rest == "/releases" and method == "GET":
             items = sorted(repo.releases.values(), key=lambda r: r["id"], reverse=True)
             return self._paginated(repo, "/releases", query, [self._release_json(repo, r) for r in items])
