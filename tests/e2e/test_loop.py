@@ -46,6 +46,10 @@ def test_the_loop_closes_with_one_retraining_pr_updated_in_place(tmp_path, prefe
         def configure(work: Path) -> None:
             update_config(work, "forge", {"repository": REPOSITORY})
             update_config(work, "monitoring", {"cooldown_days": 0})  # let the 2nd bad window update the PR
+            # the example's data at a smaller cost per fit and per evaluation (as tests/flows' mini repo):
+            # every fit and evaluation of the loop, the first model and the retrained one alike
+            update_config(work, "estimator", {"params": {"max_iter": 60}})
+            update_config(work, "evaluation", {"bootstrap": {"n_resamples": 200}})
 
         result = run_loop(
             scratch, source=source, rows=(1000, 3000, 3000, 1500), deepchecks=False, configure=configure
