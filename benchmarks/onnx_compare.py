@@ -200,7 +200,10 @@ def measure(
         scorer = OnnxScorer(onnx_model, numeric, categorical, CATEGORICAL_FILL)
         result = scorer.run(records)
     except Exception as exc:  # noqa: BLE001 - a converter gap is a result to report, not a crash
-        out["onnx"] = f"not converted: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        root: BaseException = exc
+        while root.__context__ is not None:  # the converter wraps the cause in a long ValueError
+            root = root.__context__
+        out["onnx"] = f"not converted: {type(root).__name__}: {str(root).splitlines()[0][:120]}"
         return out
     got = np.asarray(result[1] if task != "regression" else result[0], dtype=float).reshape(reference.shape)
     out["onnx"] = f"converted ({how})"

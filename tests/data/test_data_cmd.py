@@ -74,7 +74,10 @@ def test_generate_rejects_bad_options(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_manifest_add_and_verify(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_manifest_add_and_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config/ here: verify allows repository files only
     assert main(["data", "generate", "--out", str(tmp_path), *SMALL]) == 0
     new = tmp_path / "batches" / "churn-2026-05.csv"
     new.write_bytes(csv_bytes(generate_batches("2026-05", 1, 30, 5, id_offset=120)[0]))

@@ -3,13 +3,14 @@ the monitor's concurrency limit, and the retrain deployment run by the decay eve
 
 The chain a production install goes through, on a small real repository: promote a model (a
 subprocess on the real server, committing the pointer), push to a bare "remote", deploy the four
-deployments from the project's own prefect.yaml, start a process worker that clones the remote
-(the git_clone pull step, configured by GITOPS_ML_REPOSITORY_URL / GITOPS_ML_BRANCH) and run
-`monitor/monitor` through the CLI. The prediction store is empty, so the run must complete with
-the "insufficient data" decision and publish the `monitor-report` artifact. Then two monitor runs
-started together: the concurrency limit of 1 with CANCEL_NEW lets one run and cancels the other.
-Last, the decay event sent through flows/events.py makes prefect.yaml's trigger run the retrain
-deployment, and the worker picks that run up.
+deployments from the project's own prefect.yaml. Then, queued before the worker starts so that it
+picks them up together: the decay event sent through flows/events.py (prefect.yaml's trigger runs
+the retrain deployment), `monitor/monitor` run through the CLI and a second monitor run through the
+API. A process worker that clones the remote (the git_clone pull step, configured by
+GITOPS_ML_REPOSITORY_URL / GITOPS_ML_BRANCH) runs them: the concurrency limit of 1 with CANCEL_NEW
+lets one monitor run and cancels the other; the prediction store is empty, so the one that runs
+completes with the "insufficient data" decision and publishes the `monitor-report` artifact; and
+the worker starts the retrain run the automation created.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -34,6 +35,7 @@ POOL = "gitops-ml-process"
 DEPLOYMENTS = {"monitor/monitor", "pr-check/retrain", "pr-check/pr-check", "promote/promote"}
 SERVER_STARTUP_TIMEOUT_S = 120
 CLI_TIMEOUT_S = 180
+WORKER_LOG = "worker.log"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -101,9 +103,9 @@ def deployed_repo(tmp_path: Path, prefect_server: PrefectServer) -> Iterator[dic
 
 
 @pytest.fixture
-def worker(tmp_path: Path, deployed_repo: dict) -> Iterator[Path]:
-    """`prefect worker start --pool gitops-ml-process` in the background; yields its log file."""
-    log_path = tmp_path / "worker.log"
+def start_worker(tmp_path: Path, deployed_repo: dict) -> Iterator[Callable[[], Path]]:
+    """Starts `prefect worker start --pool gitops-ml-process` in the background; returns its log file."""
+    log_path = tmp_path / WORKER_LOG
     # not the clone's url and branch: `prefect deploy` resolved them into the stored pull step
     env = {
         k: v
@@ -111,23 +113,31 @@ def worker(tmp_path: Path, deployed_repo: dict) -> Iterator[Path]:
         if k not in ("GITOPS_ML_REPOSITORY_URL", "GITOPS_ML_BRANCH")
     }
     env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # poll often: the test waits on it
-    proc = start_group([str(BIN / "prefect"), "worker", "start", "--pool", POOL], env, log_path, tmp_path)
+    procs: list[subprocess.Popen] = []
+
+    def start() -> Path:
+        procs.append(
+            start_group([str(BIN / "prefect"), "worker", "start", "--pool", POOL], env, log_path, tmp_path)
+        )
+        return log_path
+
     try:
-        yield log_path
+        yield start
     finally:
-        stop_group(proc)
+        for proc in procs:
+            stop_group(proc)
 
 
-def test_deployments_run_on_a_process_worker_from_a_clone(deployed_repo: dict, worker: Path):
+def test_deployments_run_on_a_process_worker_from_a_clone(tmp_path: Path, deployed_repo: dict, start_worker):
     api, env, root = deployed_repo["api"], deployed_repo["env"], deployed_repo["root"]
-    logs = (worker, deployed_repo["server_log"])
+    logs = (tmp_path / WORKER_LOG, deployed_repo["server_log"])
     with httpx.Client(base_url=api, timeout=30) as client:
         response = client.post("/deployments/filter", json={})
         assert response.status_code == 200, response.text
         flows = {f["id"]: f["name"] for f in client.post("/flows/filter", json={}).json()}
         deployed = {f"{flows[d['flow_id']]}/{d['name']}": d for d in response.json()}
         assert set(deployed) == DEPLOYMENTS
-        monitor = deployed["monitor/monitor"]
+        monitor, retrain = deployed["monitor/monitor"], deployed["pr-check/retrain"]
         assert monitor["work_pool_name"] == POOL
         # the pull step clones the remote given at deploy time, at the given branch
         clone = next(
@@ -136,30 +146,28 @@ def test_deployments_run_on_a_process_worker_from_a_clone(deployed_repo: dict, w
             if "prefect.deployments.steps.git_clone" in step
         )
         assert (clone["repository"], clone["branch"]) == (str(deployed_repo["remote"]), "main")
+        assert monitor["global_concurrency_limit"]["limit"] == 1, monitor["global_concurrency_limit"]
+        assert monitor["concurrency_options"]["collision_strategy"] == "CANCEL_NEW", monitor[
+            "concurrency_options"
+        ]
 
-        done = _run(
-            [
-                str(BIN / "prefect"),
-                "deployment",
-                "run",
-                "monitor/monitor",
-                "--watch",
-                "--watch-timeout",
-                str(CLI_TIMEOUT_S - 20),
-            ],
-            env,
-            root,
-        )
+        # Everything the worker is to run is queued before it starts, so it picks all of it up at
+        # once: the decay event's retrain run, and two monitor runs (one from the CLI, as
+        # docs/prefect-setup.md runs it, one through the API) that collide on the concurrency limit.
+        _send_the_decay_event(client, retrain, env, root, logs)
+        done = _run([str(BIN / "prefect"), "deployment", "run", "monitor/monitor"], env, root)
         assert done.returncode == 0, _explain(done, *logs)
-        run_id = UUID.search(done.stdout).group(0)
+        created = client.post(f"/deployments/{monitor['id']}/create_flow_run", json={})
+        assert created.status_code == 201, created.text
+        ids = [UUID.search(done.stdout).group(0), created.json()["id"]]
+        start_worker()
 
-        flow_run = client.get(f"/flow_runs/{run_id}").json()
-        assert flow_run["deployment_id"] == monitor["id"]
-        assert flow_run["state"]["type"] == "COMPLETED", (flow_run["state"], tail(worker))
+        run_id = _one_monitor_run_completes_and_the_other_is_cancelled(client, monitor, ids, logs)
         artifacts = client.post(
             "/artifacts/filter",
             json={"artifacts": {"flow_run_id": {"any_": [run_id]}, "key": {"any_": ["monitor-report"]}}},
         ).json()
+        _the_worker_runs_the_retrain_deployment(client, retrain, logs)
     assert len(artifacts) == 1, artifacts
     assert artifacts[0]["type"] == "markdown"
     report = artifacts[0]["data"]
@@ -169,10 +177,6 @@ def test_deployments_run_on_a_process_worker_from_a_clone(deployed_repo: dict, w
     assert production in report  # the pointer the promote commit pushed, read from the clone
     # the run happened in the worker's clone: the checkout the test pushed, not this folder
     assert not (root / "reports/monitor").exists()
-
-    with httpx.Client(base_url=api, timeout=30) as client:
-        _monitor_runs_one_at_a_time(client, monitor, logs)
-        _decay_event_runs_the_retrain_deployment(client, deployed["pr-check/retrain"], env, root, logs)
 
 
 def _wait_for(what: str, probe, timeout_s: float, *logs: Path):
@@ -184,25 +188,24 @@ def _wait_for(what: str, probe, timeout_s: float, *logs: Path):
     return found
 
 
-def _monitor_runs_one_at_a_time(client: httpx.Client, monitor: dict, logs: tuple[Path, ...]) -> None:
-    assert monitor["global_concurrency_limit"]["limit"] == 1, monitor["global_concurrency_limit"]
-    assert monitor["concurrency_options"]["collision_strategy"] == "CANCEL_NEW", monitor[
-        "concurrency_options"
-    ]
-    created = [client.post(f"/deployments/{monitor['id']}/create_flow_run", json={}) for _ in range(2)]
-    assert all(r.status_code == 201 for r in created), [r.text for r in created]
-    ids = [r.json()["id"] for r in created]
+def _one_monitor_run_completes_and_the_other_is_cancelled(
+    client: httpx.Client, monitor: dict, ids: list[str], logs: tuple[Path, ...]
+) -> str:
+    """Returns the id of the run that completed."""
     terminal = {"COMPLETED", "CANCELLED", "FAILED", "CRASHED"}
 
     def finished():
-        states = [client.get(f"/flow_runs/{i}").json()["state"]["type"] for i in ids]
-        return states if set(states) <= terminal else None
+        runs = [client.get(f"/flow_runs/{i}").json() for i in ids]
+        return runs if {r["state"]["type"] for r in runs} <= terminal else None
 
-    states = _wait_for("both monitor runs finished", finished, CLI_TIMEOUT_S, *logs)
-    assert sorted(states) == ["CANCELLED", "COMPLETED"], states
+    runs = _wait_for("both monitor runs finished", finished, CLI_TIMEOUT_S, *logs)
+    assert all(r["deployment_id"] == monitor["id"] for r in runs), runs
+    states = [r["state"]["type"] for r in runs]
+    assert sorted(states) == ["CANCELLED", "COMPLETED"], (states, tail(logs[0]))
+    return ids[states.index("COMPLETED")]
 
 
-def _decay_event_runs_the_retrain_deployment(
+def _send_the_decay_event(
     client: httpx.Client, retrain: dict, env: dict[str, str], root: Path, logs: tuple[Path, ...]
 ) -> None:
     automations = client.post("/automations/filter", json={}).json()
@@ -222,6 +225,10 @@ def _decay_event_runs_the_retrain_deployment(
     done = _run([str(BIN / "python"), "-c", script], env, root)
     assert done.returncode == 0, _explain(done, *logs)
 
+
+def _the_worker_runs_the_retrain_deployment(
+    client: httpx.Client, retrain: dict, logs: tuple[Path, ...]
+) -> None:
     def picked_up():
         runs = client.post(
             "/flow_runs/filter", json={"deployments": {"id": {"any_": [retrain["id"]]}}}

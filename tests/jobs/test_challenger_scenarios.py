@@ -158,3 +158,71 @@ def test_simulate_refuses_an_unknown_scenario_and_a_project_without_challenger(
     assert main(["simulate", "--scenario", "challenger-equal"]) == 2
     err = capsys.readouterr().err
     assert "deploy/challenger.yaml: no challenger for challenger-equal: propose one first" in err
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"), [("challenger-better", "better"), ("challenger-equal", None)]
+)
+def test_a_regression_scenario_window_is_judged_on_the_logged_pairs(
+    tmp_path: Path, scenario: str, expected: str | None
+) -> None:
+    """Regression traffic as the scenario logs it (a value per request, no score), read back paired
+    and judged on rmse: the better challenger wins, the equal one does not."""
+    from datetime import UTC, datetime, timedelta
+
+    from gitops_ml.config import BootstrapConfig, GatesConfig
+    from gitops_ml.jobs.challenger_scenario import log_scenario_window
+    from gitops_ml.monitoring.challenger import judge_window, paired_predictions
+    from gitops_ml.prediction_store import PredictionStore
+    from tests.fixtures.models import tiny_settings
+
+    settings = tiny_settings(dataset={"task": "regression"}, evaluation={"primary_metric": "rmse"})
+    store = PredictionStore(f"sqlite:///{tmp_path / 'store.db'}")
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    rows = log_scenario_window(
+        store, settings, scenario, index=0, start=start, end=end, versions=("p", "c"), classes=None
+    )
+    pairs = store.paired(start, end, challenger_version="c", labelled_only=True)
+    store.dispose()
+    assert len(pairs) == rows == 400
+    assert pairs["production_score"].isna().all() and pairs["label"].map(type).eq(float).all()
+    sides = [
+        paired_predictions(
+            "regression",
+            pairs["label"].to_numpy(dtype=object),
+            pairs[f"{role}_prediction"].to_numpy(dtype=object),
+            None,
+            None,
+            classes=None,
+            positive_label=None,
+        )
+        for role in ("production", "challenger")
+    ]
+    window = judge_window(
+        *sides,
+        start=start,
+        end=end,
+        metric="rmse",
+        min_rows=200,
+        min_improvement=0.0,
+        power=0.8,
+        gates=GatesConfig(),
+        bootstrap=BootstrapConfig(n_resamples=300, seed=0),
+    )
+    if expected is not None:
+        assert window.outcome == expected, window.note
+        assert window.delta is not None and window.delta < 0  # rmse: lower is better
+    else:
+        assert window.outcome != "better", window
+
+
+def test_a_multiclass_project_is_refused_before_anything_is_logged(tmp_path: Path) -> None:
+    from gitops_ml.jobs.challenger_scenario import ScenarioError, run_challenger_scenario
+    from tests.fixtures.models import tiny_settings
+
+    settings = tiny_settings(dataset={"task": "multiclass"}, evaluation={"primary_metric": "accuracy"})
+    with pytest.raises(ScenarioError, match="the dataset's task is multiclass") as info:
+        run_challenger_scenario(settings, "challenger-better", store_url=f"sqlite:///{tmp_path / 's.db'}")
+    assert info.value.exit_code == 2
+    assert not (tmp_path / "s.db").exists()
