@@ -123,11 +123,12 @@ def _multiclass_scores(
     )
 
 
-def _check_classes(scenario: str, classes: Any) -> None:
+def _checked_classes(scenario: str, classes: Any) -> list[Any]:
     if classes is None or len(classes) < 3:
         raise ScenarioError(
             f"{scenario}: a multiclass scenario needs production's classes (3 or more), got {classes!r}"
         )
+    return list(classes)
 
 
 def log_scenario_window(
@@ -151,8 +152,7 @@ def log_scenario_window(
     prod_answers: list[dict[str, Any]]
     chal_answers: list[dict[str, Any]]
     if settings.dataset.task == "multiclass":
-        _check_classes(scenario, classes)
-        keys = [to_jsonable(c) for c in classes]
+        keys = [to_jsonable(c) for c in _checked_classes(scenario, classes)]
         label_index, prod_p, chal_p = _multiclass_scores(scenario, index, rows, len(keys), seed)
         labels = [keys[i] for i in label_index]
 
@@ -257,7 +257,7 @@ def run_challenger_scenario(
     start = max(datetime.now(UTC), started).replace(microsecond=0) + timedelta(minutes=1)
     classes = getattr(production.pipeline, "classes_", None)
     if settings.dataset.task == "multiclass":
-        _check_classes(scenario, classes)  # before the store is created: nothing half-written
+        _checked_classes(scenario, classes)  # before the store is created: nothing half-written
     run = ChallengerScenarioRun(scenario, challenger.version, production.version, required)
     store = PredictionStore(store_url)
     try:
