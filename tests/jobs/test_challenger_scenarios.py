@@ -217,12 +217,88 @@ def test_a_regression_scenario_window_is_judged_on_the_logged_pairs(
         assert window.outcome != "better", window
 
 
-def test_a_multiclass_project_is_refused_before_anything_is_logged(tmp_path: Path) -> None:
-    from gitops_ml.jobs.challenger_scenario import ScenarioError, run_challenger_scenario
+@pytest.mark.parametrize(
+    ("scenario", "expected"), [("challenger-better", "better"), ("challenger-equal", None)]
+)
+def test_a_multiclass_scenario_window_is_judged_on_the_logged_probabilities(
+    tmp_path: Path, scenario: str, expected: str | None
+) -> None:
+    """String classes as serving logs them (the served class and every class's probability), read
+    back paired and judged on log_loss, a metric that needs the whole probability matrix."""
+    from datetime import UTC, datetime, timedelta
+
+    from gitops_ml.config import BootstrapConfig, GatesConfig
+    from gitops_ml.jobs.challenger_scenario import log_scenario_window
+    from gitops_ml.monitoring.challenger import judge_window, paired_predictions
+    from gitops_ml.prediction_store import PredictionStore
+    from tests.fixtures.models import tiny_settings
+
+    classes = ["bronze", "gold", "silver"]
+    settings = tiny_settings(dataset={"task": "multiclass"}, evaluation={"primary_metric": "log_loss"})
+    store = PredictionStore(f"sqlite:///{tmp_path / 'store.db'}")
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    rows = log_scenario_window(
+        store, settings, scenario, index=0, start=start, end=end, versions=("p", "c"), classes=classes
+    )
+    pairs = store.paired(start, end, challenger_version="c", labelled_only=True)
+    store.dispose()
+    assert len(pairs) == rows == 400
+    assert set(pairs["label"]) == set(classes)
+    sides = [
+        paired_predictions(
+            "multiclass",
+            pairs["label"].to_numpy(dtype=object),
+            pairs[f"{role}_prediction"].to_numpy(dtype=object),
+            pairs[f"{role}_score"].to_numpy(dtype=float),
+            list(pairs[f"{role}_probabilities"]),
+            classes=classes,
+            positive_label=None,
+        )
+        for role in ("production", "challenger")
+    ]
+    assert all(side.y_score is not None and side.y_score.shape == (rows, 3) for side in sides)
+    window = judge_window(
+        *sides,
+        start=start,
+        end=end,
+        metric="log_loss",
+        min_rows=200,
+        min_improvement=0.0,
+        power=0.8,
+        gates=GatesConfig(),
+        bootstrap=BootstrapConfig(n_resamples=300, seed=0),
+    )
+    if expected is not None:
+        assert window.outcome == expected, window.note
+        assert window.delta is not None and window.delta < 0  # log_loss: lower is better
+    else:
+        assert window.outcome != "better", window
+
+
+def test_a_multiclass_scenario_without_the_model_classes_is_refused_before_anything_is_logged(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from gitops_ml.jobs.challenger_scenario import ScenarioError, log_scenario_window
+    from gitops_ml.prediction_store import PredictionStore
     from tests.fixtures.models import tiny_settings
 
     settings = tiny_settings(dataset={"task": "multiclass"}, evaluation={"primary_metric": "accuracy"})
-    with pytest.raises(ScenarioError, match="the dataset's task is multiclass") as info:
-        run_challenger_scenario(settings, "challenger-better", store_url=f"sqlite:///{tmp_path / 's.db'}")
+    store = PredictionStore(f"sqlite:///{tmp_path / 's.db'}")
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    with pytest.raises(ScenarioError, match=r"needs production's classes \(3 or more\)") as info:
+        log_scenario_window(
+            store,
+            settings,
+            "challenger-better",
+            index=0,
+            start=start,
+            end=start + timedelta(days=1),
+            versions=("p", "c"),
+            classes=["a", "b"],
+        )
     assert info.value.exit_code == 2
-    assert not (tmp_path / "s.db").exists()
+    assert store.count_predictions() == 0
+    store.dispose()

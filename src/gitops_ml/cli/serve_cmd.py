@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,31 +43,21 @@ def register(app: typer.Typer) -> None:
         # access_log off: every prediction is already logged in the store, and the access log
         # costs a sizeable share of a request's CPU time. uvloop + httptools: the cheapest
         # request handling uvicorn has (both are dependencies).
+        server: dict[str, Any] = {
+            "host": host,
+            "port": port,
+            "log_level": log_level,
+            "access_log": False,
+            "loop": "uvloop",
+            "http": "httptools",
+        }
         if workers == 1:
             application = serving_app.create_app(settings, pointer_path=pointer, store_url=store_url)
-            uvicorn.run(
-                application,
-                host=host,
-                port=port,
-                log_level=log_level,
-                access_log=False,
-                loop="uvloop",
-                http="httptools",
-            )
+            uvicorn.run(application, **server)
             return
         # Each worker loads the model and writes its own log batches: SQLite in WAL mode with a
         # busy timeout (or PostgreSQL) takes the concurrent writers.
         os.environ[serving_app.ENV_CONFIG_DIR] = str(Path(config_dir).resolve())
         os.environ[serving_app.ENV_POINTER] = str(pointer.resolve()) if pointer is not None else ""
         os.environ[serving_app.ENV_STORE_URL] = store_url or ""
-        uvicorn.run(
-            "gitops_ml.serving.app:app_from_environment",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level=log_level,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-        )
+        uvicorn.run("gitops_ml.serving.app:app_from_environment", factory=True, workers=workers, **server)

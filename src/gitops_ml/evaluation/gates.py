@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -356,24 +357,19 @@ def _ci(pair: tuple[float, float], who: str) -> str:
     return f"({who} CI [{pair[0]:.4f}, {pair[1]:.4f}])"
 
 
-def _pass(
+def _decided(
+    passed: bool,
     name: str,
     reason: str,
     metric: str | None = None,
     threshold: float | None = None,
     observed: float | None = None,
 ) -> GateResult:
-    return GateResult(name, True, reason, metric, threshold, observed, "pass")
+    return GateResult(name, passed, reason, metric, threshold, observed, "pass" if passed else "fail")
 
 
-def _fail(
-    name: str,
-    reason: str,
-    metric: str | None = None,
-    threshold: float | None = None,
-    observed: float | None = None,
-) -> GateResult:
-    return GateResult(name, False, reason, metric, threshold, observed, "fail")
+_pass = partial(_decided, True)
+_fail = partial(_decided, False)
 
 
 def _skip(name: str, reason: str, metric: str | None = None, threshold: float | None = None) -> GateResult:

@@ -11,7 +11,8 @@ for the loop to be tested, and no pair of real models guarantees that. Each requ
 signal; the label follows it; production sees it blurred, the challenger sees it sharply
 (challenger-better) or blurred as much but independently (challenger-equal). Everything after the
 store (pairing, the paired bootstrap, the gates, the policy's windows, the PR) is the real code.
-Binary classifiers and regressors; a multiclass project is refused.
+Binary, multiclass (each model logs its probabilities per class, so probability metrics compare
+too) and regression.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ ROWS_PER_WINDOW: Final = 400
 
 
 class ScenarioError(GitopsMLError):
-    """A scenario that cannot run on this project (unknown name, no challenger, unsupported task)."""
+    """A scenario that cannot run on this project (unknown name, no challenger, too few classes)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,36 @@ def _scores(
     return truth, draws, score(blur[0]), score(blur[1])
 
 
+def _multiclass_scores(
+    scenario: str, index: int, n: int, k: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the true class index, production's probabilities, the challenger's) of one window: a latent
+    logit per class; the label is drawn from its softmax; each model sees the logits blurred."""
+    blur = SCENARIOS[scenario]
+    rng = np.random.default_rng(seed * 100_003 + 2000 + index)
+    logits = 2.5 * rng.normal(size=(n, k))
+
+    def softmax(x: np.ndarray) -> np.ndarray:
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return np.asarray(e / e.sum(axis=1, keepdims=True))
+
+    truth = softmax(logits)
+    label = (rng.random((n, 1)) > np.cumsum(truth, axis=1)).sum(axis=1)
+    return (
+        label,
+        softmax(logits + rng.normal(scale=blur[0], size=(n, k))),
+        softmax(logits + rng.normal(scale=blur[1], size=(n, k))),
+    )
+
+
+def _checked_classes(scenario: str, classes: Any) -> list[Any]:
+    if classes is None or len(classes) < 3:
+        raise ScenarioError(
+            f"{scenario}: a multiclass scenario needs production's classes (3 or more), got {classes!r}"
+        )
+    return list(classes)
+
+
 def log_scenario_window(
     store: PredictionStore,
     settings: Settings,
@@ -118,18 +149,41 @@ def log_scenario_window(
     from gitops_ml.jsonable import to_jsonable
 
     truth, draws, prod, chal = _scores(scenario, index, rows, seed)
-    if settings.dataset.task == "binary":
+    prod_answers: list[dict[str, Any]]
+    chal_answers: list[dict[str, Any]]
+    if settings.dataset.task == "multiclass":
+        keys = [to_jsonable(c) for c in _checked_classes(scenario, classes)]
+        label_index, prod_p, chal_p = _multiclass_scores(scenario, index, rows, len(keys), seed)
+        labels = [keys[i] for i in label_index]
+
+        def answers(matrix: np.ndarray) -> list[dict[str, Any]]:
+            # as serving logs a multiclass answer: the served class, its probability, all of them
+            return [
+                {
+                    "score": float(row.max()),
+                    "prediction": keys[int(row.argmax())],
+                    "probabilities": {str(c): float(p) for c, p in zip(keys, row, strict=True)},
+                }
+                for row in matrix
+            ]
+
+        prod_answers, chal_answers = answers(prod_p), answers(chal_p)
+    elif settings.dataset.task == "binary":
         positive = settings.dataset.positive_label
         negative = next(c for c in (classes or [0, 1]) if c != positive)
         labels = [positive if d < t else negative for d, t in zip(draws, truth, strict=True)]
 
         def answer(p: float) -> dict[str, Any]:
             return {"score": float(p), "prediction": to_jsonable(positive if p > 0.5 else negative)}
+
+        prod_answers, chal_answers = [answer(p) for p in prod], [answer(p) for p in chal]
     else:  # regression: the value is the signal's probability scaled, each model's estimate blurred
         labels = [float(10 * t + (d - 0.5)) for t, d in zip(truth, draws, strict=True)]
 
         def answer(p: float) -> dict[str, Any]:
             return {"score": None, "prediction": float(10 * p)}
+
+        prod_answers, chal_answers = [answer(p) for p in prod], [answer(p) for p in chal]
 
     step = (end - start) / (rows + 1)
     when = [start + step * (i + 1) for i in range(rows)]
@@ -146,10 +200,11 @@ def log_scenario_window(
             "created_at": t,
             "model_version": production_version,
             "inputs": record,
-            "output": answer(p),
-            **answer(p),
+            "output": a,
+            "score": a["score"],
+            "prediction": a["prediction"],
         }
-        for rid, t, record, p in zip(ids, when, records, prod, strict=True)
+        for rid, t, record, a in zip(ids, when, records, prod_answers, strict=True)
     )
     store.log_shadow_many(
         {
@@ -157,10 +212,11 @@ def log_scenario_window(
             "role": "challenger",
             "created_at": t,
             "model_version": challenger_version,
-            "output": answer(p),
-            **answer(p),
+            "output": a,
+            "score": a["score"],
+            "prediction": a["prediction"],
         }
-        for rid, t, p in zip(ids, when, chal, strict=True)
+        for rid, t, a in zip(ids, when, chal_answers, strict=True)
     )
     store.add_labels(list(zip(ids, labels, strict=True)))
     return rows
@@ -188,11 +244,6 @@ def run_challenger_scenario(
 
     if scenario not in SCENARIOS:
         raise ScenarioError(f"--scenario: {scenario!r} is not a challenger scenario ({', '.join(SCENARIOS)})")
-    task = settings.dataset.task
-    if task == "multiclass":
-        raise ScenarioError(
-            f"{scenario}: simulates a binary classifier's or a regressor's scores; the dataset's task is multiclass"
-        )
     challenger, production, _ = load_deployed(
         settings,
         Path(cache_dir),
@@ -205,6 +256,8 @@ def run_challenger_scenario(
     # the monitor judges only windows after the challenger started
     start = max(datetime.now(UTC), started).replace(microsecond=0) + timedelta(minutes=1)
     classes = getattr(production.pipeline, "classes_", None)
+    if settings.dataset.task == "multiclass":
+        _checked_classes(scenario, classes)  # before the store is created: nothing half-written
     run = ChallengerScenarioRun(scenario, challenger.version, production.version, required)
     store = PredictionStore(store_url)
     try:
