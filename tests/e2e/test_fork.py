@@ -12,7 +12,8 @@ pointer, on every run here (tests/architecture/test_fork_guard.py proves it catc
 pass in a fork as they pass here, and are not re-run in one.
 
 Bounded runtime: one venv (this one), the session's Prefect harness as the API of every CLI call,
-the wine fork's project suite in the background while the diabetes fork runs its own.
+the wine fork's project suite in the background while the diabetes fork runs its own, and the two
+forks' PR loops side by side.
 Set GITOPS_ML_FORK_REPORTS to a folder to keep both forks' PR reports.
 """
 
@@ -24,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -239,11 +241,16 @@ def test_a_fork_on_two_other_datasets_is_green(tmp_path: Path, prefect_harness):
         suite = start_group(project_suite, tests_env, log, wine)
         out = _ok(_run(project_suite, diabetes, tests_env), "diabetes: pytest tests/project")
         _project_suite_checked_the_fork(out, "diabetes")
-        diabetes_report = _pr_loop(diabetes, env, "diabetes")
+        # the two forks' PR loops side by side (each CLI call is one single-threaded process), each
+        # with its own Prefect home on the same API
+        diabetes_env = child_env(tmp_path / "prefect-home-diabetes", PREFECT_API_URL=env["PREFECT_API_URL"])
+        with ThreadPoolExecutor(max_workers=1) as beside:
+            diabetes_loop = beside.submit(_pr_loop, diabetes, diabetes_env, "diabetes")
+            wine_report = _pr_loop(wine, env, "wine")
+            assert "| f1_macro" in wine_report
+            _serve_and_simulate(wine, env, tmp_path)
+            diabetes_report = diabetes_loop.result(timeout=CLI_TIMEOUT_S * 3)
         assert "| rmse" in diabetes_report and "| r2" in diabetes_report
-        wine_report = _pr_loop(wine, env, "wine")
-        assert "| f1_macro" in wine_report
-        _serve_and_simulate(wine, env, tmp_path)
         code = suite.wait(timeout=CLI_TIMEOUT_S)
         assert code == 0, f"the wine fork's pytest tests/project failed:\n{tail(log, 8000)}"
         _project_suite_checked_the_fork(log.read_text(), "wine")
