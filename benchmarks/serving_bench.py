@@ -363,6 +363,16 @@ request = function()
 end
 """
 
+# a think time per connection: a paced load below saturation, where "off the response path" can be
+# seen (at saturation any added CPU, on the path or not, lengthens every queue)
+WRK_DELAY = """
+delay = function()
+  return %d
+end
+"""
+PACED_CONNECTIONS = 16
+PACED_SHARE = 0.5  # the paced load offers about half the saturated single-record rate
+
 
 def _wrk_time_ms(text: str) -> float:
     value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip()).groups()  # type: ignore[union-attr]
@@ -370,11 +380,16 @@ def _wrk_time_ms(text: str) -> float:
 
 
 def load_wrk(
-    url: str, records: list[dict[str, Any]], concurrency: int, duration: float, workdir: Path
+    url: str,
+    records: list[dict[str, Any]],
+    concurrency: int,
+    duration: float,
+    workdir: Path,
+    delay_ms: int | None = None,
 ) -> dict[str, float]:
     bodies = ",".join(json.dumps(json.dumps(r)) for r in records[:200])
     script = workdir / "single.lua"
-    script.write_text(WRK_SCRIPT % bodies)
+    script.write_text(WRK_SCRIPT % bodies + (WRK_DELAY % delay_ms if delay_ms is not None else ""))
     result = subprocess.run(
         ["wrk", "-t2", f"-c{concurrency}", f"-d{int(duration)}s", "--latency", "-s", str(script), url],
         capture_output=True,
@@ -503,12 +518,14 @@ def load_singles(
     duration: float,
     workdir: Path,
     pid: int,
+    delay_ms: int | None = None,
 ) -> dict[str, float]:
     """Throughput and latency, plus the server's CPU time per request: on a shared machine the rate
-    follows the neighbours' load, the CPU cost of a request much less."""
+    follows the neighbours' load, the CPU cost of a request much less. `delay_ms`: a paced load
+    (wrk only), each connection waiting that long between requests."""
     before = cpu_seconds(pid)
     if generator == "wrk":
-        result = load_wrk(url, records, concurrency, duration, workdir)
+        result = load_wrk(url, records, concurrency, duration, workdir, delay_ms)
     else:
         result = load_httpx(url, records, concurrency, duration)
     result["server_cpu_us"] = (cpu_seconds(pid) - before) / max(result["requests"], 1) * 1e6
@@ -522,6 +539,13 @@ def each_concurrency(
         concurrency: load_singles(generator, url, records, concurrency, args.duration, workdir, pid)
         for concurrency in args.concurrency
     }
+
+
+def paced_delay_ms(singles: dict[int, dict[str, float]]) -> int:
+    """The think time that makes PACED_CONNECTIONS offer about PACED_SHARE of the best saturated rate."""
+    best = max(r["rps"] for r in singles.values())
+    per_connection = best * PACED_SHARE / PACED_CONNECTIONS  # requests/s each connection should send
+    return max(1, round(1000 / per_connection))
 
 
 def _met(ok: bool) -> str:
@@ -568,6 +592,21 @@ def main(argv: list[str] | None = None) -> int:
         process, url = start_server(workdir)
         try:
             singles = each_concurrency(generator, url, records, args, workdir, process.pid)
+            paced_delay = paced_delay_ms(singles)
+            paced = (
+                load_singles(
+                    generator,
+                    url,
+                    records,
+                    PACED_CONNECTIONS,
+                    args.duration,
+                    workdir,
+                    process.pid,
+                    paced_delay,
+                )
+                if generator == "wrk"
+                else None
+            )
             batch = load_batches(url, records, args.duration, pid=process.pid)
         finally:
             counts = stop_server(process)
@@ -585,6 +624,20 @@ def main(argv: list[str] | None = None) -> int:
         process, url = start_server(workdir)
         try:
             shadowed = each_concurrency(generator, url, records, args, workdir, process.pid)
+            shadow_paced = (
+                load_singles(
+                    generator,
+                    url,
+                    records,
+                    PACED_CONNECTIONS,
+                    args.duration,
+                    workdir,
+                    process.pid,
+                    paced_delay,
+                )
+                if paced is not None
+                else None
+            )
             time.sleep(1.0)  # let the shadow rounds finish what is queued before counting
             shadow_log = shadow_counts(url)
         finally:
@@ -648,13 +701,21 @@ def main(argv: list[str] | None = None) -> int:
         f"req/s ({routed['rps'] / echo[top]['rps']:.2f} of echo), p99 {routed['p99_ms']:.1f} ms, server CPU "
         f"{routed['server_cpu_us']:.0f} us (raw endpoint: {singles[top]['server_cpu_us']:.0f} us) | (reference) | |"
     )
+    if paced is not None and shadow_paced is not None:
+        added = shadow_paced["p50_ms"] / paced["p50_ms"] - 1
+        print(
+            f"| shadow challenger, paced load ({PACED_CONNECTIONS} connections, {paced_delay} ms think time: "
+            f"{paced['rps']:,.0f} req/s without, {shadow_paced['rps']:,.0f} with): p50 / p99 | "
+            f"{shadow_paced['p50_ms']:.2f} / {shadow_paced['p99_ms']:.1f} ms vs {paced['p50_ms']:.2f} / "
+            f"{paced['p99_ms']:.1f} ms without (p50 {added:+.0%}) | p50 added <= 10% | {_met(added <= 0.10)} |"
+        )
     for concurrency, result in shadowed.items():
         ref = singles[concurrency]
         added = result["p50_ms"] / ref["p50_ms"] - 1
         print(
-            f"| shadow challenger, {concurrency} connections: req/s, p50 / p99 | {result['rps']:,.0f}, "
-            f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms (p50 {added:+.0%} vs none; server CPU "
-            f"{result['server_cpu_us']:.0f} us) | p50 added <= 10% | {_met(added <= 0.10)} |"
+            f"| shadow challenger, saturated, {concurrency} connections: req/s, p50 / p99 | {result['rps']:,.0f}, "
+            f"{result['p50_ms']:.1f} / {result['p99_ms']:.1f} ms (p50 {added:+.0%} vs none: the shadow's CPU "
+            f"is taken from requests; server CPU {result['server_cpu_us']:.0f} us) | (reference) | |"
         )
     print(
         f"| shadow scored / dropped / failed of served | {shadow_log['shadow_scored']:,} / "

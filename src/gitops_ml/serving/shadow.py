@@ -30,10 +30,11 @@ log = logging.getLogger(__name__)
 # Rows waiting for their shadow score; beyond this the shadow falls behind and drops (counted).
 MAX_QUEUED_ROWS = 50_000
 # Rows scored per call (a model call's fixed cost dominates at one row), and how long rows may wait
-# for a round; a chunk is small enough that requests arriving meanwhile wait a few ms at most.
+# for a round; a chunk is small enough that requests arriving meanwhile wait about a millisecond
+# (128 rows held them ~10 ms: a paced load's p50 doubled, 32 rows left it within noise; docs/benchmarks.md).
 BATCH_ROWS = 512
 BATCH_WAIT_S = 0.25
-CHUNK_ROWS = 128
+CHUNK_ROWS = 32
 
 
 class ShadowModel(Protocol):
