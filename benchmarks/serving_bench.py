@@ -593,20 +593,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             singles = each_concurrency(generator, url, records, args, workdir, process.pid)
             paced_delay = paced_delay_ms(singles)
-            paced = (
-                load_singles(
-                    generator,
-                    url,
-                    records,
-                    PACED_CONNECTIONS,
-                    args.duration,
-                    workdir,
-                    process.pid,
-                    paced_delay,
+
+            def paced_load(url: str, pid: int) -> dict[str, float] | None:
+                # the same paced load with and without the shadow (wrk's delay(); none with httpx)
+                if generator != "wrk":
+                    return None
+                return load_singles(
+                    generator, url, records, PACED_CONNECTIONS, args.duration, workdir, pid, paced_delay
                 )
-                if generator == "wrk"
-                else None
-            )
+
+            paced = paced_load(url, process.pid)
             batch = load_batches(url, records, args.duration, pid=process.pid)
         finally:
             counts = stop_server(process)
@@ -624,20 +620,7 @@ def main(argv: list[str] | None = None) -> int:
         process, url = start_server(workdir)
         try:
             shadowed = each_concurrency(generator, url, records, args, workdir, process.pid)
-            shadow_paced = (
-                load_singles(
-                    generator,
-                    url,
-                    records,
-                    PACED_CONNECTIONS,
-                    args.duration,
-                    workdir,
-                    process.pid,
-                    paced_delay,
-                )
-                if paced is not None
-                else None
-            )
+            shadow_paced = paced_load(url, process.pid)
             time.sleep(1.0)  # let the shadow rounds finish what is queued before counting
             shadow_log = shadow_counts(url)
         finally:

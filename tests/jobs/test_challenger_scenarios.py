@@ -160,6 +160,30 @@ def test_simulate_refuses_an_unknown_scenario_and_a_project_without_challenger(
     assert "deploy/challenger.yaml: no challenger for challenger-equal: propose one first" in err
 
 
+def _assert_judged(sides: list, start, end, metric: str, expected: str | None) -> None:
+    """One window of logged pairs judged as the monitor judges it: `expected` wins (the metric is
+    lower-is-better), or (None) the challenger is not judged better."""
+    from gitops_ml.config import BootstrapConfig, GatesConfig
+    from gitops_ml.monitoring.challenger import judge_window
+
+    window = judge_window(
+        *sides,
+        start=start,
+        end=end,
+        metric=metric,
+        min_rows=200,
+        min_improvement=0.0,
+        power=0.8,
+        gates=GatesConfig(),
+        bootstrap=BootstrapConfig(n_resamples=300, seed=0),
+    )
+    if expected is not None:
+        assert window.outcome == expected, window.note
+        assert window.delta is not None and window.delta < 0
+    else:
+        assert window.outcome != "better", window
+
+
 @pytest.mark.parametrize(
     ("scenario", "expected"), [("challenger-better", "better"), ("challenger-equal", None)]
 )
@@ -170,9 +194,8 @@ def test_a_regression_scenario_window_is_judged_on_the_logged_pairs(
     and judged on rmse: the better challenger wins, the equal one does not."""
     from datetime import UTC, datetime, timedelta
 
-    from gitops_ml.config import BootstrapConfig, GatesConfig
     from gitops_ml.jobs.challenger_scenario import log_scenario_window
-    from gitops_ml.monitoring.challenger import judge_window, paired_predictions
+    from gitops_ml.monitoring.challenger import paired_predictions
     from gitops_ml.prediction_store import PredictionStore
     from tests.fixtures.models import tiny_settings
 
@@ -199,22 +222,7 @@ def test_a_regression_scenario_window_is_judged_on_the_logged_pairs(
         )
         for role in ("production", "challenger")
     ]
-    window = judge_window(
-        *sides,
-        start=start,
-        end=end,
-        metric="rmse",
-        min_rows=200,
-        min_improvement=0.0,
-        power=0.8,
-        gates=GatesConfig(),
-        bootstrap=BootstrapConfig(n_resamples=300, seed=0),
-    )
-    if expected is not None:
-        assert window.outcome == expected, window.note
-        assert window.delta is not None and window.delta < 0  # rmse: lower is better
-    else:
-        assert window.outcome != "better", window
+    _assert_judged(sides, start, end, "rmse", expected)
 
 
 @pytest.mark.parametrize(
@@ -227,9 +235,8 @@ def test_a_multiclass_scenario_window_is_judged_on_the_logged_probabilities(
     back paired and judged on log_loss, a metric that needs the whole probability matrix."""
     from datetime import UTC, datetime, timedelta
 
-    from gitops_ml.config import BootstrapConfig, GatesConfig
     from gitops_ml.jobs.challenger_scenario import log_scenario_window
-    from gitops_ml.monitoring.challenger import judge_window, paired_predictions
+    from gitops_ml.monitoring.challenger import paired_predictions
     from gitops_ml.prediction_store import PredictionStore
     from tests.fixtures.models import tiny_settings
 
@@ -258,22 +265,7 @@ def test_a_multiclass_scenario_window_is_judged_on_the_logged_probabilities(
         for role in ("production", "challenger")
     ]
     assert all(side.y_score is not None and side.y_score.shape == (rows, 3) for side in sides)
-    window = judge_window(
-        *sides,
-        start=start,
-        end=end,
-        metric="log_loss",
-        min_rows=200,
-        min_improvement=0.0,
-        power=0.8,
-        gates=GatesConfig(),
-        bootstrap=BootstrapConfig(n_resamples=300, seed=0),
-    )
-    if expected is not None:
-        assert window.outcome == expected, window.note
-        assert window.delta is not None and window.delta < 0  # log_loss: lower is better
-    else:
-        assert window.outcome != "better", window
+    _assert_judged(sides, start, end, "log_loss", expected)
 
 
 def test_a_multiclass_scenario_without_the_model_classes_is_refused_before_anything_is_logged(

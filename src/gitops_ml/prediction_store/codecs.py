@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, overload
+from typing import Any, Self, overload
 
 import numpy as np
 import pandas as pd
@@ -208,8 +208,37 @@ def sqlite_shadow_row(record: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+class _ByColumn(Sequence[Mapping[str, Any]]):
+    """Records held by column (the dataclass fields, in order): one object per request on the
+    serving path, read row by row where a record is wanted."""
+
+    __slots__ = ()
+
+    def _columns(self) -> tuple[list[Any], ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))  # type: ignore[arg-type]
+
+    def _record(self, index: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Self: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return type(self)(*(column[index] for column in self._columns()))
+        return self._record(index)
+
+    @classmethod
+    def concat(cls, parts: Sequence[Self]) -> Self:
+        if len(parts) == 1:
+            return parts[0]
+        width = len(fields(cls))  # type: ignore[arg-type]
+        return cls(*([v for part in parts for v in part._columns()[k]] for k in range(width)))
+
+
 @dataclass(frozen=True, slots=True)
-class PredictionRows(Sequence[Mapping[str, Any]]):
+class PredictionRows(_ByColumn):
     """Prediction records by column: what the serving path logs, one object per request.
 
     The request path builds this in O(1) (its own lists, no per-row dict), and the SQLite writer
@@ -230,13 +259,7 @@ class PredictionRows(Sequence[Mapping[str, Any]]):
     def __len__(self) -> int:
         return len(self.request_ids)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, index: slice) -> PredictionRows: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return PredictionRows(*(column[index] for column in self._columns()))
+    def _record(self, index: int) -> dict[str, Any]:
         out = self.outputs[index]
         return {
             "request_id": self.request_ids[index],
@@ -250,26 +273,9 @@ class PredictionRows(Sequence[Mapping[str, Any]]):
             "latency_ms": self.latency_ms[index],
         }
 
-    def _columns(self) -> tuple[list[Any], ...]:
-        return (
-            self.request_ids,
-            self.created_at,
-            self.model_versions,
-            self.roles,
-            self.inputs,
-            self.outputs,
-            self.latency_ms,
-        )
-
-    @classmethod
-    def concat(cls, parts: Sequence[PredictionRows]) -> PredictionRows:
-        if len(parts) == 1:
-            return parts[0]
-        return cls(*([v for part in parts for v in part._columns()[k]] for k in range(7)))
-
 
 @dataclass(frozen=True, slots=True)
-class ShadowRows(Sequence[Mapping[str, Any]]):
+class ShadowRows(_ByColumn):
     """Shadow scores by column (`PredictionRows`' counterpart for `shadow_predictions`)."""
 
     request_ids: list[str]
@@ -282,13 +288,7 @@ class ShadowRows(Sequence[Mapping[str, Any]]):
     def __len__(self) -> int:
         return len(self.request_ids)
 
-    @overload
-    def __getitem__(self, index: int) -> dict[str, Any]: ...
-    @overload
-    def __getitem__(self, index: slice) -> ShadowRows: ...
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, slice):
-            return ShadowRows(*(column[index] for column in self._columns()))
+    def _record(self, index: int) -> dict[str, Any]:
         out = self.outputs[index]
         return {
             "request_id": self.request_ids[index],
@@ -300,22 +300,6 @@ class ShadowRows(Sequence[Mapping[str, Any]]):
             "prediction": out.get("prediction"),
             "latency_ms": self.latency_ms[index],
         }
-
-    def _columns(self) -> tuple[list[Any], ...]:
-        return (
-            self.request_ids,
-            self.roles,
-            self.created_at,
-            self.model_versions,
-            self.outputs,
-            self.latency_ms,
-        )
-
-    @classmethod
-    def concat(cls, parts: Sequence[ShadowRows]) -> ShadowRows:
-        if len(parts) == 1:
-            return parts[0]
-        return cls(*([v for part in parts for v in part._columns()[k]] for k in range(6)))
 
 
 def _encoders() -> tuple[Any, Any]:
