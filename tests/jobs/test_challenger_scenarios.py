@@ -160,6 +160,28 @@ def test_simulate_refuses_an_unknown_scenario_and_a_project_without_challenger(
     assert "deploy/challenger.yaml: no challenger for challenger-equal: propose one first" in err
 
 
+def _logged_window(tmp_path: Path, settings, scenario: str, *, classes: list | None):
+    """One scenario window logged into a fresh store and read back as the monitor reads it:
+    (the labelled pairs, the (production, challenger) sides, the window's start and end)."""
+    from datetime import UTC, datetime, timedelta
+
+    from gitops_ml.jobs.challenger_scenario import log_scenario_window
+    from gitops_ml.monitoring.challenger import paired_sides
+    from gitops_ml.prediction_store import PredictionStore
+
+    store = PredictionStore(f"sqlite:///{tmp_path / 'store.db'}")
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    end = start + timedelta(days=1)
+    rows = log_scenario_window(
+        store, settings, scenario, index=0, start=start, end=end, versions=("p", "c"), classes=classes
+    )
+    pairs = store.paired(start, end, challenger_version="c", labelled_only=True)
+    store.dispose()
+    assert len(pairs) == rows
+    sides = paired_sides(settings.dataset.task, pairs, classes=classes, positive_label=None)
+    return pairs, list(sides), start, end
+
+
 def _assert_judged(sides: list, start, end, metric: str, expected: str | None) -> None:
     """One window of logged pairs judged as the monitor judges it: `expected` wins (the metric is
     lower-is-better), or (None) the challenger is not judged better."""
@@ -192,36 +214,12 @@ def test_a_regression_scenario_window_is_judged_on_the_logged_pairs(
 ) -> None:
     """Regression traffic as the scenario logs it (a value per request, no score), read back paired
     and judged on rmse: the better challenger wins, the equal one does not."""
-    from datetime import UTC, datetime, timedelta
-
-    from gitops_ml.jobs.challenger_scenario import log_scenario_window
-    from gitops_ml.monitoring.challenger import paired_predictions
-    from gitops_ml.prediction_store import PredictionStore
     from tests.fixtures.models import tiny_settings
 
     settings = tiny_settings(dataset={"task": "regression"}, evaluation={"primary_metric": "rmse"})
-    store = PredictionStore(f"sqlite:///{tmp_path / 'store.db'}")
-    start = datetime(2026, 6, 1, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    rows = log_scenario_window(
-        store, settings, scenario, index=0, start=start, end=end, versions=("p", "c"), classes=None
-    )
-    pairs = store.paired(start, end, challenger_version="c", labelled_only=True)
-    store.dispose()
-    assert len(pairs) == rows == 400
+    pairs, sides, start, end = _logged_window(tmp_path, settings, scenario, classes=None)
+    assert len(pairs) == 400
     assert pairs["production_score"].isna().all() and pairs["label"].map(type).eq(float).all()
-    sides = [
-        paired_predictions(
-            "regression",
-            pairs["label"].to_numpy(dtype=object),
-            pairs[f"{role}_prediction"].to_numpy(dtype=object),
-            None,
-            None,
-            classes=None,
-            positive_label=None,
-        )
-        for role in ("production", "challenger")
-    ]
     _assert_judged(sides, start, end, "rmse", expected)
 
 
@@ -233,38 +231,14 @@ def test_a_multiclass_scenario_window_is_judged_on_the_logged_probabilities(
 ) -> None:
     """String classes as serving logs them (the served class and every class's probability), read
     back paired and judged on log_loss, a metric that needs the whole probability matrix."""
-    from datetime import UTC, datetime, timedelta
-
-    from gitops_ml.jobs.challenger_scenario import log_scenario_window
-    from gitops_ml.monitoring.challenger import paired_predictions
-    from gitops_ml.prediction_store import PredictionStore
     from tests.fixtures.models import tiny_settings
 
     classes = ["bronze", "gold", "silver"]
     settings = tiny_settings(dataset={"task": "multiclass"}, evaluation={"primary_metric": "log_loss"})
-    store = PredictionStore(f"sqlite:///{tmp_path / 'store.db'}")
-    start = datetime(2026, 6, 1, tzinfo=UTC)
-    end = start + timedelta(days=1)
-    rows = log_scenario_window(
-        store, settings, scenario, index=0, start=start, end=end, versions=("p", "c"), classes=classes
-    )
-    pairs = store.paired(start, end, challenger_version="c", labelled_only=True)
-    store.dispose()
-    assert len(pairs) == rows == 400
+    pairs, sides, start, end = _logged_window(tmp_path, settings, scenario, classes=classes)
+    assert len(pairs) == 400
     assert set(pairs["label"]) == set(classes)
-    sides = [
-        paired_predictions(
-            "multiclass",
-            pairs["label"].to_numpy(dtype=object),
-            pairs[f"{role}_prediction"].to_numpy(dtype=object),
-            pairs[f"{role}_score"].to_numpy(dtype=float),
-            list(pairs[f"{role}_probabilities"]),
-            classes=classes,
-            positive_label=None,
-        )
-        for role in ("production", "challenger")
-    ]
-    assert all(side.y_score is not None and side.y_score.shape == (rows, 3) for side in sides)
+    assert all(side.y_score is not None and side.y_score.shape == (400, 3) for side in sides)
     _assert_judged(sides, start, end, "log_loss", expected)
 
 

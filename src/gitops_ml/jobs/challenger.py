@@ -259,7 +259,7 @@ def judge_challenger(
     import pandas as pd
 
     from gitops_ml.evaluation.metrics import metric_names
-    from gitops_ml.monitoring.challenger import decide, judge_window, paired_predictions
+    from gitops_ml.monitoring.challenger import decide, judge_window, paired_sides
     from gitops_ml.prediction_store import PredictionStore
 
     challenger = read_challenger(challenger_path(settings.registry))
@@ -286,19 +286,13 @@ def judge_challenger(
                 continue
             pairs = store.paired(w_start, w_end, challenger_version=challenger.version, labelled_only=True)
             pairs = pairs[pairs["production_version"] == production.version] if len(pairs) else pairs
-            sides = [
-                paired_predictions(
-                    task,
-                    pairs["label"].to_numpy(dtype=object) if len(pairs) else [],
-                    pairs[f"{role}_prediction"].to_numpy(dtype=object) if len(pairs) else [],
-                    pairs[f"{role}_score"].to_numpy(dtype=float) if len(pairs) and task == "binary" else None,
-                    list(pairs[f"{role}_probabilities"]) if len(pairs) else None,
-                    classes=classes,
-                    positive_label=settings.dataset.positive_label,
-                    costs=settings.evaluation.costs,
-                )
-                for role in ("production", "challenger")
-            ]
+            sides = paired_sides(
+                task,
+                pairs,
+                classes=classes,
+                positive_label=settings.dataset.positive_label,
+                costs=settings.evaluation.costs,
+            )
             windows.append(
                 judge_window(
                     sides[0],

@@ -159,6 +159,33 @@ def paired_predictions(
     return replace(preds, costs=costs) if costs is not None else preds
 
 
+def paired_sides(
+    task: Task,
+    pairs: Any,
+    *,
+    classes: Sequence[Any] | np.ndarray | None,
+    positive_label: Any,
+    costs: CostsConfig | None = None,
+) -> tuple[Predictions, Predictions]:
+    """(production, challenger) `Predictions` from `PredictionStore.paired`'s frame of labelled pairs
+    (label, `<role>_prediction`, `<role>_score`, `<role>_probabilities`; empty is allowed)."""
+
+    def side(role: str) -> Predictions:
+        some = len(pairs) > 0
+        return paired_predictions(
+            task,
+            pairs["label"].to_numpy(dtype=object) if some else [],
+            pairs[f"{role}_prediction"].to_numpy(dtype=object) if some else [],
+            pairs[f"{role}_score"].to_numpy(dtype=float) if some and task == "binary" else None,
+            list(pairs[f"{role}_probabilities"]) if some else None,
+            classes=classes,
+            positive_label=positive_label,
+            costs=costs,
+        )
+
+    return side("production"), side("challenger")
+
+
 def judge_window(
     production: Predictions,
     challenger: Predictions,
