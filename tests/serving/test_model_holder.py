@@ -1,16 +1,13 @@
-"""ModelHolder (load, reload, refuse) and the prediction scheduler, without HTTP."""
+"""ModelHolder (load, reload, refuse), without HTTP (the scheduler: test_scheduler.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gitops_ml.serving.model_holder import ModelHolder, build_request_model, example_record
-from gitops_ml.serving.scheduler import PredictionScheduler
 from tests.serving.conftest import FEATURES, records_of, synth_churn
 
 
@@ -123,38 +120,6 @@ def test_loaded_model_scores_records(model_store, settings, tmp_path):
     for item in out:
         assert item["prediction"] in (0, 1)
         assert item["score"] == pytest.approx(item["probabilities"]["1"])
-
-
-class _FakeModel:
-    """Stands in for LoadedModel: fails a whole call if any record is marked bad."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-
-    def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        self.calls.append(len(records))
-        if any(r.get("bad") for r in records):
-            raise ValueError("cannot score a bad record")
-        return [{"prediction": r["x"], "score": float(r["x"]), "probabilities": None} for r in records]
-
-
-def test_scheduler_merges_requests_and_isolates_a_failing_one():
-    async def scenario() -> tuple[list[Any], list[int]]:
-        model = _FakeModel()
-        scheduler = PredictionScheduler(max_rows=100, inline_max_rows=1)
-        scheduler.start()
-        jobs = [scheduler.predict(model, [{"x": i}, {"x": i + 100}]) for i in range(5)]
-        jobs.append(scheduler.predict(model, [{"x": -1, "bad": True}]))
-        results = await asyncio.gather(*jobs, return_exceptions=True)
-        await scheduler.stop()
-        return results, model.calls
-
-    results, calls = asyncio.run(scenario())
-    for i in range(5):
-        assert [r["prediction"] for r in results[i]] == [i, i + 100]
-    assert isinstance(results[5], ValueError)
-    assert calls[0] == 11  # all six requests were merged into one call first
-    assert len(calls) == 1 + 6  # then retried one by one after that call failed
 
 
 def test_the_startup_log_and_model_say_which_path_serves(model_store, settings, tmp_path, caplog):

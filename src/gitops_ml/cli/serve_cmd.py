@@ -38,8 +38,10 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from gitops_ml.serving import app as serving_app
+        from gitops_ml.serving.scheduler import ENV_WORKERS
 
         settings = load_checked_settings(config_dir)  # fails here, once, on a bad config: not in N workers
+        os.environ[ENV_WORKERS] = str(workers)  # each worker's predict threads: its share of the cores
         # access_log off: every prediction is already logged in the store, and the access log
         # costs a sizeable share of a request's CPU time. uvloop + httptools: the cheapest
         # request handling uvicorn has (both are dependencies).

@@ -1,22 +1,54 @@
-"""Micro-batching: concurrent small requests scored in one model call.
+"""Micro-batching for small requests, a small pool of predict threads for big ones.
 
-A scheduler task collects whatever requests are waiting while the previous batch is being
-predicted and runs them as one call (a model call's fixed cost dominates at one row). It adds no
-waiting time: an idle server predicts a lone request immediately.
+Small requests: a scheduler task collects whatever requests are waiting while the previous call
+ran and scores them as one call on the event loop (a model call's fixed cost dominates at one row).
+It adds no waiting time: an idle server predicts a lone request immediately.
+
+Big requests (more than `inline_max_rows` rows) each go to a pool of predict threads and are
+not awaited by the scheduler task, so two concurrent batch requests are predicted at the same
+time on two cores (the fast path's tree walk and scikit-learn's Cython predict release the GIL),
+while the event loop keeps parsing and validating the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-# Rows merged into one model call from concurrent small requests; bigger requests run alone.
+# Rows merged into one model call from concurrent small requests.
 MICRO_BATCH_MAX_ROWS = 256
-# Calls up to this many rows run on the event loop itself; bigger ones in the worker thread.
-INLINE_MAX_ROWS = 1000
+# Calls up to this many rows run on the event loop itself; bigger ones in a predict thread.
+# Measured (docs/benchmarks.md, "Batch requests in predict threads"): with 2 clients sending
+# n-row requests, handing the call to a thread gave 0.92x the inline rate at 64 rows, 1.09x at
+# 128 and 1.3x at 512; single-record requests (merged calls of a few rows) stay inline.
+INLINE_MAX_ROWS = 100
+# `gitops-ml serve --workers N` sets this, so that N processes share the cores between them.
+ENV_WORKERS = "GITOPS_ML_SERVE_WORKERS"
+
+
+def predict_threads() -> int:
+    """Predict threads for this process: the cores it may use, divided among the `serve` workers."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        workers = max(1, int(os.environ.get(ENV_WORKERS, "1")))
+    except ValueError:
+        workers = 1
+    return max(1, cores // workers)
+
+
+def _one_openmp_thread() -> None:
+    # threadpoolctl's limit in the app's lifespan holds for the thread that set it only: a new
+    # thread's OpenMP calls (scikit-learn's predict over 64 rows) would spin one thread per core.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="openmp")
 
 
 class Scorer(Protocol):
@@ -31,82 +63,132 @@ class _Job:
 
 
 class PredictionScheduler:
-    """Runs one prediction call at a time, merging the requests that queued up meanwhile."""
+    """Scores small requests merged, one call at a time, on the event loop; big ones concurrently
+    in `threads` predict threads (default: `predict_threads()`)."""
 
-    def __init__(self, max_rows: int = MICRO_BATCH_MAX_ROWS, inline_max_rows: int = INLINE_MAX_ROWS):
+    def __init__(
+        self,
+        max_rows: int = MICRO_BATCH_MAX_ROWS,
+        inline_max_rows: int = INLINE_MAX_ROWS,
+        threads: int | None = None,
+    ):
         self.max_rows = max_rows
         self.inline_max_rows = inline_max_rows
+        self.threads = threads if threads is not None else predict_threads()
         self._queue: asyncio.Queue[_Job] | None = None
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="predict")
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.threads, thread_name_prefix="predict", initializer=_one_openmp_thread
+        )
         self._task = asyncio.get_running_loop().create_task(self._run(), name="prediction-scheduler")
 
     async def stop(self) -> None:
+        """Drain: what is queued is still scored, and calls in the threads are awaited."""
         if self._task is not None:
+            # the task only ever waits in queue.get (inline calls do not yield), so no call is cut
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        if self._queue is not None:
+            while not self._queue.empty():
+                self._dispatch(self._take())
+        while self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         if self._executor is not None:
             self._executor.shutdown(wait=True)
+            self._executor = None
 
     async def predict(self, model: Scorer, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        assert self._queue is not None, "scheduler not started"
+        assert self._queue is not None and self._task is not None, "scheduler not started"
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(model, records, future))
         return await future
 
     async def _run(self) -> None:
         assert self._queue is not None
-        loop = asyncio.get_running_loop()
         while True:
-            jobs = [await self._queue.get()]
-            rows = len(jobs[0].records)
-            while rows < self.max_rows and not self._queue.empty():
-                job = self._queue.get_nowait()
-                jobs.append(job)
-                rows += len(job.records)
-            by_model: dict[int, list[_Job]] = {}
-            for job in jobs:
-                by_model.setdefault(id(job.model), []).append(job)
-            for group in by_model.values():
-                await self._run_group(loop, group)
+            first = await self._queue.get()
+            self._dispatch([first, *self._take_more(len(first.records))])
 
-    async def _call(
-        self, loop: asyncio.AbstractEventLoop, model: Scorer, records: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        # Small calls run on the event loop: handing them to a thread costs more in GIL
-        # hand-offs than it saves (measured ~25% more single-record throughput inline). Big
-        # batches go to the worker thread so /health and request parsing stay responsive.
-        if len(records) <= self.inline_max_rows:
-            return model.predict(records)
-        return await loop.run_in_executor(self._executor, model.predict, records)
+    def _take(self) -> list[_Job]:
+        assert self._queue is not None
+        first = self._queue.get_nowait()
+        return [first, *self._take_more(len(first.records))]
 
-    async def _run_group(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
-        model = jobs[0].model
-        records = [r for job in jobs for r in job.records]
-        try:
-            outputs = await self._call(loop, model, records)
-        except Exception as exc:  # noqa: BLE001 - isolate: one bad request must not fail its neighbours
-            if len(jobs) == 1:
-                _settle(jobs[0].future, error=exc)
-                return
-            for job in jobs:
-                try:
-                    result = await self._call(loop, model, job.records)
-                except Exception as job_exc:  # noqa: BLE001
-                    _settle(job.future, error=job_exc)
-                else:
-                    _settle(job.future, result=result)
-            return
-        start = 0
+    def _take_more(self, rows: int) -> list[_Job]:
+        """Small jobs queued meanwhile, to merge with one of `rows` rows (none if that one is big)."""
+        assert self._queue is not None
+        jobs: list[_Job] = []
+        if rows > self.inline_max_rows:
+            return jobs
+        while rows < self.max_rows and not self._queue.empty():
+            job = self._queue.get_nowait()
+            if len(job.records) > self.inline_max_rows:
+                self._dispatch([job])  # a big one is not merged: it goes to its thread now
+                continue
+            jobs.append(job)
+            rows += len(job.records)
+        return jobs
+
+    def _dispatch(self, jobs: list[_Job]) -> None:
+        by_model: dict[int, list[_Job]] = {}
         for job in jobs:
-            end = start + len(job.records)
-            _settle(job.future, result=outputs[start:end])
-            start = end
+            by_model.setdefault(id(job.model), []).append(job)
+        for group in by_model.values():
+            rows = sum(len(job.records) for job in group)
+            if rows <= self.inline_max_rows:
+                _run_inline(group)
+            else:
+                task = asyncio.get_running_loop().create_task(self._run_in_thread(group))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+
+    async def _run_in_thread(self, jobs: list[_Job]) -> None:
+        records = [job.records for job in jobs]
+        loop = asyncio.get_running_loop()
+        _settle_all(jobs, await loop.run_in_executor(self._executor, _outcomes, jobs[0].model, records))
+
+
+def _run_inline(jobs: list[_Job]) -> None:
+    _settle_all(jobs, _outcomes(jobs[0].model, [job.records for job in jobs]))
+
+
+def _outcomes(model: Scorer, requests: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]] | Exception]:
+    """Each request's predictions or error: one call for all, then one per request if that fails,
+    so one bad request never fails its neighbours."""
+    try:
+        outputs = model.predict([r for records in requests for r in records])
+    except Exception as exc:  # noqa: BLE001 - isolate, below
+        if len(requests) == 1:
+            return [exc]
+    else:
+        out: list[list[dict[str, Any]] | Exception] = []
+        start = 0
+        for records in requests:
+            out.append(outputs[start : start + len(records)])
+            start += len(records)
+        return out
+    results: list[list[dict[str, Any]] | Exception] = []
+    for records in requests:
+        try:
+            results.append(model.predict(records))
+        except Exception as exc:  # noqa: BLE001 - this request's own error
+            results.append(exc)
+    return results
+
+
+def _settle_all(jobs: list[_Job], outcomes: list[list[dict[str, Any]] | Exception]) -> None:
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            _settle(job.future, error=outcome)
+        else:
+            _settle(job.future, result=outcome)
 
 
 def _settle(future: asyncio.Future[Any], *, result: Any = None, error: BaseException | None = None) -> None:
