@@ -146,7 +146,7 @@ def test_concurrent_batch_requests_each_get_their_own_predictions_and_are_logged
 
     assert scheduler_module.INLINE_MAX_ROWS < 300
     expected = expected_scores(trained["v1"], settings, batch_records)
-    sizes = [300, 150, 250, 200, 300]  # 1200 rows, in 5 slices, each sent by 4 clients in turn
+    sizes = [300, 400, 500]  # 1200 rows, in 3 slices (all over the inline threshold), from 4 clients each
     starts = np.cumsum([0, *sizes[:-1]])
     failures: list[str] = []
     got: dict[str, float] = {}

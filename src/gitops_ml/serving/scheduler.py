@@ -22,10 +22,12 @@ from typing import Any, Protocol
 # Rows merged into one model call from concurrent small requests.
 MICRO_BATCH_MAX_ROWS = 256
 # Calls up to this many rows run on the event loop itself; bigger ones in a predict thread.
-# Measured (docs/benchmarks.md, "Batch requests in predict threads"): with 2 clients sending
-# n-row requests, handing the call to a thread gave 0.92x the inline rate at 64 rows, 1.09x at
-# 128 and 1.3x at 512; single-record requests (merged calls of a few rows) stay inline.
-INLINE_MAX_ROWS = 100
+# Measured (benchmarks/inline_threshold_bench.py, docs/benchmarks.md 2026-12-02 13:49-14:05): 2
+# clients of n-row requests, thread / inline rate 0.65-0.89 at 16-128 rows, 1.00-1.06 at 256,
+# 0.97-1.02 at 512-1000; so a hand-off stops costing at 256 rows, the micro-batch size (merged
+# single-record calls stay inline). Those runs had about one core free (two threads of a GIL-free
+# hash ran 1.08x one), so the gain a free second core gives big calls was not seen there.
+INLINE_MAX_ROWS = MICRO_BATCH_MAX_ROWS
 # `gitops-ml serve --workers N` sets this, so that N processes share the cores between them.
 ENV_WORKERS = "GITOPS_ML_SERVE_WORKERS"
 
