@@ -478,7 +478,9 @@ def test_the_trusted_step_promotes_from_the_pointers_alone_with_no_artifact_in_r
     assert challenger["artifact_uri"].startswith(str(store)), "the artifact lives in the store moved away"
     store.rename(hidden)  # the module's store: put back below, whatever happens
     try:
-        with FakeGitHub(token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}) as github:
+        with FakeGitHub(
+            token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}
+        ) as github:
             proc = _run_trusted_step(project, bundle, github)
             pulls = github.pulls(REPOSITORY)
     finally:
@@ -487,7 +489,16 @@ def test_the_trusted_step_promotes_from_the_pointers_alone_with_no_artifact_in_r
     assert len(pulls) == 1 and pulls[0]["head"]["ref"].startswith("challenger/promote-")
     branch = pulls[0]["head"]["ref"]
     pointer = yaml.safe_load(git(project["remote"], "show", f"{branch}:deploy/production.yaml"))
-    copied = ("version", "artifact_uri", "sha256", "metrics", "commit", "data_hash", "config_hash", "metadata_uri")
+    copied = (
+        "version",
+        "artifact_uri",
+        "sha256",
+        "metrics",
+        "commit",
+        "data_hash",
+        "config_hash",
+        "metadata_uri",
+    )
     assert {k: pointer[k] for k in copied} == {k: challenger[k] for k in copied}
     history = yaml.safe_load(git(project["remote"], "show", f"{branch}:deploy/history.yaml"))
     assert history[-1]["version"] == challenger["version"]

@@ -216,7 +216,9 @@ def _write_promotion(
     from gitops_ml.registry.promote import promote_published
 
     change = promote_published(
-        challenger.as_pointer(), settings.registry, reason=reason or f"challenger {challenger.version} promoted"
+        challenger.as_pointer(),
+        settings.registry,
+        reason=reason or f"challenger {challenger.version} promoted",
     )
     path.unlink(missing_ok=True)
     message = (
