@@ -151,6 +151,8 @@ def test_deployments_run_on_a_process_worker_from_a_clone(tmp_path: Path, deploy
             "concurrency_options"
         ]
 
+        _switch_off_the_hourly_schedule(client, monitor)
+
         # Everything the worker is to run is queued before it starts, so it picks all of it up at
         # once: the decay event's retrain run, and two monitor runs (one from the CLI, as
         # docs/prefect-setup.md runs it, one through the API) that collide on the concurrency limit.
@@ -177,6 +179,23 @@ def test_deployments_run_on_a_process_worker_from_a_clone(tmp_path: Path, deploy
     assert production in report  # the pointer the promote commit pushed, read from the clone
     # the run happened in the worker's clone: the checkout the test pushed, not this folder
     assert not (root / "reports/monitor").exists()
+
+
+def _switch_off_the_hourly_schedule(client: httpx.Client, monitor: dict) -> None:
+    """The monitor's schedule is deployed as prefect.yaml says; then it is switched off and the runs
+    it already created are deleted (no worker runs yet). Otherwise a run it made due at the top of
+    an hour during the test could take the concurrency slot, and both of the test's runs would be
+    cancelled."""
+    (schedule,) = monitor["schedules"]
+    assert (schedule["schedule"].get("cron"), schedule["active"]) == ("0 * * * *", True), schedule
+    off = client.patch(f"/deployments/{monitor['id']}/schedules/{schedule['id']}", json={"active": False})
+    assert off.status_code == 204, off.text
+    mine = {"deployments": {"id": {"any_": [monitor["id"]]}}}
+    for run in client.post("/flow_runs/filter", json=mine).json():
+        # a past-due run is kept by the server when a schedule changes: delete it explicitly
+        assert run["auto_scheduled"] and run["state"]["type"] == "SCHEDULED", run
+        assert client.delete(f"/flow_runs/{run['id']}").status_code == 204
+    assert client.post("/flow_runs/filter", json=mine).json() == []
 
 
 def _wait_for(what: str, probe, timeout_s: float, *logs: Path):

@@ -18,6 +18,7 @@ from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.jobs.challenger import judge_challenger
 from gitops_ml.jobs.config_check import load_checked_settings
+from gitops_ml.monitoring.challenger import ChallengerDecision
 from gitops_ml.registry.challenger import read_challenger, write_challenger
 from gitops_ml.registry.pointer import read_history, read_pointer
 from gitops_ml.registry.production import load_production
@@ -79,7 +80,7 @@ def _last_commit_files(root: Path) -> list[str]:
 
 def _propose(root: Path, name: str = "cand", *extra: str, **kw: object) -> int:
     settings = load_checked_settings(Path("config"))
-    checked = _checked(root, name, settings, seed=kw.pop("seed", 2), **kw)  # type: ignore[arg-type]
+    checked = _checked(root, name, settings, seed=kw.pop("seed", 2), **kw)
     return main(["challenger", "propose", "--from", str(checked), *extra])
 
 
@@ -218,3 +219,76 @@ def test_an_unknown_policy_metric_is_refused_naming_its_key_path(project: Path) 
         judge_challenger(
             settings, f"sqlite:///{project / 'p.db'}", production, datetime.now(UTC), window="1D"
         )
+
+
+def _judged(challenger: str, production: str) -> ChallengerDecision:
+    return ChallengerDecision("promote", challenger, production, [], ["better for 3 windows"], 3)
+
+
+def test_a_judged_promotion_writes_the_pointer_from_the_challenger_file_without_its_artifact(
+    project: Path,
+) -> None:
+    """The trusted job's promotion: the artifacts are gone and it is still written, the same change
+    as `challenger promote` (pointer from the challenger's fields, history entry, file removed)."""
+    import hashlib
+    import shutil
+
+    from gitops_ml.jobs.challenger import promote_judged
+
+    assert _propose(project, "cand", "--commit") == 0
+    challenger = read_challenger(project / CHALLENGER)
+    production = read_pointer(project / "deploy/production.yaml")
+    assert challenger is not None and production is not None
+    judged_sha = hashlib.sha256((project / CHALLENGER).read_bytes()).hexdigest()
+    shutil.rmtree(project / ".model-store")
+    settings = load_checked_settings(Path("config"))
+    outcome = promote_judged(
+        settings, _judged(challenger.version, production.version), pointer_sha256=judged_sha
+    )
+    assert (outcome.action, outcome.version, outcome.production_version) == (
+        "promoted",
+        challenger.version,
+        production.version,
+    )
+    promoted = read_pointer(project / "deploy/production.yaml")
+    assert promoted is not None
+    assert promoted.model_dump(exclude={"promoted_at"}) == challenger.as_pointer().model_dump(
+        exclude={"promoted_at"}
+    )
+    assert read_history(project / "deploy/history.yaml")[-1].version == challenger.version
+    assert not (project / CHALLENGER).exists()
+
+
+@pytest.mark.parametrize("who", ["challenger", "production", "sha256"])
+def test_a_judged_promotion_of_what_deploy_does_not_hold_is_refused_and_writes_nothing(
+    project: Path, who: str
+) -> None:
+    import hashlib
+
+    from gitops_ml.jobs.challenger import promote_judged
+
+    assert _propose(project, "cand", "--commit") == 0
+    challenger = read_challenger(project / CHALLENGER)
+    production = read_pointer(project / "deploy/production.yaml")
+    assert challenger is not None and production is not None
+    judged = {
+        "challenger": challenger.version if who != "challenger" else "v-other",
+        "production": production.version if who != "production" else "v-older",
+    }
+    sha = hashlib.sha256((project / CHALLENGER).read_bytes()).hexdigest() if who != "sha256" else "0" * 64
+    before = {
+        p: (project / p).read_bytes() for p in ("deploy/production.yaml", "deploy/history.yaml", CHALLENGER)
+    }
+    with pytest.raises(GitopsMLError) as info:
+        promote_judged(
+            load_checked_settings(Path("config")),
+            _judged(judged["challenger"], judged["production"]),
+            pointer_sha256=sha,
+        )
+    needle = {
+        "challenger": "the monitor judged challenger 'v-other'",
+        "production": "the monitor judged production 'v-older'",
+        "sha256": "is not the judged file's 000000000000",
+    }[who]
+    assert needle in str(info.value) and "nothing promoted" in str(info.value)
+    assert {p: (project / p).read_bytes() for p in before} == before, "nothing written"

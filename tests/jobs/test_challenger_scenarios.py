@@ -212,14 +212,18 @@ def _assert_judged(sides: list, start, end, metric: str, expected: str | None) -
 def test_a_regression_scenario_window_is_judged_on_the_logged_pairs(
     tmp_path: Path, scenario: str, expected: str | None
 ) -> None:
-    """Regression traffic as the scenario logs it (a value per request, no score), read back paired
-    and judged on rmse: the better challenger wins, the equal one does not."""
+    """Regression traffic as the scenario logs it (as serving does: the value is the prediction and
+    the score, which the monitor's prediction drift reads), read back paired and judged on rmse:
+    the better challenger wins, the equal one does not."""
     from tests.fixtures.models import tiny_settings
 
     settings = tiny_settings(dataset={"task": "regression"}, evaluation={"primary_metric": "rmse"})
     pairs, sides, start, end = _logged_window(tmp_path, settings, scenario, classes=None)
     assert len(pairs) == 400
-    assert pairs["production_score"].isna().all() and pairs["label"].map(type).eq(float).all()
+    assert pairs["label"].map(type).eq(float).all()
+    for role in ("production", "challenger"):
+        assert pairs[f"{role}_score"].notna().all()
+        assert pairs[f"{role}_score"].tolist() == pairs[f"{role}_prediction"].astype(float).tolist()
     _assert_judged(sides, start, end, "rmse", expected)
 
 

@@ -4,7 +4,8 @@ challenger keeps production serving."""
 
 from __future__ import annotations
 
-import asyncio
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,7 @@ def expected_scores(pipeline, settings, rows: list[dict]) -> np.ndarray:
 
 
 def settle(server) -> None:
-    assert server.app.state.shadow.flush(timeout=30)
-    server.flush()
+    assert server.app.state.logger.flush(timeout=60, shadow=True)
 
 
 def test_shadow_scores_every_request_off_the_response_path(model_store, start_server, trained, settings):
@@ -126,6 +126,10 @@ class _Broken:
     def version(self) -> str:
         return "v2"
 
+    @property
+    def pointer(self):
+        return self.served.pointer
+
     def predict(self, records):
         raise RuntimeError("challenger broke")
 
@@ -148,8 +152,9 @@ def test_a_failing_canary_challenger_leaves_production_answering(model_store, st
     settle(server)
     ready = server.client.get("/ready").json()["prediction_log"]
     assert ready["challenger_failures"] == len(canary) and ready["served"] == 20
-    # production answered all 20, so the challenger was asked to shadow-score all 20: failed, counted
-    assert ready["shadow_failed"] == 20 and ready["shadow_scored"] == 0
+    # production answered all 20, so the challenger shadow-scored all 20 (in the log worker, which
+    # loads v2 from its pointer: the broken stand-in lives in the server only)
+    assert ready["shadow_scored"] == 20 and ready["shadow_failed"] == 0 and ready["written"] == 20
 
 
 def test_challenger_is_hot_reloaded_and_retired(model_store, start_server):
@@ -279,17 +284,11 @@ NOW = pd.Timestamp("2026-03-01", tz="UTC").to_pydatetime()
 
 
 def test_shadow_queue_is_bounded_scores_in_chunks_and_drains_at_stop():
-    async def scenario() -> tuple[_Sink, _Model, ShadowScorer, list[bool]]:
-        sink, model = _Sink(), _Model()
-        shadow = ShadowScorer(
-            sink, max_queued_rows=10, batch_rows=1000, batch_wait_s=60, chunk_rows=4
-        ).start()
-        offered = [shadow.offer(model, "challenger", [f"r-{i}"], [{"x": i}], NOW) for i in range(15)]
-        assert shadow.queued == 10 and model.calls == []  # nothing scored on the caller's path
-        await shadow.stop()  # scores what is queued
-        return sink, model, shadow, offered
-
-    sink, model, shadow, offered = asyncio.run(scenario())
+    sink, model = _Sink(), _Model()
+    shadow = ShadowScorer(sink, max_queued_rows=10, batch_rows=1000, batch_wait_s=60, chunk_rows=4)
+    offered = [shadow.offer(model, "challenger", [f"r-{i}"], [{"x": i}], NOW) for i in range(15)]
+    assert shadow.queued == 10 and model.calls == []  # not started: nothing scored on the caller's path
+    shadow.start().stop()  # scores what is queued
     assert offered == [True] * 10 + [False] * 5 and shadow.dropped == 5
     assert model.calls == [4, 4, 2] and shadow.scored == 10 == len(sink.records) and shadow.queued == 0
     assert [r["request_id"] for r in sink.records] == [f"r-{i}" for i in range(10)]
@@ -299,29 +298,35 @@ def test_shadow_queue_is_bounded_scores_in_chunks_and_drains_at_stop():
 
 
 def test_shadow_rounds_run_when_enough_rows_wait_or_after_the_wait():
-    async def scenario() -> tuple[_Model, list[int]]:
-        model = _Model()
-        shadow = ShadowScorer(_Sink(), batch_rows=3, batch_wait_s=0.05).start()
-        shadow.offer(model, "challenger", ["a"], [{"x": 1}], NOW)
-        await asyncio.sleep(0.2)  # one row, below batch_rows: scored after the wait
-        seen = list(model.calls)
-        shadow.offer(model, "challenger", ["b", "c", "d"], [{"x": 2}, {"x": 3}, {"x": 4}], NOW)
-        await asyncio.sleep(0.2)
-        await shadow.stop()
-        return model, seen
-
-    model, seen = asyncio.run(scenario())
+    model = _Model()
+    shadow = ShadowScorer(_Sink(), batch_rows=3, batch_wait_s=0.05).start()
+    shadow.offer(model, "challenger", ["a"], [{"x": 1}], NOW)
+    assert shadow.flush(timeout=10)  # one row, below batch_rows: scored after the wait
+    seen = list(model.calls)
+    shadow.offer(model, "challenger", ["b", "c", "d"], [{"x": 2}, {"x": 3}, {"x": 4}], NOW)
+    assert shadow.flush(timeout=10)
+    shadow.stop()
     assert seen == [1] and model.calls == [1, 3]
 
 
-def test_a_failing_shadow_model_is_counted_and_logs_nothing():
-    async def scenario() -> tuple[_Sink, ShadowScorer]:
-        sink = _Sink()
-        shadow = ShadowScorer(sink).start()
-        assert shadow.offer(_Model(fail=True), "challenger", ["a", "b"], [{"x": 1}, {"x": 2}], NOW)
-        await shadow.stop()
-        return sink, shadow
+def test_the_scorer_thread_runs_at_a_lower_priority():
+    seen: list[int] = []
 
-    sink, shadow = asyncio.run(scenario())
+    class Probe(_Model):
+        def predict(self, records):
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super().predict(records)
+
+    shadow = ShadowScorer(_Sink(), nice=7).start()
+    shadow.offer(Probe(), "challenger", ["a"], [{"x": 1}], NOW)
+    shadow.stop()
+    assert seen == [os.getpriority(os.PRIO_PROCESS, 0) + 7]
+
+
+def test_a_failing_shadow_model_is_counted_and_logs_nothing():
+    sink = _Sink()
+    shadow = ShadowScorer(sink).start()
+    assert shadow.offer(_Model(fail=True), "challenger", ["a", "b"], [{"x": 1}, {"x": 2}], NOW)
+    shadow.stop()
     assert shadow.failed == 2 and shadow.scored == 0 and sink.records == [] and shadow.queued == 0
     assert "boom" in shadow.last_error

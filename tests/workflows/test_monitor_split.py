@@ -462,3 +462,65 @@ def test_a_tampered_challenger_bundle_exits_2_and_opens_nothing(
     project, bundle = _trusted(challenger_monitor, tmp_path)
     tamper(bundle)
     _refused(project, bundle, needle)
+
+
+def test_the_trusted_step_promotes_from_the_pointers_alone_with_no_artifact_in_reach(
+    challenger_monitor: dict[str, Any], tmp_path: Path
+) -> None:
+    """The step holding RETRAIN_TOKEN downloads and loads no model: with the model store gone, the
+    promote PR still opens, production's pointer being the challenger pointer's own fields."""
+    import yaml
+
+    project, bundle = _trusted(challenger_monitor, tmp_path)
+    store = challenger_monitor["tmp"] / "models"
+    challenger = yaml.safe_load((project["checkout"] / "deploy" / "challenger.yaml").read_text())
+    hidden = challenger_monitor["tmp"] / "models-hidden"
+    assert challenger["artifact_uri"].startswith(str(store)), "the artifact lives in the store moved away"
+    store.rename(hidden)  # the module's store: put back below, whatever happens
+    try:
+        with FakeGitHub(
+            token=TOKEN, repos=[REPOSITORY], git_remotes={REPOSITORY: project["remote"]}
+        ) as github:
+            proc = _run_trusted_step(project, bundle, github)
+            pulls = github.pulls(REPOSITORY)
+    finally:
+        hidden.rename(store)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert len(pulls) == 1 and pulls[0]["head"]["ref"].startswith("challenger/promote-")
+    branch = pulls[0]["head"]["ref"]
+    pointer = yaml.safe_load(git(project["remote"], "show", f"{branch}:deploy/production.yaml"))
+    copied = (
+        "version",
+        "artifact_uri",
+        "sha256",
+        "metrics",
+        "commit",
+        "data_hash",
+        "config_hash",
+        "metadata_uri",
+    )
+    assert {k: pointer[k] for k in copied} == {k: challenger[k] for k in copied}
+    history = yaml.safe_load(git(project["remote"], "show", f"{branch}:deploy/history.yaml"))
+    assert history[-1]["version"] == challenger["version"]
+    files = git(project["remote"], "ls-tree", "-r", "--name-only", branch).split()
+    assert "deploy/challenger.yaml" not in files
+
+
+def test_a_challenger_changed_on_the_default_branch_after_the_judgement_is_not_promoted(
+    challenger_monitor: dict[str, Any], tmp_path: Path
+) -> None:
+    """The bundle matches the commit the monitor ran on, but the decision branch starts from the
+    default branch as it is now: there a new challenger file (not the one judged) must not be
+    promoted. Exit 2, nothing pushed, no PR."""
+    project, bundle = _trusted(challenger_monitor, tmp_path)
+    other = tmp_path / "someone-else"
+    git(tmp_path, "clone", "-q", str(project["remote"]), str(other))
+    path = other / "deploy" / "challenger.yaml"
+    judged = path.read_text()
+    path.write_text(judged.replace("min_paired_rows: ", "min_paired_rows: 1"))
+    assert path.read_text() != judged
+    git(other, "commit", "-qam", "a stricter policy for the challenger")
+    git(other, "push", "-q", "origin", "HEAD:main")
+    main_before = git(project["remote"], "rev-parse", "main")
+    _refused(project, bundle, "is not the judged file's")
+    assert git(project["remote"], "rev-parse", "main") == main_before

@@ -23,6 +23,7 @@ from gitops_ml.registry.challenger import (
     challenger_path,
     check_against_production,
     load_challenger,
+    parse_challenger,
     read_challenger,
     require_compatible,
     validation_problems,
@@ -32,6 +33,7 @@ from gitops_ml.registry.challenger import (
 if TYPE_CHECKING:
     from gitops_ml.forge.retrain_pr import RetrainPrOutcome
     from gitops_ml.monitoring.challenger import ChallengerDecision
+    from gitops_ml.registry.pointer import ProductionPointer
     from gitops_ml.registry.production import LoadedModel
 
 ChallengerAction = Literal["proposed", "promoted", "retired", "noop"]
@@ -132,16 +134,91 @@ def promote_challenger(
     repo_dir: str | Path = ".",
     cache_dir: Path = CACHE_DIR,
 ) -> ChallengerOutcome:
-    """Production becomes the challenger (pointer + history entry); the challenger file goes."""
-    from gitops_ml.registry.promote import promote_published
+    """Production becomes the challenger (pointer + history entry); the challenger file goes.
 
-    registry = settings.registry
-    # refused exactly as serving refuses it (nothing is written on a refusal)
+    A developer's command: both artifacts are downloaded and loaded first, and the challenger is
+    refused exactly as serving refuses it (nothing is written on a refusal)."""
     challenger, production, path = load_deployed(
         settings, Path(cache_dir), missing="no challenger to promote"
     )
+    return _write_promotion(
+        settings, challenger, production.version, path, reason=reason, commit=commit, repo_dir=repo_dir
+    )
+
+
+def promote_judged(
+    settings: Settings,
+    decision: ChallengerDecision,
+    *,
+    pointer_sha256: str | None,
+    reason: str = "",
+    repo_dir: str | Path = ".",
+) -> ChallengerOutcome:
+    """The promotion the monitor decided, written from the pointer files alone: nothing is downloaded
+    or loaded (the trusted job holds a write token; the token-free monitor already judged the models,
+    and serving verifies the artifact again when it loads it)."""
+    challenger, production, path = require_judged(settings, decision, pointer_sha256=pointer_sha256)
+    return _write_promotion(
+        settings, challenger, production.version, path, reason=reason, commit=False, repo_dir=repo_dir
+    )
+
+
+def require_judged(
+    settings: Settings, decision: ChallengerDecision, *, pointer_sha256: str | None
+) -> tuple[ChallengerPointer, ProductionPointer, Path]:
+    """deploy/ as the monitor judged it, or ChallengerError (nothing is written): the challenger
+    file's sha256 (`pointer_sha256`; None in a local monitor run, which read the file in this
+    process), the challenger's and production's versions. Reads the pointer files only."""
+    import hashlib
+
+    from gitops_ml.registry.pointer import read_pointer
+
+    path = challenger_path(settings.registry)
+    if not path.is_file():
+        raise ChallengerError(f"{path}: no challenger, but the monitor judged {decision.challenger_version}")
+    data = path.read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if pointer_sha256 is not None and actual != pointer_sha256:
+        raise ChallengerError(
+            f"{path}: sha256 {actual[:12]} is not the judged file's {pointer_sha256[:12]} "
+            f"(the challenger changed after the monitor judged it); nothing {decision.action}d"
+        )
+    challenger = parse_challenger(data, path)
+    production = read_pointer(settings.registry.pointer)
+    found = {
+        "challenger": challenger.version if challenger else None,
+        "production": production.version if production else None,
+    }
+    judged = {"challenger": decision.challenger_version, "production": decision.production_version}
+    for role, version in found.items():
+        if version != judged[role]:
+            raise ChallengerError(
+                f"{path}: the monitor judged {role} {judged[role]!r}, deploy/ holds {version!r}; "
+                f"nothing {decision.action}d"
+            )
+    assert challenger is not None and production is not None  # both versions matched
+    check_against_production(challenger, production, path)
+    return challenger, production, path
+
+
+def _write_promotion(
+    settings: Settings,
+    challenger: ChallengerPointer,
+    production_version: str,
+    path: Path,
+    *,
+    reason: str,
+    commit: bool,
+    repo_dir: str | Path,
+) -> ChallengerOutcome:
+    """THE promote change: production pointer + history entry from the challenger pointer's own
+    fields, the challenger file removed (and, when asked, one commit). Verification is the caller's."""
+    from gitops_ml.registry.promote import promote_published
+
     change = promote_published(
-        challenger.as_pointer(), registry, reason=reason or f"challenger {challenger.version} promoted"
+        challenger.as_pointer(),
+        settings.registry,
+        reason=reason or f"challenger {challenger.version} promoted",
     )
     path.unlink(missing_ok=True)
     message = (
@@ -150,7 +227,7 @@ def promote_challenger(
         f"Reason: {reason or 'challenger promote'}"
     )
     return _committed(
-        ChallengerOutcome("promoted", challenger.version, production.version, path, message),
+        ChallengerOutcome("promoted", challenger.version, production_version, path, message),
         settings,
         commit,
         repo_dir,
@@ -318,10 +395,19 @@ def judge_challenger(
 
 
 def open_decision_pr(
-    settings: Settings, decision: ChallengerDecision, report: str, *, repo_dir: str | Path = "."
+    settings: Settings,
+    decision: ChallengerDecision,
+    report: str,
+    *,
+    repo_dir: str | Path = ".",
+    pointer_sha256: str | None = None,
 ) -> RetrainPrOutcome | None:
     """THE promote (or retire) PR for this challenger: opened once, then updated with each new window's
-    evidence (a comment), never duplicated. None when the decision is to keep collecting."""
+    evidence (a comment), never duplicated. None when the decision is to keep collecting.
+
+    A promotion is written from the pointer files only (`promote_judged`), checked on the decision
+    branch against what was judged (`pointer_sha256`: deploy/challenger.yaml's, from the bundle), so
+    a branch started from a default branch that moved on cannot promote an unjudged challenger."""
     from gitops_ml.forge.git import GitRepo
     from gitops_ml.forge.retrain_pr import open_or_update_retraining_pr
     from gitops_ml.jobs.retrain import repository_forge
@@ -339,8 +425,15 @@ def open_decision_pr(
         if not path.exists():
             return
         if action == "promote":
-            promote_challenger(settings, reason=decision.reasons[0], repo_dir=repo_dir)
+            promote_judged(
+                settings,
+                decision,
+                pointer_sha256=pointer_sha256,
+                reason=decision.reasons[0],
+                repo_dir=repo_dir,
+            )
         else:
+            require_judged(settings, decision, pointer_sha256=pointer_sha256)
             retire_challenger(settings, reason=decision.reasons[0], repo_dir=repo_dir)
 
     forge, token = repository_forge(settings, repo, f"challenger {action} PR")

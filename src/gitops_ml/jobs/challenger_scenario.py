@@ -178,12 +178,10 @@ def log_scenario_window(
 
         prod_answers, chal_answers = [answer(p) for p in prod], [answer(p) for p in chal]
     else:  # regression: the value is the signal's probability scaled, each model's estimate blurred
+        from gitops_ml.prediction_store.codecs import regression_answers
+
         labels = [float(10 * t + (d - 0.5)) for t, d in zip(truth, draws, strict=True)]
-
-        def answer(p: float) -> dict[str, Any]:
-            return {"score": None, "prediction": float(10 * p)}
-
-        prod_answers, chal_answers = [answer(p) for p in prod], [answer(p) for p in chal]
+        prod_answers, chal_answers = regression_answers(10 * prod), regression_answers(10 * chal)
 
     step = (end - start) / (rows + 1)
     when = [start + step * (i + 1) for i in range(rows)]

@@ -396,7 +396,11 @@ def open_prs_from_bundles(
     )
     challenger_pr = (
         open_decision_pr(
-            settings, challenger.decision, neutralize_mentions(challenger.report), repo_dir=repo_dir
+            settings,
+            challenger.decision,
+            neutralize_mentions(challenger.report),
+            repo_dir=repo_dir,
+            pointer_sha256=challenger.bundle.pointer_sha256,  # the file as judged, checked on the branch
         )
         if challenger is not None
         else None

@@ -5,7 +5,7 @@ SQLite fast insert."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Self, overload
@@ -131,6 +131,12 @@ def _check_record(
 
 def _finite(value: Any) -> float | None:
     return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def regression_answers(values: Iterable[float]) -> list[dict[str, Any]]:
+    """Regression answers as served and logged: the value is the prediction AND the score, because
+    the monitor's prediction drift reads `score` for every task (None would leave it no scores)."""
+    return [{"prediction": float(v), "score": float(v), "probabilities": None} for v in values]
 
 
 def normalize_prediction_record(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,8 +4,8 @@ Wiring only; the parts live beside it: `routes` (handlers), `body` (the /predict
 `schemas` (shapes and error bodies), `middleware` (body size limit), `fast_predict` (POST /predict as
 a raw ASGI endpoint in front of FastAPI, answering through the route's own code), `scheduler` (micro-batching),
 `model_holder` (the served model, the challenger and their hot reload), `fast_path` (the compiled
-pipeline), `shadow` (the challenger's shadow scores, off the response path).
-Logging only enqueues (`BatchingLogger`); the database is written off the request path.
+pipeline), `log_worker` (the child process that writes the prediction log and scores the shadow).
+Logging only enqueues; the database is written, and the shadow scored, in another process.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 
 from gitops_ml.config import Settings, prediction_store_url
-from gitops_ml.prediction_store import BatchingLogger, PredictionStore
+from gitops_ml.prediction_store import PredictionStore
 from gitops_ml.prediction_store.access import configured_labels_token
 from gitops_ml.serving import routes
 from gitops_ml.serving.fast_predict import PredictEndpoint
+from gitops_ml.serving.log_worker import LogWorker, WorkerConfig
 from gitops_ml.serving.middleware import BodySizeLimit, BodyTooLarge
 from gitops_ml.serving.model_holder import DEFAULT_CACHE_DIR, ModelHolder, build_request_model
 from gitops_ml.serving.scheduler import PredictionScheduler
@@ -39,7 +40,6 @@ from gitops_ml.serving.schemas import (
     SinglePredictionOut,
     openapi_request_body,
 )
-from gitops_ml.serving.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,10 @@ def create_app(
         # One BLAS/OpenMP thread: requests are small, and spinning OpenMP threads on a shared
         # CPU cost far more than they save (measured: single-row predict 4x slower without).
         limits = threadpool_limits(limits=1)
-        store = PredictionStore(url)
-        logger = BatchingLogger(store, serving.log_batch_size, serving.log_flush_interval_s).start()
+        store = PredictionStore(url)  # created or migrated here, before the log worker opens it
+        logger = LogWorker(
+            WorkerConfig(url, settings, cache_dir, serving.log_batch_size, serving.log_flush_interval_s)
+        )
         holder = ModelHolder(
             pointer,
             settings,
@@ -99,7 +101,11 @@ def create_app(
             cache_dir=cache_dir,
             history_path=history,
         )
-        await asyncio.get_running_loop().run_in_executor(None, holder.check)
+        loop = asyncio.get_running_loop()
+        # the worker process starts (~1 s of imports) while the model loads
+        await asyncio.gather(
+            loop.run_in_executor(None, logger.start), loop.run_in_executor(None, holder.check)
+        )
         # The p99 tail: a full (generation 2) collection walks every object the libraries and the
         # model hold, 200-800 ms measured under load, once every few thousand requests. Frozen
         # objects are skipped by the collector (still freed by reference counting), so after the
@@ -109,9 +115,8 @@ def create_app(
         holder.start()
         scheduler = PredictionScheduler()
         scheduler.start()
-        shadow = ShadowScorer(logger).start()
         app.state.store, app.state.logger, app.state.holder = store, logger, holder
-        app.state.scheduler, app.state.settings, app.state.shadow = scheduler, settings, shadow
+        app.state.scheduler, app.state.settings = scheduler, settings
         app.state.challenger_failures = 0  # canary rows production answered because the challenger failed
         app.state.max_batch_rows = serving.max_batch_rows
         app.state.labels_token = configured_labels_token()
@@ -121,8 +126,7 @@ def create_app(
         finally:
             await scheduler.stop()
             holder.stop()
-            await shadow.stop()  # its scores go to the logger: stop it first
-            logger.close()
+            logger.close()  # the worker writes everything sent and scores its shadow rows, then stops
             # one line per process: with --workers N the sum over the lines is the server's count
             log.info(
                 "prediction log at shutdown: served %d, written %d, dropped %d (pid %d)",

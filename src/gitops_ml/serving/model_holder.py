@@ -29,6 +29,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.evaluation.decision import decide
+from gitops_ml.prediction_store.codecs import regression_answers
 from gitops_ml.registry.challenger import (
     CHALLENGER_FILE,
     ChallengerPointer,
@@ -129,7 +130,7 @@ class ServedModel:
                 if self.compiled is not None
                 else np.asarray(pipeline.predict(self._frame(records)), dtype=float)
             ).tolist()
-            return [{"prediction": v, "score": v, "probabilities": None} for v in values]
+            return regression_answers(values)
         proba = (
             self.compiled.predict_proba(records)
             if self.compiled is not None

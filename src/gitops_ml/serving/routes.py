@@ -17,11 +17,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from gitops_ml.prediction_store import BatchingLogger, PredictionStore, coerce_label
+from gitops_ml.prediction_store import PredictionStore, coerce_label
 from gitops_ml.prediction_store.access import LabelsRefused, check_labels_token
 from gitops_ml.prediction_store.codecs import PredictionRows
 from gitops_ml.prediction_store.schema import CHALLENGER, PRODUCTION
 from gitops_ml.serving.body import parse_body, request_ids
+from gitops_ml.serving.log_worker import LogWorker, ShadowOrder
 from gitops_ml.serving.middleware import BodyTooLarge, too_large_message
 from gitops_ml.serving.model_holder import ModelHolder, ServedChallenger, ServedModel
 from gitops_ml.serving.schemas import (
@@ -36,7 +37,6 @@ from gitops_ml.serving.schemas import (
     summarize,
     validation_details,
 )
-from gitops_ml.serving.shadow import ShadowScorer
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +106,18 @@ async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
     latency_ms = (time.perf_counter() - started) * 1000
     state.served += len(outputs)  # one event loop: no lock needed
     n = len(outputs)
-    state.logger.log_rows(
-        PredictionRows(ids, [created_at] * n, versions, roles, inputs, outputs, [latency_ms] * n)
-    )
+    logger: LogWorker = state.logger
+    shadow: list[ShadowOrder] = []
     if challenger is not None:
-        shadow: ShadowScorer = state.shadow
         for role, other in ((PRODUCTION, challenger.served), (CHALLENGER, model)):
-            # the model that did not answer these rows scores them off the response path
-            picked = [i for i, r in enumerate(roles) if r == role]
+            # the model that did not answer these rows scores them, in the log worker
+            picked = tuple(i for i, r in enumerate(roles) if r == role)
             if picked:
                 shadow_role = CHALLENGER if role == PRODUCTION else PRODUCTION
-                shadow.offer(
-                    other, shadow_role, [ids[i] for i in picked], [inputs[i] for i in picked], created_at
-                )
+                shadow.append(ShadowOrder(logger.model_ref(other.pointer), shadow_role, picked))
+    logger.log_rows(
+        PredictionRows(ids, [created_at] * n, versions, roles, inputs, outputs, [latency_ms] * n), shadow
+    )
     if is_batch:
         return {
             "model_version": model.version,
@@ -197,20 +196,21 @@ async def health() -> dict[str, str]:
 
 async def ready(request: Request) -> Response:
     holder: ModelHolder = request.app.state.holder
-    logger: BatchingLogger = request.app.state.logger
+    logger: LogWorker = request.app.state.logger
     model = holder.current
-    shadow: ShadowScorer = request.app.state.shadow
+    counts = logger.counts
     logging_state = {
         "served": request.app.state.served,
-        "written": logger.written,
-        "dropped": logger.dropped,
-        "last_error": logger.last_error,
-        "shadow_scored": shadow.scored,
-        "shadow_queued": shadow.queued,
-        "shadow_dropped": shadow.dropped,
-        "shadow_failed": shadow.failed,
-        "shadow_written": logger.shadow_written,
+        "written": counts.written,
+        "dropped": counts.dropped,
+        "last_error": counts.last_error,
+        "shadow_scored": counts.shadow_scored,
+        "shadow_queued": logger.shadow_queued,
+        "shadow_dropped": counts.shadow_dropped,
+        "shadow_failed": counts.shadow_failed,
+        "shadow_written": counts.shadow_written,
         "challenger_failures": request.app.state.challenger_failures,
+        "log_worker": {"pid": logger.pid, "restarts": logger.restarts},
     }
     if model is None:
         return json_response(
@@ -301,7 +301,7 @@ def feedback(item: FeedbackIn, request: Request) -> FeedbackOut:
     store: PredictionStore = request.app.state.store
     matched, _unknown = store.add_labels([(item.request_id, label)])
     if not matched:
-        request.app.state.logger.flush()  # the prediction may still be queued for writing
+        request.app.state.logger.flush(shadow=False)  # the prediction may still be queued for writing
         matched, _unknown = store.add_labels([(item.request_id, label)])
     if not matched:
         raise RequestProblem(404, f"unknown request_id {item.request_id!r}: no prediction was logged with it")

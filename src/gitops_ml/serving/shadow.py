@@ -1,22 +1,22 @@
 """Shadow scoring: the model that did not answer a request scores it too, off the response path.
 
-The request path only appends the job to a bounded list (when full the job is dropped and counted,
-never waited for). A task on the event loop scores what has collected, in chunks of one model,
-once `batch_rows` rows are waiting or `batch_wait_s` after the last round, yielding to requests
-between chunks, and hands the scores to the prediction logger as shadow records. So production
+This runs in the prediction log worker (`serving/log_worker.py`), a separate process, never in the
+server: a shadow model on the server's event loop or in a thread beside it shares the server's GIL
+and cost callers 44-176% of p50 (measured, docs/benchmarks.md). `offer` only appends a job to a
+bounded list (when full the job is dropped and counted, never waited for); a scorer thread, at a
+lower CPU priority than everything else (where the OS allows it), scores what has collected in
+chunks of one model, once `batch_rows` rows are waiting or `batch_wait_s` after the last round,
+and hands the scores to the sink (the worker's `BatchingLogger`) as shadow records. So production
 and the challenger are both scored on the same requests (`PredictionStore.paired`) while callers
 wait for one model only.
-
-On the event loop rather than in a thread: a scoring thread contends with the event loop for the
-GIL, which cost callers 44-176% of p50 (measured, docs/benchmarks.md); chunked on the loop, the
-work is the shadow model's CPU and nothing more.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,12 +29,13 @@ log = logging.getLogger(__name__)
 
 # Rows waiting for their shadow score; beyond this the shadow falls behind and drops (counted).
 MAX_QUEUED_ROWS = 50_000
-# Rows scored per call (a model call's fixed cost dominates at one row), and how long rows may wait
-# for a round; a chunk is small enough that requests arriving meanwhile wait about a millisecond
-# (128 rows held them ~10 ms: a paced load's p50 doubled, 32 rows left it within noise; docs/benchmarks.md).
+# Rows collected before a round, and how long rows may wait for one; rows scored per model call
+# (a call's fixed cost dominates at one row; off the server, a chunk holds no caller up).
 BATCH_ROWS = 512
 BATCH_WAIT_S = 0.25
-CHUNK_ROWS = 32
+CHUNK_ROWS = 256
+# Added to the scorer thread's nice value: on a busy core the server and the prediction writer go first.
+SCORER_NICE = 10
 
 
 class ShadowModel(Protocol):
@@ -58,7 +59,7 @@ class _Job:
 
 
 class ShadowScorer:
-    """Scores offered jobs on the event loop, off the response path, and logs them; `offer` never waits."""
+    """Scores offered jobs in its own thread and logs them; `offer` never waits."""
 
     def __init__(
         self,
@@ -68,25 +69,28 @@ class ShadowScorer:
         batch_rows: int = BATCH_ROWS,
         batch_wait_s: float = BATCH_WAIT_S,
         chunk_rows: int = CHUNK_ROWS,
+        nice: int = SCORER_NICE,
     ):
         self.sink = sink
         self.max_queued_rows = max_queued_rows
         self.batch_rows = batch_rows
         self.batch_wait_s = batch_wait_s
         self.chunk_rows = chunk_rows
+        self.nice = nice
         self._jobs: list[_Job] = []
         self._rows = 0  # offered and not yet scored (queued or being scored)
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.scored = 0  # rows scored and handed to the logger
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.scored = 0  # rows scored and handed to the sink
         self.dropped = 0  # rows not scored because too many were waiting
         self.failed = 0  # rows whose shadow prediction raised
         self.last_error: str | None = None
 
     def start(self) -> ShadowScorer:
-        """Start the scoring task (call on the running event loop)."""
-        self._wake = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="shadow-scorer")
+        self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
+        self._thread.start()
         return self
 
     def offer(
@@ -100,12 +104,14 @@ class ShadowScorer:
         """Queue a shadow score of these rows; False (and counted as dropped) when too many wait."""
         if not inputs:
             return True
-        if self._rows + len(inputs) > self.max_queued_rows:
-            self.dropped += len(inputs)
-            return False
-        self._jobs.append(_Job(model, role, request_ids, inputs, created_at))
-        self._rows += len(inputs)
-        if self._rows >= self.batch_rows and self._wake is not None:
+        with self._lock:
+            if self._rows + len(inputs) > self.max_queued_rows:
+                self.dropped += len(inputs)
+                return False
+            self._jobs.append(_Job(model, role, request_ids, inputs, created_at))
+            self._rows += len(inputs)
+            full = self._rows >= self.batch_rows
+        if full:
             self._wake.set()
         return True
 
@@ -114,34 +120,41 @@ class ShadowScorer:
         return self._rows
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """From another thread: wait until every row offered so far is scored and logged (or failed)."""
+        """Wait until every row offered so far is scored and handed to the sink (or failed)."""
         deadline = time.monotonic() + timeout
+        self._wake.set()
         while self._rows:
             if time.monotonic() > deadline:
                 return False
+            self._wake.set()
             time.sleep(0.005)
         return True
 
-    async def stop(self) -> None:
-        """Score what is queued, then stop (before the logger closes)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        while self._jobs:
-            await self._round()
+    def stop(self, timeout: float = 60.0) -> None:
+        """Score what is queued, then stop (before the sink closes)."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
 
-    async def _run(self) -> None:
-        assert self._wake is not None
+    def _run(self) -> None:
+        with contextlib.suppress(AttributeError, OSError):  # not on every OS; then at the process's priority
+            thread = threading.get_native_id()  # Linux: a thread has its own nice value
+            os.setpriority(
+                os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + self.nice, 19)
+            )
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.batch_wait_s)
+            self._wake.wait(self.batch_wait_s)
             self._wake.clear()
-            await self._round()
+            stopping = self._stopping
+            self._round()
+            if stopping and not self._jobs:
+                return
 
-    async def _round(self) -> None:
-        jobs, self._jobs = self._jobs, []
+    def _round(self) -> None:
+        with self._lock:
+            jobs, self._jobs = self._jobs, []
         by_model: dict[int, list[_Job]] = {}
         for job in jobs:
             by_model.setdefault(id(job.model), []).append(job)
@@ -154,7 +167,6 @@ class ShadowScorer:
                 if rows >= self.chunk_rows:
                     self._score(chunk)
                     chunk, rows = [], 0
-                    await asyncio.sleep(0)  # let the requests that arrived meanwhile through
             if chunk:
                 self._score(chunk)
 
@@ -166,7 +178,7 @@ class ShadowScorer:
             outputs = model.predict(inputs)
         except Exception as exc:  # noqa: BLE001 - a failing shadow must never touch serving
             self.failed += len(inputs)
-            self._rows -= len(inputs)
+            self._done(len(inputs))
             if self.last_error is None:
                 log.error(
                     "shadow scoring with model %s failed: %s: %s", model.version, type(exc).__name__, exc
@@ -186,4 +198,8 @@ class ShadowScorer:
         )
         self.sink.log_shadow_many(records)
         self.scored += len(records)
-        self._rows -= len(inputs)
+        self._done(len(inputs))
+
+    def _done(self, rows: int) -> None:
+        with self._lock:
+            self._rows -= rows
