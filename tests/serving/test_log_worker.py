@@ -170,3 +170,18 @@ def test_a_server_whose_worker_is_killed_keeps_answering_and_counts_exactly(mode
     ids = set(stored.window()["request_id"])
     stored.dispose()
     assert len(ids) == log_state["written"] and {f"k-{i}" for i in range(20)} <= ids
+
+
+def test_the_worker_loads_a_new_challenger_before_its_first_request(model_store, start_server):
+    from tests.serving.test_challenger_serving import propose
+
+    model_store.point_to("v1")
+    propose(model_store, "v2", mode="canary", fraction=0.5)
+    server = start_server()
+    # no request yet: the holder's load of the challenger had the worker load both models
+    # (canary: production scores the rows the challenger answers)
+    ready = server.wait_for(
+        lambda r: len(r.json()["prediction_log"]["shadow_models_ready"]) == 2, timeout=120
+    )
+    assert sorted(ready.json()["prediction_log"]["shadow_models_ready"]) == ["v1", "v2"]
+    assert ready.json()["prediction_log"]["served"] == 0

@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from gitops_ml.prediction_store import PredictionStore
 from gitops_ml.prediction_store.access import configured_labels_token
 from gitops_ml.serving import routes
 from gitops_ml.serving.fast_predict import PredictEndpoint
-from gitops_ml.serving.log_worker import LogWorker, WorkerConfig
+from gitops_ml.serving.log_worker import LogWorker, WorkerConfig, preload_shadow_models
 from gitops_ml.serving.middleware import BodySizeLimit, BodyTooLarge
 from gitops_ml.serving.model_holder import DEFAULT_CACHE_DIR, ModelHolder, build_request_model
 from gitops_ml.serving.scheduler import PredictionScheduler
@@ -101,6 +102,7 @@ def create_app(
             cache_dir=cache_dir,
             history_path=history,
         )
+        holder.on_challenger = partial(preload_shadow_models, logger)
         loop = asyncio.get_running_loop()
         # the worker process starts (~1 s of imports) while the model loads
         await asyncio.gather(

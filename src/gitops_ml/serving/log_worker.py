@@ -34,13 +34,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.prediction_store.codecs import PredictionRows
 from gitops_ml.registry.pointer import ProductionPointer
 from gitops_ml.serving.shadow import MAX_QUEUED_ROWS
+
+if TYPE_CHECKING:  # the worker imports the model loader only when it loads a model
+    from gitops_ml.serving.model_holder import ServedChallenger, ServedModel
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +100,23 @@ class LogCounts:
     shadow_dropped: int = 0
     shadow_failed: int = 0
     last_error: str | None = None
+    shadow_ready: tuple[str, ...] = ()  # versions of the shadow models loaded (the current worker's)
 
     def plus(self, other: LogCounts) -> LogCounts:
+        """Sums, the newer error, and the newer worker's models."""
         total = LogCounts(
             **{
                 f.name: getattr(self, f.name) + getattr(other, f.name)
                 for f in fields(self)
-                if f.name != "last_error"
+                if f.name in _SUMS
             }
         )
         total.last_error = other.last_error or self.last_error
+        total.shadow_ready = other.shadow_ready
         return total
+
+
+_SUMS = ("written", "dropped", "shadow_scored", "shadow_written", "shadow_dropped", "shadow_failed")
 
 
 class _Flush:
@@ -122,6 +131,13 @@ class _Flush:
 
 
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class _Preload:
+    model: ModelRef
+
+
 _WORKER_ENTRY = (
     "import sys; from gitops_ml.serving.log_worker import worker_main; worker_main(*map(int, sys.argv[1:]))"
 )
@@ -174,6 +190,7 @@ class LogWorker:
         self._feeder: threading.Thread | None = None
         self._tokens = 0
         self._refs: dict[str, ModelRef] = {}
+        self._preloads: list[ModelRef] = []  # sent again to a worker that replaces a dead one
         self._restarts = 0
         self._error: str | None = None
         self.shadow_offered = 0  # rows the server asked to be shadow-scored (accepted)
@@ -225,6 +242,13 @@ class LogWorker:
                 self.shadow_offered += wanted
         if len(rows):
             self._queue.put((rows, tuple(shadow)))
+
+    def preload(self, model: ModelRef) -> None:
+        """Have the worker load a shadow model now (a challenger just appeared), not at its first
+        request: a load takes seconds of CPU, at the scorer's low priority."""
+        if model not in self._preloads:
+            self._preloads.append(model)
+        self._queue.put(_Preload(model))
 
     def flush(self, timeout: float | None = 30.0, *, shadow: bool = True) -> bool:
         """Block until everything logged before this call is written (with `shadow`, its shadow
@@ -306,7 +330,10 @@ class LogWorker:
                 if item is _STOP:
                     self._deliver(("stop",))
                     return
-                self._send_flush(item)
+                if isinstance(item, _Preload):
+                    self._deliver(("load", item.model))
+                else:
+                    self._send_flush(item)
             if batch:
                 self._send_rows(batch)
 
@@ -387,6 +414,8 @@ class LogWorker:
             with self._lock:
                 self._child = new
         self._restarts += 1
+        for model in self._preloads[-4:]:  # the newest models: the ones still served
+            self._queue.put(_Preload(model))
 
     # -- the child's side, seen from here -----------------------------------------------------
 
@@ -447,6 +476,17 @@ class LogWorker:
         child.exited.set()
 
 
+def preload_shadow_models(
+    logger: LogWorker, challenger: ServedChallenger, production: ServedModel | None
+) -> None:
+    """A challenger was loaded (`ModelHolder.on_challenger`): the worker loads the models it will
+    shadow-score with, the challenger, and production too in canary mode (it scores the rows the
+    challenger answers)."""
+    logger.preload(logger.model_ref(challenger.served.pointer))
+    if challenger.pointer.mode == "canary" and production is not None:
+        logger.preload(logger.model_ref(production.pointer))
+
+
 # -- the worker process -------------------------------------------------------------------------
 
 
@@ -458,12 +498,34 @@ class _LazyModel:
         self.config = config
         self._served: Any = None
         self._error: Exception | None = None
+        self._lock = threading.Lock()  # the preloading thread and the scorer load it once
 
     @property
     def version(self) -> str:
         return self.ref.pointer.version
 
-    def predict(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    @property
+    def loaded(self) -> bool:
+        return self._served is not None
+
+    def load(self) -> Any:
+        with self._lock:
+            return self._load()
+
+    def preload(self) -> None:
+        """Load now, in a thread at the worker's normal priority: a load is seconds of imports and
+        checks that the scorer's low priority would stretch out on a busy machine (measured 13 s)."""
+
+        def run() -> None:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=1)  # per calling thread, for OpenMP
+            with contextlib.suppress(Exception):  # a refusal is said when its rows fail to score
+                self.load()
+
+        threading.Thread(target=run, name="shadow-model-loader", daemon=True).start()
+
+    def _load(self) -> Any:
         if self._served is None:
             if self._error is not None:
                 raise self._error  # refused once: not reloaded for every chunk
@@ -476,7 +538,10 @@ class _LazyModel:
             except Exception as exc:
                 self._error = exc
                 raise
-        return self._served.predict(records)
+        return self._served
+
+    def predict(self, records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.load().predict(records)
 
 
 def worker_main(frames_fd: int, reports_fd: int) -> None:
@@ -513,6 +578,12 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
     shadow = ShadowScorer(logger, max_queued_rows=config.max_shadow_rows).start()
     models: dict[str, _LazyModel] = {}
 
+    def model_of(ref: ModelRef) -> _LazyModel:
+        model = models.get(ref.key)
+        if model is None:
+            model = models[ref.key] = _LazyModel(ref, config)
+        return model
+
     def counts() -> LogCounts:
         return LogCounts(
             written=logger.written,
@@ -522,6 +593,7 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
             shadow_dropped=shadow.dropped,
             shadow_failed=shadow.failed,
             last_error=logger.last_error or shadow.last_error,
+            shadow_ready=tuple(m.version for m in list(models.values()) if m.loaded),
         )
 
     finished = threading.Event()
@@ -546,16 +618,15 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
             for rows, orders in message[1]:
                 logger.log_rows(rows)
                 for order in orders:
-                    model = models.get(order.model.key)
-                    if model is None:
-                        model = models[order.model.key] = _LazyModel(order.model, config)
                     shadow.offer(
-                        model,
+                        model_of(order.model),
                         order.role,
                         [rows.request_ids[i] for i in order.indices],
                         [rows.inputs[i] for i in order.indices],
                         rows.created_at[order.indices[0]],
                     )
+        elif kind == "load":
+            model_of(message[1]).preload()
         elif kind == "flush":
             if message[2]:
                 shadow.flush(timeout=600)

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -398,6 +398,9 @@ class ModelHolder:
         self._challenger_seen: tuple[str | None, str | None] | None = None  # (file digest, production)
         self._challenger_error: str | None = None
         self._challenger_production: str | None = None  # the production version it was checked against
+        # Called with (challenger, production) whenever a challenger is (re)loaded: the app has the
+        # log worker load the models it will shadow-score with before their first request.
+        self.on_challenger: Callable[[ServedChallenger, ServedModel | None], None] | None = None
         self._check_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -474,6 +477,8 @@ class ModelHolder:
         self._challenger_production = seen[1]
         self._challenger_error = None
         log.info("challenger %s (%s) loaded with %s", pointer.version, pointer.mode, served.serving_path)
+        if self.on_challenger is not None:
+            self.on_challenger(self._challenger, production)
 
     def _drop_challenger(self, error: str | None, *, log_it: bool = True) -> None:
         if self._challenger is not None:

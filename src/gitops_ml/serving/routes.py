@@ -209,6 +209,7 @@ async def ready(request: Request) -> Response:
         "shadow_dropped": counts.shadow_dropped,
         "shadow_failed": counts.shadow_failed,
         "shadow_written": counts.shadow_written,
+        "shadow_models_ready": list(counts.shadow_ready),
         "challenger_failures": request.app.state.challenger_failures,
         "log_worker": {"pid": logger.pid, "restarts": logger.restarts},
     }

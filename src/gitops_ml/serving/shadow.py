@@ -139,6 +139,11 @@ class ShadowScorer:
             self._thread = None
 
     def _run(self) -> None:
+        from threadpoolctl import threadpool_limits
+
+        # OpenMP's thread count is per calling thread: unlimited, a model load here took 3-4x
+        # longer and a small predict spins threads a background job should not have.
+        threadpool_limits(limits=1)
         with contextlib.suppress(AttributeError, OSError):  # not on every OS; then at the process's priority
             thread = threading.get_native_id()  # Linux: a thread has its own nice value
             os.setpriority(
