@@ -16,6 +16,7 @@ batch >= 0.8 of bare predict; logged = served.
 
     .venv/bin/python benchmarks/serving_bench.py [--duration 10] [--concurrency 16 64] [--rows 5000] [--workers 2]
     .venv/bin/python benchmarks/serving_bench.py --only batch   # the bare predict and batch requests only
+    .venv/bin/python benchmarks/serving_bench.py --only shadow --repeats 5   # paced load, without / with a shadow
 
 The servers run in their own processes so the load generator does not share their interpreter;
 on a 2-core machine they still share the cores.
@@ -139,6 +140,20 @@ def shadow_counts(url: str) -> dict[str, int]:
         k: int(log[k])
         for k in ("served", "shadow_scored", "shadow_dropped", "shadow_failed", "shadow_queued")
     }
+
+
+def wait_for_shadow_model(url: str, version: str, timeout: float = 180.0) -> None:
+    """The log worker loads the challenger a few seconds after the server is ready (imports and
+    checks): measure the shadow once it scores, not its start-up."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while (
+        version not in httpx.get(f"{url}/ready", timeout=10).json()["prediction_log"]["shadow_models_ready"]
+    ):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the log worker did not load shadow model {version} in {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def cycled(records: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
@@ -552,9 +567,29 @@ def count_logged(workdir: Path) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its descendants (Linux /proc): the server's
+    prediction log worker (and with --workers N, each worker and its log worker) counts as server."""
+    total = 0
+    for each in _tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        each = todo.pop()
+        found.append(each)
+        for task in Path(f"/proc/{each}/task").glob("*/children"):
+            try:
+                todo.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
 
 
 def load_singles(
@@ -614,7 +649,7 @@ def print_batch(batch: dict[str, float], bare: dict[str, Any], batch_wrk: dict[s
             f"({ratio:.2f} of bare) | >= 0.8 of bare | {_met(ratio >= 0.8)} |"
         )
         print(
-            f"| server CPU per batch record ({name}) | {result['server_cpu_us_per_record']:.1f} us (bare predict "
+            f"| server CPU per batch record, its log worker included ({name}) | {result['server_cpu_us_per_record']:.1f} us (bare predict "
             f"{bare_us:.1f} us/record: bare / server = {bare_us / result['server_cpu_us_per_record']:.2f}) | | |"
         )
         if result.get("failed"):
@@ -652,6 +687,69 @@ def batch_only(workdir: Path, args: Any, generator: str, load_before: tuple[floa
     return 0
 
 
+def shadow_only(workdir: Path, args: Any, load_before: tuple[float, float, float]) -> int:
+    """`--only shadow`: the paced load without and with a shadow challenger, alternated `--repeats`
+    times (a fresh server each run), so the shadow's added p50 is a distribution, not one draw."""
+    try:
+        _pipeline, records, _fit_s = prepare(workdir, args.rows)
+        process, url = start_server(workdir)
+        try:  # the saturated rate sets the think time, as in the full run (after a warm-up)
+            load_singles("wrk", url, records, 16, 2.0, workdir, process.pid)
+            delay = paced_delay_ms(
+                {
+                    c: load_singles("wrk", url, records, c, args.duration, workdir, process.pid)
+                    for c in (16, 64)
+                }
+            )
+        finally:
+            stop_server(process)
+        pairs = []
+        for k in range(args.repeats):
+            runs: dict[bool, dict[str, Any]] = {}
+            # every other pair with the shadow first: no order effect (a warmer machine) favours either
+            for shadow in (False, True) if k % 2 == 0 else (True, False):
+                if shadow:
+                    (workdir / "challenger.pending.yaml").rename(workdir / "challenger.yaml")
+                process, url = start_server(workdir)
+                try:
+                    if shadow:
+                        wait_for_shadow_model(url, "shadow")
+                    run = load_singles(
+                        "wrk", url, records, PACED_CONNECTIONS, args.duration, workdir, process.pid, delay
+                    )
+                    if shadow:
+                        time.sleep(1.0)
+                        run.update(shadow_counts(url))
+                    runs[shadow] = run
+                finally:
+                    stop_server(process)
+                    if shadow:
+                        (workdir / "challenger.yaml").rename(workdir / "challenger.pending.yaml")
+            pairs.append((runs[False], runs[True]))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    load = os.getloadavg()
+    print(
+        f"\n## Serving benchmark, shadow only ({os.cpu_count()} cores; load average before "
+        f"{load_before[0]:.1f}, after {load[0]:.1f}; paced: {PACED_CONNECTIONS} connections, {delay} ms think time)\n"
+    )
+    print(
+        "| pair | p50 without / with the shadow | p50 added | p99 without / with | req/s without / with | shadow scored / dropped of served |"
+    )
+    print("|---|---|---|---|---|---|")
+    added = []
+    for k, (plain, shadowed) in enumerate(pairs, start=1):
+        added.append(shadowed["p50_ms"] / plain["p50_ms"] - 1)
+        print(
+            f"| {k} | {plain['p50_ms']:.2f} / {shadowed['p50_ms']:.2f} ms | {added[-1]:+.0%} | "
+            f"{plain['p99_ms']:.1f} / {shadowed['p99_ms']:.1f} ms | {plain['rps']:,.0f} / {shadowed['rps']:,.0f} | "
+            f"{shadowed['shadow_scored']:,} / {shadowed['shadow_dropped']:,} of {shadowed['served']:,} |"
+        )
+    median = float(np.median(added))
+    print(f"\nmedian p50 added: {median:+.0%} (target <= +10%: {_met(median <= 0.10)})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -662,8 +760,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="also measure `--workers N` (1: skip)")
     parser.add_argument("--load-generator", choices=["auto", "wrk", "httpx"], default="auto")
     parser.add_argument(
-        "--only", choices=["batch"], help="batch: only the bare predict and the batch requests (fast)"
+        "--only",
+        choices=["batch", "shadow"],
+        help="batch: only the bare predict and the batch requests (fast); shadow: only the paced load "
+        "without and with a shadow challenger, --repeats pairs (needs wrk)",
     )
+    parser.add_argument("--repeats", type=int, default=3, help="--only shadow: pairs of paced runs")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--kind", choices=sorted(FACTORIES), default="app", help=argparse.SUPPRESS)
@@ -681,6 +783,10 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     if args.only == "batch":
         return batch_only(workdir, args, generator, load_before)
+    if args.only == "shadow":
+        if generator != "wrk":
+            parser.error("--only shadow needs wrk (its paced load)")
+        return shadow_only(workdir, args, load_before)
     try:
         pipeline, records, fit_s = prepare(workdir, args.rows)
         bare = bare_rates(workdir, pipeline, records)
@@ -729,6 +835,7 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "challenger.pending.yaml").rename(workdir / "challenger.yaml")
         process, url = start_server(workdir)
         try:
+            wait_for_shadow_model(url, "shadow")
             shadowed = each_concurrency(generator, url, records, args, workdir, process.pid)
             shadow_paced = paced_load(url, process.pid)
             time.sleep(1.0)  # let the shadow rounds finish what is queued before counting
@@ -784,7 +891,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{_met(result['p99_ms'] <= p99_target)} |"
         )
         print(
-            f"| server CPU per request, {concurrency} connections | {result['server_cpu_us']:.0f} us "
+            f"| server CPU per request (its log worker included), {concurrency} connections | {result['server_cpu_us']:.0f} us "
             f"(echo {ref['server_cpu_us']:.0f} us: {result['server_cpu_us'] / ref['server_cpu_us']:.1f}x) | | |"
         )
         if result["failed"]:

@@ -52,6 +52,7 @@ SEND_INTERVAL_S = 0.02
 # How often the child reports its counts while they change.
 REPORT_INTERVAL_S = 0.05
 START_TIMEOUT_S = 120.0
+WORKER_NICE = 5
 MAX_RESTART_DELAY_S = 30.0
 
 
@@ -563,6 +564,10 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
     from gitops_ml.serving.shadow import ShadowScorer
 
     threadpool_limits(limits=1)
+    # Below the server (every thread started here inherits it): on a busy core callers go first;
+    # the writer still gets the CPU it needs, and the shadow scorer goes lower again.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
     send_lock = threading.Lock()
 
     def report(*message: Any) -> None:
@@ -615,8 +620,9 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
             break  # the server is gone: write what arrived, then exit
         kind = message[0]
         if kind == "rows":
+            # one put per frame, not per request: the writer thread wakes once
+            logger.log_rows(PredictionRows.concat([rows for rows, _ in message[1]]))
             for rows, orders in message[1]:
-                logger.log_rows(rows)
                 for order in orders:
                     shadow.offer(
                         model_of(order.model),

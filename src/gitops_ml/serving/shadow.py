@@ -38,6 +38,19 @@ CHUNK_ROWS = 256
 SCORER_NICE = 10
 
 
+def _lower_priority(nice: int) -> str:
+    """Put the calling thread below everything else: SCHED_IDLE where Linux allows it (it runs
+    only on a core nothing else wants), else `nice` more; says which."""
+    thread = threading.get_native_id()  # Linux: a thread has its own policy and nice value
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(thread, os.SCHED_IDLE, os.sched_param(0))
+        return "SCHED_IDLE"
+    with contextlib.suppress(AttributeError, OSError):  # not on every OS: then the process's priority
+        os.setpriority(os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + nice, 19))
+        return f"nice +{nice}"
+    return "the process's"
+
+
 class ShadowModel(Protocol):
     @property
     def version(self) -> str: ...
@@ -87,6 +100,7 @@ class ShadowScorer:
         self.dropped = 0  # rows not scored because too many were waiting
         self.failed = 0  # rows whose shadow prediction raised
         self.last_error: str | None = None
+        self.priority = "not started"  # how the scorer thread was put below the rest
 
     def start(self) -> ShadowScorer:
         self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
@@ -144,11 +158,7 @@ class ShadowScorer:
         # OpenMP's thread count is per calling thread: unlimited, a model load here took 3-4x
         # longer and a small predict spins threads a background job should not have.
         threadpool_limits(limits=1)
-        with contextlib.suppress(AttributeError, OSError):  # not on every OS; then at the process's priority
-            thread = threading.get_native_id()  # Linux: a thread has its own nice value
-            os.setpriority(
-                os.PRIO_PROCESS, thread, min(os.getpriority(os.PRIO_PROCESS, thread) + self.nice, 19)
-            )
+        self.priority = _lower_priority(self.nice)
         while True:
             self._wake.wait(self.batch_wait_s)
             self._wake.clear()
