@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -80,6 +81,16 @@ def test_a_killed_worker_is_replaced_and_says_what_it_lost(store_url, tmp_path):
     assert logger.written == 9 and logger.dropped == 0
     logger.close()
     assert count(store_url) == (9, 0)
+
+
+def test_rows_that_cannot_reach_the_worker_are_counted_and_logging_goes_on(store_url, tmp_path):
+    logger = worker(store_url, tmp_path)
+    logger.log_rows(rows("bad", 2, [{"x": threading.Lock()}, {"x": 1}]))  # a lock does not pickle
+    assert logger.flush(timeout=30)
+    logger.log_rows(rows("good", 3))
+    logger.close()
+    assert logger.dropped == 2 and logger.written == 3 and count(store_url) == (3, 0)
+    assert "2 rows not sent to the worker" in (logger.last_error or "")
 
 
 def test_ctrl_c_to_the_process_group_does_not_stop_the_worker(store_url, tmp_path):

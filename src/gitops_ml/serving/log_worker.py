@@ -341,7 +341,17 @@ class LogWorker:
     def _send_rows(self, batch: list[tuple[PredictionRows, tuple[ShadowOrder, ...]]]) -> None:
         rows = sum(len(r) for r, _ in batch)
         shadow = sum(len(o.indices) for _, orders in batch for o in orders)
-        child = self._deliver(("rows", batch))
+        try:
+            child = self._deliver(("rows", batch))
+        except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
+            # a value that cannot cross to the worker: those rows are lost, counted and said; the
+            # feeder (and every later request's log) goes on
+            self._error = f"prediction log: {rows} rows not sent to the worker: {type(exc).__name__}: {exc}"
+            log.error("%s", self._error)
+            with self._lock:
+                self._past = self._past.plus(LogCounts(dropped=rows, shadow_dropped=shadow))
+                self._shadow_settled += shadow
+            return
         child.sent_rows += rows
         child.sent_shadow_rows += shadow
 
