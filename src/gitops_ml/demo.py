@@ -172,6 +172,20 @@ class Server:
             time.sleep(0.5)
         raise TimeoutError(f"server did not load challenger {version} within {timeout_s}s: {info}")
 
+    def wait_logged(self, timeout_s: float = 120) -> dict:
+        """Until the log worker has written every answer and scored every shadow row queued so
+        far (it loads a new challenger a few seconds after the server does)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        log: dict = {}
+        while time.monotonic() < deadline:
+            log = httpx.get(f"{self.url}/ready", timeout=5).json()["prediction_log"]
+            if log["shadow_queued"] == 0 and log["written"] + log["dropped"] >= log["served"]:
+                return log
+            time.sleep(0.2)
+        raise TimeoutError(f"the prediction log did not catch up within {timeout_s}s: {log}")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -287,8 +301,9 @@ def run_loop(
                 end_time=end,
             )
             sim = run_simulation(server.url, frame, batch_size=100, label_delay_s=label_delay_s, seed=i)
+            server.wait_logged()  # predictions and shadow scores in the store before the monitor reads it
             state[f"phase{i}_end"] = time.time() + 0.5
-            time.sleep(0.6)  # the logger flushes every 0.2 s
+            time.sleep(0.6)  # the window's end is after the last row
             return (
                 sim.errors == 0,
                 (
