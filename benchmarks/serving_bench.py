@@ -656,6 +656,15 @@ def print_batch(batch: dict[str, float], bare: dict[str, Any], batch_wrk: dict[s
             print(f"| failed batch requests ({name}) | {result['failed']} | 0 | |")
 
 
+def batch_loads(
+    generator: str, url: str, records: list[dict[str, Any]], duration: float, workdir: Path, pid: int
+) -> tuple[dict[str, float], dict[str, float] | None]:
+    """The batch load from httpx clients, and from wrk when it is there."""
+    batch = load_batches(url, records, duration, pid=pid)
+    batch_wrk = load_batches_wrk(url, records, duration, workdir, pid) if generator == "wrk" else None
+    return batch, batch_wrk
+
+
 def batch_only(workdir: Path, args: Any, generator: str, load_before: tuple[float, float, float]) -> int:
     """`--only batch`: the bare predict rates and the batch requests against one server, nothing else."""
     try:
@@ -663,12 +672,7 @@ def batch_only(workdir: Path, args: Any, generator: str, load_before: tuple[floa
         bare = bare_rates(workdir, pipeline, records)
         process, url = start_server(workdir)
         try:
-            batch = load_batches(url, records, args.duration, pid=process.pid)
-            batch_wrk = (
-                load_batches_wrk(url, records, args.duration, workdir, process.pid)
-                if generator == "wrk"
-                else None
-            )
+            batch, batch_wrk = batch_loads(generator, url, records, args.duration, workdir, process.pid)
         finally:
             counts = stop_server(process)
         logged = count_logged(workdir)
@@ -814,12 +818,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
 
             paced = paced_load(url, process.pid)
-            batch = load_batches(url, records, args.duration, pid=process.pid)
-            batch_wrk = (
-                load_batches_wrk(url, records, args.duration, workdir, process.pid)
-                if generator == "wrk"
-                else None
-            )
+            batch, batch_wrk = batch_loads(generator, url, records, args.duration, workdir, process.pid)
         finally:
             counts = stop_server(process)
         served = counts["served"]

@@ -348,9 +348,7 @@ class LogWorker:
             # feeder (and every later request's log) goes on
             self._error = f"prediction log: {rows} rows not sent to the worker: {type(exc).__name__}: {exc}"
             log.error("%s", self._error)
-            with self._lock:
-                self._past = self._past.plus(LogCounts(dropped=rows, shadow_dropped=shadow))
-                self._shadow_settled += shadow
+            self._add_to_past(LogCounts(dropped=rows, shadow_dropped=shadow))
             return
         child.sent_rows += rows
         child.sent_shadow_rows += shadow
@@ -396,21 +394,18 @@ class LogWorker:
         log.error("%s; starting a new one", message)
         for marker in child.flushes.values():
             marker.finish(False)
-        with self._lock:
-            self._past = self._past.plus(
-                LogCounts(
-                    written=counts.written,
-                    dropped=counts.dropped + lost,
-                    shadow_scored=counts.shadow_scored,
-                    shadow_written=counts.shadow_written,
-                    shadow_dropped=counts.shadow_dropped + lost_shadow,
-                    shadow_failed=counts.shadow_failed,
-                    last_error=counts.last_error,
-                )
-            )
-            self._child = None
-            past = self._past
-            self._shadow_settled = past.shadow_scored + past.shadow_failed + past.shadow_dropped
+        self._add_to_past(
+            LogCounts(
+                written=counts.written,
+                dropped=counts.dropped + lost,
+                shadow_scored=counts.shadow_scored,
+                shadow_written=counts.shadow_written,
+                shadow_dropped=counts.shadow_dropped + lost_shadow,
+                shadow_failed=counts.shadow_failed,
+                last_error=counts.last_error,
+            ),
+            replacing=True,
+        )
         self._error = message
         delay = 0.0
         while self._child is None:
@@ -427,6 +422,22 @@ class LogWorker:
         self._restarts += 1
         for model in self._preloads[-4:]:  # the newest models: the ones still served
             self._queue.put(_Preload(model))
+
+    def _add_to_past(self, counts: LogCounts, *, replacing: bool = False) -> None:
+        """Counts that no longer change (an exited worker's, rows that never reached one); with
+        `replacing`, the exited worker's counts move to the past in the same step (never counted
+        twice, never missing)."""
+        with self._lock:
+            self._past = self._past.plus(counts)
+            if replacing:
+                self._child = None
+            self._recount_settled()
+
+    def _recount_settled(self) -> None:
+        # under self._lock: accepted shadow rows scored, failed, dropped or lost, all workers
+        current = self._child.counts if self._child is not None else LogCounts()
+        total = self._past.plus(current)
+        self._shadow_settled = total.shadow_scored + total.shadow_failed + total.shadow_dropped
 
     # -- the child's side, seen from here -----------------------------------------------------
 
@@ -475,8 +486,7 @@ class LogWorker:
             kind, counts = message[0], message[-1]
             with self._lock:
                 child.counts = counts
-                both = self._past.plus(counts)
-                self._shadow_settled = both.shadow_scored + both.shadow_failed + both.shadow_dropped
+                self._recount_settled()
             if kind == "flushed":
                 marker = child.flushes.pop(message[1], None)
                 if marker is not None:
