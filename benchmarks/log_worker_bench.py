@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 REPO = Path(__file__).resolve().parents[1]
 FRAME_ROWS = 1000
 
@@ -45,24 +47,26 @@ def cpu_ns(pid: int, tid: int | None = None) -> int:
     return total
 
 
-def request(records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> Any:
-    """One batch request's rows as the request path builds them (its own lists, one uuid prefix)."""
+def request(records: bytes, outputs: bytes) -> Any:
+    """One batch request's rows as the request path builds them, just before it logs them: fresh
+    objects (parsed from JSON, as a request body is), its own lists, one uuid prefix."""
     from gitops_ml.prediction_store.codecs import PredictionRows
 
-    n = len(records)
+    inputs, answers = orjson.loads(records), orjson.loads(outputs)
+    n = len(inputs)
     prefix = uuid.uuid4().hex
     return PredictionRows(
         [f"{prefix}-{i}" for i in range(n)],
         [datetime.now(UTC)] * n,
         ["bench-1"] * n,
         ["production"] * n,
-        [dict(r) for r in records],  # fresh objects per request, as validation makes them
-        [dict(o) for o in outputs],
+        inputs,
+        answers,
         [12.5] * n,
     )
 
 
-def prefill(url: str, rows: int, records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> None:
+def prefill(url: str, rows: int, records: bytes, outputs: bytes) -> None:
     from gitops_ml.prediction_store import PredictionStore
 
     store = PredictionStore(url)
@@ -89,14 +93,13 @@ def run_once(
         worker_pid = logger.pid
         feeder = logger._feeder  # noqa: SLF001 - the benchmark measures this thread's CPU
         assert worker_pid is not None and feeder is not None and feeder.native_id is not None
-        batches = [request(records, outputs) for _ in range(frames)]
         logger.log_rows(request(records, outputs))  # warm: the worker's first insert, its imports done
         assert logger.flush(timeout=120)
         written_before = logger.written
         worker_before, feeder_before = cpu_ns(worker_pid), cpu_ns(os.getpid(), feeder.native_id)
         started = time.perf_counter()
-        for k, rows in enumerate(batches):
-            logger.log_rows(rows)
+        for k in range(frames):
+            logger.log_rows(request(records, outputs))
             time.sleep(max(0.0, started + (k + 1) * interval_s - time.perf_counter()))
         assert logger.flush(timeout=600)
         wall = time.perf_counter() - started
@@ -157,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="log-worker-bench-") as tmp:
         workdir = Path(tmp)
         served, records = served_model(workdir)
-        outputs = served.predict(records)  # the answers as served and logged
         bare = bare_predict_us(served, records)
+        # the answers as served and logged; both as JSON, parsed again for each request
+        records, outputs = orjson.dumps(records), orjson.dumps(served.predict(records))
         url = f"sqlite:///{workdir / 'predictions.db'}"
         started = time.perf_counter()
         prefill(url, args.prefill, records, outputs)

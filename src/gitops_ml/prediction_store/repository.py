@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from gitops_ml.errors import DataError
 from gitops_ml.jsonable import to_jsonable
 from gitops_ml.prediction_store.codecs import (
+    JsonRows,
     PredictionRows,
     ShadowRows,
     from_db_time,
@@ -159,9 +160,12 @@ class PredictionStore:
         # The serving hot path: a plain executemany of pre-encoded tuples is ~6x faster than
         # Core's per-row bind processing (measured: 1000 rows 11 ms vs 73 ms), and the logger
         # thread shares the GIL with the predictions. Values are stored exactly as Core would.
-        rows = (
-            sqlite_rows(records) if isinstance(records, PredictionRows) else [sqlite_row(r) for r in records]
-        )
+        if isinstance(records, JsonRows):  # the log worker's: JSON encoded, only zipped here
+            rows = records.sqlite_rows()
+        elif isinstance(records, PredictionRows):
+            rows = sqlite_rows(records)
+        else:
+            rows = [sqlite_row(r) for r in records]
         if not rows:
             return 0
         with self.engine.begin() as conn:
