@@ -10,7 +10,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "gitops_ml"
 
-FOUNDATION = {"config", "errors", "io_utils", "clock", "jsonable", "runinfo", "processes", "parsing"}
+FOUNDATION = {
+    "config",
+    "errors",
+    "io_utils",
+    "clock",
+    "jsonable",
+    "runinfo",
+    "processes",
+    "parsing",
+    "record_columns",
+}
 PURE = {"contracts", "training", "evaluation", "monitoring", "reporting", "quality", "config_reference"}
 ADAPTERS = {"data", "registry", "store", "prediction_store", "forge", "ci_artifacts"}
 USE_CASES = {"jobs"}

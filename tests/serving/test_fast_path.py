@@ -13,6 +13,7 @@ from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 from gitops_ml.config import Settings
+from gitops_ml.record_columns import RecordColumns
 from gitops_ml.registry.artifacts import SUPPORTED_ESTIMATORS
 from gitops_ml.serving.fast_path import PROBA_TOLERANCE, NotCompilable, compile_pipeline
 from gitops_ml.training.pipeline import build_pipeline, prepare_features, training_target
@@ -116,6 +117,10 @@ def test_fast_path_matches_the_pipeline(class_path: str, task: str, features: di
         for frame in (holdout, _edge_rows(holdout)):
             X = prepare_features(frame, settings)
             records = _records(frame)
+            by_column = RecordColumns(tuple(records[0]), tuple([r[k] for r in records] for k in records[0]))
+            assert np.array_equal(
+                compiled.preprocessor.transform(by_column), compiled.preprocessor.transform(records)
+            )
             # Compared call for call: a linear model's BLAS product on one row may differ in the
             # last bit from the same row inside a bigger matrix, in scikit-learn itself too.
             if task == "regression":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gitops_ml.serving.model_holder import ModelHolder, build_request_model, example_record
@@ -254,3 +255,23 @@ def test_json_inputs_equal_pydantic_json_dump(model_store, settings, tmp_path):
     assert got == expected
     assert [list(g) for g in got] == [list(e) for e in expected]  # same key order too
     assert isinstance(got[1]["signup_date"], str) and all("request_id" not in g for g in got)
+
+
+def test_a_batch_checked_by_column_is_scored_as_record_by_record(model_store, settings, tmp_path):
+    from dataclasses import replace
+
+    model_store.point_to("v1")
+    holder = ModelHolder(model_store.pointer_path, settings, cache_dir=tmp_path / "cache")
+    assert holder.check() is True
+    served = holder.current
+    assert served is not None and served.batch_validator is not None and served.compiled is not None
+    rows = records_of(synth_churn(30, seed=4))
+    rows[0] = {**rows[0], "total_charges": None}  # a null where the contract allows one
+    checked = served.batch_validator.validate(rows)
+    assert checked is not None
+    by_record = served.json_inputs(served.batch_adapter.validate_python(rows))
+    assert list(checked.records) == by_record
+    pd.testing.assert_frame_equal(served._frame(checked.records), served._frame(by_record))
+    assert served.predict(checked.records) == served.predict(by_record)
+    sklearn_only = replace(served, compiled=None)  # the fallback reads the columns into its frame
+    assert sklearn_only.predict(checked.records) == sklearn_only.predict(by_record)

@@ -17,6 +17,7 @@ from gitops_ml.contracts.model import Column, Contract
 from gitops_ml.errors import ContractError
 
 REQUEST_ID_FIELD = "request_id"
+REQUEST_ID_MAX_LENGTH = 128
 
 _BASE_TYPES: dict[str, Any] = {
     "string": str,
@@ -47,13 +48,31 @@ def request_model(
     Allowed values become `Literal[...]`; minimum/maximum become ge/le (gt/lt when exclusive);
     a pattern becomes a string constraint.
     """
+    fields = request_fields(contract, feature_columns, optional_columns)
+    model_name = "".join(part.capitalize() for part in contract.name.replace("-", "_").split("_")) + "Request"
+    return create_model(
+        model_name,
+        __base__=ContractRequest,
+        __doc__=f"One row for prediction, from contract {contract.name} {contract.version}.",
+        **fields,  # type: ignore[call-overload]  # (annotation, FieldInfo) pairs, built at run time
+    )
+
+
+def request_fields(
+    contract: Contract, feature_columns: Sequence[str], optional_columns: Sequence[str] = ()
+) -> dict[str, tuple[Any, Any]]:
+    """The request's fields, in order: name -> (annotation, pydantic FieldInfo). The one source of
+    `request_model` and of the column-wise batch check (`batch_validation`)."""
     unknown = [c for c in feature_columns if c not in contract.column_names]
     if unknown:
         raise ContractError(f"{contract.path}: feature columns not in the contract: {unknown}")
     if REQUEST_ID_FIELD in feature_columns:
         raise ContractError(f"{contract.path}: a feature column may not be called {REQUEST_ID_FIELD!r}")
-    fields: dict[str, Any] = {
-        REQUEST_ID_FIELD: (str | None, Field(None, max_length=128, description="client id echoed back")),
+    fields: dict[str, tuple[Any, Any]] = {
+        REQUEST_ID_FIELD: (
+            str | None,
+            Field(None, max_length=REQUEST_ID_MAX_LENGTH, description="client id echoed back"),
+        ),
     }
     for name in feature_columns:
         fields[name] = _field(contract.column(name))
@@ -61,13 +80,7 @@ def request_model(
         if name not in fields:
             annotation, _ = _field(contract.column(name))
             fields[name] = (annotation | None, Field(None, description=contract.column(name).description))
-    model_name = "".join(part.capitalize() for part in contract.name.replace("-", "_").split("_")) + "Request"
-    return create_model(
-        model_name,
-        __base__=ContractRequest,
-        __doc__=f"One row for prediction, from contract {contract.name} {contract.version}.",
-        **fields,
-    )
+    return fields
 
 
 def _field(col: Column) -> tuple[Any, Any]:

@@ -261,7 +261,7 @@ class PredictionRows(_ByColumn):
     created_at: list[datetime]
     model_versions: list[str]
     roles: list[str]
-    inputs: list[dict[str, Any]]
+    inputs: Sequence[Mapping[str, Any]]  # a list of dicts, or a batch's RecordColumns
     outputs: list[dict[str, Any]]
     latency_ms: list[float | None]
 

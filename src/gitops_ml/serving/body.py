@@ -14,12 +14,13 @@ import json
 import re
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from pydantic import BaseModel
 
-from gitops_ml.serving.schemas import REQUEST_ID_MAX_LENGTH, RequestProblem, summarize
+from gitops_ml.contracts.requests import REQUEST_ID_MAX_LENGTH
+from gitops_ml.serving.schemas import RequestProblem, summarize
 
 SHAPES = 'one record {...}, {"records": [...]} or a list of records [...]'
 _KEY_END = re.compile(rb'"\s*:')
@@ -277,15 +278,14 @@ def _find_bad_values(body: Any, *, batch: bool) -> list[dict[str, Any]]:
     return problems
 
 
-def request_ids(validated: list[BaseModel], is_batch: bool) -> list[str]:
+def request_ids(given_ids: Sequence[str | None], is_batch: bool) -> list[str]:
     """Client ids where given (checked for duplicates), else one random prefix + the record index:
     unique, and one uuid per request instead of one per record."""
     ids = []
     seen: dict[str, int] = {}
     duplicates = []
     prefix = uuid.uuid4().hex
-    for index, item in enumerate(validated):
-        given = getattr(item, "request_id", None)
+    for index, given in enumerate(given_ids):
         if given is None:
             ids.append(f"{prefix}-{index}" if is_batch else prefix)
             continue

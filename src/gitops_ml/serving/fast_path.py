@@ -35,6 +35,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
+from gitops_ml.record_columns import RecordColumns
+
 # Above this many rows the estimator's own (Cython) predict is as fast as the array walk.
 TREE_WALK_MAX_ROWS = 64
 PROBA_TOLERANCE = 1e-9
@@ -72,8 +74,12 @@ class CompiledPreprocessor:
         n = len(records)
         out = np.zeros((n, self.n_out), dtype=np.float64)
         k = len(self.numeric)
+        columnar = records if isinstance(records, RecordColumns) else None
         if k:
-            num = np.array([[r.get(c) for c in self.numeric] for r in records], dtype=np.float64)
+            if columnar is not None:  # None -> NaN, as in the per-record branch
+                num = np.array([columnar.column(c) for c in self.numeric], dtype=np.float64).T
+            else:
+                num = np.array([[r.get(c) for c in self.numeric] for r in records], dtype=np.float64)
             missing = np.isnan(num)
             if missing.any():
                 num = np.where(missing, self.fill, num)
@@ -85,19 +91,28 @@ class CompiledPreprocessor:
         offset = k
         for column, width in zip(self.categorical, self.widths, strict=True):
             name, codes, unknown, fill = column.name, column.codes, column.unknown, column.fill
-            for i, record in enumerate(records):
-                value = record.get(name)
-                key = (
-                    fill
-                    if value is None or (type(value) is float and math.isnan(value))
-                    else (value if type(value) is str else str(value))
-                )
-                code = codes.get(key, unknown)
-                if self.onehot:
-                    if code >= 0:
-                        out[i, offset + code] = 1.0
-                else:
-                    out[i, offset] = code
+            values: list[Any] = (
+                columnar.column(name) if columnar is not None else [r.get(name) for r in records]
+            )
+            lookup = codes.get
+            if set(map(type, values)) <= {str}:  # the common case: no missing value to fill
+                found = [lookup(v, unknown) for v in values]
+            else:
+                found = [
+                    lookup(
+                        fill
+                        if value is None or (type(value) is float and math.isnan(value))
+                        else (value if type(value) is str else str(value)),
+                        unknown,
+                    )
+                    for value in values
+                ]
+            code = np.array(found, dtype=np.intp)
+            if self.onehot:
+                hit = np.flatnonzero(code >= 0)
+                out[hit, offset + code[hit]] = 1.0
+            else:
+                out[:, offset] = code
             offset += width
         return out
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.evaluation.decision import decide
 from gitops_ml.prediction_store.codecs import regression_answers
+from gitops_ml.record_columns import RecordColumns
 from gitops_ml.registry.challenger import (
     CHALLENGER_FILE,
     ChallengerPointer,
@@ -39,6 +40,10 @@ from gitops_ml.registry.challenger import (
 from gitops_ml.registry.pointer import ProductionPointer, parse_pointer, require_in_history
 from gitops_ml.registry.production import LoadedModel, load_pointed_model
 from gitops_ml.serving.fast_path import CompiledPipeline, NotCompilable, check_equal, compile_pipeline
+
+if TYPE_CHECKING:
+    from gitops_ml.contracts.batch_validation import BatchValidator
+    from gitops_ml.contracts.model import Contract
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +65,7 @@ class ServedModel:
     model: LoadedModel
     settings: Settings  # feature lists are the model's own (metadata), not necessarily HEAD's config
     request_model: type[BaseModel]
+    batch_validator: BatchValidator | None = None  # the same rules, a column at a time (batches)
     # Configured features this model does not use (a promotion that dropped one): accepted in
     # requests and ignored, so clients still sending them keep working.
     ignored_inputs: frozenset[str] = frozenset()
@@ -152,9 +158,12 @@ class ServedModel:
     def _frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         from gitops_ml.training.pipeline import prepare_features
 
-        return prepare_features(
-            pd.DataFrame.from_records(list(records), columns=self.feature_columns), self.settings
-        )
+        columns = self.feature_columns
+        if isinstance(records, RecordColumns):
+            frame = pd.DataFrame({c: records.column(c) for c in columns}, columns=columns)
+        else:
+            frame = pd.DataFrame.from_records(list(records), columns=columns)
+        return prepare_features(frame, self.settings)
 
     @cached_property
     def _labels(self) -> tuple[list[Any], list[str]]:
@@ -194,8 +203,20 @@ def _batch_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
 
 def build_request_model(settings: Settings) -> type[BaseModel]:
     """The request model for the configured features, from the data contract."""
-    from gitops_ml.contracts.model import load_contract
     from gitops_ml.contracts.requests import request_model
+
+    return request_model(*_request_columns(settings))
+
+
+def build_batch_validator(settings: Settings) -> BatchValidator:
+    """The column-wise check of a batch, built from what `build_request_model` is built from."""
+    from gitops_ml.contracts.batch_validation import batch_validator
+
+    return batch_validator(*_request_columns(settings))
+
+
+def _request_columns(settings: Settings) -> tuple[Contract, list[str], list[str]]:
+    from gitops_ml.contracts.model import load_contract
 
     contract = load_contract(settings.dataset.contract)
     # Non-feature columns (id, dates) are accepted and checked but optional: the model does not
@@ -203,7 +224,7 @@ def build_request_model(settings: Settings) -> type[BaseModel]:
     others = [
         c for c in contract.column_names if c != settings.dataset.target and c not in settings.features.all
     ]
-    return request_model(contract, settings.features.all, optional_columns=others)
+    return contract, list(settings.features.all), others
 
 
 def example_record(request_model: type[BaseModel], columns: Sequence[str] | None = None) -> dict[str, Any]:
@@ -273,6 +294,7 @@ def serve_model(model: LoadedModel, settings: Settings) -> ServedModel:
         model=model,
         settings=model_settings,
         request_model=build_request_model(model_settings),
+        batch_validator=build_batch_validator(model_settings),
         ignored_inputs=frozenset(settings.features.all) - frozenset(model_settings.features.all),
         positive_index=positive,
     )

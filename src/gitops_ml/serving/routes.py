@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from gitops_ml.contracts.requests import REQUEST_ID_FIELD
 from gitops_ml.prediction_store import PredictionStore, coerce_label
 from gitops_ml.prediction_store.access import LabelsRefused, check_labels_token
 from gitops_ml.prediction_store.codecs import PredictionRows
@@ -54,8 +56,15 @@ def current_model(holder: ModelHolder) -> ServedModel:
 
 def validate_records(
     model: ServedModel, records: list[Any], is_batch: bool
-) -> tuple[list[Any], list[dict[str, Any]]]:
-    """(validated models, their JSON inputs without request_id) or a 422 naming record and field."""
+) -> tuple[list[str | None], Sequence[Mapping[str, Any]]]:
+    """(the request ids as given, the records as JSON values without request_id), or a 422 naming
+    record and field. A batch is checked column by column (`contracts.batch_validation`); the
+    request model validates single records, and any batch that check does not pass, so every
+    error is the request model's own."""
+    if is_batch and model.batch_validator is not None:
+        checked = model.batch_validator.validate(records, model.ignored_inputs)
+        if checked is not None:
+            return checked.request_ids, checked.records
     if model.ignored_inputs:
         records = [model.without_ignored(r) for r in records]
     try:
@@ -66,7 +75,7 @@ def validate_records(
     except ValidationError as exc:
         detail = validation_details(exc, batch=is_batch)
         raise RequestProblem(422, summarize(detail, exc.error_count()), detail) from None
-    return validated, model.json_inputs(validated)
+    return [getattr(v, REQUEST_ID_FIELD) for v in validated], model.json_inputs(validated)
 
 
 async def predict(request: Request) -> Response:
@@ -93,8 +102,8 @@ async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
     created_at = datetime.now(UTC)
     model = current_model(state.holder)
     records, is_batch = parse_body(raw, state.max_batch_rows)
-    validated, inputs = validate_records(model, records, is_batch)
-    ids = request_ids(validated, is_batch)
+    given_ids, inputs = validate_records(model, records, is_batch)
+    ids = request_ids(given_ids, is_batch)
     holder: ModelHolder = state.holder
     challenger = holder.challenger
     if challenger is None:
@@ -129,7 +138,7 @@ async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
     return {"request_id": ids[0], **outputs[0], "model_version": versions[0]}
 
 
-async def score(state: Any, model: ServedModel, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def score(state: Any, model: ServedModel, inputs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     try:
         return await state.scheduler.predict(model, inputs)
     except ValueError as exc:
@@ -149,7 +158,7 @@ async def score_with_challenger(
     challenger: ServedChallenger,
     records: list[Any],
     ids: list[str],
-    inputs: list[dict[str, Any]],
+    inputs: Sequence[Mapping[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
     """(outputs, versions, roles): canary callers answered by the challenger, the rest by production.
 

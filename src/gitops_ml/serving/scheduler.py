@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+Records = Sequence[Mapping[str, Any]]
 
 # Rows merged into one model call from concurrent small requests.
 MICRO_BATCH_MAX_ROWS = 256
@@ -54,13 +57,13 @@ def _one_openmp_thread() -> None:
 
 
 class Scorer(Protocol):
-    def predict(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+    def predict(self, records: Records) -> list[dict[str, Any]]: ...
 
 
 @dataclass
 class _Job:
     model: Scorer
-    records: list[dict[str, Any]]
+    records: Records
     future: asyncio.Future[list[dict[str, Any]]]
 
 
@@ -106,7 +109,7 @@ class PredictionScheduler:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def predict(self, model: Scorer, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def predict(self, model: Scorer, records: Records) -> list[dict[str, Any]]:
         assert self._queue is not None and self._task is not None, "scheduler not started"
         future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(model, records, future))
@@ -161,11 +164,13 @@ def _run_inline(jobs: list[_Job]) -> None:
     _settle_all(jobs, _outcomes(jobs[0].model, [job.records for job in jobs]))
 
 
-def _outcomes(model: Scorer, requests: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]] | Exception]:
+def _outcomes(model: Scorer, requests: list[Records]) -> list[list[dict[str, Any]] | Exception]:
     """Each request's predictions or error: one call for all, then one per request if that fails,
     so one bad request never fails its neighbours."""
     try:
-        outputs = model.predict([r for records in requests for r in records])
+        # one request keeps its own sequence (a batch's columns); merged ones become one list
+        merged = requests[0] if len(requests) == 1 else [r for records in requests for r in records]
+        outputs = model.predict(merged)
     except Exception as exc:  # noqa: BLE001 - isolate, below
         if len(requests) == 1:
             return [exc]

@@ -13,8 +13,9 @@ import orjson
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictStr, ValidationError
 
+from gitops_ml.contracts.requests import REQUEST_ID_MAX_LENGTH
+
 MAX_REPORTED_ERRORS = 50
-REQUEST_ID_MAX_LENGTH = 128
 
 
 class PredictionOut(BaseModel):
