@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from gitops_ml.prediction_store import PredictionStore
+from gitops_ml.prediction_store import BatchingLogger, PredictionStore
 from gitops_ml.prediction_store.codecs import EncodedRows, JsonRows, PredictionRows, encode_rows
+from gitops_ml.record_columns import RecordColumns
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -57,10 +58,17 @@ def plain(n: int) -> tuple[list[dict], list[dict]]:
     )
 
 
+def by_column(records: list[dict]) -> RecordColumns:
+    names = tuple(records[0])
+    return RecordColumns(names, tuple([r[name] for r in records] for name in names))
+
+
 def through_a_frame(rows: PredictionRows) -> JsonRows:
     encoded = encode_rows(rows)
     assert isinstance(encoded, EncodedRows)
-    return pickle.loads(pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL)).decode()
+    decoded = pickle.loads(pickle.dumps(encoded, protocol=pickle.HIGHEST_PROTOCOL)).decode()
+    assert isinstance(decoded, JsonRows)
+    return decoded
 
 
 def stored(store: PredictionStore, prefix: str) -> list[tuple]:
@@ -82,6 +90,8 @@ def test_a_frame_stores_byte_for_byte_what_the_rows_store(tmp_path: Path):
         # no None among them, so one encoder call, unless a text holds a comma
         "labels": (inputs[:3], [{"prediction": p, "score": 0.5} for p in ("a,b", "c", [1, 2])], T0),
         "label": (inputs[:2], [{"prediction": p, "score": 0.5} for p in ("a", 2.5)], T0),
+        # a batch's inputs held by column: they cross pickled and the worker encodes them
+        "columns": (by_column(inputs), outputs, later),
     }
     for name, (ins, outs, at) in cases.items():
         store.log_many(rows_of(f"{name}_rows", ins, outs, at))
@@ -137,6 +147,24 @@ def test_rows_that_do_not_encode_travel_as_they_are():
     rows = rows_of("x", [{"a": object()}], [{"prediction": 1, "score": 0.5}])
     assert encode_rows(rows) is rows  # the worker stores or drops each such row on its own
     assert isinstance(encode_rows(rows_of("y", [{"a": 1}], [{"prediction": 1}])), EncodedRows)
+
+
+def test_inputs_by_column_that_do_not_encode_are_stored_or_dropped_row_by_row(tmp_path: Path):
+    store = PredictionStore(f"sqlite:///{tmp_path / 'p.db'}")
+    outputs = [{"prediction": 1, "score": np.float32(0.3), "probabilities": None} for _ in range(3)]
+    inputs = RecordColumns(("a",), ([1, object(), 3],))
+    encoded = encode_rows(rows_of("bad", inputs, outputs))  # by column: the server does not encode them
+    assert isinstance(encoded, EncodedRows)
+    decoded = encoded.decode()
+    assert isinstance(decoded, PredictionRows)
+    with BatchingLogger(store, batch_size=8, flush_interval_s=0.01) as logger:
+        logger.log_rows(decoded)
+        assert logger.flush()
+    assert (logger.written, logger.dropped) == (2, 1)
+    store.log_many(rows_of("good", RecordColumns(("a",), ([1, 2, 3],)), outputs)[0:1])
+    bad, good = stored(store, "bad"), stored(store, "good")
+    assert len(bad) == 2 and bad[0][1:] == good[0][1:]  # the score the sender had, not JSON's float32
+    store.dispose()
 
 
 def test_an_unused_index_is_dropped_from_an_older_store(tmp_path: Path):

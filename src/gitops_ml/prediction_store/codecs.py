@@ -390,13 +390,18 @@ def sqlite_shadow_rows(rows: ShadowRows) -> list[tuple[Any, ...]]:
 
 
 def encode_rows(rows: PredictionRows) -> EncodedRows | PredictionRows:
-    """A request's rows as the log worker's feeder sends them: `inputs` and `outputs` as one JSON
-    array each (one orjson call per column, in C: pickling the same dicts cost the server's GIL
-    more, and the worker had to rebuild every dict only to encode it). `rows` itself when a value
-    does not encode, so the worker takes the per-row path, which stores or drops each row on its own."""
+    """A request's rows as the log worker's feeder sends them: `outputs` as one JSON array, and
+    `inputs` too when they are a list of dicts (one orjson call per column, in C: pickling the same
+    dicts cost the server's GIL more, and the worker had to rebuild every dict only to encode it).
+    Inputs held by column (a batch's `RecordColumns`) stay so: a list per field pickles cheaper than
+    any JSON of them, and the worker encodes them. `rows` itself when a value does not encode, so
+    the worker takes the per-row path, which stores or drops each row on its own."""
     outputs = rows.outputs
+    inputs: bytes | Sequence[Mapping[str, Any]] = rows.inputs
     try:
-        inputs_json, outputs_json = _json_array(rows.inputs), _json_array(outputs)
+        if type(inputs) is list:
+            inputs = _json_array(inputs)
+        outputs_json = _json_array(outputs)
     except TypeError:
         return rows
     return EncodedRows(
@@ -407,12 +412,12 @@ def encode_rows(rows: PredictionRows) -> EncodedRows | PredictionRows:
         rows.latency_ms,
         list(map(_GET_SCORE, outputs)),
         list(map(_GET_PREDICTION, outputs)),
-        inputs_json,
+        inputs,
         outputs_json,
     )
 
 
-def _json_array(values: list[Any]) -> bytes:
+def _json_array(values: Sequence[Any]) -> bytes:
     """`_json_bytes(values)`, a third faster when every key is a str (measured on the served rows):
     orjson then needs no OPT_NON_STR_KEYS, which only changes how other keys are written."""
     try:
@@ -426,8 +431,8 @@ _GET_SCORE, _GET_PREDICTION = methodcaller("get", "score"), methodcaller("get", 
 
 @dataclass(frozen=True, slots=True)
 class EncodedRows:
-    """`PredictionRows` in a log worker frame (`encode_rows`): `inputs_json` and `outputs_json` are
-    JSON arrays of the rows' objects, the scores and predictions the outputs' own values."""
+    """`PredictionRows` in a log worker frame (`encode_rows`): `outputs_json` (and `inputs`, unless
+    held by column) a JSON array of the rows' objects; the scores and predictions the outputs' own."""
 
     request_ids: list[str]
     created_at: list[datetime]
@@ -436,24 +441,48 @@ class EncodedRows:
     latency_ms: list[float | None]
     scores: list[Any]
     predictions: list[Any]
-    inputs_json: bytes
+    inputs: bytes | Sequence[Mapping[str, Any]]
     outputs_json: bytes
 
     def __len__(self) -> int:
         return len(self.request_ids)
 
-    def decode(self) -> JsonRows:
-        """The rows with each one's JSON text, as `sqlite_row` would have encoded it (in the worker)."""
+    def decode(self) -> JsonRows | PredictionRows:
+        """The rows with each one's JSON text, as `sqlite_row` would have encoded it (in the worker);
+        as `PredictionRows` again if inputs held by column do not encode (stored or dropped per row)."""
         n = len(self.request_ids)
+        inputs = self.inputs
+        try:
+            array = inputs if isinstance(inputs, bytes) else _json_array(list(inputs))
+        except TypeError:
+            return self._rows()
         return JsonRows(
             self.request_ids,
             self.created_at,
             self.model_versions,
             self.roles,
-            _split_objects(self.inputs_json, n),
+            _split_objects(array, n),
             _split_objects(self.outputs_json, n),
             _scores(self.scores),
             _predictions(self.predictions),
+            self.latency_ms,
+        )
+
+    def _rows(self) -> PredictionRows:
+        # the outputs parsed back hold the values they were encoded from, except a score that JSON
+        # does not give back exactly (a numpy float32): the sender's own
+        outputs = orjson.loads(self.outputs_json)
+        for output, score in zip(outputs, self.scores, strict=True):
+            if "score" in output:
+                output["score"] = score
+        assert not isinstance(self.inputs, bytes)  # JSON inputs were encoded, so they decode
+        return PredictionRows(
+            self.request_ids,
+            self.created_at,
+            self.model_versions,
+            self.roles,
+            self.inputs,
+            outputs,
             self.latency_ms,
         )
 
@@ -493,7 +522,8 @@ def _predictions(predictions: list[Any]) -> list[str | None]:
     if None not in predictions:
         text = _json_bytes(predictions).decode()
         if text.count(",") == n - 1:
-            return text[1:-1].split(",") if n else []
+            texts: list[str | None] = list(text[1:-1].split(",")) if n else []
+            return texts
     return [None if p is None else json_dumps(p) for p in predictions]
 
 

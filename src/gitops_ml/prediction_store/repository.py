@@ -107,11 +107,9 @@ _SQLITE_SHADOW_INSERT = (
 def _executemany(conn: sa.Connection, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:
     """sqlite3's executemany in `conn`'s transaction: it takes an iterator (SQLAlchemy's
     exec_driver_sql wants a list), and it is the call exec_driver_sql would end in."""
-    cursor = conn.connection.cursor()
-    try:
-        cursor.executemany(statement, rows)
-    finally:
-        cursor.close()
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection in a transaction has its DBAPI connection
+    driver.executemany(statement, rows)
 
 
 def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
