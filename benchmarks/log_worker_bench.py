@@ -12,7 +12,9 @@ a CPU, in ns), so the figures do not depend on what else the machine runs; the w
 
 Requests are paced one per `--interval-ms` (each frame one 1000-row request, as in the batch
 benchmark's traffic); the model, its records and its answers are the batch benchmark's
-(`serving_bench.prepare`: generated churn rows, the real estimator config).
+(`serving_bench.prepare`: generated churn rows, the real estimator config). Each repeat runs both
+input shapes the request path logs: a validated batch's columns (`RecordColumns`) and one dict per
+record (the request model's).
 """
 
 from __future__ import annotations
@@ -47,12 +49,17 @@ def cpu_ns(pid: int, tid: int | None = None) -> int:
     return total
 
 
-def request(records: bytes, outputs: bytes) -> Any:
+def request(records: bytes, outputs: bytes, by_column: bool = True) -> Any:
     """One batch request's rows as the request path builds them, just before it logs them: fresh
-    objects (parsed from JSON, as a request body is), its own lists, one uuid prefix."""
+    objects (parsed from JSON, as a request body is), its own lists, one uuid prefix; the inputs by
+    column (a validated batch's `RecordColumns`) or as one dict per record (the request model's)."""
     from gitops_ml.prediction_store.codecs import PredictionRows
+    from gitops_ml.record_columns import RecordColumns
 
     inputs, answers = orjson.loads(records), orjson.loads(outputs)
+    if by_column:
+        names = tuple(inputs[0])
+        inputs = RecordColumns(names, tuple([r[name] for r in inputs] for name in names))
     n = len(inputs)
     prefix = uuid.uuid4().hex
     return PredictionRows(
@@ -64,6 +71,9 @@ def request(records: bytes, outputs: bytes) -> Any:
         answers,
         [12.5] * n,
     )
+
+
+SHAPES = {"columns": True, "dicts": False}
 
 
 def prefill(url: str, rows: int, records: bytes, outputs: bytes) -> None:
@@ -78,7 +88,7 @@ def prefill(url: str, rows: int, records: bytes, outputs: bytes) -> None:
 
 
 def run_once(
-    url: str, workdir: Path, frames: int, interval_s: float, records: Any, outputs: Any
+    url: str, workdir: Path, frames: int, interval_s: float, records: Any, outputs: Any, by_column: bool
 ) -> dict[str, float]:
     from gitops_ml.config import load_settings
     from gitops_ml.serving.log_worker import LogWorker, WorkerConfig
@@ -99,7 +109,7 @@ def run_once(
         worker_before, feeder_before = cpu_ns(worker_pid), cpu_ns(os.getpid(), feeder.native_id)
         started = time.perf_counter()
         for k in range(frames):
-            logger.log_rows(request(records, outputs))
+            logger.log_rows(request(records, outputs, by_column))
             time.sleep(max(0.0, started + (k + 1) * interval_s - time.perf_counter()))
         assert logger.flush(timeout=600)
         wall = time.perf_counter() - started
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--frames", type=int, default=300, help="1000-row requests per run")
     parser.add_argument("--prefill", type=int, default=300_000, help="rows already in the store")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per input shape")
     parser.add_argument("--interval-ms", type=float, default=30.0, help="one request every this many ms")
     args = parser.parse_args(argv)
     load_before = os.getloadavg()
@@ -167,30 +177,37 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         prefill(url, args.prefill, records, outputs)
         print(f"prefilled {args.prefill:,} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        runs = []
+        runs: dict[str, list[dict[str, float]]] = {shape: [] for shape in SHAPES}
         for k in range(args.repeats):
-            result = run_once(url, workdir, args.frames, args.interval_ms / 1000, records, outputs)
-            print(
-                f"run {k + 1}: worker {result['worker_us']:.2f} us/record, "
-                f"feeder {result['feeder_us']:.2f} us/record, {result['wall_s']:.1f} s",
-                file=sys.stderr,
-            )
-            runs.append(result)
+            for shape, by_column in SHAPES.items():  # alternated, so both see the same machine
+                result = run_once(
+                    url, workdir, args.frames, args.interval_ms / 1000, records, outputs, by_column
+                )
+                print(
+                    f"run {k + 1} ({shape}): worker {result['worker_us']:.2f} us/record, "
+                    f"feeder {result['feeder_us']:.2f} us/record, {result['wall_s']:.1f} s",
+                    file=sys.stderr,
+                )
+                runs[shape].append(result)
         size_mb = (workdir / "predictions.db").stat().st_size / 1e6
     load_after = os.getloadavg()
-    worker = statistics.median(r["worker_us"] for r in runs)
-    feeder = statistics.median(r["feeder_us"] for r in runs)
     print(
         f"\n## Log worker benchmark ({os.cpu_count()} cores; load average before "
         f"{load_before[0]:.2f} / after {load_after[0]:.2f})\n\n"
-        f"{args.repeats} runs x {args.frames} frames of {FRAME_ROWS} rows into SQLite, "
-        f"{args.prefill:,} rows before the first run ({size_mb:.0f} MB after the last); median of the runs.\n"
+        f"{args.repeats} runs x {args.frames} frames of {FRAME_ROWS} rows per input shape into SQLite, "
+        f"{args.prefill:,} rows before the first run ({size_mb:.0f} MB after the last); median of the runs. "
+        f"Bare predict of the served model, 1000-row calls, thread CPU (the reference): {bare:.2f} us per record.\n"
     )
-    print("| | us per record |\n|---|---|")
-    print(f"| log worker process CPU (all threads) | {worker:.2f} |")
-    print(f"| feeder thread CPU, in the server (frame encoding + pipe write) | {feeder:.2f} |")
-    print(f"| bare predict of the served model, 1000-row calls, thread CPU (reference) | {bare:.2f} |")
-    print(f"| log (worker + feeder) / bare predict | {(worker + feeder) / bare:.2f} |")
+    print(
+        "| inputs | log worker process CPU (all threads) | feeder thread CPU, in the server | (worker + feeder) / bare predict |"
+    )
+    print("|---|---|---|---|")
+    for shape, results in runs.items():
+        worker = statistics.median(r["worker_us"] for r in results)
+        feeder = statistics.median(r["feeder_us"] for r in results)
+        print(
+            f"| {shape} | {worker:.2f} us/record | {feeder:.2f} us/record | {(worker + feeder) / bare:.2f} |"
+        )
     return 0
 
 
