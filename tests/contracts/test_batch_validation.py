@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import random
 from typing import Any
 
@@ -13,7 +12,6 @@ from pydantic import TypeAdapter, ValidationError
 from gitops_ml.contracts.batch_validation import batch_validator
 from gitops_ml.contracts.model import Contract, parse_contract
 from gitops_ml.contracts.requests import request_model
-from gitops_ml.record_columns import RecordColumns
 
 
 def _prop(name: str, logical: str, *, required: bool = False, options: Any = None, valid: Any = None) -> Any:
@@ -189,15 +187,3 @@ def test_ignored_fields_are_dropped_unchecked(both: tuple[Any, Any]) -> None:
     got = validator.validate([{**_valid_record(), "note": 12345}], ignored=frozenset({"note"}))
     assert got is not None and got.records.column("note") == [None]
     assert validator.validate([{**_valid_record(), "gone": 1}], ignored=frozenset({"gone"})) is not None
-
-
-def test_record_columns_behave_as_records() -> None:
-    cols = RecordColumns(("a", "b"), ([1, 2, 3], ["x", None, "z"]))
-    assert len(cols) == 3
-    assert cols[1] == {"a": 2, "b": None}
-    assert list(cols[1:]) == [{"a": 2, "b": None}, {"a": 3, "b": "z"}]
-    assert list(pickle.loads(pickle.dumps(cols))) == list(cols)
-    with pytest.raises(KeyError):
-        cols.column("c")
-    with pytest.raises(ValueError, match="different lengths"):
-        RecordColumns(("a", "b"), ([1], [1, 2]))

@@ -17,6 +17,7 @@ too) and regression.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -149,8 +150,8 @@ def log_scenario_window(
     from gitops_ml.jsonable import to_jsonable
 
     truth, draws, prod, chal = _scores(scenario, index, rows, seed)
-    prod_answers: list[dict[str, Any]]
-    chal_answers: list[dict[str, Any]]
+    prod_answers: Sequence[dict[str, Any]]
+    chal_answers: Sequence[dict[str, Any]]
     if settings.dataset.task == "multiclass":
         keys = [to_jsonable(c) for c in _checked_classes(scenario, classes)]
         label_index, prod_p, chal_p = _multiclass_scores(scenario, index, rows, len(keys), seed)

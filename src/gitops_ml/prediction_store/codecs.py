@@ -24,6 +24,7 @@ from gitops_ml.prediction_store.schema import (
     ROLES,
     SHADOW_FIELDS_SET,
 )
+from gitops_ml.record_columns import ModelAnswers
 
 
 def to_db_time(value: datetime | str | pd.Timestamp | None) -> datetime | None:
@@ -136,10 +137,11 @@ def _finite(value: Any) -> float | None:
     return None if value is None or not math.isfinite(float(value)) else float(value)
 
 
-def regression_answers(values: Iterable[float]) -> list[dict[str, Any]]:
+def regression_answers(values: Iterable[float]) -> ModelAnswers:
     """Regression answers as served and logged: the value is the prediction AND the score, because
     the monitor's prediction drift reads `score` for every task (None would leave it no scores)."""
-    return [{"prediction": float(v), "score": float(v), "probabilities": None} for v in values]
+    floats = [float(v) for v in values]
+    return ModelAnswers(floats, list(floats))
 
 
 def normalize_prediction_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,7 +264,7 @@ class PredictionRows(_ByColumn):
     model_versions: list[str]
     roles: list[str]
     inputs: Sequence[Mapping[str, Any]]  # a list of dicts, or a batch's RecordColumns
-    outputs: list[dict[str, Any]]
+    outputs: Sequence[Mapping[str, Any]]  # a list of dicts, or a model's ModelAnswers
     latency_ms: list[float | None]
 
     def __len__(self) -> int:

@@ -30,7 +30,7 @@ from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
 from gitops_ml.evaluation.decision import decide
 from gitops_ml.prediction_store.codecs import regression_answers
-from gitops_ml.record_columns import RecordColumns
+from gitops_ml.record_columns import ModelAnswers, RecordColumns
 from gitops_ml.registry.challenger import (
     CHALLENGER_FILE,
     ChallengerPointer,
@@ -119,8 +119,9 @@ class ServedModel:
             out.append(row)
         return out
 
-    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Score validated records; one dict per record: prediction, score, probabilities.
+    def predict(self, records: Sequence[Mapping[str, Any]]) -> ModelAnswers:
+        """Score validated records; one answer per record (a dict of prediction, score,
+        probabilities), held by column until a dict is asked for.
 
         For classifiers the prediction follows the model's decision rule (`evaluation.decision.decide`:
         the most probable class unless its metadata records a threshold or cost matrix), from the
@@ -149,11 +150,7 @@ class ServedModel:
             scores = proba[:, self.positive_index].tolist()
         else:
             scores = proba.max(axis=1).tolist()
-        rows = proba.tolist()
-        return [
-            {"prediction": d, "score": s, "probabilities": dict(zip(keys, row, strict=True))}
-            for d, s, row in zip(decided, scores, rows, strict=True)
-        ]
+        return ModelAnswers(decided, scores, keys, proba.tolist())
 
     def _frame(self, records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         from gitops_ml.training.pipeline import prepare_features
@@ -166,9 +163,9 @@ class ServedModel:
         return prepare_features(frame, self.settings)
 
     @cached_property
-    def _labels(self) -> tuple[list[Any], list[str]]:
+    def _labels(self) -> tuple[list[Any], tuple[str, ...]]:
         labels = np.asarray(self.model.pipeline.classes_).tolist()
-        return labels, [str(c) for c in labels]
+        return labels, tuple(str(c) for c in labels)
 
 
 _ADAPTERS: dict[type[BaseModel], TypeAdapter[list[Any]]] = {}

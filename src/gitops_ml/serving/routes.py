@@ -23,6 +23,7 @@ from gitops_ml.prediction_store import PredictionStore, coerce_label
 from gitops_ml.prediction_store.access import LabelsRefused, check_labels_token
 from gitops_ml.prediction_store.codecs import PredictionRows
 from gitops_ml.prediction_store.schema import CHALLENGER, PRODUCTION
+from gitops_ml.record_columns import ModelAnswers
 from gitops_ml.serving.body import parse_body, request_ids
 from gitops_ml.serving.log_worker import LogWorker, ShadowOrder
 from gitops_ml.serving.middleware import BodyTooLarge, too_large_message
@@ -112,6 +113,8 @@ async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
         roles = [PRODUCTION] * len(outputs)
     else:
         outputs, versions, roles = await score_with_challenger(state, model, challenger, records, ids, inputs)
+    if not is_batch:
+        outputs = [outputs[0]]  # its dict is the answer anyway; a list pickles smaller for the log
     latency_ms = (time.perf_counter() - started) * 1000
     state.served += len(outputs)  # one event loop: no lock needed
     n = len(outputs)
@@ -128,6 +131,8 @@ async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
         PredictionRows(ids, [created_at] * n, versions, roles, inputs, outputs, [latency_ms] * n), shadow
     )
     if is_batch:
+        if isinstance(outputs, ModelAnswers):  # production answered every row
+            return {"model_version": model.version, "predictions": outputs.with_ids(ids)}
         return {
             "model_version": model.version,
             "predictions": [
@@ -138,7 +143,9 @@ async def _predict(state: Any, raw: bytes, started: float) -> dict[str, Any]:
     return {"request_id": ids[0], **outputs[0], "model_version": versions[0]}
 
 
-async def score(state: Any, model: ServedModel, inputs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+async def score(
+    state: Any, model: ServedModel, inputs: Sequence[Mapping[str, Any]]
+) -> Sequence[dict[str, Any]]:
     try:
         return await state.scheduler.predict(model, inputs)
     except ValueError as exc:
@@ -159,7 +166,7 @@ async def score_with_challenger(
     records: list[Any],
     ids: list[str],
     inputs: Sequence[Mapping[str, Any]],
-) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+) -> tuple[Sequence[dict[str, Any]], list[str], list[str]]:
     """(outputs, versions, roles): canary callers answered by the challenger, the rest by production.
 
     The canary draw is sticky: the caller's `sticky_field` value (from the request as sent), or the

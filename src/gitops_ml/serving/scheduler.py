@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 Records = Sequence[Mapping[str, Any]]
+Answers = Sequence[dict[str, Any]]  # a model's: ModelAnswers (by column) or a list of dicts
 
 # Rows merged into one model call from concurrent small requests.
 MICRO_BATCH_MAX_ROWS = 256
@@ -57,14 +58,14 @@ def _one_openmp_thread() -> None:
 
 
 class Scorer(Protocol):
-    def predict(self, records: Records) -> list[dict[str, Any]]: ...
+    def predict(self, records: Records) -> Answers: ...
 
 
 @dataclass
 class _Job:
     model: Scorer
     records: Records
-    future: asyncio.Future[list[dict[str, Any]]]
+    future: asyncio.Future[Answers]
 
 
 class PredictionScheduler:
@@ -109,9 +110,9 @@ class PredictionScheduler:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def predict(self, model: Scorer, records: Records) -> list[dict[str, Any]]:
+    async def predict(self, model: Scorer, records: Records) -> Answers:
         assert self._queue is not None and self._task is not None, "scheduler not started"
-        future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Answers] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Job(model, records, future))
         return await future
 
@@ -164,7 +165,7 @@ def _run_inline(jobs: list[_Job]) -> None:
     _settle_all(jobs, _outcomes(jobs[0].model, [job.records for job in jobs]))
 
 
-def _outcomes(model: Scorer, requests: list[Records]) -> list[list[dict[str, Any]] | Exception]:
+def _outcomes(model: Scorer, requests: list[Records]) -> list[Answers | Exception]:
     """Each request's predictions or error: one call for all, then one per request if that fails,
     so one bad request never fails its neighbours."""
     try:
@@ -175,13 +176,13 @@ def _outcomes(model: Scorer, requests: list[Records]) -> list[list[dict[str, Any
         if len(requests) == 1:
             return [exc]
     else:
-        out: list[list[dict[str, Any]] | Exception] = []
+        out: list[Answers | Exception] = []
         start = 0
         for records in requests:
             out.append(outputs[start : start + len(records)])
             start += len(records)
         return out
-    results: list[list[dict[str, Any]] | Exception] = []
+    results: list[Answers | Exception] = []
     for records in requests:
         try:
             results.append(model.predict(records))
@@ -190,7 +191,7 @@ def _outcomes(model: Scorer, requests: list[Records]) -> list[list[dict[str, Any
     return results
 
 
-def _settle_all(jobs: list[_Job], outcomes: list[list[dict[str, Any]] | Exception]) -> None:
+def _settle_all(jobs: list[_Job], outcomes: list[Answers | Exception]) -> None:
     for job, outcome in zip(jobs, outcomes, strict=True):
         if isinstance(outcome, Exception):
             _settle(job.future, error=outcome)
