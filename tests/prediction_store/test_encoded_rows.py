@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from gitops_ml.prediction_store import BatchingLogger, PredictionStore
 from gitops_ml.prediction_store.codecs import EncodedRows, JsonRows, PredictionRows, encode_rows
-from gitops_ml.record_columns import RecordColumns
+from gitops_ml.record_columns import ModelAnswers, RecordColumns
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -63,6 +63,15 @@ def by_column(records: list[dict]) -> RecordColumns:
     return RecordColumns(names, tuple([r[name] for r in records] for name in names))
 
 
+def answers_of(outputs: list[dict]) -> ModelAnswers:
+    return ModelAnswers(
+        [o["prediction"] for o in outputs],
+        [o["score"] for o in outputs],
+        ("0", "1"),
+        [[o["probabilities"]["0"], o["probabilities"]["1"]] for o in outputs],
+    )
+
+
 def through_a_frame(rows: PredictionRows) -> JsonRows:
     encoded = encode_rows(rows)
     assert isinstance(encoded, EncodedRows)
@@ -92,6 +101,10 @@ def test_a_frame_stores_byte_for_byte_what_the_rows_store(tmp_path: Path):
         "label": (inputs[:2], [{"prediction": p, "score": 0.5} for p in ("a", 2.5)], T0),
         # a batch's inputs held by column: they cross pickled and the worker encodes them
         "columns": (by_column(inputs), outputs, later),
+        # and a model's answers by column, as a batch's are logged
+        "answers": (by_column(inputs), answers_of(outputs), later),
+        "answers_only": (inputs, answers_of(outputs), T0),
+        "regression": (inputs[:3], ModelAnswers([1.5, np.float32(2.5), 3.0], [1.5, float("nan"), None]), T0),
     }
     for name, (ins, outs, at) in cases.items():
         store.log_many(rows_of(f"{name}_rows", ins, outs, at))

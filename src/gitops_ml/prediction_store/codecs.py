@@ -392,18 +392,21 @@ def sqlite_shadow_rows(rows: ShadowRows) -> list[tuple[Any, ...]]:
 
 
 def encode_rows(rows: PredictionRows) -> EncodedRows | PredictionRows:
-    """A request's rows as the log worker's feeder sends them: `outputs` as one JSON array, and
-    `inputs` too when they are a list of dicts (one orjson call per column, in C: pickling the same
-    dicts cost the server's GIL more, and the worker had to rebuild every dict only to encode it).
-    Inputs held by column (a batch's `RecordColumns`) stay so: a list per field pickles cheaper than
-    any JSON of them, and the worker encodes them. `rows` itself when a value does not encode, so
-    the worker takes the per-row path, which stores or drops each row on its own."""
-    outputs = rows.outputs
+    """A request's rows as the log worker's feeder sends them. Inputs or outputs that are a list of
+    dicts go as one JSON array each (one orjson call per column, in C: pickling the same dicts costs
+    the server's GIL more, and the worker would rebuild every dict only to encode it). Held by
+    column (a batch's `RecordColumns`, a model's `ModelAnswers`) they stay so: a list per field
+    pickles cheaper than any JSON of them, and the worker encodes them. `rows` itself when a value
+    does not encode, so the worker takes the per-row path, which stores or drops each row on its own."""
     inputs: bytes | Sequence[Mapping[str, Any]] = rows.inputs
+    outputs: bytes | Sequence[Mapping[str, Any]] = rows.outputs
+    scores = predictions = None
     try:
         if type(inputs) is list:
             inputs = _json_array(inputs)
-        outputs_json = _json_array(outputs)
+        if type(outputs) is list:
+            scores, predictions = list(map(_GET_SCORE, outputs)), list(map(_GET_PREDICTION, outputs))
+            outputs = _json_array(outputs)
     except TypeError:
         return rows
     return EncodedRows(
@@ -412,10 +415,10 @@ def encode_rows(rows: PredictionRows) -> EncodedRows | PredictionRows:
         rows.model_versions,
         rows.roles,
         rows.latency_ms,
-        list(map(_GET_SCORE, outputs)),
-        list(map(_GET_PREDICTION, outputs)),
         inputs,
-        outputs_json,
+        outputs,
+        scores,
+        predictions,
     )
 
 
@@ -433,57 +436,68 @@ _GET_SCORE, _GET_PREDICTION = methodcaller("get", "score"), methodcaller("get", 
 
 @dataclass(frozen=True, slots=True)
 class EncodedRows:
-    """`PredictionRows` in a log worker frame (`encode_rows`): `outputs_json` (and `inputs`, unless
-    held by column) a JSON array of the rows' objects; the scores and predictions the outputs' own."""
+    """`PredictionRows` in a log worker frame (`encode_rows`): `inputs` and `outputs` each a JSON
+    array of the rows' objects, or the columns they were held by; with JSON outputs, their scores
+    and predictions (the values themselves: JSON does not give a numpy float32 back exactly)."""
 
     request_ids: list[str]
     created_at: list[datetime]
     model_versions: list[str]
     roles: list[str]
     latency_ms: list[float | None]
-    scores: list[Any]
-    predictions: list[Any]
     inputs: bytes | Sequence[Mapping[str, Any]]
-    outputs_json: bytes
+    outputs: bytes | Sequence[Mapping[str, Any]]
+    scores: list[Any] | None
+    predictions: list[Any] | None
 
     def __len__(self) -> int:
         return len(self.request_ids)
 
     def decode(self) -> JsonRows | PredictionRows:
-        """The rows with each one's JSON text, as `sqlite_row` would have encoded it (in the worker);
-        as `PredictionRows` again if inputs held by column do not encode (stored or dropped per row)."""
+        """The rows with each one's JSON text, as `sqlite_row` would have encoded it (in the worker:
+        one orjson call per column for what came by column); as `PredictionRows` again if a value
+        held by column does not encode, to be stored or dropped row by row."""
         n = len(self.request_ids)
-        inputs = self.inputs
+        inputs, outputs = self.inputs, self.outputs
         try:
-            array = inputs if isinstance(inputs, bytes) else _json_array(list(inputs))
+            inputs_json = inputs if isinstance(inputs, bytes) else _json_array(list(inputs))
+            outputs_json = outputs if isinstance(outputs, bytes) else _json_array(list(outputs))
         except TypeError:
             return self._rows()
+        scores, predictions = self.scores, self.predictions
+        if isinstance(outputs, ModelAnswers):
+            scores, predictions = outputs.scores, outputs.predictions
+        elif not isinstance(outputs, bytes):
+            scores, predictions = list(map(_GET_SCORE, outputs)), list(map(_GET_PREDICTION, outputs))
+        assert scores is not None and predictions is not None  # with JSON outputs, they were sent
         return JsonRows(
             self.request_ids,
             self.created_at,
             self.model_versions,
             self.roles,
-            _split_objects(array, n),
-            _split_objects(self.outputs_json, n),
-            _scores(self.scores),
-            _predictions(self.predictions),
+            _split_objects(inputs_json, n),
+            _split_objects(outputs_json, n),
+            _scores(scores),
+            _predictions(predictions),
             self.latency_ms,
         )
 
     def _rows(self) -> PredictionRows:
-        # the outputs parsed back hold the values they were encoded from, except a score that JSON
-        # does not give back exactly (a numpy float32): the sender's own
-        outputs = orjson.loads(self.outputs_json)
-        for output, score in zip(outputs, self.scores, strict=True):
-            if "score" in output:
-                output["score"] = score
-        assert not isinstance(self.inputs, bytes)  # JSON inputs were encoded, so they decode
+        inputs, outputs = self.inputs, self.outputs
+        if isinstance(outputs, bytes):
+            # parsed back, the outputs hold the values they were encoded from, but for a score
+            # JSON does not give back exactly (a numpy float32): the sender's own
+            parsed = orjson.loads(outputs)
+            for output, score in zip(parsed, self.scores or (), strict=True):
+                if "score" in output:
+                    output["score"] = score
+            outputs = parsed
         return PredictionRows(
             self.request_ids,
             self.created_at,
             self.model_versions,
             self.roles,
-            self.inputs,
+            orjson.loads(inputs) if isinstance(inputs, bytes) else inputs,
             outputs,
             self.latency_ms,
         )
