@@ -67,6 +67,48 @@ def test_what_is_logged_is_written_exactly_and_close_writes_the_rest(store_url, 
     assert logger.written == 440 and logger.dropped == 0 and count(store_url) == (440, 0)
 
 
+def stored_rows(url: str) -> list[tuple]:
+    store = PredictionStore(url, create=False)
+    try:
+        with store.engine.connect() as conn:
+            return list(conn.exec_driver_sql("SELECT * FROM predictions ORDER BY request_id"))
+    finally:
+        store.dispose()
+
+
+def test_the_worker_stores_exactly_what_the_store_itself_stores(store_url, tmp_path):
+    # frames cross the pipe as JSON text (`encode_rows`); what the worker writes must be, byte for
+    # byte and type for type, what `log_many` writes in this process for the same rows
+    served = records_of(synth_churn(40))
+    awkward = [{"s": "a},{b\n", "f": np.float32(0.1), "nan": float("nan"), "when": NOW, "l": [{"a": 1}]}]
+    requests = [
+        rows("churn", 40, served),
+        rows("awkward", 1, awkward),
+        PredictionRows(
+            ["labels-0", "labels-1"],
+            [NOW] * 2,
+            ["v1"] * 2,
+            ["challenger"] * 2,
+            [{}, {"x": 1}],
+            [{"prediction": "a,b", "score": np.float32(0.3)}, {"prediction": None, "score": None}],
+            [None, 2.0],
+        ),
+    ]
+    logger = worker(store_url, tmp_path)
+    for request in requests:
+        logger.log_rows(request)
+    logger.close()
+    assert logger.written == 43 and logger.dropped == 0
+    direct = f"sqlite:///{tmp_path / 'direct.db'}"
+    store = PredictionStore(direct)
+    for request in requests:
+        store.log_many(request)
+    store.dispose()
+    got, want = stored_rows(store_url), stored_rows(direct)
+    assert len(got) == 43 and got == want
+    assert [list(map(type, r)) for r in got] == [list(map(type, r)) for r in want]
+
+
 def test_a_killed_worker_is_replaced_and_says_what_it_lost(store_url, tmp_path):
     logger = worker(store_url, tmp_path)
     logger.log_rows(rows("before", 5))

@@ -19,8 +19,9 @@ are built from the same `request_fields`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import KeysView, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import TypeAdapter, ValidationError
@@ -122,22 +123,17 @@ class BatchValidator:
         self, records: Sequence[Any], ignored: frozenset[str] = frozenset()
     ) -> ValidatedBatch | None:
         """`ignored`: fields accepted and dropped (features the served model does not use)."""
-        if not records or not all(type(r) is dict for r in records):
+        if not records or set(map(type, records)) != {dict}:
             return None
-        first = records[0].keys()
-        uniform = all(r.keys() == first for r in records)
-        for keys in [first] if uniform else (r.keys() for r in records):
-            if not self.required <= keys or not (keys <= self.known or keys - ignored <= self.known):
-                return None
+        given = self._given(records, ignored)
+        if given is None:
+            return None
         n = len(records)
         out: dict[str, list[Any]] = {}
         for check in self.checks:
             name = check.name
-            if (uniform and name not in first) or name in ignored:  # as pydantic fills an omitted field
-                column: list[Any] = [None] * n
-            else:
-                column = [r.get(name) for r in records]
-            values = check.values(column)
+            column = given.get(name) if name not in ignored else None
+            values = check.values([None] * n if column is None else column)  # None: as pydantic fills it
             if values is None:
                 return None
             out[name] = values
@@ -145,6 +141,33 @@ class BatchValidator:
         return ValidatedBatch(
             ids, RecordColumns(self.feature_names, tuple(out[n] for n in self.feature_names))
         )
+
+    def _given(
+        self, records: Sequence[dict[str, Any]], ignored: frozenset[str]
+    ) -> dict[str, list[Any]] | None:
+        """The values of every field the records give, or None if one gives a field it may not, or
+        lacks a required one."""
+        names = tuple(records[0])
+        if not self._allowed(records[0].keys(), ignored):
+            return None
+        if sum(map(len, records)) == len(names) * len(records):
+            # as many keys in all as n times the first record's: if every record has the first's
+            # keys, each has exactly them (the common case: one C-level pass per batch, no loop)
+            try:
+                if len(names) == 1:
+                    return {names[0]: [r[names[0]] for r in records]}
+                return dict(
+                    zip(names, map(list, zip(*map(itemgetter(*names), records), strict=True)), strict=True)
+                )
+            except KeyError:
+                pass
+        if not all(self._allowed(r.keys(), ignored) for r in records):
+            return None
+        present = {name for r in records for name in r}
+        return {name: [r.get(name) for r in records] for name in present}
+
+    def _allowed(self, keys: KeysView[str], ignored: frozenset[str]) -> bool:
+        return self.required <= keys and (keys <= self.known or keys - ignored <= self.known)
 
 
 def batch_validator(

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from gitops_ml.prediction_store.codecs import PredictionRows, ShadowRows
+from gitops_ml.prediction_store.codecs import JsonRows, PredictionRows, ShadowRows
 from gitops_ml.prediction_store.repository import PredictionStore
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ class BatchingLogger:
         if records:
             self._queue.put(list(records))
 
-    def log_rows(self, rows: PredictionRows) -> None:
-        """Enqueue one request's predictions by column (the serving path: no dict per row)."""
+    def log_rows(self, rows: PredictionRows | JsonRows) -> None:
+        """Enqueue predictions by column (the serving path: no dict per row; the log worker's rows
+        arrive with their JSON already encoded)."""
         if len(rows):
             self._queue.put(rows)
 
@@ -130,8 +131,8 @@ class BatchingLogger:
         while not stop:
             pending: list[Mapping[str, Any]] = []
             shadows: list[Mapping[str, Any]] = []
-            columns: list[PredictionRows] = []  # the serving path's requests, encoded without dicts
-            shadow_columns: list[ShadowRows] = []
+            # the serving path's rows by column, one list per kind, each written as one batch
+            columns: dict[type[PredictionRows | JsonRows | ShadowRows], list[Any]] = {}
             rows = 0
             markers: list[_Flush] = []
             item = self._queue.get()  # block: nothing to do until something arrives
@@ -141,11 +142,8 @@ class BatchingLogger:
                     stop = True
                 elif isinstance(item, _Flush):
                     markers.append(item)
-                elif isinstance(item, PredictionRows):
-                    columns.append(item)
-                    rows += len(item)
-                elif isinstance(item, ShadowRows):
-                    shadow_columns.append(item)
+                elif isinstance(item, PredictionRows | JsonRows | ShadowRows):
+                    columns.setdefault(type(item), []).append(item)
                     rows += len(item)
                 elif isinstance(item, _Shadows):
                     shadows.extend(item)
@@ -165,10 +163,8 @@ class BatchingLogger:
                     item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
-            if columns:
-                self._write(PredictionRows.concat(columns))
-            if shadow_columns:
-                self._write(ShadowRows.concat(shadow_columns), shadow=True)
+            for kind, parts in columns.items():
+                self._write(kind.concat(parts), shadow=kind is ShadowRows)
             for start in range(0, len(pending), self.batch_size):
                 self._write(pending[start : start + self.batch_size])
             for start in range(0, len(shadows), self.batch_size):

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from gitops_ml.errors import DataError
 from gitops_ml.jsonable import to_jsonable
 from gitops_ml.prediction_store.codecs import (
+    JsonRows,
     PredictionRows,
     ShadowRows,
     from_db_time,
@@ -103,6 +104,14 @@ _SQLITE_SHADOW_INSERT = (
 )
 
 
+def _executemany(conn: sa.Connection, statement: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """sqlite3's executemany in `conn`'s transaction: it takes an iterator (SQLAlchemy's
+    exec_driver_sql wants a list), and it is the call exec_driver_sql would end in."""
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a connection in a transaction has its DBAPI connection
+    driver.executemany(statement, rows)
+
+
 def _known_ids(conn: sa.Connection, ids: Sequence[str]) -> set[str]:
     """The subset of `ids` that has a logged prediction."""
     found: set[str] = set()
@@ -159,14 +168,21 @@ class PredictionStore:
         # The serving hot path: a plain executemany of pre-encoded tuples is ~6x faster than
         # Core's per-row bind processing (measured: 1000 rows 11 ms vs 73 ms), and the logger
         # thread shares the GIL with the predictions. Values are stored exactly as Core would.
-        rows = (
-            sqlite_rows(records) if isinstance(records, PredictionRows) else [sqlite_row(r) for r in records]
-        )
-        if not rows:
+        rows: Iterable[tuple[Any, ...]]
+        if isinstance(records, JsonRows):  # the log worker's: JSON encoded, only zipped here
+            rows, count = records.sqlite_rows(), len(records)
+        else:
+            rows = (
+                sqlite_rows(records)
+                if isinstance(records, PredictionRows)
+                else [sqlite_row(r) for r in records]
+            )
+            count = len(rows)
+        if not count:
             return 0
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(_SQLITE_INSERT, rows)
-        return len(rows)
+            _executemany(conn, _SQLITE_INSERT, rows)
+        return count
 
     def log_shadow_many(self, records: Iterable[Mapping[str, Any]]) -> int:
         """Insert shadow scores in one transaction: the model that did not answer a request scored it
@@ -181,7 +197,7 @@ class PredictionStore:
             )
             if rows:
                 with self.engine.begin() as conn:
-                    conn.exec_driver_sql(_SQLITE_SHADOW_INSERT, rows)
+                    _executemany(conn, _SQLITE_SHADOW_INSERT, rows)
             return len(rows)
         rows = [normalize_shadow_record(r) for r in records]
         if rows:

@@ -25,7 +25,6 @@ from gitops_ml.serving.schemas import RequestProblem, summarize
 SHAPES = 'one record {...}, {"records": [...]} or a list of records [...]'
 _KEY_END = re.compile(rb'"\s*:')
 _KEY_END_SPACED = re.compile(rb'"\s+:')
-_QUOTE_BLANKS = (b'" ', b'"\n', b'"\r', b'"\t', b'"\x0b', b'"\x0c')  # what \s matches after a quote
 _FLOAT_MAX_DIGITS = 309  # an integer with more digits is beyond float64
 
 
@@ -139,18 +138,12 @@ def _check_duplicates(raw: bytes, parsed_keys: int, *, is_batch: bool) -> None:
     # than the keys parsed means no key was given twice; more (a string value holding `":`, a
     # nested object) needs the exact check.
     # bytes.count is C speed; the regex (a list of every match) only for a body with `"  :`.
-    key_ends = len(_KEY_END.findall(raw)) if _spaced_key_end(raw) else raw.count(b'":')
+    key_ends = len(_KEY_END.findall(raw)) if _KEY_END_SPACED.search(raw) else raw.count(b'":')
     if key_ends <= parsed_keys:
         return
     problems = _find_bad_values(_strict_parse(raw), batch=is_batch)
     if problems:
         raise RequestProblem(422, summarize(problems), problems)
-
-
-def _spaced_key_end(raw: bytes) -> bool:
-    """Whether a `"` is followed by blanks and a `:` somewhere; the substring tests (C-speed scans)
-    rule it out for a compact body without running the regex over it."""
-    return any(quote in raw for quote in _QUOTE_BLANKS) and _KEY_END_SPACED.search(raw) is not None
 
 
 def _diagnose(raw: bytes, exc: orjson.JSONDecodeError) -> RequestProblem:
@@ -288,10 +281,12 @@ def _find_bad_values(body: Any, *, batch: bool) -> list[dict[str, Any]]:
 def request_ids(given_ids: Sequence[str | None], is_batch: bool) -> list[str]:
     """Client ids where given (checked for duplicates), else one random prefix + the record index:
     unique, and one uuid per request instead of one per record."""
+    prefix = uuid.uuid4().hex
+    if given_ids.count(None) == len(given_ids):  # no client ids: nothing to check
+        return [f"{prefix}-{index}" for index in range(len(given_ids))] if is_batch else [prefix]
     ids = []
     seen: dict[str, int] = {}
     duplicates = []
-    prefix = uuid.uuid4().hex
     for index, given in enumerate(given_ids):
         if given is None:
             ids.append(f"{prefix}-{index}" if is_batch else prefix)

@@ -21,6 +21,8 @@ The frames are pickles of this package's own objects, sent by a process to the c
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import gc
 import logging
 import os
 import pickle
@@ -38,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from gitops_ml.config import Settings
 from gitops_ml.errors import GitopsMLError
-from gitops_ml.prediction_store.codecs import PredictionRows
+from gitops_ml.prediction_store.codecs import EncodedRows, JsonRows, PredictionRows, encode_rows
 from gitops_ml.registry.pointer import ProductionPointer
 from gitops_ml.serving.shadow import MAX_QUEUED_ROWS
 
@@ -54,6 +56,7 @@ REPORT_INTERVAL_S = 0.05
 START_TIMEOUT_S = 120.0
 WORKER_NICE = 5
 MAX_RESTART_DELAY_S = 30.0
+PIPE_BYTES = 1 << 20
 
 
 class LogWorkerError(GitopsMLError):
@@ -346,8 +349,11 @@ class LogWorker:
     def _send_rows(self, batch: list[tuple[PredictionRows, tuple[ShadowOrder, ...]]]) -> None:
         rows = sum(len(r) for r, _ in batch)
         shadow = sum(len(o.indices) for _, orders in batch for o in orders)
+        # JSON, not pickled dicts, for rows nothing scores in the worker (the shadow model needs
+        # the values themselves): less of the server's CPU, and the worker builds no dict
+        frame = [(rows if orders else encode_rows(rows), orders) for rows, orders in batch]
         try:
-            child = self._deliver(("rows", batch))
+            child = self._deliver(("rows", frame))
         except (pickle.PicklingError, TypeError, AttributeError, ValueError, RecursionError) as exc:
             # a value that cannot cross to the worker: those rows are lost, counted and said; the
             # feeder (and every later request's log) goes on
@@ -453,6 +459,10 @@ class LogWorker:
         caller's main script: a serving script without a main guard would run again in the child)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        # A frame (~400 KB for 1000 rows) in one write, not 64 KB at a time with the feeder
+        # blocked and woken between them (Linux; unprivileged up to /proc/sys/fs/pipe-max-size)
+        with contextlib.suppress(AttributeError, OSError):
+            fcntl.fcntl(to_child_w, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", _WORKER_ENTRY, str(to_child_r), str(from_child_w)],
@@ -589,6 +599,9 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
     from gitops_ml.serving.shadow import ShadowScorer
 
     threadpool_limits(limits=1)
+    # What is imported lives as long as the worker: out of the collector's sight, a full collection
+    # (started by the rows a frame allocates) no longer walks pandas' and SQLAlchemy's objects.
+    gc.freeze()
     # Below the server (every thread started here inherits it): on a busy core callers go first;
     # the writer still gets the CPU it needs, and the shadow scorer goes lower again.
     with contextlib.suppress(OSError):
@@ -645,8 +658,12 @@ def worker_main(frames_fd: int, reports_fd: int) -> None:
             break  # the server is gone: write what arrived, then exit
         kind = message[0]
         if kind == "rows":
-            # one put per frame, not per request: the writer thread wakes once
-            logger.log_rows(PredictionRows.concat([rows for rows, _ in message[1]]))
+            # one put per frame and kind, not per request: the writer thread wakes once
+            decoded = [r.decode() if isinstance(r, EncodedRows) else r for r, _ in message[1]]
+            for kind_of_rows in (JsonRows, PredictionRows):
+                parts: list[Any] = [r for r in decoded if type(r) is kind_of_rows]
+                if parts:
+                    logger.log_rows(kind_of_rows.concat(parts))
             for rows, orders in message[1]:
                 for order in orders:
                     shadow.offer(
