@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -109,13 +110,29 @@ def test_the_worker_stores_exactly_what_the_store_itself_stores(store_url, tmp_p
     assert [list(map(type, r)) for r in got] == [list(map(type, r)) for r in want]
 
 
+def killed(pid: int) -> None:
+    """SIGKILL `pid` and wait until it is gone (a zombie at most): the signal arrives asynchronously,
+    and rows sent to a worker not yet dead would reach it and be lost (counted, but not the test)."""
+    os.kill(pid, signal.SIGKILL)
+    stat = Path(f"/proc/{pid}/stat")
+    deadline = time.monotonic() + 30
+    while stat.exists():
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        assert time.monotonic() < deadline, f"pid {pid} still alive after SIGKILL"
+        time.sleep(0.01)
+
+
 def test_a_killed_worker_is_replaced_and_says_what_it_lost(store_url, tmp_path):
     logger = worker(store_url, tmp_path)
     logger.log_rows(rows("before", 5))
     assert logger.flush(timeout=30)
     first = logger.pid
     assert first is not None
-    os.kill(first, signal.SIGKILL)
+    killed(first)
     logger.log_rows(rows("after", 4))  # sent to a new worker
     assert logger.flush(timeout=60)
     assert logger.restarts == 1 and logger.pid not in (None, first)
