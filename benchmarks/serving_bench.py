@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -183,6 +184,7 @@ def bare_rates(
     from gitops_ml.registry.pointer import read_pointer
     from gitops_ml.registry.production import load_pointed_model
     from gitops_ml.serving.model_holder import serve_model
+    from gitops_ml.serving.routes import validate_records
     from gitops_ml.training.pipeline import prepare_features
 
     settings = bench_settings(workdir)
@@ -204,6 +206,12 @@ def bare_rates(
                 us, rate = _rate(run, records, size, seconds)
                 out[f"{name}_{size_name}_us_per_call"] = us
                 out[f"{name}_{size_name}_records_per_s"] = rate
+        # the batch request's validation, by column and by the request model (its fallback)
+        by_model = replace(served, batch_validator=None)
+        for name, model in (("columns", served), ("request_model", by_model)):
+            out[f"validate_{name}_us_per_call"] = _rate(
+                lambda rows, model=model: validate_records(model, rows, True), records, BATCH, seconds
+            )[0]
         X = prepare_features(pd.DataFrame.from_records(records[:1], columns=columns), settings)
         Xt = pipeline[:-1].transform(X)
         estimator = pipeline[-1]
@@ -638,6 +646,10 @@ def print_batch(batch: dict[str, float], bare: dict[str, Any], batch_wrk: dict[s
     print(
         f"| bare 1000-row predict (served model) | {bare['served_batch_records_per_s']:,.0f} records/s "
         f"({bare['served_batch_us_per_call'] / 1000:.1f} ms/call) | | |"
+    )
+    print(
+        f"| validating a 1000-record batch: by column / by the request model | "
+        f"{bare['validate_columns_us_per_call'] / 1000:.2f} / {bare['validate_request_model_us_per_call'] / 1000:.2f} ms | | |"
     )
     bare_us = bare["served_batch_us_per_call"] / BATCH
     for name, result in (("2 httpx clients", batch), ("wrk, 2 connections", batch_wrk)):

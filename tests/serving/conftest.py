@@ -205,21 +205,27 @@ class RunningServer:
             time.sleep(0.05)
 
 
-@pytest.fixture
-def start_server(tmp_path: Path, model_store: ModelStoreFixture) -> Iterator[Callable[..., RunningServer]]:
-    """Factory: start uvicorn in a thread with `create_app(...)`; every server is stopped at teardown."""
-    from gitops_ml.serving.app import create_app
+class ServerStarter:
+    """Starts uvicorn servers in threads with `create_app(...)` (databases under `folder`) and stops
+    every one it started at `stop_all`."""
 
-    started: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
+    def __init__(self, folder: Path, model_store: ModelStoreFixture) -> None:
+        self.folder = folder
+        self.model_store = model_store
+        self.started: list[tuple[uvicorn.Server, threading.Thread, httpx.Client]] = []
 
-    def start(settings: Settings | None = None, *, raw_predict: bool = True, **serving: Any) -> RunningServer:
+    def __call__(
+        self, settings: Settings | None = None, *, raw_predict: bool = True, **serving: Any
+    ) -> RunningServer:
+        from gitops_ml.serving.app import create_app
+
         app_settings = settings or make_settings(**serving)
-        db_path = tmp_path / f"predictions-{len(started)}.db"
+        db_path = self.folder / f"predictions-{len(self.started)}.db"
         app = create_app(
             app_settings,
-            pointer_path=model_store.pointer_path,
+            pointer_path=self.model_store.pointer_path,
             store_url=f"sqlite:///{db_path}",
-            cache_dir=tmp_path / "cache",
+            cache_dir=self.folder / "cache",
             raw_predict=raw_predict,
         )
         port = free_port()
@@ -236,27 +242,77 @@ def start_server(tmp_path: Path, model_store: ModelStoreFixture) -> Iterator[Cal
                 pytest.fail("uvicorn did not start")
             time.sleep(0.02)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        started.append((server, thread, client))
+        self.started.append((server, thread, client))
         return RunningServer(f"http://127.0.0.1:{port}", app, client, db_path)
 
-    yield start
-    for server, thread, client in started:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=30)
+    def stop_all(self) -> None:
+        for server, thread, client in self.started:
+            client.close()
+            server.should_exit = True
+            thread.join(timeout=30)
 
 
 @pytest.fixture
-def server(model_store: ModelStoreFixture, start_server: Callable[..., RunningServer]) -> RunningServer:
-    """A server whose pointer names v1."""
+def start_server(tmp_path: Path, model_store: ModelStoreFixture) -> Iterator[ServerStarter]:
+    """Factory: a server of the test's own (its config, its model store); stopped at teardown."""
+    starter = ServerStarter(tmp_path, model_store)
+    yield starter
+    starter.stop_all()
+
+
+@pytest.fixture
+def own_server(model_store: ModelStoreFixture, start_server: ServerStarter) -> RunningServer:
+    """A server of the test's own whose pointer names v1: for a test that changes the server (its
+    pointer, its store's labels) or counts everything it logged."""
     model_store.point_to("v1")
     return start_server()
 
 
+@pytest.fixture(scope="module")
+def _shared_servers(
+    tmp_path_factory: pytest.TempPathFactory, trained: dict[str, Any]
+) -> Iterator[dict[bool, RunningServer]]:
+    """The module's servers that only answer (v1, default config), one per `raw_predict`, started
+    on first use: each start costs a uvicorn server, a model load and a log worker process."""
+    folder = tmp_path_factory.mktemp("shared-server")
+    store = ModelStoreFixture(folder / "model-store", folder / "deploy" / "production.yaml", trained)
+    store.point_to("v1")
+    starter = ServerStarter(folder, store)
+
+    class Servers(dict[bool, RunningServer]):
+        def __missing__(self, raw_predict: bool) -> RunningServer:
+            running = self[raw_predict] = starter(raw_predict=raw_predict)
+            return running
+
+    servers = Servers()
+    yield servers
+    starter.stop_all()
+
+
+def _unchanged(running: RunningServer) -> RunningServer:
+    """A shared server as every test gets it: v1 from its pointer, no reload error, a live log worker."""
+    ready = running.client.get("/ready")
+    assert ready.status_code == 200, ready.text
+    state = ready.json()
+    assert state["model_version"] == "v1" and state["reload_error"] is None, state
+    assert state["prediction_log"]["last_error"] is None, state
+    return running
+
+
+@pytest.fixture
+def server(_shared_servers: dict[bool, RunningServer]) -> Iterator[RunningServer]:
+    """The module's answering server (v1, raw /predict): for a test that does not change it and
+    reads back only what it logged itself (its own request ids). Checked unchanged before and after."""
+    running = _unchanged(_shared_servers[True])
+    yield running
+    _unchanged(running)
+
+
 @pytest.fixture(params=["raw", "fastapi"])
 def either_server(
-    request: pytest.FixtureRequest, model_store: ModelStoreFixture, start_server: Callable[..., RunningServer]
-) -> RunningServer:
-    """A server whose pointer names v1, with POST /predict on the raw endpoint, then on the FastAPI route."""
-    model_store.point_to("v1")
-    return start_server(raw_predict=request.param == "raw")
+    request: pytest.FixtureRequest, _shared_servers: dict[bool, RunningServer]
+) -> Iterator[RunningServer]:
+    """`server` with POST /predict on the raw endpoint, then one on the FastAPI route."""
+    running = _unchanged(_shared_servers[request.param == "raw"])
+    yield running
+    _unchanged(running)

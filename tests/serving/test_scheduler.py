@@ -139,7 +139,7 @@ def batch_records() -> list[dict]:
 
 
 def test_concurrent_batch_requests_each_get_their_own_predictions_and_are_logged_once(
-    server, batch_records, trained, settings
+    own_server, batch_records, trained, settings
 ):
     """Batch requests bigger than the inline threshold, from 4 clients at once, over real HTTP."""
     from tests.serving.test_app import expected_scores
@@ -152,7 +152,7 @@ def test_concurrent_batch_requests_each_get_their_own_predictions_and_are_logged
     got: dict[str, float] = {}
 
     def client(k: int) -> None:
-        with httpx.Client(base_url=server.url, timeout=60) as http:
+        with httpx.Client(base_url=own_server.url, timeout=60) as http:
             for s, (start, size) in enumerate(zip(starts, sizes, strict=True)):
                 ids = [f"b{k}-{s}-{i}" for i in range(size)]
                 body = {
@@ -179,10 +179,10 @@ def test_concurrent_batch_requests_each_get_their_own_predictions_and_are_logged
     assert failures == []
     for k in range(4):
         np.testing.assert_allclose([got[f"{k}:{i}"] for i in range(len(batch_records))], expected, rtol=1e-9)
-    server.flush()
-    engine = sa.create_engine(f"sqlite:///{server.db_path}")
+    own_server.flush()
+    engine = sa.create_engine(f"sqlite:///{own_server.db_path}")
     with engine.connect() as conn:
         total = conn.exec_driver_sql("SELECT count(*), count(DISTINCT request_id) FROM predictions").one()
     engine.dispose()
     assert tuple(total) == (4 * len(batch_records), 4 * len(batch_records))
-    assert server.client.get("/ready").json()["prediction_log"]["served"] == 4 * len(batch_records)
+    assert own_server.client.get("/ready").json()["prediction_log"]["served"] == 4 * len(batch_records)

@@ -281,10 +281,12 @@ def _find_bad_values(body: Any, *, batch: bool) -> list[dict[str, Any]]:
 def request_ids(given_ids: Sequence[str | None], is_batch: bool) -> list[str]:
     """Client ids where given (checked for duplicates), else one random prefix + the record index:
     unique, and one uuid per request instead of one per record."""
+    prefix = uuid.uuid4().hex
+    if given_ids.count(None) == len(given_ids):  # no client ids: nothing to check
+        return [f"{prefix}-{index}" for index in range(len(given_ids))] if is_batch else [prefix]
     ids = []
     seen: dict[str, int] = {}
     duplicates = []
-    prefix = uuid.uuid4().hex
     for index, given in enumerate(given_ids):
         if given is None:
             ids.append(f"{prefix}-{index}" if is_batch else prefix)

@@ -142,8 +142,14 @@ class _Preload:
     model: ModelRef
 
 
+# When worker_main returns, everything is written, committed and reported: the worker exits at once,
+# skipping the interpreter's teardown of pandas, SQLAlchemy, ..., which every server's shutdown waits
+# for (measured on a busy 2-core machine: close 0.09 s -> 0.04 s median; 0.5-5 s before the gc.freeze
+# in worker_main, `_end` killing it at 5 s). An exception still ends it the normal way, with its
+# traceback and exit code 1.
 _WORKER_ENTRY = (
-    "import sys; from gitops_ml.serving.log_worker import worker_main; worker_main(*map(int, sys.argv[1:]))"
+    "import os, sys; from gitops_ml.serving.log_worker import worker_main; "
+    "worker_main(*map(int, sys.argv[1:])); sys.stderr.flush(); os._exit(0)"
 )
 
 
