@@ -13,8 +13,8 @@ a CPU, in ns), so the figures do not depend on what else the machine runs; the w
 Requests are paced one per `--interval-ms` (each frame one 1000-row request, as in the batch
 benchmark's traffic); the model, its records and its answers are the batch benchmark's
 (`serving_bench.prepare`: generated churn rows, the real estimator config). Each repeat runs both
-input shapes the request path logs: a validated batch's columns (`RecordColumns`) and one dict per
-record (the request model's).
+shapes the request path logs: a validated batch's columns with the model's answers by column
+(`RecordColumns`, `ModelAnswers`), and one dict per record and per answer.
 """
 
 from __future__ import annotations
@@ -52,14 +52,22 @@ def cpu_ns(pid: int, tid: int | None = None) -> int:
 def request(records: bytes, outputs: bytes, by_column: bool = True) -> Any:
     """One batch request's rows as the request path builds them, just before it logs them: fresh
     objects (parsed from JSON, as a request body is), its own lists, one uuid prefix; the inputs by
-    column (a validated batch's `RecordColumns`) or as one dict per record (the request model's)."""
+    column with the answers by column (a validated batch's `RecordColumns`, the model's
+    `ModelAnswers`), or as one dict per record and per answer."""
     from gitops_ml.prediction_store.codecs import PredictionRows
-    from gitops_ml.record_columns import RecordColumns
+    from gitops_ml.record_columns import ModelAnswers, RecordColumns
 
     inputs, answers = orjson.loads(records), orjson.loads(outputs)
     if by_column:
         names = tuple(inputs[0])
         inputs = RecordColumns(names, tuple([r[name] for r in inputs] for name in names))
+        keys = tuple(answers[0]["probabilities"])
+        answers = ModelAnswers(
+            [a["prediction"] for a in answers],
+            [a["score"] for a in answers],
+            keys,
+            [[a["probabilities"][k] for k in keys] for a in answers],
+        )
     n = len(inputs)
     prefix = uuid.uuid4().hex
     return PredictionRows(
@@ -172,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         served, records = served_model(workdir)
         bare = bare_predict_us(served, records)
         # the answers as served and logged; both as JSON, parsed again for each request
-        records, outputs = orjson.dumps(records), orjson.dumps(served.predict(records))
+        records, outputs = orjson.dumps(records), orjson.dumps(list(served.predict(records)))
         url = f"sqlite:///{workdir / 'predictions.db'}"
         started = time.perf_counter()
         prefill(url, args.prefill, records, outputs)
