@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, overload
 
 
@@ -46,8 +47,8 @@ class RecordColumns(Sequence[dict[str, Any]]):
         return {name: column[index] for name, column in zip(self.names, self.columns, strict=True)}
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        names = self.names
-        return (dict(zip(names, row, strict=True)) for row in zip(*self.columns, strict=True))
+        # all in C: lengths were checked once, at construction (the log worker reads every row)
+        return map(dict, map(zip, repeat(self.names), zip(*self.columns, strict=False)))
 
 
 @dataclass(frozen=True, slots=True)
