@@ -151,3 +151,28 @@ def test_an_uncovered_step_is_not_compiled() -> None:
     numeric_pipeline.steps.append(("log", FunctionTransformer(np.log1p)))
     with pytest.raises(NotCompilable, match="numeric block"):
         compile_pipeline(two_step, NUMERIC, CATEGORICAL)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_tree_walk_sends_missing_values_where_scikit_learn_does(classes: int) -> None:
+    # the compiled preprocessing imputes, so this branch serves only models fed NaN directly
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from gitops_ml.serving.fast_path import _compile_trees
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4))
+    X[rng.random(X.shape) < 0.2] = np.nan  # NaN in training too: splits learn a missing side
+    y = (np.nan_to_num(X[:, 0]) + rng.normal(scale=0.3, size=300) > 0).astype(int) + (classes == 3) * (
+        np.nan_to_num(X[:, 1]) > 1
+    )
+    with threadpool_limits(limits=1):
+        model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+        trees = _compile_trees(model)
+        assert trees is not None
+        probe = rng.normal(size=(40, 4))
+        probe[rng.random(probe.shape) < 0.3] = np.nan
+        for rows in (probe, probe[:1], np.nan_to_num(probe)):
+            expected = model._raw_predict(rows)
+            got = trees.raw_predict(rows)
+            assert np.array_equal(got, expected if expected.shape[1] > 1 else expected[:, :1])
