@@ -8,10 +8,13 @@ where one is asked for (by index or iteration), which for the log happens in the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from typing import Any, overload
+
+# records as the serving path hands them on: a list of dicts, or a batch's RecordColumns
+Records = Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,7 @@ class ModelAnswers(Sequence[dict[str, Any]]):
     def _probabilities(self, index: int) -> dict[str, float] | None:
         if self.probabilities is None or self.class_keys is None:
             return None
-        return dict(zip(self.class_keys, self.probabilities[index], strict=True))
+        return _dicts(self.class_keys, [self.probabilities[index]])[0]
 
 
 def _dicts(keys: tuple[str, ...], rows: list[list[float]]) -> list[dict[str, float]]:

@@ -28,7 +28,12 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from gitops_ml.contracts.model import Column, Contract
-from gitops_ml.contracts.requests import REQUEST_ID_FIELD, REQUEST_ID_MAX_LENGTH, request_fields
+from gitops_ml.contracts.requests import (
+    REQUEST_ID_FIELD,
+    REQUEST_ID_MAX_LENGTH,
+    column_bounds,
+    request_fields,
+)
 from gitops_ml.record_columns import RecordColumns
 
 _NONE = type(None)
@@ -185,16 +190,7 @@ def batch_validator(
         col = contract.column(name)
         nullable = not required
         kind, allowed = _kind(col, annotation)
-        bounds = tuple(
-            (op, value)
-            for op, value in (
-                ("ge", col.minimum),
-                ("gt", col.exclusive_minimum),
-                ("le", col.maximum),
-                ("lt", col.exclusive_maximum),
-            )
-            if value is not None
-        )
+        bounds = tuple(column_bounds(col).items())
         json_mode = col.logical_type in ("date", "timestamp", "time")
         checks.append(_ColumnCheck(name, kind, required, nullable, bounds, allowed, adapter, json_mode))
     return BatchValidator(checks)

@@ -90,6 +90,17 @@ def _field(col: Column) -> tuple[Any, Any]:
     return annotation, Field(..., description=col.description)
 
 
+def column_bounds(col: Column) -> dict[str, Any]:
+    """The column's bounds as pydantic's constraint names: ge, le, gt, lt (those it sets)."""
+    pairs = (
+        ("ge", col.minimum),
+        ("le", col.maximum),
+        ("gt", col.exclusive_minimum),
+        ("lt", col.exclusive_maximum),
+    )
+    return {key: value for key, value in pairs if value is not None}
+
+
 def _annotation(col: Column) -> Any:
     allowed = col.valid_values
     if allowed:
@@ -102,15 +113,7 @@ def _annotation(col: Column) -> Any:
         if col.pattern is None:
             return str
         return Annotated[str, StringConstraints(pattern=col.pattern)]
-    bounds: dict[str, Any] = {}
-    for key, value in (
-        ("ge", col.minimum),
-        ("le", col.maximum),
-        ("gt", col.exclusive_minimum),
-        ("lt", col.exclusive_maximum),
-    ):
-        if value is not None:
-            bounds[key] = value
+    bounds: dict[str, Any] = column_bounds(col)
     if col.logical_type == "number":
         bounds["allow_inf_nan"] = False
     if not bounds:

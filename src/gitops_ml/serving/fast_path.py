@@ -24,7 +24,7 @@ scikit-learn pipeline. A compiled pipeline is also checked against the pipeline 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from gitops_ml.record_columns import RecordColumns
+from gitops_ml.record_columns import RecordColumns, Records
 
 # Above this many rows the estimator's own (Cython) predict is as fast as the array walk.
 TREE_WALK_MAX_ROWS = 64
@@ -44,8 +44,6 @@ PROBA_TOLERANCE = 1e-9
 # cost ~20 us at one row against ~7 us for the whole one-row transform (measured).
 _ELEMENTWISE_MAX_ROWS = 8
 _UNKNOWN = "\x00gitops-ml-unknown-category\x00"
-
-Records = Sequence[Mapping[str, Any]]
 
 
 class NotCompilable(Exception):

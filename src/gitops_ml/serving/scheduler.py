@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-Records = Sequence[Mapping[str, Any]]
+from gitops_ml.record_columns import Records
+
 Answers = Sequence[dict[str, Any]]  # a model's: ModelAnswers (by column) or a list of dicts
 
 # Rows merged into one model call from concurrent small requests.
