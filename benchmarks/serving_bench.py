@@ -6,7 +6,8 @@ Measures, in one run on the same rows:
   one worker): the HTTP ceiling of this machine, and our rates as a ratio of it;
 - single-record requests: throughput and p50/p99 latency at a few concurrency levels (wrk when
   installed, else threads of httpx clients), with one worker and with `--workers`;
-- batch requests of 1000 records: records/s, as a ratio of the bare predict rate;
+- batch requests of 1000 records: records/s, as a ratio of the bare predict rate, with one worker
+  and (wrk only) with `--workers` (one connection per worker process);
 - the bare in-process predict of the served model (the compiled fast path) on 1-row and
   1000-row calls, and the scikit-learn pipeline for reference;
 - predictions logged vs predictions served (the server's own count, exact).
@@ -306,7 +307,10 @@ def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
     The app's shutdown line (served / written per worker) goes to stderr for `stop_server`."""
     import uvicorn
 
+    from gitops_ml.serving.scheduler import ENV_WORKERS
+
     os.environ[ENV_WORKDIR] = str(workdir)
+    os.environ[ENV_WORKERS] = str(workers)  # as `gitops-ml serve --workers N` sets it: the cores shared
     factory = f"serving_bench:{FACTORIES[kind]}"
     uvicorn.run(
         factory,
@@ -375,6 +379,7 @@ def stop_server(process: subprocess.Popen[bytes]) -> dict[str, int]:
         "written": sum(int(b) for _, b, _ in lines),
         "dropped": sum(int(c) for _, _, c in lines),
         "workers": len(lines),
+        "served_by_worker": [int(a) for a, _, _ in lines],
     }
 
 
@@ -668,6 +673,55 @@ def print_batch(batch: dict[str, float], bare: dict[str, Any], batch_wrk: dict[s
             print(f"| failed batch requests ({name}) | {result['failed']} | 0 | |")
 
 
+def fresh_store(workdir: Path) -> None:
+    """An empty prediction store for the next server: its logged count is that run's alone."""
+    for name in ("predictions.db", "predictions.db-wal", "predictions.db-shm"):
+        (workdir / name).unlink(missing_ok=True)
+
+
+def multi_batch(
+    workdir: Path, records: list[dict[str, Any]], args: Any, generator: str
+) -> dict[str, Any] | None:
+    """Batch requests from wrk against `--workers N` processes (N connections, one per process when
+    the connections split evenly: uvicorn's workers share one listening socket, and which process
+    accepts a connection is the kernel's choice, so the split is reported), on a fresh store."""
+    if args.workers <= 1 or generator != "wrk":
+        return None
+    fresh_store(workdir)
+    process, url = start_server(workdir, workers=args.workers)
+    try:
+        result: dict[str, Any] = load_batches_wrk(
+            url, records, args.duration, workdir, process.pid, concurrency=args.workers
+        )
+    finally:
+        counts = stop_server(process)
+    result.update(counts)
+    result["logged"] = count_logged(workdir)
+    return result
+
+
+def print_multi_batch(multi: dict[str, Any] | None, bare: dict[str, Any], workers: int) -> None:
+    if multi is None:
+        return
+    ratio = multi["records_per_s"] / bare["served_batch_records_per_s"]
+    split = " / ".join(f"{n:,}" for n in multi["served_by_worker"])
+    print(
+        f"| `--workers {workers}`: batch records/s (1000-record requests, wrk, {workers} connections) | "
+        f"{multi['records_per_s']:,.0f} ({ratio:.2f} of bare; records served by each worker: {split}) | "
+        f">= 0.8 of bare | {_met(ratio >= 0.8)} |"
+    )
+    bare_us = bare["served_batch_us_per_call"] / BATCH
+    print(
+        f"| `--workers {workers}`: CPU per batch record, every worker and log worker | "
+        f"{multi['server_cpu_us_per_record']:.1f} us (bare / server = {bare_us / multi['server_cpu_us_per_record']:.2f}) | | |"
+    )
+    exact = multi["logged"] == multi["served"] and multi["workers"] == workers
+    print(
+        f"| `--workers {workers}`: batch predictions logged / served | {multi['logged']:,} / "
+        f"{multi['served']:,} | equal | {_met(exact)} |"
+    )
+
+
 def batch_loads(
     generator: str, url: str, records: list[dict[str, Any]], duration: float, workdir: Path, pid: int
 ) -> tuple[dict[str, float], dict[str, float] | None]:
@@ -688,6 +742,7 @@ def batch_only(workdir: Path, args: Any, generator: str, load_before: tuple[floa
         finally:
             counts = stop_server(process)
         logged = count_logged(workdir)
+        multi = multi_batch(workdir, records, args, generator)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     load = os.getloadavg()
@@ -700,6 +755,7 @@ def batch_only(workdir: Path, args: Any, generator: str, load_before: tuple[floa
     print_batch(batch, bare, batch_wrk)
     served = counts["served"]
     print(f"| predictions logged / served | {logged:,} / {served:,} | equal | {_met(logged == served)} |")
+    print_multi_batch(multi, bare, args.workers)
     return 0
 
 
@@ -856,9 +912,7 @@ def main(argv: list[str] | None = None) -> int:
         (workdir / "challenger.yaml").unlink()
         multi: dict[str, Any] | None = None
         if args.workers > 1:
-            (workdir / "predictions.db").unlink()
-            for extra in ("predictions.db-wal", "predictions.db-shm"):
-                (workdir / extra).unlink(missing_ok=True)
+            fresh_store(workdir)
             process, url = start_server(workdir, workers=args.workers)
             try:
                 # the CPU figure covers the supervisor only here (the workers are its children)
@@ -868,6 +922,7 @@ def main(argv: list[str] | None = None) -> int:
             multi.update(multi_counts)
             multi["logged"] = count_logged(workdir)
             multi["concurrency"] = top
+        multi_batches = multi_batch(workdir, records, args, generator)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -960,6 +1015,7 @@ def main(argv: list[str] | None = None) -> int:
             f"workers' own counts) | {multi['logged']:,} / {multi['served']:,} (wrk completed "
             f"{int(multi['requests']):,}) | equal | {_met(exact)} |"
         )
+    print_multi_batch(multi_batches, bare, args.workers)
     return 0
 
 
