@@ -308,10 +308,15 @@ def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
     import uvicorn
 
     from gitops_ml.serving.scheduler import ENV_WORKERS
+    from gitops_ml.serving.workers import ServerOptions, Supervisor, reuseport_supported
 
     os.environ[ENV_WORKDIR] = str(workdir)
     os.environ[ENV_WORKERS] = str(workers)  # as `gitops-ml serve --workers N` sets it: the cores shared
     factory = f"serving_bench:{FACTORIES[kind]}"
+    if workers > 1 and reuseport_supported():  # as `gitops-ml serve --workers N` serves
+        options = ServerOptions("127.0.0.1", port, "warning", app=factory, app_dir=str(REPO / "benchmarks"))
+        Supervisor(workers, options).run()
+        return
     uvicorn.run(
         factory,
         factory=True,
@@ -682,9 +687,10 @@ def fresh_store(workdir: Path) -> None:
 def multi_batch(
     workdir: Path, records: list[dict[str, Any]], args: Any, generator: str
 ) -> dict[str, Any] | None:
-    """Batch requests from wrk against `--workers N` processes (N connections, one per process when
-    the connections split evenly: uvicorn's workers share one listening socket, and which process
-    accepts a connection is the kernel's choice, so the split is reported), on a fresh store."""
+    """Batch requests from wrk against `--workers N` processes (N connections, on a fresh store).
+    Each worker process listens on its own socket (`serving.workers`) and the kernel assigns each
+    connection to one by a hash of its addresses, so a few connections may share a process: the
+    records each worker served are reported with the rate."""
     if args.workers <= 1 or generator != "wrk":
         return None
     fresh_store(workdir)

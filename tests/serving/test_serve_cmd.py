@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,7 +110,12 @@ def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_sto
         children = subprocess.run(
             ["pgrep", "-P", str(process.pid)], capture_output=True, text=True
         ).stdout.split()
-        assert len(children) >= 2, children  # the worker processes (multiprocessing may add a tracker)
+        assert len(children) >= 2, children  # the worker processes
+        # each worker listens on its own socket: new connections spread over the processes (which
+        # one answered: its log worker's pid); 32 connections on one of two sockets: p = 2**-31
+        readiness = [httpx.get(f"http://127.0.0.1:{port}/ready", timeout=30).json() for _ in range(32)]
+        answered = {ready["prediction_log"]["log_worker"]["pid"] for ready in readiness}
+        assert len(answered) == 2, answered
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=120)
@@ -119,3 +125,25 @@ def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_sto
     engine.dispose()
     assert len(served) == 8 * (20 * 1 + 20 * 3)
     assert len(logged) == len(set(logged)) == len(served) and set(logged) == served
+
+
+def test_workers_on_a_port_in_use_exit_2_naming_it(tmp_path, model_store):
+    """`serve --workers 2` binds the port once, before any worker starts: a clear error, no traceback."""
+    model_store.point_to("v1")
+    other = socket.socket()  # another program's port, not shared
+    other.bind(("127.0.0.1", 0))
+    other.listen(1)
+    port = other.getsockname()[1]
+    try:
+        command = ["serve", "--port", str(port), "--workers", "2", "--pointer", str(model_store.pointer_path)]
+        result = subprocess.run(
+            [sys.executable, "-c", "from gitops_ml.cli import run; run()", *command],
+            cwd=make_config_project(tmp_path / "project"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        other.close()
+    assert result.returncode == 2, result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

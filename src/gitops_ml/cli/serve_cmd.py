@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
 
         from gitops_ml.serving import app as serving_app
         from gitops_ml.serving.scheduler import ENV_WORKERS
+        from gitops_ml.serving.workers import reuseport_supported, serve_workers
 
         settings = load_checked_settings(config_dir)  # fails here, once, on a bad config: not in N workers
         os.environ[ENV_WORKERS] = str(workers)  # each worker's predict threads: its share of the cores
@@ -62,4 +63,9 @@ def register(app: typer.Typer) -> None:
         os.environ[serving_app.ENV_CONFIG_DIR] = str(Path(config_dir).resolve())
         os.environ[serving_app.ENV_POINTER] = str(pointer.resolve()) if pointer is not None else ""
         os.environ[serving_app.ENV_STORE_URL] = store_url or ""
+        if reuseport_supported():  # a listening socket per worker: the kernel spreads the connections
+            code = serve_workers(workers, host, port, log_level)
+            if code:
+                raise typer.Exit(code)
+            return
         uvicorn.run("gitops_ml.serving.app:app_from_environment", factory=True, workers=workers, **server)

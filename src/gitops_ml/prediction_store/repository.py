@@ -57,8 +57,9 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # busy_timeout: a second writer (labels import) waits instead of failing with "database is locked".
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # busy_timeout first: switching a new store to WAL takes a lock another process may hold
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the last commits.
         cursor.execute("PRAGMA synchronous=NORMAL")
     finally:
