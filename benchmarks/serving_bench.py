@@ -361,7 +361,10 @@ def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[su
         except httpx.HTTPError:
             pass
         if process.poll() is not None:
-            raise SystemExit("server exited during startup")
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise SystemExit(
+                f"server exited during startup (code {process.returncode}); its log ends:\n{tail}"
+            )
         time.sleep(0.2)
     process.terminate()
     raise SystemExit("server not ready after 180 s")
