@@ -354,10 +354,17 @@ def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[su
     process.log_path = log_path  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180
+    ready_workers: set[int] = set()  # a worker listens once ready; each new connection may reach any
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return process, url
+            response = httpx.get(f"{url}/ready", timeout=2)
+            if response.status_code == 200:
+                if workers == 1:
+                    return process, url
+                ready_workers.add(response.json()["prediction_log"]["log_worker"]["pid"])
+                if len(ready_workers) == workers:
+                    return process, url
+                continue
         except httpx.HTTPError:
             pass
         if process.poll() is not None:

@@ -3,11 +3,16 @@ tests/serving/test_serve_cmd.py)."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 
+import httpx
 import pytest
 
-from gitops_ml.serving.workers import PortUnavailable, bind_shared, reuseport_supported
+from gitops_ml.serving.workers import _WORKER_ENTRY, PortUnavailable, bind_shared, reuseport_supported
 
 pytestmark = pytest.mark.skipif(not reuseport_supported(), reason="SO_REUSEPORT balances on Linux only")
 
@@ -36,3 +41,61 @@ def test_a_port_another_program_holds_is_refused_naming_it():
         assert caught.value.exit_code == 2
     finally:
         other.close()
+
+
+SLOW_STARTING_APP = """
+import asyncio, os
+from pathlib import Path
+
+
+def make():
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    Path(os.environ["STARTING"]).touch()
+                    while not Path(os.environ["GATE"]).exists():  # a model that takes a while to load
+                        await asyncio.sleep(0.05)
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ready"})
+
+    return app
+"""
+
+
+def test_a_starting_worker_takes_no_connection_until_its_app_has_started(tmp_path):
+    """A worker listens only after its app's startup: a connection is not left waiting in the
+    backlog of a worker still loading its model (the kernel sends it to a ready worker instead)."""
+    (tmp_path / "slow_starting_app.py").write_text(SLOW_STARTING_APP)
+    starting, gate = tmp_path / "starting", tmp_path / "gate"
+    reserved = bind_shared("127.0.0.1", 0)  # as the supervisor holds the port
+    port = reserved.getsockname()[1]
+    argv = ["127.0.0.1", str(port), "warning", "slow_starting_app:make", str(tmp_path)]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", _WORKER_ENTRY, *argv],
+        env={**os.environ, "STARTING": str(starting), "GATE": str(gate)},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not starting.exists():
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker did not start its app"
+            time.sleep(0.05)
+        with pytest.raises(ConnectionRefusedError):  # bound since before the app started, not listening
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        gate.touch()
+        while True:
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text == "ready"
+                break
+            except httpx.ConnectError:
+                assert worker.poll() is None and time.monotonic() < deadline, "the worker did not listen"
+                time.sleep(0.05)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        reserved.close()
