@@ -170,9 +170,25 @@ def test_the_tree_walk_sends_missing_values_where_scikit_learn_does(classes: int
         model = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
         trees = _compile_trees(model)
         assert trees is not None
+        assert len(trees.phases) > 1  # trees of several depths: the walk moves a shrinking tail
         probe = rng.normal(size=(40, 4))
         probe[rng.random(probe.shape) < 0.3] = np.nan
         for rows in (probe, probe[:1], np.nan_to_num(probe)):
             expected = model._raw_predict(rows)
             got = trees.raw_predict(rows)
             assert np.array_equal(got, expected if expected.shape[1] > 1 else expected[:, :1])
+
+
+def test_the_tree_walk_of_trees_that_are_one_leaf() -> None:
+    """A tree with no split (depth 0) is never moved: its root is its leaf."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from gitops_ml.serving.fast_path import _compile_trees
+
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(60, 3)), rng.normal(size=60)
+    with threadpool_limits(limits=1):
+        model = HistGradientBoostingRegressor(max_iter=5, min_samples_leaf=40).fit(X, y)  # no split possible
+        trees = _compile_trees(model)
+        assert trees is not None and trees.phases == ()
+        assert np.array_equal(trees.raw_predict(X[:7]), model._raw_predict(X[:7]))

@@ -11,8 +11,8 @@ too (a client that sends a field twice does not know which one was scored); a ch
 from __future__ import annotations
 
 import json
+import os
 import re
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -280,8 +280,9 @@ def _find_bad_values(body: Any, *, batch: bool) -> list[dict[str, Any]]:
 
 def request_ids(given_ids: Sequence[str | None], is_batch: bool) -> list[str]:
     """Client ids where given (checked for duplicates), else one random prefix + the record index:
-    unique, and one uuid per request instead of one per record."""
-    prefix = uuid.uuid4().hex
+    unique, and one random id per request instead of one per record (32 hex digits, as a uuid4's
+    hex; os.urandom directly: 0.5 us against uuid4's 2.4)."""
+    prefix = os.urandom(16).hex()
     if given_ids.count(None) == len(given_ids):  # no client ids: nothing to check
         return [f"{prefix}-{index}" for index in range(len(given_ids))] if is_batch else [prefix]
     ids = []
