@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from tests.fixtures.projects import make_config_project
+from tests.fixtures.stores import store_url_fixture  # noqa: F401  (the store_url fixture)
 from tests.serving.conftest import free_port, records_of, synth_churn
 
 
-def _serve(model_store, port: int, db, cwd, *extra: str) -> subprocess.Popen:
+def _serve(model_store, port: int, store_url: str, cwd, *extra: str) -> subprocess.Popen:
     process = subprocess.Popen(
         [
             sys.executable,
@@ -30,7 +31,7 @@ def _serve(model_store, port: int, db, cwd, *extra: str) -> subprocess.Popen:
             "--pointer",
             str(model_store.pointer_path),
             "--store-url",
-            f"sqlite:///{db}",
+            store_url,
             "--log-level",
             "warning",
             *extra,
@@ -59,7 +60,7 @@ def test_serve_command_serves_and_flushes_on_sigterm(tmp_path, model_store):
     model_store.point_to("v1")
     port = free_port()
     db = tmp_path / "served.db"
-    process = _serve(model_store, port, db, make_config_project(tmp_path / "project"))
+    process = _serve(model_store, port, f"sqlite:///{db}", make_config_project(tmp_path / "project"))
     try:
         rows = records_of(synth_churn(3, seed=4))
         response = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": rows}, timeout=30)
@@ -74,13 +75,14 @@ def test_serve_command_serves_and_flushes_on_sigterm(tmp_path, model_store):
 
 
 @pytest.mark.slow
-def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_store):
-    """`serve --workers 2`: two processes write one SQLite store (WAL); every served prediction is
-    logged exactly once, whichever worker served it."""
+def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_store, store_url):
+    """`serve --workers 2`: two processes write one store (SQLite in WAL mode, PostgreSQL); every
+    served prediction is logged exactly once, whichever worker served it."""
     model_store.point_to("v1")
     port = free_port()
-    db = tmp_path / "workers.db"
-    process = _serve(model_store, port, db, make_config_project(tmp_path / "project"), "--workers", "2")
+    process = _serve(
+        model_store, port, store_url, make_config_project(tmp_path / "project"), "--workers", "2"
+    )
     rows = records_of(synth_churn(40, seed=6))
     served: set[str] = set()
     try:
@@ -119,7 +121,7 @@ def test_two_workers_log_exactly_the_predictions_they_served(tmp_path, model_sto
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=120)
-    engine = sa.create_engine(f"sqlite:///{db}")
+    engine = sa.create_engine(store_url)
     with engine.connect() as conn:
         logged = [r[0] for r in conn.exec_driver_sql("SELECT request_id FROM predictions")]
     engine.dispose()
