@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -251,3 +252,20 @@ def test_batching_logger_writes_columnar_rows_and_counts_them(store):
             )
         assert logger.flush()
     assert store.count_predictions() == logger.written == sum(3 + k for k in range(5))
+
+
+def test_stores_opening_a_new_database_at_once_all_open_it(store_url):
+    """`serve --workers N` on a fresh store: every worker creates the tables at the same moment
+    (each store here has its own engine and connections, as a process would)."""
+    start = threading.Barrier(8)
+
+    def open_store() -> int:
+        start.wait()
+        opened = PredictionStore(store_url)
+        try:
+            return opened.count_predictions()
+        finally:
+            opened.dispose()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(lambda _: open_store(), range(8))) == [0] * 8

@@ -112,11 +112,26 @@ ADDED_COLUMNS = ((predictions_table, "role"),)
 DROPPED_INDEXES = ((predictions_table, "ix_predictions_model_version"),)
 
 
+def _create_missing_tables(engine: sa.Engine) -> None:
+    """`create_all` checks, then creates: two processes opening a new store at once both find a
+    table missing and the second CREATE fails (`serve --workers N` on a fresh store did). Each
+    retry checks again and creates only what is still missing; every failure means another process
+    created something, so there are at most as many failures as tables and indexes."""
+    attempts = 1 + sum(1 + len(table.indexes) for table in metadata.tables.values())
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
+
+
 def migrate(engine: sa.Engine) -> None:
     """Create missing tables, add missing columns and drop unused indexes (no data is removed),
     idempotent and safe to race: two processes opening an old store at once both try; the loser
-    finds the column there, the index gone."""
-    metadata.create_all(engine)
+    finds the column there, the index gone, the table created."""
+    _create_missing_tables(engine)
     for table, index in DROPPED_INDEXES:
         if index in {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}:
             with engine.begin() as conn:

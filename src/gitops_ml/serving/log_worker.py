@@ -154,7 +154,8 @@ _WORKER_ENTRY = (
 
 
 def _end(child: _Child) -> None:
-    """Stop a worker that must not go on (it could not start, or it did not finish in time)."""
+    """Close a worker's pipes, the one place they are closed (the reader thread only reads), and
+    see it exit: killed if it does not within 5 s (it could not start, or did not finish in time)."""
     for connection in (child.send, child.receive):
         with contextlib.suppress(OSError):
             connection.close()
@@ -509,7 +510,7 @@ class LogWorker:
                     marker.finish(True)
             elif kind == "stopped":
                 child.stopped.set()
-        child.receive.close()
+        # not closed here: `_end` closes both ends (one owner; stop() may be closing them now)
         child.exited.set()
 
 
