@@ -308,7 +308,7 @@ def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
     import uvicorn
 
     from gitops_ml.serving.scheduler import ENV_WORKERS
-    from gitops_ml.serving.workers import ServerOptions, Supervisor, reuseport_supported
+    from gitops_ml.serving.workers import ServerOptions, Supervisor, reuseport_supported, uvicorn_settings
 
     os.environ[ENV_WORKDIR] = str(workdir)
     os.environ[ENV_WORKERS] = str(workers)  # as `gitops-ml serve --workers N` sets it: the cores shared
@@ -317,18 +317,8 @@ def serve(workdir: Path, port: int, kind: str, workers: int) -> None:
         options = ServerOptions("127.0.0.1", port, "warning", app=factory, app_dir=str(REPO / "benchmarks"))
         Supervisor(workers, options).run()
         return
-    uvicorn.run(
-        factory,
-        factory=True,
-        app_dir=str(REPO / "benchmarks"),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-        loop="uvloop",
-        http="httptools",
-        workers=workers,
-    )
+    settings = uvicorn_settings("127.0.0.1", port, "warning")  # as `gitops-ml serve` runs uvicorn
+    uvicorn.run(factory, factory=True, app_dir=str(REPO / "benchmarks"), workers=workers, **settings)
 
 
 def start_server(workdir: Path, kind: str = "app", workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:

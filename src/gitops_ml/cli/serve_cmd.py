@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -39,21 +38,16 @@ def register(app: typer.Typer) -> None:
 
         from gitops_ml.serving import app as serving_app
         from gitops_ml.serving.scheduler import ENV_WORKERS
-        from gitops_ml.serving.workers import reuseport_supported, serve_workers
+        from gitops_ml.serving.workers import (
+            APP_FACTORY,
+            reuseport_supported,
+            serve_workers,
+            uvicorn_settings,
+        )
 
         settings = load_checked_settings(config_dir)  # fails here, once, on a bad config: not in N workers
         os.environ[ENV_WORKERS] = str(workers)  # each worker's predict threads: its share of the cores
-        # access_log off: every prediction is already logged in the store, and the access log
-        # costs a sizeable share of a request's CPU time. uvloop + httptools: the cheapest
-        # request handling uvicorn has (both are dependencies).
-        server: dict[str, Any] = {
-            "host": host,
-            "port": port,
-            "log_level": log_level,
-            "access_log": False,
-            "loop": "uvloop",
-            "http": "httptools",
-        }
+        server = uvicorn_settings(host, port, log_level)
         if workers == 1:
             application = serving_app.create_app(settings, pointer_path=pointer, store_url=store_url)
             uvicorn.run(application, **server)
@@ -68,4 +62,4 @@ def register(app: typer.Typer) -> None:
             if code:
                 raise typer.Exit(code)
             return
-        uvicorn.run("gitops_ml.serving.app:app_from_environment", factory=True, workers=workers, **server)
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **server)

@@ -368,7 +368,7 @@ def _compile_trees(estimator: Any) -> _TreeEnsemble | None:
     phases: list[tuple[int, int]] = []
     for step in range(int(walked_depth[-1])):
         first = int(np.searchsorted(walked_depth, step, side="right"))  # the trees deeper than `step`
-        if phases and 4 * (len(flat) - first) > 3 * (len(flat) - phases[-1][0]):
+        if phases and 4 * (len(walked_depth) - first) > 3 * (len(walked_depth) - phases[-1][0]):
             phases[-1] = (phases[-1][0], phases[-1][1] + 1)
         else:
             phases.append((first, 1))
