@@ -652,6 +652,21 @@ def _met(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def cpu_bound(result: dict[str, Any], bare_us: float) -> str:
+    """What the CPU per record allows: the cores the server's processes kept busy, and the rate
+    all of this machine's cores could give at that CPU per record, as a ratio of bare predict
+    (which uses one core). The load generator's CPU is not counted, so this is an upper bound."""
+    from gitops_ml.serving.scheduler import usable_cores
+
+    cores = usable_cores()
+    cpu_us = result["server_cpu_us_per_record"]
+    busy = result["records_per_s"] * cpu_us / 1e6
+    return (
+        f"{busy:.2f} of {cores} cores busy; at this CPU per record {cores} cores serve at most "
+        f"{cores * bare_us / cpu_us:.2f} of bare"
+    )
+
+
 def print_batch(batch: dict[str, float], bare: dict[str, Any], batch_wrk: dict[str, float] | None) -> None:
     print(
         f"| bare 1000-row predict (served model) | {bare['served_batch_records_per_s']:,.0f} records/s "
@@ -672,7 +687,8 @@ def print_batch(batch: dict[str, float], bare: dict[str, Any], batch_wrk: dict[s
         )
         print(
             f"| server CPU per batch record, its log worker included ({name}) | {result['server_cpu_us_per_record']:.1f} us (bare predict "
-            f"{bare_us:.1f} us/record: bare / server = {bare_us / result['server_cpu_us_per_record']:.2f}) | | |"
+            f"{bare_us:.1f} us/record: bare / server = {bare_us / result['server_cpu_us_per_record']:.2f}; "
+            f"{cpu_bound(result, bare_us)}) | | |"
         )
         if result.get("failed"):
             print(f"| failed batch requests ({name}) | {result['failed']} | 0 | |")
@@ -729,7 +745,8 @@ def print_multi_batch(multi: dict[str, Any] | None, bare: dict[str, Any], worker
     bare_us = bare["served_batch_us_per_call"] / BATCH
     print(
         f"| `--workers {workers}`: CPU per batch record, every worker and log worker | "
-        f"{multi['server_cpu_us_per_record']:.1f} us (bare / server = {bare_us / multi['server_cpu_us_per_record']:.2f}) | | |"
+        f"{multi['server_cpu_us_per_record']:.1f} us (bare / server = {bare_us / multi['server_cpu_us_per_record']:.2f}; "
+        f"{cpu_bound(multi, bare_us)}) | | |"
     )
     exact = multi["logged"] == multi["served"] and multi["workers"] == workers
     print(

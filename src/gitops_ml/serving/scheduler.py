@@ -37,12 +37,17 @@ INLINE_MAX_ROWS = MICRO_BATCH_MAX_ROWS
 ENV_WORKERS = "GITOPS_ML_SERVE_WORKERS"
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity on Linux, else the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def predict_threads() -> int:
     """Predict threads for this process: the cores it may use, divided among the `serve` workers."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
+    cores = usable_cores()
     try:
         workers = max(1, int(os.environ.get(ENV_WORKERS, "1")))
     except ValueError:
