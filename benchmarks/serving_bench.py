@@ -44,6 +44,7 @@ import pandas as pd
 import yaml
 
 from gitops_ml.processes import free_port
+from gitops_ml.serving.scheduler import usable_cores
 
 REPO = Path(__file__).resolve().parents[1]
 ENV_WORKDIR = "SERVING_BENCH_WORKDIR"
@@ -656,8 +657,6 @@ def cpu_bound(result: dict[str, Any], bare_us: float) -> str:
     """What the CPU per record allows: the cores the server's processes kept busy, and the rate
     all of this machine's cores could give at that CPU per record, as a ratio of bare predict
     (which uses one core). The load generator's CPU is not counted, so this is an upper bound."""
-    from gitops_ml.serving.scheduler import usable_cores
-
     cores = usable_cores()
     cpu_us = result["server_cpu_us_per_record"]
     busy = result["records_per_s"] * cpu_us / 1e6
@@ -780,7 +779,7 @@ def batch_only(workdir: Path, args: Any, generator: str, load_before: tuple[floa
         shutil.rmtree(workdir, ignore_errors=True)
     load = os.getloadavg()
     print(
-        f"\n## Serving benchmark, batch only ({os.cpu_count()} cores; load average before "
+        f"\n## Serving benchmark, batch only ({usable_cores()} cores; load average before "
         f"{load_before[0]:.1f}, after {load[0]:.1f}; served by: {bare['serving_path']})\n"
     )
     print("| measurement | value | target | |")
@@ -835,7 +834,7 @@ def shadow_only(workdir: Path, args: Any, load_before: tuple[float, float, float
         shutil.rmtree(workdir, ignore_errors=True)
     load = os.getloadavg()
     print(
-        f"\n## Serving benchmark, shadow only ({os.cpu_count()} cores; load average before "
+        f"\n## Serving benchmark, shadow only ({usable_cores()} cores; load average before "
         f"{load_before[0]:.1f}, after {load[0]:.1f}; paced: {PACED_CONNECTIONS} connections, {delay} ms think time)\n"
     )
     print(
@@ -961,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
 
     load = os.getloadavg()
     print(
-        f"\n## Serving benchmark ({os.cpu_count()} cores; load average before {load_before[0]:.1f} / "
+        f"\n## Serving benchmark ({usable_cores()} cores; load average before {load_before[0]:.1f} / "
         f"{load_before[1]:.1f} / {load_before[2]:.1f}, after {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; "
         f"load generator: {generator}; model: HistGradientBoosting, fit on {args.rows} rows in {fit_s:.1f} s; "
         f"served by: {bare['serving_path']})\n"
